@@ -1,0 +1,211 @@
+// Package adminapi serves the operator's API on the admin listener, which
+// should only be reachable from the operator's network: listing and
+// activating accounts, and issuing API keys for an organization. It is
+// authenticated by one bearer token from the configuration, compared in
+// constant time through its SHA-256.
+package adminapi
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/tollgate/tollgate/internal/accounts"
+	"github.com/tollgate/tollgate/internal/apierror"
+	"github.com/tollgate/tollgate/internal/clock"
+	"github.com/tollgate/tollgate/internal/controlapi"
+	"github.com/tollgate/tollgate/internal/counters"
+	"github.com/tollgate/tollgate/internal/credentials"
+	"github.com/tollgate/tollgate/internal/httpx"
+	"github.com/tollgate/tollgate/internal/reqinfo"
+	"github.com/tollgate/tollgate/internal/store"
+)
+
+// OrgLister lists organizations.
+type OrgLister interface {
+	ListOrganizations(ctx context.Context) ([]store.Organization, error)
+}
+
+// Options configure the admin API.
+type Options struct {
+	// TokenSHA256 is the SHA-256 of the admin token. The zero value refuses
+	// every request.
+	TokenSHA256 [32]byte
+	Accounts    *accounts.Service
+	Keys        *credentials.Service
+	Orgs        OrgLister
+	Counters    counters.Store // throttles failed token checks per client IP
+	Clock       clock.Clock
+	MaxBody     int64
+}
+
+// API is the admin API.
+type API struct {
+	o   Options
+	mux *http.ServeMux
+}
+
+// TokenHash returns what Options.TokenSHA256 expects from a configured token
+// or its hex hash.
+func TokenHash(token, hexHash string) ([32]byte, bool) {
+	var h [32]byte
+	switch {
+	case token != "":
+		return sha256.Sum256([]byte(token)), true
+	case hexHash != "":
+		b, err := hex.DecodeString(hexHash)
+		if err != nil || len(b) != len(h) {
+			return h, false
+		}
+		copy(h[:], b)
+		return h, true
+	}
+	return h, false
+}
+
+// New returns the admin API.
+func New(o Options) *API {
+	a := &API{o: o, mux: http.NewServeMux()}
+	handle := func(pattern string, h apierror.HandlerFunc) { a.mux.Handle(pattern, a.authed(h)) }
+	handle("GET /admin/v1/users", a.listUsers)
+	handle("POST /admin/v1/users/{user}/activate", a.setStatus(store.UserActive))
+	handle("POST /admin/v1/users/{user}/disable", a.setStatus(store.UserDisabled))
+	handle("GET /admin/v1/organizations", a.listOrgs)
+	handle("GET /admin/v1/organizations/{org}/apikeys", a.listKeys)
+	handle("POST /admin/v1/organizations/{org}/apikeys", a.createKey)
+	handle("DELETE /admin/v1/organizations/{org}/apikeys/{id}", a.revokeKey)
+	return a
+}
+
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if _, pattern := a.mux.Handler(r); pattern == "" {
+		controlapi.NotFoundOrMethod(a.mux, w, r)
+		return
+	}
+	a.mux.ServeHTTP(w, r)
+}
+
+var errAdminAuth = apierror.New(http.StatusUnauthorized, apierror.InvalidCredentials, "invalid admin token").
+	WithHeader("WWW-Authenticate", `Bearer realm="tollgate-admin"`)
+
+func (a *API) authed(h apierror.HandlerFunc) apierror.HandlerFunc {
+	limit := counters.Limit{Max: 10, Window: time.Minute}
+	var zero [32]byte
+	return func(w http.ResponseWriter, r *http.Request) error {
+		key := "admin:ip:" + reqinfo.From(r.Context()).ClientIP.String()
+		if d, err := a.o.Counters.CheckAttempt(r.Context(), key, limit); err != nil {
+			return err
+		} else if !d.Allowed {
+			return apierror.New(http.StatusTooManyRequests, apierror.RateLimited, "too many failed attempts").WithRetryAfter(d.RetryAfter)
+		}
+		scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+		got := sha256.Sum256([]byte(strings.TrimSpace(token)))
+		if !strings.EqualFold(scheme, "Bearer") || a.o.TokenSHA256 == zero ||
+			subtle.ConstantTimeCompare(got[:], a.o.TokenSHA256[:]) != 1 {
+			if _, err := a.o.Counters.RecordAttempt(r.Context(), key, limit); err != nil {
+				return err
+			}
+			return errAdminAuth
+		}
+		return h(w, r)
+	}
+}
+
+func actor(r *http.Request) store.Actor {
+	return store.Actor{Type: store.ActorAdmin, IP: reqinfo.From(r.Context()).ClientIP.String()}
+}
+
+func (a *API) listUsers(w http.ResponseWriter, r *http.Request) error {
+	status := store.UserStatus(r.URL.Query().Get("status"))
+	switch status {
+	case "", store.UserPending, store.UserActive, store.UserDisabled:
+	default:
+		return apierror.Invalid("status", "status must be pending, active or disabled")
+	}
+	users, err := a.o.Accounts.ListUsers(r.Context(), status)
+	if err != nil {
+		return err
+	}
+	out := controlapi.List[controlapi.User]{Data: make([]controlapi.User, 0, len(users))}
+	for _, u := range users {
+		out.Data = append(out.Data, controlapi.UserView(u))
+	}
+	return httpx.WriteJSON(w, http.StatusOK, out)
+}
+
+func (a *API) setStatus(status store.UserStatus) apierror.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		u, err := a.o.Accounts.SetStatus(r.Context(), r.PathValue("user"), status, actor(r))
+		if err != nil {
+			return err
+		}
+		return httpx.WriteJSON(w, http.StatusOK, controlapi.UserView(u))
+	}
+}
+
+func (a *API) listOrgs(w http.ResponseWriter, r *http.Request) error {
+	orgs, err := a.o.Orgs.ListOrganizations(r.Context())
+	if err != nil {
+		return err
+	}
+	out := controlapi.List[controlapi.Organization]{Data: make([]controlapi.Organization, 0, len(orgs))}
+	for _, o := range orgs {
+		out.Data = append(out.Data, controlapi.OrganizationView(o))
+	}
+	return httpx.WriteJSON(w, http.StatusOK, out)
+}
+
+func (a *API) org(r *http.Request) (store.Organization, error) {
+	return a.o.Accounts.FindOrganization(r.Context(), r.PathValue("org"))
+}
+
+func (a *API) listKeys(w http.ResponseWriter, r *http.Request) error {
+	org, err := a.org(r)
+	if err != nil {
+		return err
+	}
+	keys, err := a.o.Keys.List(r.Context(), org.ID)
+	if err != nil {
+		return err
+	}
+	now := a.o.Clock.Now()
+	out := controlapi.List[controlapi.APIKey]{Data: make([]controlapi.APIKey, 0, len(keys))}
+	for _, k := range keys {
+		out.Data = append(out.Data, controlapi.APIKeyView(k, now))
+	}
+	return httpx.WriteJSON(w, http.StatusOK, out)
+}
+
+func (a *API) createKey(w http.ResponseWriter, r *http.Request) error {
+	org, err := a.org(r)
+	if err != nil {
+		return err
+	}
+	var req controlapi.CreateKeyRequest
+	if err := httpx.DecodeJSON(r, a.o.MaxBody, &req); err != nil {
+		return err
+	}
+	created, err := a.o.Keys.Create(r.Context(), org.ID, req.Input(), actor(r))
+	if err != nil {
+		return err
+	}
+	return httpx.WriteJSON(w, http.StatusCreated, controlapi.CreatedAPIKey{
+		APIKey: controlapi.APIKeyView(created.Key, a.o.Clock.Now()), Key: created.Secret, Warning: controlapi.ShownOnce,
+	})
+}
+
+func (a *API) revokeKey(w http.ResponseWriter, r *http.Request) error {
+	org, err := a.org(r)
+	if err != nil {
+		return err
+	}
+	k, err := a.o.Keys.Revoke(r.Context(), org.ID, r.PathValue("id"), actor(r))
+	if err != nil {
+		return err
+	}
+	return httpx.WriteJSON(w, http.StatusOK, controlapi.APIKeyView(k, a.o.Clock.Now()))
+}

@@ -1,0 +1,205 @@
+// Package apierror is the one place where errors become HTTP responses.
+//
+// Handlers return errors. A *Error carries the status, the error code from
+// DESIGN.md and a message that is safe to show; anything else is an internal
+// error, logged with the request and answered with a bare 500. Every refusal,
+// on the data plane and the control plane, has the same body:
+//
+//	{"error":{"code":"EXPIRED_TOKEN","message":"access token expired","request_id":"req_..."}}
+package apierror
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/tollgate/tollgate/internal/reqinfo"
+)
+
+// Code is a machine-readable error code.
+type Code string
+
+// Error codes. The first group comes from the seed documents; the second
+// covers what any HTTP API must answer.
+const (
+	Unauthorized       Code = "UNAUTHORIZED"        // 401: no credentials
+	ExpiredToken       Code = "EXPIRED_TOKEN"       // 401: token or key past its expiry
+	InvalidToken       Code = "INVALID_TOKEN"       // 401: malformed, bad signature, revoked
+	InvalidCredentials Code = "INVALID_CREDENTIALS" // 401: wrong client id/secret, key or password
+	InvalidSignature   Code = "INVALID_SIGNATURE"   // 401: request signature wrong
+	MissingSignature   Code = "MISSING_SIGNATURE"   // 401: request signature absent
+	PaymentRequired    Code = "PAYMENT_REQUIRED"    // 402
+	Forbidden          Code = "FORBIDDEN"           // 403: no permission, IP not allowed, quota exhausted
+	InsufficientScope  Code = "INSUFFICIENT_SCOPE"  // 403
+	RateLimited        Code = "RATE_LIMITED"        // 429
+
+	BadRequest           Code = "BAD_REQUEST"            // 400: invalid input
+	NotFound             Code = "NOT_FOUND"              // 404
+	MethodNotAllowed     Code = "METHOD_NOT_ALLOWED"     // 405
+	Conflict             Code = "CONFLICT"               // 409
+	PayloadTooLarge      Code = "PAYLOAD_TOO_LARGE"      // 413
+	UnsupportedMediaType Code = "UNSUPPORTED_MEDIA_TYPE" // 415
+	Internal             Code = "INTERNAL_ERROR"         // 500
+	BadGateway           Code = "BAD_GATEWAY"            // 502
+	ServiceUnavailable   Code = "SERVICE_UNAVAILABLE"    // 503
+	GatewayTimeout       Code = "GATEWAY_TIMEOUT"        // 504
+)
+
+// Reasons refine FORBIDDEN and other codes; they are part of the contract.
+const (
+	ReasonAccountPending  = "account_pending"
+	ReasonAccountDisabled = "account_disabled"
+	ReasonIPNotAllowed    = "ip_not_allowed"
+	ReasonQuotaExhausted  = "quota_exhausted"
+	ReasonInsecureHTTP    = "https_required"
+)
+
+// Error is an error with a client-facing meaning. Message and Reason are
+// sent to the client; Err is not.
+type Error struct {
+	Status  int
+	Code    Code
+	Message string
+	Reason  string // optional refinement, e.g. "ip_not_allowed"
+	Field   string // for BAD_REQUEST: the offending input field
+	Header  http.Header
+	Err     error // internal cause, for logs only
+}
+
+func (e *Error) Error() string {
+	s := string(e.Code) + ": " + e.Message
+	if e.Reason != "" {
+		s += " (" + e.Reason + ")"
+	}
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// New returns an Error with the given status, code and client-facing message.
+func New(status int, code Code, msg string) *Error {
+	return &Error{Status: status, Code: code, Message: msg}
+}
+
+// WithReason returns a copy of e with the reason set.
+func (e *Error) WithReason(reason string) *Error {
+	c := *e
+	c.Reason = reason
+	return &c
+}
+
+// WithHeader returns a copy of e that also sets the response header k.
+func (e *Error) WithHeader(k, v string) *Error {
+	c := *e
+	c.Header = e.Header.Clone()
+	if c.Header == nil {
+		c.Header = make(http.Header, 1)
+	}
+	c.Header.Set(k, v)
+	return &c
+}
+
+// WithRetryAfter returns a copy of e with a Retry-After header of d rounded up
+// to whole seconds (at least 1).
+func (e *Error) WithRetryAfter(d time.Duration) *Error {
+	secs := int64((d + time.Second - 1) / time.Second)
+	if secs < 1 {
+		secs = 1
+	}
+	return e.WithHeader("Retry-After", strconv.FormatInt(secs, 10))
+}
+
+// Wrap returns a copy of e that records cause for the logs.
+func (e *Error) Wrap(cause error) *Error {
+	c := *e
+	c.Err = cause
+	return &c
+}
+
+// Invalid returns a 400 BAD_REQUEST about one input field.
+func Invalid(field, format string, args ...any) *Error {
+	return &Error{Status: http.StatusBadRequest, Code: BadRequest, Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// Common errors. Use the With* methods to refine them; they copy.
+var (
+	ErrUnauthorized       = New(http.StatusUnauthorized, Unauthorized, "authentication required")
+	ErrInvalidCredentials = New(http.StatusUnauthorized, InvalidCredentials, "invalid credentials")
+	ErrNotFound           = New(http.StatusNotFound, NotFound, "not found")
+	ErrForbidden          = New(http.StatusForbidden, Forbidden, "forbidden")
+)
+
+// body is the wire shape of every error response.
+type body struct {
+	Error bodyError `json:"error"`
+}
+
+type bodyError struct {
+	Code      Code   `json:"code"`
+	Message   string `json:"message"`
+	Reason    string `json:"reason,omitempty"`
+	Field     string `json:"field,omitempty"`
+	RequestID string `json:"request_id,omitempty"`
+}
+
+// From converts any error into an *Error: an *Error found with errors.As is
+// returned as is, a request body over its limit becomes 413, and anything
+// else becomes a 500 that keeps err as its internal cause.
+func From(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return New(http.StatusRequestEntityTooLarge, PayloadTooLarge,
+			fmt.Sprintf("request body exceeds %d bytes", tooLarge.Limit)).Wrap(err)
+	}
+	return New(http.StatusInternalServerError, Internal, "internal error").Wrap(err)
+}
+
+// Write sends err as the JSON error body and records it in the request's
+// reqinfo.Info for the access log.
+func Write(w http.ResponseWriter, r *http.Request, err error) {
+	e := From(err)
+	info := reqinfo.From(r.Context())
+	info.ErrorCode = string(e.Code)
+	info.Reason = e.Reason
+	if e.Err != nil {
+		info.Err = e.Err
+	}
+	h := w.Header()
+	for k, vs := range e.Header {
+		h[k] = vs
+	}
+	b, _ := json.Marshal(body{Error: bodyError{
+		Code:      e.Code,
+		Message:   e.Message,
+		Reason:    e.Reason,
+		Field:     e.Field,
+		RequestID: info.ID,
+	}})
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Del("Content-Length")
+	w.WriteHeader(e.Status)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+// HandlerFunc is an HTTP handler that returns an error instead of writing it.
+// A handler that returns an error must not have written a response.
+type HandlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// ServeHTTP calls f and writes any error it returns with Write.
+func (f HandlerFunc) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if err := f(w, r); err != nil {
+		Write(w, r, err)
+	}
+}

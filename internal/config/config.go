@@ -1,0 +1,318 @@
+// Package config is Tollgate's typed configuration: loaded from a YAML file,
+// overridden by environment variables, given defaults and validated before
+// anything starts.
+//
+// Every setting can be overridden by an environment variable named TOLLGATE_
+// followed by its YAML path in upper case, with underscores between the parts:
+//
+//	server.listen              TOLLGATE_SERVER_LISTEN=0.0.0.0:8443
+//	storage.sqlite.path        TOLLGATE_STORAGE_SQLITE_PATH=/var/lib/tollgate/tollgate.db
+//	server.trusted_proxies     TOLLGATE_SERVER_TRUSTED_PROXIES=10.0.0.0/8,192.168.0.0/16
+//	routes[0].upstream         TOLLGATE_ROUTES_0_UPSTREAM=http://10.0.0.5:9000
+//
+// Lists of values are comma-separated. Elements of lists of objects (routes,
+// plans) are addressed by index; an index past the end of the file's list adds
+// an element. Durations use Go's syntax (90s, 15m, 720h).
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+	"go.yaml.in/yaml/v3"
+)
+
+// EnvPrefix starts the name of every environment variable Tollgate reads.
+const EnvPrefix = "TOLLGATE_"
+
+// Config is the whole configuration. Build one with Load or Dev; the zero value
+// is not valid.
+type Config struct {
+	Server  Server  `yaml:"server" envPrefix:"SERVER_"`
+	Admin   Admin   `yaml:"admin" envPrefix:"ADMIN_"`
+	Storage Storage `yaml:"storage" envPrefix:"STORAGE_"`
+	Secrets Secrets `yaml:"secrets" envPrefix:"SECRETS_"`
+	Auth    Auth    `yaml:"auth" envPrefix:"AUTH_"`
+	Routes  []Route `yaml:"routes" envPrefix:"ROUTES"`
+	Plans   []Plan  `yaml:"plans" envPrefix:"PLANS"`
+	// DefaultPlan is the plan of organizations that have none assigned.
+	DefaultPlan string `yaml:"default_plan" env:"DEFAULT_PLAN"`
+	Log         Log    `yaml:"log" envPrefix:"LOG_"`
+
+	// Dev is set by `tollgate serve --dev`; it is not read from files.
+	Dev bool `yaml:"-" env:"-"`
+}
+
+// Server configures the public listener (data plane and control-plane API).
+type Server struct {
+	// Listen is the host:port of the public listener.
+	Listen string `yaml:"listen" env:"LISTEN"`
+	// InsecureHTTP serves plain HTTP without TLS. Local development only.
+	InsecureHTTP bool `yaml:"insecure_http" env:"INSECURE_HTTP"`
+	TLS          TLS  `yaml:"tls" envPrefix:"TLS_"`
+	// HSTSMaxAge is the max-age of the Strict-Transport-Security header sent
+	// on every HTTPS response; 0 disables the header.
+	HSTSMaxAge time.Duration `yaml:"hsts_max_age" env:"HSTS_MAX_AGE"`
+	// HSTSIncludeSubdomains adds includeSubDomains to the HSTS header.
+	HSTSIncludeSubdomains bool `yaml:"hsts_include_subdomains" env:"HSTS_INCLUDE_SUBDOMAINS"`
+	// PublicURL is the externally visible base URL (https://api.example.com).
+	// It is the default token issuer. Default: derived from Listen.
+	PublicURL string `yaml:"public_url" env:"PUBLIC_URL"`
+	// TrustedProxies are the addresses or CIDR prefixes of proxies whose
+	// X-Forwarded-For entries are believed. Empty: nobody's.
+	TrustedProxies []string `yaml:"trusted_proxies" env:"TRUSTED_PROXIES"`
+	// MaxBodyBytes bounds every request body, proxied or not.
+	MaxBodyBytes int64 `yaml:"max_body_bytes" env:"MAX_BODY_BYTES"`
+	// MaxAPIBodyBytes bounds control-plane JSON bodies.
+	MaxAPIBodyBytes   int64         `yaml:"max_api_body_bytes" env:"MAX_API_BODY_BYTES"`
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout" env:"READ_HEADER_TIMEOUT"`
+	IdleTimeout       time.Duration `yaml:"idle_timeout" env:"IDLE_TIMEOUT"`
+	// ShutdownTimeout bounds how long a graceful shutdown waits for
+	// in-flight requests.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout" env:"SHUTDOWN_TIMEOUT"`
+}
+
+// TLS names the certificate and key files of the public listener.
+type TLS struct {
+	CertFile string `yaml:"cert_file" env:"CERT_FILE"`
+	KeyFile  string `yaml:"key_file" env:"KEY_FILE"`
+	// MinVersion is "1.2" (default) or "1.3".
+	MinVersion string `yaml:"min_version" env:"MIN_VERSION"`
+}
+
+// Admin configures the operator's listener: the admin API.
+type Admin struct {
+	// Listen is the host:port of the admin listener; "" disables it. Keep it
+	// on a private interface.
+	Listen string `yaml:"listen" env:"LISTEN"`
+	// Token is the bearer token of the admin API. Prefer the environment
+	// (TOLLGATE_ADMIN_TOKEN) or TokenSHA256 to a token written in a file.
+	Token string `yaml:"token" env:"TOKEN"`
+	// TokenSHA256 is the hex SHA-256 of the admin token, for configuration
+	// files that must not hold the token itself.
+	TokenSHA256 string `yaml:"token_sha256" env:"TOKEN_SHA256"`
+}
+
+// Storage chooses the durable store.
+type Storage struct {
+	// Type is "sqlite" (the embedded default).
+	Type   string `yaml:"type" env:"TYPE"`
+	SQLite SQLite `yaml:"sqlite" envPrefix:"SQLITE_"`
+}
+
+// SQLite configures the embedded store.
+type SQLite struct {
+	// Path of the database file; its directory is created if missing.
+	Path string `yaml:"path" env:"PATH"`
+}
+
+// Secrets configures encryption at rest of the secrets Tollgate must read
+// back (token signing keys, later HMAC and webhook secrets).
+type Secrets struct {
+	// MasterKey is a 32-byte key, base64 or hex. Prefer the environment
+	// (TOLLGATE_SECRETS_MASTER_KEY).
+	MasterKey string `yaml:"master_key" env:"MASTER_KEY"`
+	// MasterKeyFile holds the master key. Default: master.key next to the
+	// SQLite database, created on first start.
+	MasterKeyFile string `yaml:"master_key_file" env:"MASTER_KEY_FILE"`
+}
+
+// Auth configures dashboard sessions, login protection and the API key cache.
+type Auth struct {
+	// Issuer is the "iss" of tokens Tollgate signs. Default: Server.PublicURL.
+	Issuer string `yaml:"issuer" env:"ISSUER"`
+	// SessionTTL is the lifetime of a dashboard access token.
+	SessionTTL time.Duration `yaml:"session_ttl" env:"SESSION_TTL"`
+	// RefreshTTL is the lifetime of a refresh token.
+	RefreshTTL time.Duration `yaml:"refresh_ttl" env:"REFRESH_TTL"`
+	// APIKeyCacheTTL is how long a verified API key is trusted from memory
+	// before it is read again. Revocations through the API or the dashboard
+	// take effect at once on this node regardless.
+	APIKeyCacheTTL time.Duration `yaml:"apikey_cache_ttl" env:"APIKEY_CACHE_TTL"`
+	// APIKeyCacheSize bounds the number of cached API keys.
+	APIKeyCacheSize int   `yaml:"apikey_cache_size" env:"APIKEY_CACHE_SIZE"`
+	Login           Login `yaml:"login" envPrefix:"LOGIN_"`
+}
+
+// Login bounds password guessing and sign-up abuse.
+type Login struct {
+	// MaxFailuresPerAccount failed logins within Window lock an account's
+	// logins until the window has passed.
+	MaxFailuresPerAccount int `yaml:"max_failures_per_account" env:"MAX_FAILURES_PER_ACCOUNT"`
+	// MaxFailuresPerIP failed logins within Window from one client IP refuse
+	// that IP's logins until the window has passed.
+	MaxFailuresPerIP int           `yaml:"max_failures_per_ip" env:"MAX_FAILURES_PER_IP"`
+	Window           time.Duration `yaml:"window" env:"WINDOW"`
+	// MaxRegistrationsPerIP bounds sign-ups from one client IP per Window.
+	MaxRegistrationsPerIP int `yaml:"max_registrations_per_ip" env:"MAX_REGISTRATIONS_PER_IP"`
+}
+
+// Route sends requests whose path starts with Path to Upstream.
+type Route struct {
+	// Path is a prefix: "/v1/" matches /v1/anything. The longest matching
+	// prefix wins.
+	Path string `yaml:"path" env:"PATH"`
+	// Upstream is the backend's base URL (http or https).
+	Upstream string `yaml:"upstream" env:"UPSTREAM"`
+	// Units is what one request costs against the quota. Default 1.
+	Units *int64 `yaml:"units" env:"UNITS"`
+	// Host, when set, restricts the route to requests for that host.
+	Host string `yaml:"host" env:"HOST"`
+	// Methods, when set, restricts the route to these HTTP methods.
+	Methods []string `yaml:"methods" env:"METHODS"`
+	// Scopes are required of the credential, all of them.
+	Scopes []string `yaml:"scopes" env:"SCOPES"`
+	// Public routes need no credentials.
+	Public bool `yaml:"public" env:"PUBLIC"`
+	// StripPrefix removes Path from the request path before forwarding.
+	StripPrefix bool `yaml:"strip_prefix" env:"STRIP_PREFIX"`
+	// Timeout bounds the wait for the upstream's response headers; 0: none.
+	Timeout time.Duration `yaml:"timeout" env:"TIMEOUT"`
+}
+
+// UnitCost returns the route's units, 1 when unset.
+func (r Route) UnitCost() int64 {
+	if r.Units == nil {
+		return 1
+	}
+	return *r.Units
+}
+
+// Plan is a named allowance of requests and units.
+type Plan struct {
+	Name  string    `yaml:"name" env:"NAME"`
+	Rate  PlanRate  `yaml:"rate" envPrefix:"RATE_"`
+	Quota PlanQuota `yaml:"quota" envPrefix:"QUOTA_"`
+}
+
+// PlanRate is a token bucket: a sustained rate and a burst. Zero: unlimited.
+type PlanRate struct {
+	RequestsPerSecond float64 `yaml:"requests_per_second" env:"REQUESTS_PER_SECOND"`
+	Burst             int     `yaml:"burst" env:"BURST"`
+}
+
+// PlanQuota is a number of units per calendar period (UTC). Zero units:
+// unlimited.
+type PlanQuota struct {
+	Units  int64  `yaml:"units" env:"UNITS"`
+	Period string `yaml:"period" env:"PERIOD"` // hour, day or month
+}
+
+// Log configures Tollgate's own logs (JSON lines on standard error).
+type Log struct {
+	// Level is debug, info, warn or error.
+	Level string `yaml:"level" env:"LEVEL"`
+	// Format is json (default) or text.
+	Format string `yaml:"format" env:"FORMAT"`
+	// AccessLog writes one line per request.
+	AccessLog bool `yaml:"access_log" env:"ACCESS_LOG"`
+}
+
+// Default returns the configuration used for every setting a file leaves out.
+func Default() Config {
+	return Config{
+		Server: Server{
+			Listen:            "127.0.0.1:8080",
+			TLS:               TLS{MinVersion: "1.2"},
+			HSTSMaxAge:        365 * 24 * time.Hour,
+			MaxBodyBytes:      10 << 20,
+			MaxAPIBodyBytes:   64 << 10,
+			ReadHeaderTimeout: 10 * time.Second,
+			IdleTimeout:       120 * time.Second,
+			ShutdownTimeout:   30 * time.Second,
+		},
+		Storage: Storage{Type: "sqlite", SQLite: SQLite{Path: "./tollgate.db"}},
+		Auth: Auth{
+			SessionTTL:      15 * time.Minute,
+			RefreshTTL:      30 * 24 * time.Hour,
+			APIKeyCacheTTL:  30 * time.Second,
+			APIKeyCacheSize: 100_000,
+			Login: Login{
+				MaxFailuresPerAccount: 5,
+				MaxFailuresPerIP:      20,
+				Window:                15 * time.Minute,
+				MaxRegistrationsPerIP: 10,
+			},
+		},
+		Log: Log{Level: "info", Format: "json", AccessLog: true},
+	}
+}
+
+// Load reads the YAML file at path (unknown keys are errors), applies the
+// environment and validates the result. environ is os.Environ() in production.
+func Load(path string, environ []string) (Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	defer f.Close()
+	cfg := Default()
+	if err := decodeYAML(f, &cfg); err != nil {
+		return Config{}, fmt.Errorf("config: %s: %w", path, err)
+	}
+	return finish(cfg, environ)
+}
+
+// Parse is Load for configuration already in memory.
+func Parse(data []byte, environ []string) (Config, error) {
+	cfg := Default()
+	if err := decodeYAML(bytes.NewReader(data), &cfg); err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	return finish(cfg, environ)
+}
+
+func decodeYAML(r io.Reader, cfg *Config) error {
+	dec := yaml.NewDecoder(r)
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	return nil
+}
+
+func finish(cfg Config, environ []string) (Config, error) {
+	if err := ApplyEnv(&cfg, environ); err != nil {
+		return Config{}, err
+	}
+	cfg.fillDerived()
+	if err := cfg.Validate(); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+// ApplyEnv overrides cfg with the TOLLGATE_ variables found in environ
+// ("KEY=value" strings).
+func ApplyEnv(cfg *Config, environ []string) error {
+	err := env.ParseWithOptions(cfg, env.Options{
+		Prefix:      EnvPrefix,
+		Environment: env.ToMap(environ),
+	})
+	if err != nil {
+		return fmt.Errorf("config: environment: %w", err)
+	}
+	return nil
+}
+
+// fillDerived sets the defaults that depend on other settings.
+func (c *Config) fillDerived() {
+	if c.Server.PublicURL == "" {
+		scheme := "https"
+		if c.Server.InsecureHTTP {
+			scheme = "http"
+		}
+		c.Server.PublicURL = scheme + "://" + c.Server.Listen
+	}
+	if c.Auth.Issuer == "" {
+		c.Auth.Issuer = c.Server.PublicURL
+	}
+	if c.Server.TLS.MinVersion == "" {
+		c.Server.TLS.MinVersion = "1.2"
+	}
+}

@@ -1,0 +1,158 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func ptr[T any](v T) *T { return &v }
+
+// The configuration given in the foundation issue must be accepted as written.
+func TestLoadIssueExample(t *testing.T) {
+	cfg, err := Load("testdata/issue2.yaml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Default()
+	want.Server.InsecureHTTP = true
+	want.Server.PublicURL = "http://127.0.0.1:8080"
+	want.Auth.Issuer = "http://127.0.0.1:8080"
+	want.Routes = []Route{{Path: "/v1/", Upstream: "http://127.0.0.1:9000", Units: ptr[int64](1)}}
+	if diff := cmp.Diff(want, cfg); diff != "" {
+		t.Errorf("config mismatch (-want +got):\n%s", diff)
+	}
+}
+
+func TestLoadFull(t *testing.T) {
+	cfg, err := Load("testdata/full.yaml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Server.HSTSMaxAge; got != 720*time.Hour {
+		t.Errorf("hsts_max_age = %v", got)
+	}
+	if got := cfg.Auth.Login; got.MaxFailuresPerAccount != 3 || got.MaxFailuresPerIP != 20 || got.Window != 30*time.Minute {
+		t.Errorf("login = %+v (defaults must survive a partial section)", got)
+	}
+	if got := cfg.Routes[2].UnitCost(); got != 0 {
+		t.Errorf("explicit units: 0 = %d", got)
+	}
+	if got := cfg.Routes[1].UnitCost(); got != 1 {
+		t.Errorf("default units = %d", got)
+	}
+	if cfg.Plans[0].Quota.Units != 10000 || cfg.Plans[0].Rate.Burst != 10 || cfg.DefaultPlan != "free" {
+		t.Errorf("plans = %+v", cfg.Plans)
+	}
+	if cfg.Log.AccessLog {
+		t.Error("access_log: false ignored")
+	}
+	if cfg.Auth.Issuer != "https://auth.example.com/" {
+		t.Errorf("issuer = %q", cfg.Auth.Issuer)
+	}
+}
+
+func TestEnvOverrides(t *testing.T) {
+	environ := []string{
+		"TOLLGATE_SERVER_LISTEN=0.0.0.0:9999",
+		"TOLLGATE_STORAGE_SQLITE_PATH=/tmp/x.db",
+		"TOLLGATE_SERVER_TRUSTED_PROXIES=10.0.0.0/8,192.168.1.1",
+		"TOLLGATE_ROUTES_0_UPSTREAM=http://10.1.1.1:9000",
+		"TOLLGATE_ROUTES_1_PATH=/v2/",
+		"TOLLGATE_ROUTES_1_UPSTREAM=http://10.1.1.2:9000",
+		"TOLLGATE_ROUTES_1_UNITS=5",
+		"TOLLGATE_AUTH_SESSION_TTL=5m",
+		"TOLLGATE_AUTH_LOGIN_WINDOW=1h",
+		"TOLLGATE_ADMIN_TOKEN=0123456789abcdef0123456789abcdef",
+		"UNRELATED=1",
+	}
+	cfg, err := Load("testdata/issue2.yaml", environ)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"listen", cfg.Server.Listen, "0.0.0.0:9999"},
+		{"sqlite path", cfg.Storage.SQLite.Path, "/tmp/x.db"},
+		{"trusted proxies", strings.Join(cfg.Server.TrustedProxies, " "), "10.0.0.0/8 192.168.1.1"},
+		{"route 0 upstream", cfg.Routes[0].Upstream, "http://10.1.1.1:9000"},
+		{"route 0 path kept", cfg.Routes[0].Path, "/v1/"},
+		{"route 1 added", cfg.Routes[1].Path, "/v2/"},
+		{"route 1 units", cfg.Routes[1].UnitCost(), int64(5)},
+		{"session ttl", cfg.Auth.SessionTTL, 5 * time.Minute},
+		{"login window", cfg.Auth.Login.Window, time.Hour},
+		{"admin token", cfg.Admin.Token, "0123456789abcdef0123456789abcdef"},
+		{"public url follows listen", cfg.Server.PublicURL, "http://0.0.0.0:9999"},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
+		}
+	}
+}
+
+func TestValidationErrors(t *testing.T) {
+	base := "server: {listen: 127.0.0.1:8080, insecure_http: true}\n"
+	tests := []struct {
+		name, yaml, want string
+	}{
+		{"unknown key", base + "routes: [{path: /v1/, upstream: http://a, unit: 1}]", "field unit not found"},
+		{"no tls", "server: {listen: 127.0.0.1:8080}", "no TLS configured"},
+		{"cert without key", "server: {listen: 127.0.0.1:8080, tls: {cert_file: a}}", "cert_file and key_file go together"},
+		{"bad tls version", "server: {listen: 127.0.0.1:8080, tls: {cert_file: a, key_file: b, min_version: '1.1'}}", "must be 1.2 or 1.3"},
+		{"reserved route", base + "routes: [{path: /api/v1/, upstream: http://a}]", "reserved"},
+		{"relative route", base + "routes: [{path: v1/, upstream: http://a}]", "must start with /"},
+		{"bad upstream", base + "routes: [{path: /v1/, upstream: 'ftp://a'}]", "absolute http(s) URL"},
+		{"missing upstream", base + "routes: [{path: /v1/}]", "upstream is required"},
+		{"negative units", base + "routes: [{path: /v1/, upstream: http://a, units: -1}]", "between 0 and 1000000"},
+		{"bad scope", base + "routes: [{path: /v1/, upstream: http://a, scopes: ['Bad Scope']}]", "not a valid scope"},
+		{"duplicate route", base + "routes: [{path: /v1/, upstream: http://a}, {path: /v1/, upstream: http://b}]", "duplicate"},
+		{"bad proxy", "server: {listen: 127.0.0.1:8080, insecure_http: true, trusted_proxies: [nope]}", "neither an IP"},
+		{"bad storage", base + "storage: {type: mongo}", "supported types are: sqlite"},
+		{"unknown default plan", base + "default_plan: gold", "not one of the plans"},
+		{"quota without period", base + "plans: [{name: free, quota: {units: 10}}]", "period is required"},
+		{"short admin token", base + "admin: {listen: 127.0.0.1:9090, token: short}", "at least 32"},
+		{"bad level", base + "log: {level: loud}", "log.level"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(tt.yaml), nil)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want it to mention %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestBadEnvValue(t *testing.T) {
+	_, err := Load("testdata/issue2.yaml", []string{"TOLLGATE_SERVER_SHUTDOWN_TIMEOUT=soon"})
+	if err == nil || !strings.Contains(err.Error(), "ShutdownTimeout") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestDev(t *testing.T) {
+	cfg, err := Dev("/tmp/data", "http://127.0.0.1:4567", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.Dev || !cfg.Server.InsecureHTTP || cfg.Storage.SQLite.Path != "/tmp/data/tollgate.db" ||
+		cfg.Routes[0].Upstream != "http://127.0.0.1:4567" || cfg.Admin.Listen == "" {
+		t.Errorf("dev config = %+v", cfg)
+	}
+}
+
+func TestIsReserved(t *testing.T) {
+	for path, want := range map[string]bool{
+		"/api/v1/apikeys": true, "/oauth/token": true, "/.well-known/jwks.json": true,
+		"/healthz": true, "/readyz": true, "/dashboard/": true, "/v1/": false, "/apiary": false, "/": false,
+	} {
+		if got := IsReserved(path); got != want {
+			t.Errorf("IsReserved(%q) = %v", path, got)
+		}
+	}
+}

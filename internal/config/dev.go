@@ -1,0 +1,23 @@
+package config
+
+import (
+	"path/filepath"
+)
+
+// DevDataDir is where `tollgate serve --dev` keeps its state.
+const DevDataDir = "./tollgate-data"
+
+// Dev returns the configuration of `tollgate serve --dev`: plain HTTP on
+// 127.0.0.1:8080, the admin API on 127.0.0.1:8081, SQLite under dataDir, and
+// one route, /v1/, to the built-in demo upstream at demoURL. The environment
+// still applies on top; the result is validated.
+func Dev(dataDir, demoURL string, environ []string) (Config, error) {
+	cfg := Default()
+	cfg.Dev = true
+	cfg.Server.InsecureHTTP = true
+	cfg.Admin.Listen = "127.0.0.1:8081"
+	cfg.Storage.SQLite.Path = filepath.Join(dataDir, "tollgate.db")
+	cfg.Log.Format = "text"
+	cfg.Routes = []Route{{Path: "/v1/", Upstream: demoURL}}
+	return finish(cfg, environ)
+}

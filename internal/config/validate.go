@@ -1,0 +1,217 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// ReservedPrefixes are paths that Tollgate serves itself; routes may not
+// claim them.
+var ReservedPrefixes = []string{"/api/", "/oauth/", "/.well-known/", "/x402/", "/dashboard/", "/healthz", "/readyz"}
+
+// IsReserved reports whether path belongs to Tollgate itself.
+func IsReserved(path string) bool {
+	for _, p := range ReservedPrefixes {
+		if strings.HasPrefix(path, p) || path+"/" == p {
+			return true
+		}
+	}
+	return false
+}
+
+var (
+	scopeRE  = regexp.MustCompile(`^[a-z0-9][a-z0-9._:-]{0,63}$`)
+	methodRE = regexp.MustCompile(`^[A-Z]{1,16}$`)
+	planRE   = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
+	sha256RE = regexp.MustCompile(`^[0-9a-f]{64}$`)
+)
+
+// ValidScope reports whether s is a well-formed scope name, such as
+// "webhook.read" or "kyt.write".
+func ValidScope(s string) bool { return scopeRE.MatchString(s) }
+
+// Validate reports every problem in c at once.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+
+	s := c.Server
+	if _, _, err := net.SplitHostPort(s.Listen); err != nil {
+		bad("server.listen %q: %v", s.Listen, err)
+	}
+	hasCert, hasKey := s.TLS.CertFile != "", s.TLS.KeyFile != ""
+	if hasCert != hasKey {
+		bad("server.tls: cert_file and key_file go together")
+	}
+	if !hasCert && !s.InsecureHTTP {
+		bad("server: no TLS configured; set server.tls.cert_file and server.tls.key_file, or server.insecure_http: true for local development only")
+	}
+	if hasCert && s.InsecureHTTP {
+		bad("server: insecure_http and tls are exclusive")
+	}
+	if v := s.TLS.MinVersion; v != "1.2" && v != "1.3" {
+		bad("server.tls.min_version %q: must be 1.2 or 1.3", v)
+	}
+	if s.HSTSMaxAge < 0 {
+		bad("server.hsts_max_age must not be negative")
+	}
+	if u, err := url.Parse(s.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		bad("server.public_url %q: must be an absolute http(s) URL", s.PublicURL)
+	}
+	for _, p := range s.TrustedProxies {
+		if !validAddrOrPrefix(p) {
+			bad("server.trusted_proxies: %q is neither an IP address nor a CIDR prefix", p)
+		}
+	}
+	if s.MaxBodyBytes <= 0 || s.MaxAPIBodyBytes <= 0 {
+		bad("server.max_body_bytes and server.max_api_body_bytes must be positive")
+	}
+	if s.ReadHeaderTimeout <= 0 || s.IdleTimeout <= 0 || s.ShutdownTimeout <= 0 {
+		bad("server timeouts must be positive")
+	}
+
+	if c.Admin.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.Admin.Listen); err != nil {
+			bad("admin.listen %q: %v", c.Admin.Listen, err)
+		}
+		if c.Admin.Listen == s.Listen && !strings.HasSuffix(s.Listen, ":0") {
+			bad("admin.listen must differ from server.listen")
+		}
+	}
+	if c.Admin.Token != "" && len(c.Admin.Token) < 32 {
+		bad("admin.token must be at least 32 characters")
+	}
+	if h := c.Admin.TokenSHA256; h != "" && !sha256RE.MatchString(h) {
+		bad("admin.token_sha256 must be 64 lowercase hex digits")
+	}
+
+	switch c.Storage.Type {
+	case "sqlite":
+		if c.Storage.SQLite.Path == "" {
+			bad("storage.sqlite.path is required")
+		}
+	default:
+		bad("storage.type %q: supported types are: sqlite", c.Storage.Type)
+	}
+
+	a := c.Auth
+	if a.SessionTTL < time.Minute || a.SessionTTL > 24*time.Hour {
+		bad("auth.session_ttl %v: must be between 1m and 24h", a.SessionTTL)
+	}
+	if a.RefreshTTL < a.SessionTTL {
+		bad("auth.refresh_ttl must not be shorter than auth.session_ttl")
+	}
+	if a.APIKeyCacheTTL < 0 || a.APIKeyCacheSize <= 0 {
+		bad("auth.apikey_cache_ttl must not be negative and auth.apikey_cache_size must be positive")
+	}
+	l := a.Login
+	if l.MaxFailuresPerAccount <= 0 || l.MaxFailuresPerIP <= 0 || l.MaxRegistrationsPerIP <= 0 || l.Window <= 0 {
+		bad("auth.login limits and window must be positive")
+	}
+
+	c.validateRoutes(bad)
+	c.validatePlans(bad)
+
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level %q: must be debug, info, warn or error", c.Log.Level)
+	}
+	if c.Log.Format != "json" && c.Log.Format != "text" {
+		bad("log.format %q: must be json or text", c.Log.Format)
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Config) validateRoutes(bad func(string, ...any)) {
+	seen := map[string]bool{}
+	for i, r := range c.Routes {
+		at := fmt.Sprintf("routes[%d]", i)
+		if !strings.HasPrefix(r.Path, "/") || strings.ContainsAny(r.Path, "?#* ") {
+			bad("%s.path %q: must start with / and contain no query, fragment, space or wildcard", at, r.Path)
+		} else if IsReserved(r.Path) || r.Path == "/api" || r.Path == "/oauth" {
+			bad("%s.path %q: reserved for Tollgate itself (%s)", at, r.Path, strings.Join(ReservedPrefixes, ", "))
+		}
+		u, err := url.Parse(r.Upstream)
+		switch {
+		case r.Upstream == "":
+			bad("%s.upstream is required", at)
+		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+			bad("%s.upstream %q: must be an absolute http(s) URL", at, r.Upstream)
+		case u.RawQuery != "" || u.Fragment != "" || u.User != nil:
+			bad("%s.upstream %q: must not carry a query, fragment or user info", at, r.Upstream)
+		}
+		if units := r.UnitCost(); units < 0 || units > 1_000_000 {
+			bad("%s.units %d: must be between 0 and 1000000", at, units)
+		}
+		for _, m := range r.Methods {
+			if !methodRE.MatchString(m) {
+				bad("%s.methods: %q is not an upper-case HTTP method", at, m)
+			}
+		}
+		for _, sc := range r.Scopes {
+			if !ValidScope(sc) {
+				bad("%s.scopes: %q is not a valid scope", at, sc)
+			}
+		}
+		if r.Public && len(r.Scopes) > 0 {
+			bad("%s: a public route cannot require scopes", at)
+		}
+		if r.Timeout < 0 {
+			bad("%s.timeout must not be negative", at)
+		}
+		key := strings.ToLower(r.Host) + " " + r.Path + " " + strings.Join(r.Methods, ",")
+		if seen[key] {
+			bad("%s: duplicate of an earlier route (host %q, path %q)", at, r.Host, r.Path)
+		}
+		seen[key] = true
+	}
+}
+
+func (c *Config) validatePlans(bad func(string, ...any)) {
+	names := map[string]bool{}
+	for i, p := range c.Plans {
+		at := fmt.Sprintf("plans[%d]", i)
+		if !planRE.MatchString(p.Name) {
+			bad("%s.name %q: lowercase letters, digits, - and _, at most 32", at, p.Name)
+		}
+		if names[p.Name] {
+			bad("%s.name %q: duplicate", at, p.Name)
+		}
+		names[p.Name] = true
+		if p.Rate.RequestsPerSecond < 0 || p.Rate.Burst < 0 {
+			bad("%s.rate must not be negative", at)
+		}
+		if p.Rate.RequestsPerSecond > 0 && p.Rate.Burst == 0 {
+			bad("%s.rate.burst must be at least 1 when requests_per_second is set", at)
+		}
+		if p.Quota.Units < 0 {
+			bad("%s.quota.units must not be negative", at)
+		}
+		switch p.Quota.Period {
+		case "hour", "day", "month":
+		case "":
+			if p.Quota.Units > 0 {
+				bad("%s.quota.period is required with quota.units (hour, day or month)", at)
+			}
+		default:
+			bad("%s.quota.period %q: must be hour, day or month", at, p.Quota.Period)
+		}
+	}
+	if c.DefaultPlan != "" && !names[c.DefaultPlan] {
+		bad("default_plan %q is not one of the plans", c.DefaultPlan)
+	}
+}
+
+func validAddrOrPrefix(s string) bool {
+	if strings.Contains(s, "/") {
+		_, _, err := net.ParseCIDR(s)
+		return err == nil
+	}
+	return net.ParseIP(s) != nil
+}

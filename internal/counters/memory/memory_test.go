@@ -1,0 +1,59 @@
+package memory
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/tollgate/tollgate/internal/clock"
+	"github.com/tollgate/tollgate/internal/counters"
+	"github.com/tollgate/tollgate/internal/counters/counterstest"
+)
+
+func TestConformance(t *testing.T) {
+	var clk *clock.Fake
+	counterstest.RunTests(t, counterstest.Harness{
+		New: func(t *testing.T) counters.Store {
+			clk = clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+			return New(clk)
+		},
+		Advance: func(_ *testing.T, d time.Duration) { clk.Advance(d) },
+	})
+}
+
+func TestMemoryIsBounded(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	s := New(clk, WithMaxKeys(shardCount*10))
+	l := counters.Limit{Max: 5, Window: time.Minute}
+	for i := range 10_000 {
+		if _, err := s.RecordAttempt(context.Background(), fmt.Sprint("ip-", i), l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := s.Len(); n > shardCount*10+shardCount {
+		t.Fatalf("holds %d keys, bound is %d", n, shardCount*10)
+	}
+}
+
+func TestDecayedKeysAreSwept(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	s := New(clk)
+	s.sweepEv = 1
+	l := counters.Limit{Max: 5, Window: time.Minute}
+	for i := range 100 {
+		_, _ = s.RecordAttempt(context.Background(), fmt.Sprint("k", i), l)
+	}
+	clk.Advance(time.Hour)
+	// Write until every shard has been written (and so swept) once more.
+	touched := map[*shard]bool{}
+	for i := 0; len(touched) < shardCount; i++ {
+		key := fmt.Sprint("fresh", i)
+		touched[s.shard(key)] = true
+		_, _ = s.RecordAttempt(context.Background(), key, l)
+		_ = s.ResetAttempts(context.Background(), key)
+	}
+	if n := s.Len(); n != 0 {
+		t.Fatalf("decayed keys kept: %d", n)
+	}
+}

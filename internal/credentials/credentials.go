@@ -1,0 +1,468 @@
+// Package credentials manages organizations' API keys — issuing, listing,
+// editing and revoking them — and authenticates the requests that present one
+// in the X-API-KEY header.
+//
+// Keys are shown once, at creation; the store keeps only their SHA-256 hash.
+// Authentication goes through an in-memory cache so that a known key costs a
+// map lookup rather than a database query. Every change made through this
+// service (edit, revoke) drops the key from the cache at once; changes made
+// by another process are seen within the cache TTL.
+package credentials
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net/http"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+
+	"github.com/tollgate/tollgate/internal/apierror"
+	"github.com/tollgate/tollgate/internal/apikey"
+	"github.com/tollgate/tollgate/internal/authn"
+	"github.com/tollgate/tollgate/internal/clock"
+	"github.com/tollgate/tollgate/internal/ids"
+	"github.com/tollgate/tollgate/internal/ipallow"
+	"github.com/tollgate/tollgate/internal/store"
+	"github.com/tollgate/tollgate/internal/validate"
+)
+
+// Store is the part of the store the service uses.
+type Store interface {
+	CreateAPIKey(ctx context.Context, k store.APIKey, a store.AuditEntry) error
+	GetAPIKey(ctx context.Context, id string) (store.APIKey, error)
+	GetAPIKeyByHash(ctx context.Context, hash []byte) (store.APIKey, error)
+	ListAPIKeys(ctx context.Context, orgID string) ([]store.APIKey, error)
+	UpdateAPIKey(ctx context.Context, id string, update func(store.APIKey) (store.APIKey, error), a store.AuditEntry) (store.APIKey, error)
+	TouchAPIKeys(ctx context.Context, lastUsed map[string]time.Time) error
+	GetApp(ctx context.Context, id string) (store.App, error)
+}
+
+// Options configure a Service. Zero values take the defaults noted.
+type Options struct {
+	Clock     clock.Clock   // default clock.System{}
+	CacheTTL  time.Duration // default 30s
+	CacheSize int           // default 100000
+	Logger    *slog.Logger  // default: discard
+}
+
+// Service is safe for concurrent use. Call Close to write the last uses.
+type Service struct {
+	store  Store
+	clock  clock.Clock
+	log    *slog.Logger
+	cache  *cache
+	flight singleflight.Group
+
+	// pending holds uses not yet written whose cache entry is gone.
+	pendingMu sync.Mutex
+	pending   map[string]time.Time
+}
+
+// New returns a Service on st.
+func New(st Store, o Options) *Service {
+	if o.Clock == nil {
+		o.Clock = clock.System{}
+	}
+	if o.CacheTTL <= 0 {
+		o.CacheTTL = 30 * time.Second
+	}
+	if o.CacheSize <= 0 {
+		o.CacheSize = 100_000
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Service{
+		store:   st,
+		clock:   o.Clock,
+		log:     o.Logger,
+		cache:   newCache(o.CacheTTL, o.CacheSize),
+		pending: map[string]time.Time{},
+	}
+}
+
+// Limits on what a key may carry.
+const (
+	MaxNameLength = 64
+	// MaxLifetime bounds an explicit expiry; keys may also never expire.
+	MaxLifetime = 10 * 365 * 24 * time.Hour
+)
+
+// CreateInput describes a new key.
+type CreateInput struct {
+	Name        string
+	AppID       string    // optional: ties the key to one of the org's apps
+	ExpiresAt   time.Time // zero: never expires
+	Scopes      []string
+	IPAllowlist ipallow.List
+}
+
+// Created is a new key together with its secret, which exists nowhere else:
+// show it once and forget it.
+type Created struct {
+	Key    store.APIKey
+	Secret string
+}
+
+// Create issues a new key for the organization.
+func (s *Service) Create(ctx context.Context, orgID string, in CreateInput, actor store.Actor) (Created, error) {
+	now := s.clock.Now()
+	name, err := validate.Name("name", in.Name, MaxNameLength)
+	if err != nil {
+		return Created{}, err
+	}
+	scopes, err := validate.Scopes("scopes", in.Scopes)
+	if err != nil {
+		return Created{}, err
+	}
+	if err := checkExpiry(in.ExpiresAt, now); err != nil {
+		return Created{}, err
+	}
+	if in.AppID != "" {
+		app, err := s.store.GetApp(ctx, in.AppID)
+		if errors.Is(err, store.ErrNotFound) || (err == nil && app.OrgID != orgID) {
+			return Created{}, apierror.Invalid("app_id", "no such app in this organization")
+		}
+		if err != nil {
+			return Created{}, err
+		}
+	}
+	secret, err := apikey.Generate()
+	if err != nil {
+		return Created{}, err
+	}
+	h := apikey.Hash(secret)
+	k := store.APIKey{
+		ID:          ids.New(ids.APIKey),
+		OrgID:       orgID,
+		AppID:       in.AppID,
+		Name:        name,
+		Prefix:      apikey.DisplayPrefix(secret),
+		Hash:        h[:],
+		Scopes:      scopes,
+		IPAllowlist: in.IPAllowlist.Strings(),
+		ExpiresAt:   in.ExpiresAt,
+		CreatedAt:   now,
+		UpdatedAt:   now,
+		CreatedBy:   actorName(actor),
+	}
+	details := map[string]string{"name": name, "prefix": k.Prefix}
+	if err := s.store.CreateAPIKey(ctx, k, actor.Entry(orgID, "apikey.create", "apikey", k.ID, details)); err != nil {
+		return Created{}, fmt.Errorf("credentials: create key: %w", err)
+	}
+	s.cache.remove(h) // a cached "no such key" would hide the new key
+	return Created{Key: k, Secret: secret}, nil
+}
+
+func actorName(a store.Actor) string {
+	if a.ID != "" {
+		return a.ID
+	}
+	return string(a.Type)
+}
+
+func checkExpiry(t, now time.Time) error {
+	if t.IsZero() {
+		return nil
+	}
+	if !t.After(now) {
+		return apierror.Invalid("expires_at", "expires_at must be in the future")
+	}
+	if t.Sub(now) > MaxLifetime {
+		return apierror.Invalid("expires_at", "expires_at must be within 10 years; omit it for a key that never expires")
+	}
+	return nil
+}
+
+var errNoKey = apierror.New(http.StatusNotFound, apierror.NotFound, "no such API key")
+
+// Get returns one of the organization's keys.
+func (s *Service) Get(ctx context.Context, orgID, id string) (store.APIKey, error) {
+	k, err := s.store.GetAPIKey(ctx, id)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && k.OrgID != orgID) {
+		return store.APIKey{}, errNoKey
+	}
+	return k, err
+}
+
+// List returns the organization's keys, newest first, revoked ones included.
+func (s *Service) List(ctx context.Context, orgID string) ([]store.APIKey, error) {
+	return s.store.ListAPIKeys(ctx, orgID)
+}
+
+// Patch changes some fields of a key; nil fields are left alone.
+type Patch struct {
+	Name        *string
+	ExpiresAt   *time.Time // pointer to the zero time: never expires
+	Scopes      *[]string
+	IPAllowlist *ipallow.List
+}
+
+// Update edits an active key of the organization.
+func (s *Service) Update(ctx context.Context, orgID, id string, p Patch, actor store.Actor) (store.APIKey, error) {
+	now := s.clock.Now()
+	details := map[string]string{}
+	var name string
+	var scopes []string
+	var err error
+	if p.Name != nil {
+		if name, err = validate.Name("name", *p.Name, MaxNameLength); err != nil {
+			return store.APIKey{}, err
+		}
+		details["name"] = name
+	}
+	if p.Scopes != nil {
+		if scopes, err = validate.Scopes("scopes", *p.Scopes); err != nil {
+			return store.APIKey{}, err
+		}
+		details["scopes"] = fmt.Sprint(scopes)
+	}
+	if p.ExpiresAt != nil {
+		if err := checkExpiry(*p.ExpiresAt, now); err != nil {
+			return store.APIKey{}, err
+		}
+		details["expires_at"] = formatTime(*p.ExpiresAt)
+	}
+	if p.IPAllowlist != nil {
+		details["ip_allowlist"] = p.IPAllowlist.String()
+	}
+	if len(details) == 0 {
+		return store.APIKey{}, apierror.Invalid("", "nothing to change: give name, expires_at, scopes or ip_allowlist")
+	}
+	k, err := s.store.UpdateAPIKey(ctx, id, func(k store.APIKey) (store.APIKey, error) {
+		if k.OrgID != orgID {
+			return k, errNoKey
+		}
+		if !k.RevokedAt.IsZero() {
+			return k, apierror.New(http.StatusConflict, apierror.Conflict, "a revoked key cannot be edited")
+		}
+		if p.Name != nil {
+			k.Name = name
+		}
+		if p.Scopes != nil {
+			k.Scopes = scopes
+		}
+		if p.ExpiresAt != nil {
+			k.ExpiresAt = *p.ExpiresAt
+		}
+		if p.IPAllowlist != nil {
+			k.IPAllowlist = p.IPAllowlist.Strings()
+		}
+		k.UpdatedAt = now
+		return k, nil
+	}, actor.Entry(orgID, "apikey.update", "apikey", id, details))
+	if errors.Is(err, store.ErrNotFound) {
+		return store.APIKey{}, errNoKey
+	}
+	if err != nil {
+		return store.APIKey{}, err
+	}
+	s.invalidate(k.Hash)
+	return k, nil
+}
+
+// Revoke revokes one of the organization's keys at once. Revoking a revoked
+// key changes nothing and is not an error.
+func (s *Service) Revoke(ctx context.Context, orgID, id string, actor store.Actor) (store.APIKey, error) {
+	now := s.clock.Now()
+	k, err := s.store.UpdateAPIKey(ctx, id, func(k store.APIKey) (store.APIKey, error) {
+		if k.OrgID != orgID {
+			return k, errNoKey
+		}
+		if !k.RevokedAt.IsZero() {
+			return k, errAlreadyRevoked
+		}
+		k.RevokedAt = now
+		k.UpdatedAt = now
+		return k, nil
+	}, actor.Entry(orgID, "apikey.revoke", "apikey", id, nil))
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return store.APIKey{}, errNoKey
+	case errors.Is(err, errAlreadyRevoked):
+		return s.Get(ctx, orgID, id)
+	case err != nil:
+		return store.APIKey{}, err
+	}
+	s.invalidate(k.Hash)
+	return k, nil
+}
+
+var errAlreadyRevoked = errors.New("already revoked")
+
+// Invalidate drops a key from the cache by its hash, so that the next request
+// with it reads the store. Call it when a key changes outside this service.
+func (s *Service) Invalidate(hash []byte) { s.invalidate(hash) }
+
+func (s *Service) invalidate(hash []byte) {
+	var h [32]byte
+	if copy(h[:], hash) != len(h) {
+		return
+	}
+	if e := s.cache.remove(h); e != nil {
+		s.keepPending(e)
+	}
+}
+
+func formatTime(t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+// Errors of Authenticate, as the gateway answers them.
+var (
+	ErrInvalidKey = apierror.New(http.StatusUnauthorized, apierror.InvalidCredentials, "invalid API key")
+	ErrExpiredKey = apierror.New(http.StatusUnauthorized, apierror.ExpiredToken, "API key expired")
+	errStoreDown  = apierror.New(http.StatusServiceUnavailable, apierror.ServiceUnavailable, "credential store unavailable")
+)
+
+// Authenticate returns the principal of a presented API key: ErrInvalidKey
+// for a malformed, unknown or revoked key, ErrExpiredKey for an expired one.
+// It records the use for the key's "last used" time.
+func (s *Service) Authenticate(ctx context.Context, presented string) (*authn.Principal, error) {
+	if !apikey.Valid(presented) {
+		return nil, ErrInvalidKey // no store lookup for garbage
+	}
+	h := apikey.Hash(presented)
+	now := s.clock.Now()
+	e := s.cache.get(h, now)
+	if e == nil {
+		var err error
+		if e, err = s.load(ctx, h, now); err != nil {
+			return nil, errStoreDown.Wrap(err)
+		}
+	}
+	switch {
+	case e.principal == nil || e.revoked:
+		return nil, ErrInvalidKey
+	case !e.expiresAt.IsZero() && !now.Before(e.expiresAt):
+		return nil, ErrExpiredKey
+	}
+	e.lastUsed.Store(now.UnixNano())
+	return e.principal, nil
+}
+
+// load reads a key from the store into the cache; concurrent loads of the
+// same key share one query.
+func (s *Service) load(ctx context.Context, h [32]byte, now time.Time) (*entry, error) {
+	v, err, _ := s.flight.Do(string(h[:]), func() (any, error) {
+		k, err := s.store.GetAPIKeyByHash(ctx, h[:])
+		e := &entry{fetched: now}
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+		case err != nil:
+			return nil, err
+		case subtle.ConstantTimeCompare(k.Hash, h[:]) != 1:
+			return nil, errors.New("credentials: store returned a key with another hash")
+		default:
+			allow, err := ipallow.Parse(k.IPAllowlist)
+			if err != nil {
+				return nil, fmt.Errorf("credentials: key %s has a corrupt allowlist: %w", k.ID, err)
+			}
+			e.keyID = k.ID
+			e.expiresAt = k.ExpiresAt
+			e.revoked = !k.RevokedAt.IsZero()
+			e.principal = &authn.Principal{
+				OrgID:        k.OrgID,
+				AppID:        k.AppID,
+				CredentialID: k.ID,
+				Method:       authn.MethodAPIKey,
+				Scopes:       k.Scopes,
+				IPAllowlist:  allow,
+			}
+		}
+		for _, d := range s.cache.put(h, e) {
+			s.keepPending(d)
+		}
+		return e, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*entry), nil
+}
+
+func (s *Service) keepPending(e *entry) {
+	if e.keyID == "" {
+		return
+	}
+	if ns := e.lastUsed.Swap(0); ns != 0 {
+		s.pendingMu.Lock()
+		if t := time.Unix(0, ns); t.After(s.pending[e.keyID]) {
+			s.pending[e.keyID] = t
+		}
+		s.pendingMu.Unlock()
+	}
+}
+
+// FlushLastUsed writes the uses recorded since the last flush to the store.
+// On failure the uses are kept for the next flush.
+func (s *Service) FlushLastUsed(ctx context.Context) error {
+	batch := map[string]time.Time{}
+	s.cache.each(func(e *entry) {
+		if e.keyID == "" {
+			return
+		}
+		if ns := e.lastUsed.Swap(0); ns != 0 {
+			batch[e.keyID] = time.Unix(0, ns)
+		}
+	})
+	s.pendingMu.Lock()
+	for id, t := range s.pending {
+		if t.After(batch[id]) {
+			batch[id] = t
+		}
+	}
+	clear(s.pending)
+	s.pendingMu.Unlock()
+	if len(batch) == 0 {
+		return nil
+	}
+	if err := s.store.TouchAPIKeys(ctx, batch); err != nil {
+		s.pendingMu.Lock()
+		for id, t := range batch {
+			if t.After(s.pending[id]) {
+				s.pending[id] = t
+			}
+		}
+		s.pendingMu.Unlock()
+		return fmt.Errorf("credentials: record last use of %d keys: %w", len(batch), err)
+	}
+	return nil
+}
+
+// RunFlusher writes last uses every interval until ctx ends, then once more.
+func (s *Service) RunFlusher(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			if err := s.FlushLastUsed(ctx); err != nil {
+				s.log.Warn("flush last use of API keys", "error", err)
+			}
+		case <-ctx.Done():
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			if err := s.FlushLastUsed(fctx); err != nil {
+				s.log.Error("final flush of API key last use", "error", err)
+			}
+			cancel()
+			return
+		}
+	}
+}
+
+// pendingSnapshot is for tests.
+func (s *Service) pendingSnapshot() map[string]time.Time {
+	s.pendingMu.Lock()
+	defer s.pendingMu.Unlock()
+	return maps.Clone(s.pending)
+}

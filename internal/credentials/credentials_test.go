@@ -1,0 +1,327 @@
+package credentials
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tollgate/tollgate/internal/apierror"
+	"github.com/tollgate/tollgate/internal/apikey"
+	"github.com/tollgate/tollgate/internal/clock"
+	"github.com/tollgate/tollgate/internal/ids"
+	"github.com/tollgate/tollgate/internal/ipallow"
+	"github.com/tollgate/tollgate/internal/store"
+	"github.com/tollgate/tollgate/internal/store/sqlite"
+)
+
+var ctx = context.Background()
+
+// countingStore counts key lookups by hash on top of the real store.
+type countingStore struct {
+	*sqlite.Store
+	lookups atomic.Int64
+	fail    atomic.Bool
+}
+
+func (c *countingStore) GetAPIKeyByHash(ctx context.Context, h []byte) (store.APIKey, error) {
+	c.lookups.Add(1)
+	if c.fail.Load() {
+		return store.APIKey{}, errors.New("database is down")
+	}
+	return c.Store.GetAPIKeyByHash(ctx, h)
+}
+
+type fixture struct {
+	svc   *Service
+	st    *countingStore
+	clock *clock.Fake
+	org   string
+}
+
+func newFixture(t testing.TB, o Options) *fixture {
+	t.Helper()
+	clk := clock.NewFake(time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC))
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "t.db"), sqlite.WithClock(clk))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	org := store.Organization{ID: ids.New(ids.Organization), Name: "Acme", Slug: "acme", CreatedAt: clk.Now()}
+	owner := store.User{ID: ids.New(ids.User), OrgID: org.ID, Email: "o@example.com", PasswordHash: "x",
+		Role: store.RoleOwner, Status: store.UserActive, CreatedAt: clk.Now()}
+	if err := st.CreateOrganizationWithOwner(ctx, org, owner, store.AuditEntry{Action: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	cs := &countingStore{Store: st}
+	o.Clock = clk
+	return &fixture{svc: New(cs, o), st: cs, clock: clk, org: org.ID}
+}
+
+var actor = store.Actor{Type: store.ActorCLI}
+
+func (f *fixture) create(t testing.TB, in CreateInput) Created {
+	t.Helper()
+	if in.Name == "" {
+		in.Name = "k"
+	}
+	c, err := f.svc.Create(ctx, f.org, in, actor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestKeysAreStoredHashedAndShownOnce(t *testing.T) {
+	f := newFixture(t, Options{})
+	c := f.create(t, CreateInput{Name: "prod", Scopes: []string{"b.read", "a.read", "a.read"}})
+	stored, err := f.st.GetAPIKey(ctx, c.Key.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := apikey.Hash(c.Secret)
+	if string(stored.Hash) != string(h[:]) || stored.Prefix != c.Secret[:12] {
+		t.Fatal("stored hash or prefix wrong")
+	}
+	if fmt.Sprint(stored.Scopes) != "[a.read b.read]" {
+		t.Errorf("scopes not normalized: %v", stored.Scopes)
+	}
+	listed, _ := f.svc.List(ctx, f.org)
+	for _, k := range listed {
+		if fmt.Sprintf("%+v", k) == c.Secret {
+			t.Fatal("secret in listing")
+		}
+	}
+}
+
+func TestAuthenticateUsesTheCache(t *testing.T) {
+	f := newFixture(t, Options{CacheTTL: time.Minute})
+	c := f.create(t, CreateInput{})
+	for range 100 {
+		p, err := f.svc.Authenticate(ctx, c.Secret)
+		if err != nil || p.CredentialID != c.Key.ID || p.OrgID != f.org {
+			t.Fatalf("authenticate: %+v %v", p, err)
+		}
+	}
+	if n := f.st.lookups.Load(); n != 1 {
+		t.Fatalf("%d store lookups for 100 requests", n)
+	}
+	// After the TTL the store is asked again, which is how changes made by
+	// another process are seen.
+	f.clock.Advance(time.Minute)
+	if _, err := f.svc.Authenticate(ctx, c.Secret); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.st.lookups.Load(); n != 2 {
+		t.Fatalf("%d lookups after the TTL", n)
+	}
+}
+
+func TestConcurrentMissesShareOneLookup(t *testing.T) {
+	f := newFixture(t, Options{})
+	c := f.create(t, CreateInput{})
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := f.svc.Authenticate(ctx, c.Secret); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := f.st.lookups.Load(); n > 5 {
+		t.Fatalf("%d lookups for 50 concurrent first requests", n)
+	}
+}
+
+func TestGarbageNeverReachesTheStore(t *testing.T) {
+	f := newFixture(t, Options{})
+	for _, k := range []string{"", "x", "tgk_", "tgk_" + "A" + fmt.Sprint(time.Now().UnixNano())} {
+		if _, err := f.svc.Authenticate(ctx, k); !errors.Is(err, ErrInvalidKey) {
+			t.Fatalf("%q: %v", k, err)
+		}
+	}
+	if n := f.st.lookups.Load(); n != 0 {
+		t.Fatalf("%d lookups for malformed keys", n)
+	}
+	// A well-formed unknown key is looked up once, then answered from memory.
+	unknown, _ := apikey.Generate()
+	for range 3 {
+		if _, err := f.svc.Authenticate(ctx, unknown); !errors.Is(err, ErrInvalidKey) {
+			t.Fatal(err)
+		}
+	}
+	if n := f.st.lookups.Load(); n != 1 {
+		t.Fatalf("%d lookups for a repeated unknown key", n)
+	}
+}
+
+func TestRevokeAndUpdateTakeEffectAtOnce(t *testing.T) {
+	f := newFixture(t, Options{CacheTTL: time.Hour})
+	c := f.create(t, CreateInput{})
+	if _, err := f.svc.Authenticate(ctx, c.Secret); err != nil {
+		t.Fatal(err)
+	}
+	allow, _ := ipallow.ParseString("10.0.0.0/8")
+	if _, err := f.svc.Update(ctx, f.org, c.Key.ID, Patch{IPAllowlist: &allow}, actor); err != nil {
+		t.Fatal(err)
+	}
+	p, err := f.svc.Authenticate(ctx, c.Secret)
+	if err != nil || p.IPAllowlist.IsEmpty() {
+		t.Fatalf("update not seen: %+v %v", p, err)
+	}
+	if _, err := f.svc.Revoke(ctx, f.org, c.Key.ID, actor); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Authenticate(ctx, c.Secret); !errors.Is(err, ErrInvalidKey) {
+		t.Fatalf("revoked key: %v", err)
+	}
+}
+
+func TestExpiry(t *testing.T) {
+	f := newFixture(t, Options{CacheTTL: time.Hour})
+	c := f.create(t, CreateInput{ExpiresAt: f.clock.Now().Add(time.Hour)})
+	if _, err := f.svc.Authenticate(ctx, c.Secret); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(time.Hour) // expiry is checked on every request, cached or not
+	if _, err := f.svc.Authenticate(ctx, c.Secret); !errors.Is(err, ErrExpiredKey) {
+		t.Fatalf("expired key: %v", err)
+	}
+	for _, bad := range []time.Time{f.clock.Now().Add(-time.Second), f.clock.Now().Add(11 * 365 * 24 * time.Hour)} {
+		_, err := f.svc.Create(ctx, f.org, CreateInput{Name: "x", ExpiresAt: bad}, actor)
+		var e *apierror.Error
+		if !errors.As(err, &e) || e.Field != "expires_at" {
+			t.Errorf("expiry %v: %v", bad, err)
+		}
+	}
+}
+
+func TestStoreFailureIsNotAnAuthFailure(t *testing.T) {
+	f := newFixture(t, Options{})
+	c := f.create(t, CreateInput{})
+	f.st.fail.Store(true)
+	_, err := f.svc.Authenticate(ctx, c.Secret)
+	var e *apierror.Error
+	if !errors.As(err, &e) || e.Status != 503 {
+		t.Fatalf("store down: %v", err)
+	}
+}
+
+func TestOtherOrganizationsKeysAreInvisible(t *testing.T) {
+	f := newFixture(t, Options{})
+	c := f.create(t, CreateInput{})
+	name := "stolen"
+	for _, err := range []error{
+		func() error { _, err := f.svc.Get(ctx, "org_other", c.Key.ID); return err }(),
+		func() error {
+			_, err := f.svc.Update(ctx, "org_other", c.Key.ID, Patch{Name: &name}, actor)
+			return err
+		}(),
+		func() error { _, err := f.svc.Revoke(ctx, "org_other", c.Key.ID, actor); return err }(),
+	} {
+		if !errors.Is(err, errNoKey) {
+			t.Errorf("cross-org access: %v", err)
+		}
+	}
+	if _, err := f.svc.Authenticate(ctx, c.Secret); err != nil {
+		t.Fatalf("key harmed by a foreign revoke: %v", err)
+	}
+}
+
+func TestLastUsedIsBatchedAndSurvivesEviction(t *testing.T) {
+	f := newFixture(t, Options{CacheSize: cacheShards}) // one entry per shard
+	keys := make([]Created, 20)
+	for i := range keys {
+		keys[i] = f.create(t, CreateInput{})
+	}
+	for _, c := range keys {
+		if _, err := f.svc.Authenticate(ctx, c.Secret); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before, _ := f.st.GetAPIKey(ctx, keys[0].Key.ID)
+	if !before.LastUsedAt.IsZero() {
+		t.Fatal("last use written on the request path")
+	}
+	// Evict entries by filling the small cache with other keys.
+	for range 200 {
+		k, _ := apikey.Generate()
+		_, _ = f.svc.Authenticate(ctx, k)
+	}
+	if err := f.svc.FlushLastUsed(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range keys {
+		k, _ := f.st.GetAPIKey(ctx, c.Key.ID)
+		if !k.LastUsedAt.Equal(f.clock.Now()) {
+			t.Fatalf("key %s last used %v, want %v", c.Key.ID, k.LastUsedAt, f.clock.Now())
+		}
+	}
+	if len(f.svc.pendingSnapshot()) != 0 {
+		t.Fatal("pending uses left after a flush")
+	}
+	if n := f.svc.cache.len(); n > cacheShards {
+		t.Fatalf("cache holds %d entries, bound %d", n, cacheShards)
+	}
+}
+
+func TestValidation(t *testing.T) {
+	f := newFixture(t, Options{})
+	tests := []struct {
+		in    CreateInput
+		field string
+	}{
+		{CreateInput{Name: ""}, "name"},
+		{CreateInput{Name: string(make([]byte, 65))}, "name"},
+		{CreateInput{Name: "bad\x00name"}, "name"},
+		{CreateInput{Name: "k", Scopes: []string{"Not Valid"}}, "scopes"},
+		{CreateInput{Name: "k", AppID: "app_nope"}, "app_id"},
+	}
+	for _, tt := range tests {
+		_, err := f.svc.Create(ctx, f.org, tt.in, actor)
+		var e *apierror.Error
+		if !errors.As(err, &e) || e.Field != tt.field {
+			t.Errorf("%+v: %v (want field %s)", tt.in, err, tt.field)
+		}
+	}
+}
+
+// BenchmarkAuthenticateCached is the gateway's per-request cost of an API
+// key that is already in the cache (DESIGN.md budget: a few microseconds, a
+// handful of allocations).
+func BenchmarkAuthenticateCached(b *testing.B) {
+	f := newFixture(b, Options{CacheTTL: time.Hour})
+	c := f.create(b, CreateInput{})
+	if _, err := f.svc.Authenticate(ctx, c.Secret); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := f.svc.Authenticate(ctx, c.Secret); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkAuthenticateUncached is the cost when every request misses the
+// cache and reads SQLite.
+func BenchmarkAuthenticateUncached(b *testing.B) {
+	f := newFixture(b, Options{CacheTTL: time.Nanosecond})
+	c := f.create(b, CreateInput{})
+	b.ReportAllocs()
+	for b.Loop() {
+		f.clock.Advance(time.Microsecond)
+		if _, err := f.svc.Authenticate(ctx, c.Secret); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,291 @@
+// Package gateway is Tollgate's data plane: it matches a request to a
+// configured route, authenticates and authorizes the caller, and proxies the
+// request to the route's upstream with the caller's context attached. A
+// request that fails any check is answered by the gateway and never reaches
+// the upstream.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/tollgate/tollgate/internal/apierror"
+	"github.com/tollgate/tollgate/internal/authn"
+	"github.com/tollgate/tollgate/internal/config"
+	"github.com/tollgate/tollgate/internal/reqinfo"
+)
+
+// Headers of the contract between Tollgate and its clients and upstreams.
+const (
+	HeaderAPIKey     = "X-Api-Key"
+	HeaderRequestID  = "X-Request-Id"
+	HeaderOrg        = "X-Tollgate-Org"
+	HeaderApp        = "X-Tollgate-App"
+	HeaderCredential = "X-Tollgate-Credential"
+	HeaderScopes     = "X-Tollgate-Scopes"
+	// tollgatePrefix starts every header Tollgate vouches for; inbound ones
+	// are removed before forwarding so a client cannot forge them.
+	tollgatePrefix = "X-Tollgate-"
+)
+
+// APIKeyAuthenticator verifies a presented API key.
+type APIKeyAuthenticator interface {
+	Authenticate(ctx context.Context, presented string) (*authn.Principal, error)
+}
+
+// Options configure a Gateway.
+type Options struct {
+	APIKeys APIKeyAuthenticator
+	// Transport carries requests to upstreams. Default: NewTransport().
+	Transport *http.Transport
+	// TrustedPeer reports whether the direct peer of a request is a trusted
+	// proxy, so that its X-Forwarded-For is kept and extended rather than
+	// replaced. Default: trust nobody.
+	TrustedPeer func(remoteAddr string) bool
+	Logger      *slog.Logger
+}
+
+// Gateway is an http.Handler for every path that is not Tollgate's own. It is
+// safe for concurrent use; its routes are compiled once, at New.
+type Gateway struct {
+	routes  []*route
+	apiKeys APIKeyAuthenticator
+	trusted func(string) bool
+	log     *slog.Logger
+}
+
+type route struct {
+	prefix   string
+	host     string   // lower case; "" matches any host
+	methods  []string // nil matches any method
+	scopes   []string
+	public   bool
+	strip    bool
+	units    int64
+	upstream *url.URL
+	proxy    *httputil.ReverseProxy
+}
+
+// NewTransport returns the transport tuned for proxying: a large idle pool per
+// upstream, HTTP/2 when the upstream offers it over TLS, bounded dial and TLS
+// handshake times.
+func NewTransport() *http.Transport {
+	return &http.Transport{
+		Proxy: nil, // never send upstream traffic through an environment proxy
+		DialContext: (&net.Dialer{
+			Timeout:   10 * time.Second,
+			KeepAlive: 30 * time.Second,
+		}).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          4096,
+		MaxIdleConnsPerHost:   1024,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: 1 * time.Second,
+	}
+}
+
+// New compiles routes into a Gateway.
+func New(routes []config.Route, o Options) (*Gateway, error) {
+	if o.Transport == nil {
+		o.Transport = NewTransport()
+	}
+	if o.TrustedPeer == nil {
+		o.TrustedPeer = func(string) bool { return false }
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	g := &Gateway{apiKeys: o.APIKeys, trusted: o.TrustedPeer, log: o.Logger}
+	for _, cr := range routes {
+		u, err := url.Parse(cr.Upstream)
+		if err != nil {
+			return nil, fmt.Errorf("gateway: route %s: %w", cr.Path, err)
+		}
+		rt := &route{
+			prefix:   cr.Path,
+			host:     strings.ToLower(cr.Host),
+			methods:  cr.Methods,
+			scopes:   cr.Scopes,
+			public:   cr.Public,
+			strip:    cr.StripPrefix,
+			units:    cr.UnitCost(),
+			upstream: u,
+		}
+		transport := o.Transport
+		if cr.Timeout > 0 {
+			transport = o.Transport.Clone()
+			transport.ResponseHeaderTimeout = cr.Timeout
+		}
+		rt.proxy = &httputil.ReverseProxy{
+			Rewrite:      g.rewriter(rt),
+			Transport:    transport,
+			ErrorHandler: g.proxyError,
+			ErrorLog:     slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn),
+		}
+		g.routes = append(g.routes, rt)
+	}
+	// Longest prefix first; among equals, host-specific before any-host.
+	slices.SortStableFunc(g.routes, func(a, b *route) int {
+		if d := len(b.prefix) - len(a.prefix); d != 0 {
+			return d
+		}
+		return len(b.host) - len(a.host)
+	})
+	return g, nil
+}
+
+var (
+	errNoRoute  = apierror.New(http.StatusNotFound, apierror.NotFound, "no route for this path")
+	errIPDenied = apierror.New(http.StatusForbidden, apierror.Forbidden,
+		"requests from this IP address are not allowed for this credential").WithReason(apierror.ReasonIPNotAllowed)
+	errScope = apierror.New(http.StatusForbidden, apierror.InsufficientScope, "the credential lacks a scope this route requires")
+)
+
+// match returns the route for r, or an error: 404 when no route's path and
+// host match, 405 when some do but not for this method.
+func (g *Gateway) match(r *http.Request) (*route, error) {
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	var allow []string
+	for _, rt := range g.routes {
+		if !strings.HasPrefix(r.URL.Path, rt.prefix) || (rt.host != "" && !strings.EqualFold(rt.host, host)) {
+			continue
+		}
+		if rt.methods == nil || slices.Contains(rt.methods, r.Method) {
+			return rt, nil
+		}
+		allow = append(allow, rt.methods...)
+	}
+	if allow != nil {
+		slices.Sort(allow)
+		return nil, apierror.New(http.StatusMethodNotAllowed, apierror.MethodNotAllowed, "method not allowed on this route").
+			WithHeader("Allow", strings.Join(slices.Compact(allow), ", "))
+	}
+	return nil, errNoRoute
+}
+
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if err := g.serve(w, r); err != nil {
+		apierror.Write(w, r, err)
+	}
+}
+
+func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) error {
+	rt, err := g.match(r)
+	if err != nil {
+		return err
+	}
+	info := reqinfo.From(r.Context())
+	info.Route = rt.prefix
+	if !rt.public {
+		p, err := g.authenticate(r)
+		if err != nil {
+			return err
+		}
+		info.Principal = p
+		if !p.IPAllowlist.Contains(info.ClientIP) {
+			return errIPDenied
+		}
+		if !p.HasScopes(rt.scopes) {
+			return errScope
+		}
+	}
+	rt.proxy.ServeHTTP(w, r)
+	return nil
+}
+
+// authenticate evaluates exactly one credential, by priority (seed 004):
+// wallet signature, API key, JWT Bearer. Only API keys exist so far.
+func (g *Gateway) authenticate(r *http.Request) (*authn.Principal, error) {
+	if vs := r.Header.Values(HeaderAPIKey); len(vs) > 0 {
+		if len(vs) > 1 {
+			return nil, apierror.New(http.StatusUnauthorized, apierror.InvalidCredentials, "more than one X-API-KEY header")
+		}
+		if g.apiKeys == nil {
+			return nil, apierror.ErrUnauthorized
+		}
+		return g.apiKeys.Authenticate(r.Context(), vs[0])
+	}
+	return nil, apierror.ErrUnauthorized.WithHeader("WWW-Authenticate", `APIKey realm="tollgate", header="X-API-KEY"`)
+}
+
+// rewriter builds the outbound request: upstream URL, credentials and forged
+// headers removed, caller context and forwarding headers added.
+func (g *Gateway) rewriter(rt *route) func(*httputil.ProxyRequest) {
+	return func(pr *httputil.ProxyRequest) {
+		in, out := pr.In, pr.Out
+		if rt.strip {
+			out.URL.Path = "/" + strings.TrimPrefix(strings.TrimPrefix(in.URL.Path, rt.prefix), "/")
+			out.URL.RawPath = ""
+		}
+		pr.SetURL(rt.upstream)
+
+		h := out.Header
+		h.Del(HeaderAPIKey)
+		for k := range h {
+			if strings.HasPrefix(k, tollgatePrefix) {
+				delete(h, k)
+			}
+		}
+		info := reqinfo.From(in.Context())
+		if p := info.Principal; p != nil {
+			h[HeaderOrg] = []string{p.OrgID}
+			if p.AppID != "" {
+				h[HeaderApp] = []string{p.AppID}
+			}
+			h[HeaderCredential] = []string{p.CredentialID}
+			if len(p.Scopes) > 0 {
+				h[HeaderScopes] = []string{strings.Join(p.Scopes, " ")}
+			}
+		}
+		h[HeaderRequestID] = []string{info.ID}
+
+		// X-Forwarded-For: extend the chain only when the peer is a proxy we
+		// trust; otherwise whatever the client wrote is dropped.
+		peer := in.RemoteAddr
+		if host, _, err := net.SplitHostPort(peer); err == nil {
+			peer = host
+		}
+		if prior := in.Header.Values("X-Forwarded-For"); len(prior) > 0 && g.trusted(in.RemoteAddr) {
+			h["X-Forwarded-For"] = []string{strings.Join(prior, ", ") + ", " + peer}
+		} else {
+			h["X-Forwarded-For"] = []string{peer}
+		}
+		h["X-Forwarded-Host"] = []string{in.Host}
+		if in.TLS != nil {
+			h["X-Forwarded-Proto"] = []string{"https"}
+		} else {
+			h["X-Forwarded-Proto"] = []string{"http"}
+		}
+	}
+}
+
+// proxyError answers a failed upstream exchange.
+func (g *Gateway) proxyError(w http.ResponseWriter, r *http.Request, err error) {
+	var tooLarge *http.MaxBytesError
+	var netErr net.Error
+	switch {
+	case errors.As(err, &tooLarge):
+		apierror.Write(w, r, err) // 413
+	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
+		// The client went away; nobody is listening for an answer.
+		reqinfo.From(r.Context()).Err = err
+		w.WriteHeader(499)
+	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &netErr) && netErr.Timeout()):
+		apierror.Write(w, r, apierror.New(http.StatusGatewayTimeout, apierror.GatewayTimeout, "upstream timed out").Wrap(err))
+	default:
+		apierror.Write(w, r, apierror.New(http.StatusBadGateway, apierror.BadGateway, "upstream unavailable").Wrap(err))
+	}
+}

@@ -1,0 +1,280 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/tollgate/tollgate/internal/apierror"
+	"github.com/tollgate/tollgate/internal/authn"
+	"github.com/tollgate/tollgate/internal/config"
+	"github.com/tollgate/tollgate/internal/ipallow"
+	"github.com/tollgate/tollgate/internal/reqinfo"
+)
+
+// keys authenticates two fixed keys.
+type keys map[string]*authn.Principal
+
+func (k keys) Authenticate(_ context.Context, presented string) (*authn.Principal, error) {
+	if p := k[presented]; p != nil {
+		return p, nil
+	}
+	return nil, apierror.ErrInvalidCredentials
+}
+
+// backend records what reached it.
+type backend struct {
+	*httptest.Server
+	mu   sync.Mutex
+	reqs []*http.Request
+}
+
+func newBackend(t *testing.T) *backend {
+	b := &backend{}
+	b.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		b.mu.Lock()
+		b.reqs = append(b.reqs, r)
+		b.mu.Unlock()
+		w.Header().Set("X-Backend-Path", r.URL.Path)
+		_, _ = w.Write(body)
+	}))
+	t.Cleanup(b.Close)
+	return b
+}
+
+func (b *backend) count() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.reqs)
+}
+
+func (b *backend) last() *http.Request {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.reqs[len(b.reqs)-1]
+}
+
+var (
+	orgPrincipal = &authn.Principal{OrgID: "org_a", AppID: "app_a", CredentialID: "key_a", Method: authn.MethodAPIKey, Scopes: []string{"kyt.read"}}
+	narrow       = mustAllow("203.0.113.0/24")
+	allowlisted  = &authn.Principal{OrgID: "org_b", CredentialID: "key_b", Method: authn.MethodAPIKey, IPAllowlist: narrow}
+)
+
+func mustAllow(s string) ipallow.List {
+	l, err := ipallow.ParseString(s)
+	if err != nil {
+		panic(err)
+	}
+	return l
+}
+
+// serve runs the gateway behind a minimal stand-in for the server's
+// request-info middleware.
+func serve(g *Gateway, r *http.Request, client string) *httptest.ResponseRecorder {
+	info := &reqinfo.Info{ID: "req_test-1", ClientIP: netip.MustParseAddr(client)}
+	w := httptest.NewRecorder()
+	g.ServeHTTP(w, r.WithContext(reqinfo.With(r.Context(), info)))
+	return w
+}
+
+func newGateway(t *testing.T, routes []config.Route, trusted func(string) bool) *Gateway {
+	t.Helper()
+	g, err := New(routes, Options{APIKeys: keys{"good": orgPrincipal, "narrow": allowlisted}, TrustedPeer: trusted})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+func errorCode(t *testing.T, w *httptest.ResponseRecorder) (code, reason string) {
+	t.Helper()
+	var body struct {
+		Error struct {
+			Code      string `json:"code"`
+			Reason    string `json:"reason"`
+			RequestID string `json:"request_id"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil {
+		t.Fatalf("error body %q: %v", w.Body.String(), err)
+	}
+	if body.Error.RequestID != "req_test-1" {
+		t.Errorf("request_id = %q", body.Error.RequestID)
+	}
+	return body.Error.Code, body.Error.Reason
+}
+
+func TestForwardsWithCallerContextAndWithoutSecrets(t *testing.T) {
+	b := newBackend(t)
+	g := newGateway(t, []config.Route{{Path: "/v1/", Upstream: b.URL}}, nil)
+	r := httptest.NewRequest("POST", "/v1/things?x=1", strings.NewReader("payload"))
+	r.Header.Set("X-API-KEY", "good")
+	r.Header.Set("X-Tollgate-Org", "org_forged")
+	r.Header.Set("X-Tollgate-Anything", "forged")
+	r.Header.Set("X-Forwarded-For", "198.51.100.1") // from an untrusted peer: dropped
+	r.Header.Set("Authorization", "Basic backend-own")
+	w := serve(g, r, "192.0.2.10")
+	if w.Code != 200 || w.Body.String() != "payload" {
+		t.Fatalf("status %d body %q", w.Code, w.Body.String())
+	}
+	got := b.last()
+	checks := map[string]string{
+		"X-Api-Key":             "",
+		"X-Tollgate-Org":        "org_a",
+		"X-Tollgate-App":        "app_a",
+		"X-Tollgate-Credential": "key_a",
+		"X-Tollgate-Scopes":     "kyt.read",
+		"X-Tollgate-Anything":   "",
+		"X-Request-Id":          "req_test-1",
+		"X-Forwarded-For":       "192.0.2.1", // httptest.NewRequest's peer
+		"X-Forwarded-Proto":     "http",
+		"Authorization":         "Basic backend-own",
+	}
+	for h, want := range checks {
+		if v := got.Header.Get(h); v != want {
+			t.Errorf("backend saw %s = %q, want %q", h, v, want)
+		}
+	}
+	if got.URL.Path != "/v1/things" || got.URL.RawQuery != "x=1" {
+		t.Errorf("backend path %q query %q", got.URL.Path, got.URL.RawQuery)
+	}
+}
+
+func TestXForwardedForExtendedOnlyThroughTrustedPeer(t *testing.T) {
+	b := newBackend(t)
+	g := newGateway(t, []config.Route{{Path: "/v1/", Upstream: b.URL}}, func(string) bool { return true })
+	r := httptest.NewRequest("GET", "/v1/x", nil)
+	r.Header.Set("X-API-KEY", "good")
+	r.Header.Set("X-Forwarded-For", "203.0.113.7")
+	serve(g, r, "203.0.113.7")
+	if v := b.last().Header.Get("X-Forwarded-For"); v != "203.0.113.7, 192.0.2.1" {
+		t.Errorf("X-Forwarded-For = %q", v)
+	}
+}
+
+func TestRefusalsNeverReachTheBackend(t *testing.T) {
+	b := newBackend(t)
+	g := newGateway(t, []config.Route{
+		{Path: "/v1/", Upstream: b.URL},
+		{Path: "/v1/kyt/", Upstream: b.URL, Scopes: []string{"kyt.write"}},
+		{Path: "/v2/", Upstream: b.URL, Methods: []string{"GET"}},
+	}, nil)
+	tests := []struct {
+		name, method, path, key, client string
+		status                          int
+		code, reason                    string
+	}{
+		{"no key", "GET", "/v1/x", "", "192.0.2.10", 401, "UNAUTHORIZED", ""},
+		{"unknown key", "GET", "/v1/x", "nope", "192.0.2.10", 401, "INVALID_CREDENTIALS", ""},
+		{"ip not allowed", "GET", "/v1/x", "narrow", "192.0.2.10", 403, "FORBIDDEN", "ip_not_allowed"},
+		{"missing scope", "GET", "/v1/kyt/risk", "good", "192.0.2.10", 403, "INSUFFICIENT_SCOPE", ""},
+		{"no route", "GET", "/nowhere", "good", "192.0.2.10", 404, "NOT_FOUND", ""},
+		{"method", "POST", "/v2/x", "good", "192.0.2.10", 405, "METHOD_NOT_ALLOWED", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest(tt.method, tt.path, nil)
+			if tt.key != "" {
+				r.Header.Set("X-API-KEY", tt.key)
+			}
+			w := serve(g, r, tt.client)
+			if w.Code != tt.status {
+				t.Fatalf("status = %d, want %d (%s)", w.Code, tt.status, w.Body.String())
+			}
+			code, reason := errorCode(t, w)
+			if code != tt.code || reason != tt.reason {
+				t.Errorf("code %q reason %q, want %q %q", code, reason, tt.code, tt.reason)
+			}
+		})
+	}
+	if n := b.count(); n != 0 {
+		t.Fatalf("backend received %d refused requests", n)
+	}
+	// And the allowlisted key works from inside its range.
+	r := httptest.NewRequest("GET", "/v1/x", nil)
+	r.Header.Set("X-API-KEY", "narrow")
+	if w := serve(g, r, "203.0.113.99"); w.Code != 200 {
+		t.Fatalf("allowlisted address refused: %d", w.Code)
+	}
+}
+
+func TestTwoAPIKeyHeadersAreRefused(t *testing.T) {
+	b := newBackend(t)
+	g := newGateway(t, []config.Route{{Path: "/v1/", Upstream: b.URL}}, nil)
+	r := httptest.NewRequest("GET", "/v1/x", nil)
+	r.Header.Add("X-API-KEY", "good")
+	r.Header.Add("X-API-KEY", "nope")
+	if w := serve(g, r, "192.0.2.10"); w.Code != 401 {
+		t.Fatalf("status %d", w.Code)
+	}
+}
+
+func TestRouteMatchingLongestPrefixHostAndStrip(t *testing.T) {
+	a, b2 := newBackend(t), newBackend(t)
+	g := newGateway(t, []config.Route{
+		{Path: "/v1/", Upstream: a.URL},
+		{Path: "/v1/special/", Upstream: b2.URL + "/base", StripPrefix: true},
+		{Path: "/public/", Upstream: a.URL, Public: true},
+		{Path: "/hosted/", Upstream: b2.URL, Host: "api.example.com", Public: true},
+	}, nil)
+	tests := []struct {
+		path, host, key string
+		wantBackend     *backend
+		wantPath        string
+		wantStatus      int
+	}{
+		{"/v1/special/thing", "", "good", b2, "/base/thing", 200},
+		{"/v1/other", "", "good", a, "/v1/other", 200},
+		{"/public/info", "", "", a, "/public/info", 200},
+		{"/hosted/x", "api.example.com:443", "", b2, "/hosted/x", 200},
+		{"/hosted/x", "other.example.com", "", nil, "", 404},
+	}
+	for _, tt := range tests {
+		r := httptest.NewRequest("GET", tt.path, nil)
+		if tt.host != "" {
+			r.Host = tt.host
+		}
+		if tt.key != "" {
+			r.Header.Set("X-API-KEY", tt.key)
+		}
+		before := 0
+		if tt.wantBackend != nil {
+			before = tt.wantBackend.count()
+		}
+		w := serve(g, r, "192.0.2.10")
+		if w.Code != tt.wantStatus {
+			t.Errorf("%s %s: status %d, want %d", tt.host, tt.path, w.Code, tt.wantStatus)
+			continue
+		}
+		if tt.wantBackend == nil {
+			continue
+		}
+		if tt.wantBackend.count() != before+1 {
+			t.Errorf("%s: request went to the wrong backend", tt.path)
+		} else if p := tt.wantBackend.last().URL.Path; p != tt.wantPath {
+			t.Errorf("%s: backend path %q, want %q", tt.path, p, tt.wantPath)
+		}
+	}
+}
+
+func TestUpstreamDownIs502(t *testing.T) {
+	dead := httptest.NewServer(http.NotFoundHandler())
+	dead.Close()
+	g := newGateway(t, []config.Route{{Path: "/v1/", Upstream: dead.URL}}, nil)
+	r := httptest.NewRequest("GET", "/v1/x", nil)
+	r.Header.Set("X-API-KEY", "good")
+	w := serve(g, r, "192.0.2.10")
+	if w.Code != 502 {
+		t.Fatalf("status %d", w.Code)
+	}
+	if code, _ := errorCode(t, w); code != "BAD_GATEWAY" {
+		t.Fatalf("code %q", code)
+	}
+}

@@ -1,0 +1,382 @@
+// Package server assembles a Tollgate node from its configuration: it opens
+// the store, loads the master key and signing keys, builds the services, the
+// gateway and the APIs, and runs the public and admin listeners until it is
+// told to stop, then drains them.
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tollgate/tollgate/internal/accounts"
+	"github.com/tollgate/tollgate/internal/adminapi"
+	"github.com/tollgate/tollgate/internal/apierror"
+	"github.com/tollgate/tollgate/internal/clientip"
+	"github.com/tollgate/tollgate/internal/clock"
+	"github.com/tollgate/tollgate/internal/config"
+	"github.com/tollgate/tollgate/internal/controlapi"
+	"github.com/tollgate/tollgate/internal/counters"
+	"github.com/tollgate/tollgate/internal/counters/memory"
+	"github.com/tollgate/tollgate/internal/credentials"
+	"github.com/tollgate/tollgate/internal/gateway"
+	"github.com/tollgate/tollgate/internal/httpx"
+	"github.com/tollgate/tollgate/internal/password"
+	"github.com/tollgate/tollgate/internal/secretbox"
+	"github.com/tollgate/tollgate/internal/store"
+	"github.com/tollgate/tollgate/internal/store/sqlite"
+	"github.com/tollgate/tollgate/internal/tokens"
+)
+
+// LastUsedFlushInterval is how often API keys' last-use times are written.
+const LastUsedFlushInterval = 10 * time.Second
+
+// Options are the parts of a Server that are not configuration.
+type Options struct {
+	Logger *slog.Logger // default: discard
+	Clock  clock.Clock  // default: clock.System{}
+}
+
+// Server is one Tollgate node.
+type Server struct {
+	cfg      config.Config
+	log      *slog.Logger
+	clock    clock.Clock
+	store    store.Store
+	counters counters.Store
+	keyring  *tokens.Keyring
+	accounts *accounts.Service
+	keys     *credentials.Service
+
+	public, admin     *http.Server
+	publicLn, adminLn net.Listener
+	baseCtx           context.Context
+	baseCancel        context.CancelFunc
+	draining          atomic.Bool
+	bg                sync.WaitGroup
+	stopBG            context.CancelFunc
+}
+
+// Open opens the store named by cfg.Storage, creating the SQLite file's
+// directory when needed. The CLI uses it for commands that need no server.
+func Open(ctx context.Context, cfg config.Config, clk clock.Clock) (store.Store, error) {
+	switch cfg.Storage.Type {
+	case "sqlite":
+		if err := os.MkdirAll(filepath.Dir(cfg.Storage.SQLite.Path), 0o700); err != nil {
+			return nil, fmt.Errorf("server: create data directory: %w", err)
+		}
+		return sqlite.Open(ctx, cfg.Storage.SQLite.Path, sqlite.WithClock(clk))
+	default:
+		return nil, fmt.Errorf("server: unknown storage type %q", cfg.Storage.Type)
+	}
+}
+
+// NewHasher returns the password hasher every Tollgate process uses.
+func NewHasher() *password.Hasher {
+	h, err := password.NewHasher(password.Default())
+	if err != nil {
+		panic(err) // the defaults are valid; a failure is a programming error
+	}
+	return h
+}
+
+// New builds a Server; Start runs it.
+func New(ctx context.Context, cfg config.Config, o Options) (*Server, error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Clock == nil {
+		o.Clock = clock.System{}
+	}
+	s := &Server{cfg: cfg, log: o.Logger, clock: o.Clock}
+	st, err := Open(ctx, cfg, o.Clock)
+	if err != nil {
+		return nil, err
+	}
+	s.store = st
+	if err := s.build(ctx); err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Server) build(ctx context.Context) error {
+	cfg := s.cfg
+	box, err := s.masterKey()
+	if err != nil {
+		return err
+	}
+	if s.keyring, err = tokens.LoadKeyring(ctx, s.store, box, s.clock); err != nil {
+		return err
+	}
+	for _, p := range cfg.Plans {
+		err := s.store.UpsertPlan(ctx, store.Plan{
+			Name: p.Name, RequestsPerSecond: p.Rate.RequestsPerSecond, Burst: p.Rate.Burst,
+			QuotaUnits: p.Quota.Units, QuotaPeriod: p.Quota.Period, UpdatedAt: s.clock.Now(),
+		})
+		if err != nil {
+			return fmt.Errorf("server: store plan %s: %w", p.Name, err)
+		}
+	}
+	s.counters = memory.New(s.clock)
+	s.keys = credentials.New(s.store, credentials.Options{
+		Clock: s.clock, CacheTTL: cfg.Auth.APIKeyCacheTTL, CacheSize: cfg.Auth.APIKeyCacheSize, Logger: s.log,
+	})
+	s.accounts = accounts.New(s.store, accounts.Options{
+		Clock: s.clock, Hasher: NewHasher(), Counters: s.counters, Keyring: s.keyring,
+		Issuer: cfg.Auth.Issuer, SessionTTL: cfg.Auth.SessionTTL, RefreshTTL: cfg.Auth.RefreshTTL,
+		Login: cfg.Auth.Login, Logger: s.log,
+	})
+	resolver, err := clientip.NewResolver(cfg.Server.TrustedProxies)
+	if err != nil {
+		return fmt.Errorf("server: trusted_proxies: %w", err)
+	}
+	gw, err := gateway.New(cfg.Routes, gateway.Options{
+		APIKeys: s.keys, TrustedPeer: resolver.TrustsPeer, Logger: s.log,
+	})
+	if err != nil {
+		return err
+	}
+	clientIP := func(r *http.Request) netip.Addr {
+		return resolver.ClientIP(r.RemoteAddr, r.Header.Values("X-Forwarded-For"))
+	}
+	var accessLog *slog.Logger
+	if cfg.Log.AccessLog {
+		accessLog = s.log
+	}
+	ids := httpx.NewIDGenerator()
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.HandleFunc("GET /.well-known/jwks.json", s.jwks)
+	mux.Handle("/api/", controlapi.New(s.accounts, s.keys, s.store, s.store, s.clock, cfg.Server.MaxAPIBodyBytes))
+	mux.Handle("/", gw)
+	publicHandler := httpx.Chain(mux,
+		httpx.Recover(s.log),
+		httpx.RequestInfo(ids, clientIP, s.clock, accessLog),
+		httpx.HSTS(cfg.Server.HSTSMaxAge, cfg.Server.HSTSIncludeSubdomains),
+		httpx.LimitBody(cfg.Server.MaxBodyBytes),
+	)
+
+	s.baseCtx, s.baseCancel = context.WithCancel(context.Background())
+	errorLog := slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)
+	s.public = &http.Server{
+		Handler:           publicHandler,
+		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout,
+		IdleTimeout:       cfg.Server.IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          errorLog,
+		BaseContext:       func(net.Listener) context.Context { return s.baseCtx },
+	}
+	if cfg.Server.InsecureHTTP {
+		var p http.Protocols
+		p.SetHTTP1(true)
+		p.SetUnencryptedHTTP2(true) // h2c, for clients that ask for it
+		s.public.Protocols = &p
+	} else {
+		cert, err := tls.LoadX509KeyPair(cfg.Server.TLS.CertFile, cfg.Server.TLS.KeyFile)
+		if err != nil {
+			return fmt.Errorf("server: tls: %w", err)
+		}
+		minVersion := uint16(tls.VersionTLS12)
+		if cfg.Server.TLS.MinVersion == "1.3" {
+			minVersion = tls.VersionTLS13
+		}
+		s.public.TLSConfig = &tls.Config{MinVersion: minVersion, Certificates: []tls.Certificate{cert}}
+	}
+
+	if cfg.Admin.Listen != "" {
+		tokenHash, ok := adminapi.TokenHash(cfg.Admin.Token, cfg.Admin.TokenSHA256)
+		if !ok {
+			s.log.Warn("admin API has no token (admin.token / TOLLGATE_ADMIN_TOKEN): it refuses every request")
+		}
+		adminMux := http.NewServeMux()
+		adminMux.HandleFunc("GET /healthz", s.healthz)
+		adminMux.HandleFunc("GET /readyz", s.readyz)
+		adminMux.Handle("/admin/", adminapi.New(adminapi.Options{
+			TokenSHA256: tokenHash, Accounts: s.accounts, Keys: s.keys, Orgs: s.store,
+			Counters: s.counters, Clock: s.clock, MaxBody: cfg.Server.MaxAPIBodyBytes,
+		}))
+		s.admin = &http.Server{
+			Handler: httpx.Chain(adminMux,
+				httpx.Recover(s.log),
+				httpx.RequestInfo(ids, func(r *http.Request) netip.Addr { return resolver.ClientIP(r.RemoteAddr, nil) }, s.clock, accessLog),
+				httpx.LimitBody(cfg.Server.MaxAPIBodyBytes),
+			),
+			ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout,
+			IdleTimeout:       cfg.Server.IdleTimeout,
+			ErrorLog:          errorLog,
+		}
+	}
+	return nil
+}
+
+// masterKey loads the key that seals secrets at rest: from the environment
+// or configuration, from the configured key file, or from master.key beside
+// the SQLite database, which is created on first start.
+func (s *Server) masterKey() (*secretbox.Box, error) {
+	sc := s.cfg.Secrets
+	var key []byte
+	var err error
+	switch {
+	case sc.MasterKey != "":
+		key, err = secretbox.ParseKey(sc.MasterKey)
+	case sc.MasterKeyFile != "":
+		key, err = secretbox.LoadKeyFile(sc.MasterKeyFile)
+	default:
+		path := filepath.Join(filepath.Dir(s.cfg.Storage.SQLite.Path), "master.key")
+		key, err = secretbox.LoadKeyFile(path)
+		if errors.Is(err, os.ErrNotExist) {
+			key, err = secretbox.CreateKeyFile(path)
+			if err == nil {
+				s.log.Warn("generated a new master key; back it up with the database, or move it to a secret manager "+
+					"(TOLLGATE_SECRETS_MASTER_KEY): without it the signing keys cannot be read", "path", path)
+			}
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("server: master key: %w", err)
+	}
+	return secretbox.New(key)
+}
+
+// Accounts returns the account service (for the development bootstrap).
+func (s *Server) Accounts() *accounts.Service { return s.accounts }
+
+// Keys returns the API key service (for the development bootstrap).
+func (s *Server) Keys() *credentials.Service { return s.keys }
+
+// Store returns the store.
+func (s *Server) Store() store.Store { return s.store }
+
+// Start binds the listeners and serves in the background.
+func (s *Server) Start() error {
+	var err error
+	if s.publicLn, err = net.Listen("tcp", s.cfg.Server.Listen); err != nil {
+		return fmt.Errorf("server: listen: %w", err)
+	}
+	if s.admin != nil {
+		if s.adminLn, err = net.Listen("tcp", s.cfg.Admin.Listen); err != nil {
+			_ = s.publicLn.Close()
+			return fmt.Errorf("server: admin listen: %w", err)
+		}
+	}
+	serve := func(name string, f func() error) {
+		if err := f(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("listener stopped", "listener", name, "error", err)
+		}
+	}
+	// Decide before serving: net/http amends the server's TLS settings once
+	// Serve runs.
+	scheme := "http"
+	if s.public.TLSConfig != nil {
+		scheme = "https"
+		go serve("public", func() error { return s.public.ServeTLS(s.publicLn, "", "") })
+	} else {
+		go serve("public", func() error { return s.public.Serve(s.publicLn) })
+	}
+	if s.admin != nil {
+		go serve("admin", func() error { return s.admin.Serve(s.adminLn) })
+	}
+	bgCtx, stop := context.WithCancel(context.Background())
+	s.stopBG = stop
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		s.keys.RunFlusher(bgCtx, LastUsedFlushInterval)
+	}()
+	s.log.Info("tollgate listening", "public", scheme+"://"+s.Addr(), "admin", s.AdminAddr(), "routes", len(s.cfg.Routes))
+	return nil
+}
+
+// Addr is the public listener's address (useful with port 0).
+func (s *Server) Addr() string { return s.publicLn.Addr().String() }
+
+// AdminAddr is the admin listener's address, "" when it is disabled.
+func (s *Server) AdminAddr() string {
+	if s.adminLn == nil {
+		return ""
+	}
+	return s.adminLn.Addr().String()
+}
+
+// Shutdown stops accepting requests, waits for in-flight ones until ctx ends,
+// closes upgraded connections, writes pending state and closes the store.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.draining.Store(true)
+	var wg sync.WaitGroup
+	var errs [2]error
+	for i, srv := range []*http.Server{s.public, s.admin} {
+		if srv == nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = srv.Shutdown(ctx)
+		}()
+	}
+	wg.Wait()
+	s.baseCancel() // hijacked (WebSocket) connections are not tracked by Shutdown
+	if s.stopBG != nil {
+		s.stopBG()
+		s.bg.Wait()
+	}
+	return errors.Join(errs[0], errs[1], s.store.Close())
+}
+
+// Close releases a Server that was never started.
+func (s *Server) Close() error {
+	s.baseCancel()
+	return s.store.Close()
+}
+
+// Run starts the server and shuts it down gracefully when ctx ends.
+func (s *Server) Run(ctx context.Context) error {
+	if err := s.Start(); err != nil {
+		_ = s.Close()
+		return err
+	}
+	<-ctx.Done()
+	s.log.Info("shutting down", "grace", s.cfg.Server.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.Server.ShutdownTimeout)
+	defer cancel()
+	return s.Shutdown(sctx)
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	_ = httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if s.draining.Load() {
+		apierror.Write(w, r, apierror.New(http.StatusServiceUnavailable, apierror.ServiceUnavailable, "shutting down"))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.store.Ping(ctx); err != nil {
+		apierror.Write(w, r, apierror.New(http.StatusServiceUnavailable, apierror.ServiceUnavailable, "store unreachable").Wrap(err))
+		return
+	}
+	_ = httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+func (s *Server) jwks(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Content-Type", "application/jwk-set+json")
+	h.Set("Cache-Control", "public, max-age=300")
+	_, _ = w.Write(s.keyring.JWKS())
+}

@@ -1,0 +1,108 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/tollgate/tollgate/internal/store"
+)
+
+const (
+	rtColumns = `id, family_id, user_id, hash, created_at, expires_at, used_at, revoked_at`
+	rtInsert  = `INSERT INTO refresh_tokens (` + rtColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+	rtByHash  = `SELECT ` + rtColumns + ` FROM refresh_tokens WHERE hash = ?`
+	// rtUse marks a token used only if it is still unused and unrevoked, so
+	// that of two concurrent rotations at most one can succeed.
+	rtUse          = `UPDATE refresh_tokens SET used_at = ? WHERE id = ? AND used_at IS NULL AND revoked_at IS NULL`
+	rtRevokeFamily = `UPDATE refresh_tokens SET revoked_at = ? WHERE family_id = ? AND revoked_at IS NULL`
+	rtRevokeUser   = `UPDATE refresh_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL`
+)
+
+func scanRefreshToken(r rowScanner) (store.RefreshToken, error) {
+	var t store.RefreshToken
+	err := r.Scan(&t.ID, &t.FamilyID, &t.UserID, blobCol{&t.Hash}, timeCol{&t.CreatedAt},
+		timeCol{&t.ExpiresAt}, timeCol{&t.UsedAt}, timeCol{&t.RevokedAt})
+	return t, err
+}
+
+func getRefreshToken(ctx context.Context, q querier, hash []byte) (store.RefreshToken, error) {
+	t, err := scanRefreshToken(q.QueryRowContext(ctx, rtByHash, blob(hash)))
+	return t, wrapErr(err, "refresh token by hash")
+}
+
+func insertRefreshToken(ctx context.Context, q querier, t store.RefreshToken) error {
+	_, err := q.ExecContext(ctx, rtInsert, t.ID, t.FamilyID, t.UserID, blob(t.Hash), micros(t.CreatedAt),
+		micros(t.ExpiresAt), micros(t.UsedAt), micros(t.RevokedAt))
+	return wrapErr(err, "refresh token "+quote(t.ID))
+}
+
+// CreateRefreshToken stores a refresh token.
+func (s *Store) CreateRefreshToken(ctx context.Context, t store.RefreshToken) error {
+	return insertRefreshToken(ctx, s.writer, t)
+}
+
+// GetRefreshTokenByHash returns the refresh token whose hash is hash.
+func (s *Store) GetRefreshTokenByHash(ctx context.Context, hash []byte) (store.RefreshToken, error) {
+	return getRefreshToken(ctx, s.reader, hash)
+}
+
+// RotateRefreshToken marks the token with oldHash used at `at` (now if zero)
+// and stores next, in one transaction, and returns the old token as stored
+// (with UsedAt set). If the old token was already used or revoked it writes
+// nothing and returns it as it is with store.ErrTokenUsed. next must have the
+// old token's FamilyID and UserID.
+func (s *Store) RotateRefreshToken(ctx context.Context, oldHash []byte, next store.RefreshToken, at time.Time) (store.RefreshToken, error) {
+	var old store.RefreshToken
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		old, err = getRefreshToken(ctx, tx, oldHash)
+		if err != nil {
+			return err
+		}
+		if !old.UsedAt.IsZero() || !old.RevokedAt.IsZero() {
+			return fmt.Errorf("sqlite: refresh token %q: %w", old.ID, store.ErrTokenUsed)
+		}
+		if next.FamilyID != old.FamilyID || next.UserID != old.UserID {
+			return fmt.Errorf("sqlite: refresh token %q: next token %q is of family %q and user %q, want %q and %q",
+				old.ID, next.ID, next.FamilyID, next.UserID, old.FamilyID, old.UserID)
+		}
+		usedAt := s.orNow(at)
+		n, err := execAffected(ctx, tx, rtUse, micros(usedAt), old.ID)
+		if err != nil {
+			return wrapErr(err, "refresh token "+quote(old.ID))
+		}
+		if n == 0 {
+			return fmt.Errorf("sqlite: refresh token %q: %w", old.ID, store.ErrTokenUsed)
+		}
+		if err := insertRefreshToken(ctx, tx, next); err != nil {
+			return err
+		}
+		old, err = getRefreshToken(ctx, tx, oldHash)
+		return err
+	})
+	switch {
+	case err == nil:
+		return old, nil
+	case old.ID != "" && errors.Is(err, store.ErrTokenUsed):
+		return old, err
+	default:
+		return store.RefreshToken{}, err
+	}
+}
+
+// RevokeRefreshTokenFamily revokes, at `at` (now if zero), every token of the
+// family that is not revoked yet.
+func (s *Store) RevokeRefreshTokenFamily(ctx context.Context, familyID string, at time.Time) error {
+	_, err := s.writer.ExecContext(ctx, rtRevokeFamily, micros(s.orNow(at)), familyID)
+	return wrapErr(err, "revoke refresh token family "+quote(familyID))
+}
+
+// RevokeUserRefreshTokens revokes, at `at` (now if zero), every token of the
+// user that is not revoked yet.
+func (s *Store) RevokeUserRefreshTokens(ctx context.Context, userID string, at time.Time) error {
+	_, err := s.writer.ExecContext(ctx, rtRevokeUser, micros(s.orNow(at)), userID)
+	return wrapErr(err, "revoke refresh tokens of user "+quote(userID))
+}

@@ -1,0 +1,302 @@
+// Package store defines Tollgate's durable state: organizations, users, apps,
+// API keys, plans, signing keys, refresh tokens and the audit log.
+//
+// The Store interface is implemented by the sqlite package (the embedded
+// default) and by later backends; every implementation must pass the
+// conformance suite in package storetest unchanged.
+//
+// Values are plain structs. A zero time.Time means "not set" (never expires,
+// never used, not revoked). Implementations keep times at microsecond precision
+// in UTC, so a value read back equals the value written after
+// t.UTC().Truncate(time.Microsecond). Slices read back are never nil.
+//
+// Every method that changes a credential or an account takes an AuditEntry and
+// writes it in the same transaction as the change, so that no change happens
+// without its audit record. The store fills in the entry's ID and Time when they
+// are empty, and TargetID when the method creates the target.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors. Implementations wrap them; callers test with errors.Is.
+var (
+	// ErrNotFound: no object matched.
+	ErrNotFound = errors.New("store: not found")
+	// ErrAlreadyExists: a unique field (ID, email, slug, client ID, key hash)
+	// is already taken.
+	ErrAlreadyExists = errors.New("store: already exists")
+	// ErrTokenUsed: a refresh token was presented after it had been used or
+	// revoked (see RotateRefreshToken).
+	ErrTokenUsed = errors.New("store: refresh token already used")
+)
+
+// Organization is a customer of the API platform. It owns users, apps and
+// API keys, and is the unit that plans, quotas and usage apply to.
+type Organization struct {
+	ID   string
+	Name string // display name, as entered
+	// Slug is a unique, lowercase, URL-safe handle derived from the name,
+	// used to address the organization from the CLI.
+	Slug      string
+	Plan      string // plan name; "" means the configured default plan
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// UserStatus is the lifecycle state of a user account.
+type UserStatus string
+
+// User statuses. A registered user is pending until an operator activates it.
+const (
+	UserPending  UserStatus = "pending"
+	UserActive   UserStatus = "active"
+	UserDisabled UserStatus = "disabled"
+)
+
+// Role is a user's role inside its organization.
+type Role string
+
+// Roles, from most to least privileged.
+const (
+	RoleOwner  Role = "owner"
+	RoleAdmin  Role = "admin"
+	RoleMember Role = "member"
+)
+
+// User is a person who logs in to manage an organization's credentials.
+type User struct {
+	ID           string
+	OrgID        string
+	Email        string // normalized to lower case; unique across the store
+	PasswordHash string // argon2id, PHC string format
+	Role         Role
+	Status       UserStatus
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+	LastLoginAt  time.Time
+}
+
+// App is one of an organization's applications (prod-main, test-dev, ...),
+// holding OAuth 2.0 client credentials.
+type App struct {
+	ID            string
+	OrgID         string
+	Name          string
+	Environment   string
+	ClientID      string // unique across the store
+	SecretHash    []byte // SHA-256 of the client secret
+	AllowedScopes []string
+	IPAllowlist   []string // canonical prefixes, see package ipallow
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+}
+
+// APIKey is a long-lived credential presented in the X-API-KEY header. Only the
+// SHA-256 hash of the key is stored; Prefix is the non-secret start of the key,
+// kept for display.
+type APIKey struct {
+	ID          string
+	OrgID       string
+	AppID       string // "" when the key is not tied to an app
+	Name        string
+	Prefix      string
+	Hash        []byte // SHA-256 of the full key; unique across the store
+	Scopes      []string
+	IPAllowlist []string // canonical prefixes, see package ipallow
+	ExpiresAt   time.Time
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+	CreatedBy   string // actor that created the key, e.g. a user ID or "cli"
+	LastUsedAt  time.Time
+	RevokedAt   time.Time
+}
+
+// Key statuses as shown to users; see APIKey.Status.
+const (
+	KeyActive  = "active"
+	KeyExpired = "expired"
+	KeyRevoked = "revoked"
+)
+
+// Status returns KeyRevoked, KeyExpired or KeyActive as of now.
+func (k APIKey) Status(now time.Time) string {
+	switch {
+	case !k.RevokedAt.IsZero():
+		return KeyRevoked
+	case !k.ExpiresAt.IsZero() && !now.Before(k.ExpiresAt):
+		return KeyExpired
+	default:
+		return KeyActive
+	}
+}
+
+// Plan is a named allowance: a request rate and a quota of units per period.
+// Plans are defined in the configuration and mirrored into the store so that
+// every node and every report sees the same definitions.
+type Plan struct {
+	Name              string
+	RequestsPerSecond float64 // 0 means unlimited
+	Burst             int
+	QuotaUnits        int64  // 0 means unlimited
+	QuotaPeriod       string // "hour", "day" or "month" (calendar, UTC)
+	UpdatedAt         time.Time
+}
+
+// SigningKey is a private key used to sign tokens. PrivateKey is sealed with
+// the master key (see package secretbox); the store never sees it in clear.
+type SigningKey struct {
+	ID         string // the JWT "kid"
+	Algorithm  string // e.g. "RS256"
+	PrivateKey []byte // sealed
+	CreatedAt  time.Time
+	// RetiredAt is when the key stopped signing new tokens; it stays
+	// published until every token it signed has expired. Zero: in use.
+	RetiredAt time.Time
+}
+
+// RefreshToken is one link of a refresh-token family. Presenting a token
+// yields the next link; presenting a link a second time means it was stolen,
+// and the whole family is revoked.
+type RefreshToken struct {
+	ID        string
+	FamilyID  string
+	UserID    string
+	Hash      []byte // SHA-256 of the token; unique across the store
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	UsedAt    time.Time // when it was exchanged for its successor
+	RevokedAt time.Time
+}
+
+// ActorType says who performed an audited action.
+type ActorType string
+
+// Actor types.
+const (
+	ActorUser   ActorType = "user"   // a logged-in user, ActorID is the user ID
+	ActorAdmin  ActorType = "admin"  // the operator through the admin API
+	ActorCLI    ActorType = "cli"    // the operator through the tollgate command
+	ActorSystem ActorType = "system" // Tollgate itself (start-up, dev mode)
+	ActorAnon   ActorType = "anonymous"
+)
+
+// AuditEntry records who did what to which object, from where.
+type AuditEntry struct {
+	ID         string
+	Time       time.Time
+	OrgID      string // "" for actions outside any organization
+	ActorType  ActorType
+	ActorID    string
+	Action     string // e.g. "apikey.create", "user.activate"
+	TargetType string // e.g. "apikey", "user"
+	TargetID   string
+	IP         string // client IP, "" when not from a request
+	// Details are small non-secret facts about the change, such as the fields
+	// an update touched. Never put a secret here.
+	Details map[string]string
+}
+
+// UserFilter selects users. Zero fields match everything.
+type UserFilter struct {
+	OrgID  string
+	Status UserStatus
+}
+
+// AuditFilter selects audit entries, newest first.
+type AuditFilter struct {
+	OrgID    string
+	TargetID string
+	Before   time.Time // only entries strictly older; zero: no bound
+	Limit    int       // at most this many; 0 means 100
+}
+
+// Store is Tollgate's durable state. Implementations are safe for concurrent
+// use by many goroutines and by several processes sharing the same database.
+//
+// Update methods take a function that receives the current value and returns
+// the new one; it runs inside the transaction and may be called more than once,
+// so it must not have side effects. If it returns an error, nothing is written
+// and the error is returned as is. The returned value is the one stored.
+type Store interface {
+	// CreateOrganizationWithOwner creates an organization and its first user
+	// in one transaction.
+	CreateOrganizationWithOwner(ctx context.Context, org Organization, owner User, a AuditEntry) error
+	GetOrganization(ctx context.Context, id string) (Organization, error)
+	GetOrganizationBySlug(ctx context.Context, slug string) (Organization, error)
+	ListOrganizations(ctx context.Context) ([]Organization, error)
+	UpdateOrganization(ctx context.Context, id string, update func(Organization) (Organization, error), a AuditEntry) (Organization, error)
+
+	CreateUser(ctx context.Context, u User, a AuditEntry) error
+	GetUser(ctx context.Context, id string) (User, error)
+	// GetUserByEmail matches the email case-insensitively.
+	GetUserByEmail(ctx context.Context, email string) (User, error)
+	ListUsers(ctx context.Context, f UserFilter) ([]User, error)
+	UpdateUser(ctx context.Context, id string, update func(User) (User, error), a AuditEntry) (User, error)
+	// RecordLogin sets the user's LastLoginAt. It is not audited here; the
+	// caller audits logins as it sees fit.
+	RecordLogin(ctx context.Context, userID string, at time.Time) error
+
+	CreateApp(ctx context.Context, app App, a AuditEntry) error
+	GetApp(ctx context.Context, id string) (App, error)
+	GetAppByClientID(ctx context.Context, clientID string) (App, error)
+	ListApps(ctx context.Context, orgID string) ([]App, error)
+	UpdateApp(ctx context.Context, id string, update func(App) (App, error), a AuditEntry) (App, error)
+	// DeleteApp deletes the app and revokes, at the given time, every API key
+	// tied to it that is not already revoked. It returns the IDs of the keys
+	// it revoked.
+	DeleteApp(ctx context.Context, id string, at time.Time, a AuditEntry) (revokedKeyIDs []string, err error)
+
+	CreateAPIKey(ctx context.Context, k APIKey, a AuditEntry) error
+	GetAPIKey(ctx context.Context, id string) (APIKey, error)
+	GetAPIKeyByHash(ctx context.Context, hash []byte) (APIKey, error)
+	// ListAPIKeys lists an organization's keys, newest first, revoked ones
+	// included.
+	ListAPIKeys(ctx context.Context, orgID string) ([]APIKey, error)
+	UpdateAPIKey(ctx context.Context, id string, update func(APIKey) (APIKey, error), a AuditEntry) (APIKey, error)
+	// TouchAPIKeys records last-use times in one batch. A time only ever moves
+	// a key's LastUsedAt forward; unknown IDs are ignored.
+	TouchAPIKeys(ctx context.Context, lastUsed map[string]time.Time) error
+
+	// UpsertPlan creates or replaces a plan by name.
+	UpsertPlan(ctx context.Context, p Plan) error
+	GetPlan(ctx context.Context, name string) (Plan, error)
+	// ListPlans lists plans ordered by name.
+	ListPlans(ctx context.Context) ([]Plan, error)
+
+	CreateSigningKey(ctx context.Context, k SigningKey) error
+	// ListSigningKeys lists all signing keys, oldest first.
+	ListSigningKeys(ctx context.Context) ([]SigningKey, error)
+	// RetireSigningKey sets RetiredAt on a key that is not yet retired.
+	RetireSigningKey(ctx context.Context, id string, at time.Time) error
+	// DeleteSigningKey removes a key for good (once nothing it signed can
+	// still be valid).
+	DeleteSigningKey(ctx context.Context, id string) error
+
+	CreateRefreshToken(ctx context.Context, t RefreshToken) error
+	// RotateRefreshToken atomically marks the token with oldHash used at `at`
+	// and stores next, which must belong to the same family and user. If the
+	// old token was already used or revoked it changes nothing and returns the
+	// old token with ErrTokenUsed, so that the caller can revoke the family.
+	// An unknown hash returns ErrNotFound. Expiry is the caller's business.
+	RotateRefreshToken(ctx context.Context, oldHash []byte, next RefreshToken, at time.Time) (old RefreshToken, err error)
+	GetRefreshTokenByHash(ctx context.Context, hash []byte) (RefreshToken, error)
+	// RevokeRefreshTokenFamily revokes every not yet revoked token of the
+	// family at the given time.
+	RevokeRefreshTokenFamily(ctx context.Context, familyID string, at time.Time) error
+	// RevokeUserRefreshTokens revokes every refresh token of the user.
+	RevokeUserRefreshTokens(ctx context.Context, userID string, at time.Time) error
+
+	// AppendAudit records an entry that goes with no other change, such as a
+	// failed login.
+	AppendAudit(ctx context.Context, a AuditEntry) error
+	ListAudit(ctx context.Context, f AuditFilter) ([]AuditEntry, error)
+
+	// Ping checks that the store is reachable (readiness).
+	Ping(ctx context.Context) error
+	// Close releases the store's resources.
+	Close() error
+}

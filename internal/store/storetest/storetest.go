@@ -1,0 +1,123 @@
+// Package storetest is the conformance suite for store.Store: every backend
+// runs RunTests, unchanged, against the real database it stores into.
+//
+// The suite checks the behaviour the store package documents and nothing
+// specific to one backend: round trips (times in UTC at microsecond
+// precision, slices and maps never nil), the sentinel errors, update
+// closures (abort, immutable fields), the audit entry that goes with every
+// change, list orders and filters, refresh-token rotation, and two races
+// (concurrent updates of one key, concurrent rotations of one token) that
+// are meant to be run with -race.
+//
+// It is an ordinary package, not a _test one, so that backends in other
+// packages can import it; nothing outside tests should.
+package storetest
+
+import (
+	"testing"
+
+	"github.com/tollgate/tollgate/internal/store"
+)
+
+// RunTests runs the conformance suite. newStore must return a fresh, empty
+// store for each call and register its cleanup (t.Cleanup) itself; every
+// subtest gets its own store.
+func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
+	tests := []struct {
+		name string
+		run  func(f *fixture)
+	}{
+		{"EmptyStore", testEmptyStore},
+		{"Organizations", testOrganizations},
+		{"OrganizationErrors", testOrganizationErrors},
+		{"UpdateOrganization", testUpdateOrganization},
+		{"Users", testUsers},
+		{"UserErrors", testUserErrors},
+		{"ListUsers", testListUsers},
+		{"UpdateUser", testUpdateUser},
+		{"RecordLogin", testRecordLogin},
+		{"Apps", testApps},
+		{"AppErrors", testAppErrors},
+		{"UpdateApp", testUpdateApp},
+		{"DeleteApp", testDeleteApp},
+		{"APIKeys", testAPIKeys},
+		{"APIKeyErrors", testAPIKeyErrors},
+		{"ListAPIKeys", testListAPIKeys},
+		{"UpdateAPIKey", testUpdateAPIKey},
+		{"TouchAPIKeys", testTouchAPIKeys},
+		{"Plans", testPlans},
+		{"SigningKeys", testSigningKeys},
+		{"RefreshTokens", testRefreshTokens},
+		{"RotateRefreshToken", testRotateRefreshToken},
+		{"RevokeRefreshTokens", testRevokeRefreshTokens},
+		{"AppendAudit", testAppendAudit},
+		{"ListAudit", testListAudit},
+		{"ListAuditLimit", testListAuditLimit},
+		{"AuditAtomicity", testAuditAtomicity},
+		{"ConcurrentUpdateAPIKey", testConcurrentUpdateAPIKey},
+		{"ConcurrentRotateRefreshToken", testConcurrentRotateRefreshToken},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.run(newFixture(t, newStore(t)))
+		})
+	}
+}
+
+// testEmptyStore: every getter says ErrNotFound, every list is empty and not
+// nil, on a store with nothing in it.
+func testEmptyStore(f *fixture) {
+	t, s, ctx := f.t, f.s, f.ctx
+	mustDo(t, s.Ping(ctx))
+
+	notFound := []struct {
+		name string
+		err  error
+	}{
+		{"GetOrganization", second(s.GetOrganization(ctx, "org_missing"))},
+		{"GetOrganizationBySlug", second(s.GetOrganizationBySlug(ctx, "missing"))},
+		{"GetUser", second(s.GetUser(ctx, "usr_missing"))},
+		{"GetUserByEmail", second(s.GetUserByEmail(ctx, "missing@example.com"))},
+		{"GetApp", second(s.GetApp(ctx, "app_missing"))},
+		{"GetAppByClientID", second(s.GetAppByClientID(ctx, "missing"))},
+		{"GetAPIKey", second(s.GetAPIKey(ctx, "key_missing"))},
+		{"GetAPIKeyByHash", second(s.GetAPIKeyByHash(ctx, hash("missing")))},
+		{"GetPlan", second(s.GetPlan(ctx, "missing"))},
+		{"GetRefreshTokenByHash", second(s.GetRefreshTokenByHash(ctx, hash("missing")))},
+	}
+	for _, tt := range notFound {
+		wantErr(t, tt.name, tt.err, store.ErrNotFound)
+	}
+
+	lists := []struct {
+		name string
+		listCheck
+	}{
+		{"ListOrganizations", listResult(s.ListOrganizations(ctx))},
+		{"ListUsers", listResult(s.ListUsers(ctx, store.UserFilter{}))},
+		{"ListApps", listResult(s.ListApps(ctx, "org_missing"))},
+		{"ListAPIKeys", listResult(s.ListAPIKeys(ctx, "org_missing"))},
+		{"ListPlans", listResult(s.ListPlans(ctx))},
+		{"ListSigningKeys", listResult(s.ListSigningKeys(ctx))},
+		{"ListAudit", listResult(s.ListAudit(ctx, store.AuditFilter{}))},
+	}
+	for _, l := range lists {
+		mustDo(t, l.err)
+		if l.n != 0 || l.isNil {
+			t.Errorf("%s on an empty store: %d items, nil = %v; want 0 items, not nil", l.name, l.n, l.isNil)
+		}
+	}
+}
+
+func second[T any](_ T, err error) error { return err }
+
+// listCheck is what testEmptyStore checks of a list.
+type listCheck struct {
+	n     int
+	isNil bool
+	err   error
+}
+
+func listResult[T any](v []T, err error) listCheck {
+	return listCheck{len(v), v == nil, err}
+}
