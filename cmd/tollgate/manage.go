@@ -61,8 +61,11 @@ func (e *env) withServices(f func(ctx context.Context, s *services) error) func(
 		if err != nil {
 			return err
 		}
-		defer s.store.Close()
-		return f(cmd.Context(), s)
+		err = f(cmd.Context(), s)
+		if cerr := s.store.Close(); err == nil {
+			err = cerr
+		}
+		return err
 	}
 }
 

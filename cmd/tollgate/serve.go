@@ -37,7 +37,7 @@ func (e *env) serve(ctx context.Context) error {
 		if demoSrv, err = demo.Start(); err != nil {
 			return err
 		}
-		defer demoSrv.Close(context.Background())
+		defer func() { _ = demoSrv.Close(context.Background()) }()
 		demoURL = demoSrv.URL()
 	}
 	cfg, err := e.load(demoURL)
@@ -50,7 +50,7 @@ func (e *env) serve(ctx context.Context) error {
 		cfg.Admin.Token = adminToken
 	}
 	logOut := logging.NewWriter(os.Stderr, logging.FlushInterval)
-	defer logOut.Close()
+	defer func() { _ = logOut.Close() }()
 	log, err := logging.New(logOut, cfg.Log.Level, cfg.Log.Format)
 	if err != nil {
 		return err

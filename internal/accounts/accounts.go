@@ -275,10 +275,13 @@ func (s *Service) Login(ctx context.Context, email, pw string, ip netip.Addr) (T
 		return TokenPair{}, err
 	}
 	switch u.Status {
+	case store.UserActive:
 	case store.UserPending:
 		return TokenPair{}, errPending
 	case store.UserDisabled:
 		return TokenPair{}, errDisabled
+	default:
+		return TokenPair{}, fmt.Errorf("accounts: user %s has unknown status %q", u.ID, u.Status)
 	}
 	now := s.o.Clock.Now()
 	if rehash {

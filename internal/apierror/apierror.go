@@ -28,7 +28,7 @@ const (
 	Unauthorized       Code = "UNAUTHORIZED"        // 401: no credentials
 	ExpiredToken       Code = "EXPIRED_TOKEN"       // 401: token or key past its expiry
 	InvalidToken       Code = "INVALID_TOKEN"       // 401: malformed, bad signature, revoked
-	InvalidCredentials Code = "INVALID_CREDENTIALS" // 401: wrong client id/secret, key or password
+	InvalidCredentials Code = "INVALID_CREDENTIALS" //nolint:gosec // G101: an error code, not a credential
 	InvalidSignature   Code = "INVALID_SIGNATURE"   // 401: request signature wrong
 	MissingSignature   Code = "MISSING_SIGNATURE"   // 401: request signature absent
 	PaymentRequired    Code = "PAYMENT_REQUIRED"    // 402

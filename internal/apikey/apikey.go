@@ -128,7 +128,7 @@ func crc32IEEE(s string) uint32 {
 	tab := crc32.IEEETable
 	crc := ^uint32(0)
 	for i := 0; i < len(s); i++ {
-		crc = tab[byte(crc)^s[i]] ^ crc>>8
+		crc = tab[byte(crc)^s[i]] ^ crc>>8 //nolint:gosec // G115: keeping the low byte is the CRC algorithm
 	}
 	return ^crc
 }

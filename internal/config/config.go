@@ -246,13 +246,12 @@ func Default() Config {
 // Load reads the YAML file at path (unknown keys are errors), applies the
 // environment and validates the result. environ is os.Environ() in production.
 func Load(path string, environ []string) (Config, error) {
-	f, err := os.Open(path)
+	data, err := os.ReadFile(path)
 	if err != nil {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
-	defer f.Close()
 	cfg := Default()
-	if err := decodeYAML(f, &cfg); err != nil {
+	if err := decodeYAML(bytes.NewReader(data), &cfg); err != nil {
 		return Config{}, fmt.Errorf("config: %s: %w", path, err)
 	}
 	return finish(cfg, environ)

@@ -26,11 +26,11 @@ import (
 
 // Headers of the contract between Tollgate and its clients and upstreams.
 const (
-	HeaderAPIKey     = "X-Api-Key"
+	HeaderAPIKey     = "X-Api-Key" //nolint:gosec // G101: a header name, not a credential
 	HeaderRequestID  = "X-Request-Id"
 	HeaderOrg        = "X-Tollgate-Org"
 	HeaderApp        = "X-Tollgate-App"
-	HeaderCredential = "X-Tollgate-Credential"
+	HeaderCredential = "X-Tollgate-Credential" //nolint:gosec // G101: a header name
 	HeaderScopes     = "X-Tollgate-Scopes"
 	// tollgatePrefix starts every header Tollgate vouches for; inbound ones
 	// are removed before forwarding so a client cannot forge them.
@@ -127,10 +127,11 @@ func New(routes []config.Route, o Options) (*Gateway, error) {
 			transport.ResponseHeaderTimeout = cr.Timeout
 		}
 		rt.proxy = &httputil.ReverseProxy{
-			Rewrite:      g.rewriter(rt),
-			Transport:    transport,
-			ErrorHandler: g.proxyError,
-			ErrorLog:     slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn),
+			Rewrite:        g.rewriter(rt),
+			ModifyResponse: dropEcho,
+			Transport:      transport,
+			ErrorHandler:   g.proxyError,
+			ErrorLog:       slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn),
 		}
 		g.routes = append(g.routes, rt)
 	}
@@ -270,6 +271,14 @@ func (g *Gateway) rewriter(rt *route) func(*httputil.ProxyRequest) {
 			h["X-Forwarded-Proto"] = []string{"http"}
 		}
 	}
+}
+
+// dropEcho removes the upstream's X-Request-Id: the response already carries
+// Tollgate's, which the upstream received, and ReverseProxy would add the
+// upstream's copy beside it.
+func dropEcho(res *http.Response) error {
+	res.Header.Del(HeaderRequestID)
+	return nil
 }
 
 // proxyError answers a failed upstream exchange.

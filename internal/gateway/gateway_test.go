@@ -43,6 +43,7 @@ func newBackend(t *testing.T) *backend {
 		b.reqs = append(b.reqs, r)
 		b.mu.Unlock()
 		w.Header().Set("X-Backend-Path", r.URL.Path)
+		w.Header().Set("X-Request-Id", r.Header.Get("X-Request-Id")) // an upstream that echoes it
 		_, _ = w.Write(body)
 	}))
 	t.Cleanup(b.Close)
@@ -141,6 +142,9 @@ func TestForwardsWithCallerContextAndWithoutSecrets(t *testing.T) {
 		if v := got.Header.Get(h); v != want {
 			t.Errorf("backend saw %s = %q, want %q", h, v, want)
 		}
+	}
+	if ids := w.Header().Values("X-Request-Id"); len(ids) != 0 {
+		t.Errorf("upstream's X-Request-Id passed through: %v", ids)
 	}
 	if got.URL.Path != "/v1/things" || got.URL.RawQuery != "x=1" {
 		t.Errorf("backend path %q query %q", got.URL.Path, got.URL.RawQuery)

@@ -290,8 +290,8 @@ func parsePHC(s string) (phc, error) {
 	if n := len(p.key); n < MinKeyLength || n > MaxKeyLength {
 		return phc{}, fmt.Errorf("%w: hash length outside %d..%d bytes", ErrInvalidHash, MinKeyLength, MaxKeyLength)
 	}
-	p.params.SaltLength = uint32(len(p.salt))
-	p.params.KeyLength = uint32(len(p.key))
+	p.params.SaltLength = uint32(len(p.salt)) //nolint:gosec // G115: bounded to MaxSaltLength above
+	p.params.KeyLength = uint32(len(p.key))   //nolint:gosec // G115: bounded to MaxKeyLength above
 	return p, nil
 }
 

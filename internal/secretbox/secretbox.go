@@ -250,7 +250,7 @@ func LoadKeyFile(path string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("secretbox: %w", err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read-only: nothing to lose on close
 	fi, err := f.Stat()
 	if err != nil {
 		return nil, fmt.Errorf("secretbox: %w", err)

@@ -285,7 +285,7 @@ func TestStrictInput(t *testing.T) {
 		status                                int
 		code                                  string
 	}{
-		{"unknown field", "POST", "/api/v1/apikeys", `{"name":"k","nmae":"typo"}`, "application/json", 400, "BAD_REQUEST"},
+		{"unknown field", "POST", "/api/v1/apikeys", `{"name":"k","label":"typo"}`, "application/json", 400, "BAD_REQUEST"},
 		{"wrong type", "POST", "/api/v1/apikeys", `{"name":5}`, "application/json", 400, "BAD_REQUEST"},
 		{"two objects", "POST", "/api/v1/apikeys", `{"name":"a"}{"name":"b"}`, "application/json", 400, "BAD_REQUEST"},
 		{"not JSON", "POST", "/api/v1/apikeys", `name=k`, "application/x-www-form-urlencoded", 415, "UNSUPPORTED_MEDIA_TYPE"},

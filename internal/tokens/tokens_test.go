@@ -238,7 +238,7 @@ func TestJWKSVerifiesIndependently(t *testing.T) {
 	if err := json.Unmarshal(k.JWKS(), &set); err != nil {
 		t.Fatal(err)
 	}
-	sig, err := jose.ParseSigned(tok, []jose.SignatureAlgorithm{jose.RS256})
+	sig, err := jose.ParseSignedCompact(tok, []jose.SignatureAlgorithm{jose.RS256})
 	if err != nil {
 		t.Fatal(err)
 	}

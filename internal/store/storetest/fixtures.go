@@ -75,7 +75,7 @@ func (f *fixture) orgValue() store.Organization {
 func (f *fixture) userValue(orgID string) store.User {
 	id := ids.New(ids.User)
 	now := f.now()
-	return store.User{
+	return store.User{ //nolint:gosec // G101: a fixture, not a credential
 		ID:           id,
 		OrgID:        orgID,
 		Email:        "Someone." + id + "@Example.COM",
@@ -254,6 +254,8 @@ func normalizeValue(v reflect.Value) {
 		if v.IsNil() {
 			v.Set(reflect.MakeMap(v.Type()))
 		}
+	default:
+		// Scalars and strings are compared as they are.
 	}
 }
 

@@ -1,0 +1,60 @@
+# Tollgate — run `make help` for the list of targets.
+
+GO            ?= go
+FUZZTIME      ?= 10s
+GOLANGCI_LINT ?= golangci-lint
+GOLANGCI_VER  ?= v2.15.0
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_-]+:.*##/ {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: run
+run: ## Run a development gateway (SQLite in ./tollgate-data, demo upstream, http://127.0.0.1:8080)
+	$(GO) run ./cmd/tollgate serve --dev
+
+.PHONY: build
+build: ## Build bin/tollgate
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/tollgate ./cmd/tollgate
+
+.PHONY: test
+test: ## Run every test with the race detector
+	$(GO) test -race -count=1 ./...
+
+.PHONY: test-short
+test-short: ## Run the tests without the slow ones (no race detector)
+	$(GO) test -short ./...
+
+.PHONY: fuzz
+fuzz: ## Run every fuzz target for FUZZTIME each (default 10s)
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  for target in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "fuzz $$pkg $$target ($(FUZZTIME))"; \
+	    $(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) $$pkg > /dev/null; \
+	  done; \
+	done
+
+.PHONY: vet
+vet: ## go vet
+	$(GO) vet ./...
+
+.PHONY: fmt-check
+fmt-check: ## Fail if a file is not gofmt-formatted
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+.PHONY: lint
+lint: ## golangci-lint with the curated linters of .golangci.yml (installs it if missing)
+	@command -v $(GOLANGCI_LINT) >/dev/null 2>&1 || { \
+	  echo "installing golangci-lint $(GOLANGCI_VER)"; \
+	  GOFLAGS= $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_VER); }
+	@PATH="$$PATH:$$($(GO) env GOPATH)/bin" $(GOLANGCI_LINT) run ./...
+
+.PHONY: microbench
+microbench: ## Go micro-benchmarks of the hot path (auth decisions)
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/credentials/ ./internal/apikey/ ./internal/ipallow/ ./internal/clientip/
+
+.PHONY: clean
+clean: ## Remove build output and the development data directory
+	rm -rf bin tollgate-data
