@@ -274,7 +274,7 @@ func apikeyCmd(e *env) *cobra.Command {
 			}
 			allow, err := ipallow.ParseString(in.allow)
 			if err != nil {
-				return err
+				return fmt.Errorf("--ip-allowlist: %w", err)
 			}
 			expires, err := parseExpiry(in.expiresIn, in.expiresAt, s.clock.Now())
 			if err != nil {

@@ -153,6 +153,12 @@ func digit(c byte) int {
 //
 // Hash does not validate key; call Valid first.
 func Hash(key string) [32]byte {
+	if len(key) <= Length {
+		// Copy through a stack buffer: converting the string directly
+		// would allocate on every request.
+		var buf [Length]byte
+		return sha256.Sum256(buf[:copy(buf[:], key)])
+	}
 	return sha256.Sum256([]byte(key))
 }
 

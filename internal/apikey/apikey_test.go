@@ -313,3 +313,21 @@ func BenchmarkGenerate(b *testing.B) {
 		}
 	}
 }
+
+func TestHashDoesNotAllocate(t *testing.T) {
+	k, err := Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := sha256.Sum256([]byte(k))
+	if Hash(k) != want || Hash("short") != sha256.Sum256([]byte("short")) {
+		t.Fatal("Hash differs from SHA-256")
+	}
+	long := strings.Repeat("x", 100)
+	if Hash(long) != sha256.Sum256([]byte(long)) {
+		t.Fatal("Hash of a long input differs from SHA-256")
+	}
+	if n := testing.AllocsPerRun(100, func() { _ = Hash(k) }); n != 0 {
+		t.Fatalf("Hash allocates %v times", n)
+	}
+}

@@ -27,15 +27,14 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+
+	"github.com/tollgate/tollgate/internal/ipallow"
 )
 
 // MaxHops is the largest number of X-Forwarded-For entries ClientIP
 // examines. A longer chain of trusted proxies is not a real deployment; the
 // cap bounds the work an attacker can cause with a long header.
 const MaxHops = 32
-
-// maxTrusted bounds the trusted proxy list, like an allowlist.
-const maxTrusted = 100
 
 // ErrInvalid is wrapped by every error NewResolver returns.
 var ErrInvalid = errors.New("invalid trusted proxy")
@@ -45,8 +44,9 @@ var ErrInvalid = errors.New("invalid trusted proxy")
 // A nil *Resolver and the zero Resolver trust nobody: ClientIP returns the
 // TCP peer. A Resolver is immutable once made and safe for concurrent use.
 type Resolver struct {
-	// trusted are masked, unmapped prefixes without zones.
-	trusted []netip.Prefix
+	// trusted holds the proxies. Unlike an allowlist, where an empty list
+	// admits everyone, an empty trusted list trusts nobody.
+	trusted ipallow.List
 }
 
 // NewResolver returns a Resolver that trusts the proxies in trusted. Each
@@ -60,61 +60,17 @@ type Resolver struct {
 // suggests the masked form), and more than 100 entries. IPv4-mapped IPv6
 // entries are converted to IPv4.
 func NewResolver(trusted []string) (*Resolver, error) {
-	r := &Resolver{}
-	for _, field := range trusted {
-		for e := range strings.SplitSeq(field, ",") {
-			if len(r.trusted) == maxTrusted {
-				return nil, fmt.Errorf("%w: more than %d entries", ErrInvalid, maxTrusted)
-			}
-			p, err := parseTrusted(strings.TrimSpace(e))
-			if err != nil {
-				return nil, err
-			}
-			r.trusted = append(r.trusted, p)
-		}
-	}
-	return r, nil
-}
-
-func parseTrusted(e string) (netip.Prefix, error) {
-	switch {
-	case e == "":
-		return netip.Prefix{}, fmt.Errorf("%w: empty entry (check for doubled or trailing commas)", ErrInvalid)
-	case len(e) > 64:
-		return netip.Prefix{}, fmt.Errorf("%w: entry %q... is too long", ErrInvalid, e[:64])
-	case strings.ContainsRune(e, '%'):
-		return netip.Prefix{}, fmt.Errorf("%w: %q has an IPv6 zone; zones are not allowed", ErrInvalid, e)
-	}
-	if !strings.ContainsRune(e, '/') {
-		a, err := netip.ParseAddr(e)
-		if err != nil {
-			return netip.Prefix{}, fmt.Errorf("%w: %q is not an IP address or CIDR prefix", ErrInvalid, e)
-		}
-		a = a.Unmap()
-		return netip.PrefixFrom(a, a.BitLen()), nil
-	}
-	p, err := netip.ParsePrefix(e)
+	l, err := ipallow.Parse(trusted) // the same syntax and strictness as allowlists
 	if err != nil {
-		return netip.Prefix{}, fmt.Errorf("%w: %q is not an IP address or CIDR prefix", ErrInvalid, e)
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	if m := p.Masked(); m != p {
-		return netip.Prefix{}, fmt.Errorf("%w: %s has host bits set; did you mean %s?", ErrInvalid, p, m)
-	}
-	if a := p.Addr(); a.Is4In6() { // masked, so Bits() >= 96
-		p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
-	}
-	return p, nil
+	return &Resolver{trusted: l}, nil
 }
 
 // trusts reports whether a is a trusted proxy. Addresses with a zone are
 // never trusted.
 func (r *Resolver) trusts(a netip.Addr) bool {
-	for _, p := range r.trusted {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
+	return !r.trusted.IsEmpty() && r.trusted.Contains(a)
 }
 
 // TrustsPeer reports whether the TCP peer remoteAddr (http.Request.RemoteAddr)
@@ -165,7 +121,7 @@ func (r *Resolver) ClientIP(remoteAddr string, xff []string) netip.Addr {
 	if !ok {
 		return netip.Addr{}
 	}
-	if r == nil || len(r.trusted) == 0 || !r.trusts(peer) {
+	if r == nil || !r.trusts(peer) {
 		return peer
 	}
 

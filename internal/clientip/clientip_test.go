@@ -166,7 +166,7 @@ func TestNewResolver(t *testing.T) {
 		{[]string{"10.0.0.1,"}, "empty entry", nil, nil},
 		{[]string{"fe80::1%eth0"}, "has an IPv6 zone", nil, nil},
 		{[]string{"proxy.internal"}, `"proxy.internal" is not an IP address`, nil, nil},
-		{[]string{strings.Repeat("1", 65)}, "is too long", nil, nil},
+		{[]string{strings.Repeat("1", 65)}, "the limit is 64", nil, nil},
 		{[]string{strings.Repeat("10.0.0.1,", 100) + "10.0.0.1"}, "more than 100 entries", nil, nil},
 	}
 	for _, tt := range tests {

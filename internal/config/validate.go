@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/tollgate/tollgate/internal/clientip"
 )
 
 // ReservedPrefixes are paths that Tollgate serves itself; routes may not
@@ -63,10 +65,8 @@ func (c *Config) Validate() error {
 	if u, err := url.Parse(s.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		bad("server.public_url %q: must be an absolute http(s) URL", s.PublicURL)
 	}
-	for _, p := range s.TrustedProxies {
-		if !validAddrOrPrefix(p) {
-			bad("server.trusted_proxies: %q is neither an IP address nor a CIDR prefix", p)
-		}
+	if _, err := clientip.NewResolver(s.TrustedProxies); err != nil {
+		bad("server.trusted_proxies: %v", err)
 	}
 	if s.MaxBodyBytes <= 0 || s.MaxAPIBodyBytes <= 0 {
 		bad("server.max_body_bytes and server.max_api_body_bytes must be positive")
@@ -206,12 +206,4 @@ func (c *Config) validatePlans(bad func(string, ...any)) {
 	if c.DefaultPlan != "" && !names[c.DefaultPlan] {
 		bad("default_plan %q is not one of the plans", c.DefaultPlan)
 	}
-}
-
-func validAddrOrPrefix(s string) bool {
-	if strings.Contains(s, "/") {
-		_, _, err := net.ParseCIDR(s)
-		return err == nil
-	}
-	return net.ParseIP(s) != nil
 }

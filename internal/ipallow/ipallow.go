@@ -39,6 +39,18 @@ const (
 // (allowlist entries are not secret) and says what is wrong with it.
 var ErrInvalid = errors.New("invalid IP allowlist")
 
+// invalidError is an error that says only what is wrong with the input, so
+// that callers can put it in their own context, yet matches ErrInvalid.
+type invalidError struct{ err error }
+
+func (e invalidError) Error() string        { return e.err.Error() }
+func (e invalidError) Unwrap() error        { return e.err }
+func (e invalidError) Is(target error) bool { return target == ErrInvalid }
+
+func invalidf(format string, args ...any) error {
+	return invalidError{fmt.Errorf(format, args...)}
+}
+
 // List is a parsed IP allowlist: a set of IPv4 and IPv6 prefixes.
 //
 // The zero value is the empty list, which allows every address: "no
@@ -101,7 +113,7 @@ func (l *List) add(s string, count *int) error {
 		entry, rest, more := strings.Cut(s, ",")
 		*count++
 		if *count > MaxEntries {
-			return fmt.Errorf("%w: more than %d entries", ErrInvalid, MaxEntries)
+			return invalidf("more than %d entries", MaxEntries)
 		}
 		p, err := parseEntry(trimSpace(entry))
 		if err != nil {
@@ -121,18 +133,17 @@ func (l *List) add(s string, count *int) error {
 func parseEntry(e string) (netip.Prefix, error) {
 	switch {
 	case e == "":
-		return netip.Prefix{}, fmt.Errorf("%w: empty entry (check for doubled or trailing commas)", ErrInvalid)
+		return netip.Prefix{}, invalidf("empty entry (check for doubled or trailing commas)")
 	case len(e) > MaxEntryLength:
-		return netip.Prefix{}, fmt.Errorf("%w: entry %q... is %d bytes long; the limit is %d",
-			ErrInvalid, e[:MaxEntryLength], len(e), MaxEntryLength)
+		return netip.Prefix{}, invalidf("entry %q... is %d bytes long; the limit is %d", e[:MaxEntryLength], len(e), MaxEntryLength)
 	case strings.ContainsRune(e, '%'):
-		return netip.Prefix{}, fmt.Errorf("%w: %q has an IPv6 zone; zones are not allowed", ErrInvalid, e)
+		return netip.Prefix{}, invalidf("%q has an IPv6 zone; zones are not allowed", e)
 	}
 
 	if !strings.ContainsRune(e, '/') {
 		a, err := netip.ParseAddr(e)
 		if err != nil {
-			return netip.Prefix{}, fmt.Errorf("%w: %q is not an IP address or CIDR prefix", ErrInvalid, e)
+			return netip.Prefix{}, invalidf("%q is not an IP address or CIDR prefix", e)
 		}
 		a = a.Unmap()
 		return netip.PrefixFrom(a, a.BitLen()), nil
@@ -140,10 +151,10 @@ func parseEntry(e string) (netip.Prefix, error) {
 
 	p, err := netip.ParsePrefix(e)
 	if err != nil {
-		return netip.Prefix{}, fmt.Errorf("%w: %q is not an IP address or CIDR prefix", ErrInvalid, e)
+		return netip.Prefix{}, invalidf("%q is not an IP address or CIDR prefix", e)
 	}
 	if m := p.Masked(); m != p {
-		return netip.Prefix{}, fmt.Errorf("%w: %s has host bits set; did you mean %s?", ErrInvalid, p, m)
+		return netip.Prefix{}, invalidf("%s has host bits set; did you mean %s?", p, m)
 	}
 	// A masked IPv6 prefix whose address is IPv4-mapped has at least 96 bits
 	// (the ::ffff: marker ends at bit 96), so the conversion is exact.
@@ -228,7 +239,7 @@ func (l List) MarshalJSON() ([]byte, error) {
 func (l *List) UnmarshalJSON(data []byte) error {
 	var v any
 	if err := json.Unmarshal(data, &v); err != nil {
-		return fmt.Errorf("%w: %w", ErrInvalid, err)
+		return invalidf("%w", err)
 	}
 	var (
 		parsed List
@@ -243,13 +254,13 @@ func (l *List) UnmarshalJSON(data []byte) error {
 		for i, e := range v {
 			s, ok := e.(string)
 			if !ok {
-				return fmt.Errorf("%w: element %d of the JSON array is not a string", ErrInvalid, i)
+				return invalidf("element %d of the JSON array is not a string", i)
 			}
 			entries[i] = s
 		}
 		parsed, err = Parse(entries)
 	default:
-		return fmt.Errorf("%w: want a JSON array of strings or a comma-separated string", ErrInvalid)
+		return invalidf("want a JSON array of strings or a comma-separated string")
 	}
 	if err != nil {
 		return err
