@@ -159,7 +159,7 @@ func (e *env) setPasswordCmd() *cobra.Command {
 	var fromStdin bool
 	cmd := &cobra.Command{
 		Use:   "set-password EMAIL|USER_ID",
-		Short: "Set a user's password (generated unless --password-stdin) and end their sessions",
+		Short: "Set a user's password (generated unless --password-stdin) and revoke their refresh tokens",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			pw, generated := server.RandomSecret(12), true
@@ -175,7 +175,7 @@ func (e *env) setPasswordCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(e.out, "password of %s changed; their sessions were ended\n", u.Email)
+				fmt.Fprintf(e.out, "password of %s changed; their refresh tokens were revoked\n", u.Email)
 				if generated {
 					fmt.Fprintf(e.out, "new password (shown once): %s\n", pw)
 				}

@@ -547,7 +547,8 @@ func (s *Service) SetStatus(ctx context.Context, ref string, status store.UserSt
 	return u, nil
 }
 
-// SetPassword replaces a user's password and ends the user's sessions.
+// SetPassword replaces a user's password and revokes the user's refresh
+// tokens; access tokens already issued lapse within the session TTL.
 func (s *Service) SetPassword(ctx context.Context, ref, pw string, actor store.Actor) (store.User, error) {
 	if err := password.CheckPolicy(pw); err != nil {
 		return store.User{}, apierror.Invalid("password", "%s", err.Error())

@@ -253,24 +253,38 @@ func (g *Gateway) rewriter(rt *route) func(*httputil.ProxyRequest) {
 		}
 		h[HeaderRequestID] = []string{info.ID}
 
-		// X-Forwarded-For: extend the chain only when the peer is a proxy we
-		// trust; otherwise whatever the client wrote is dropped.
-		peer := in.RemoteAddr
-		if host, _, err := net.SplitHostPort(peer); err == nil {
-			peer = host
-		}
-		if prior := in.Header.Values("X-Forwarded-For"); len(prior) > 0 && g.trusted(in.RemoteAddr) {
-			h["X-Forwarded-For"] = []string{strings.Join(prior, ", ") + ", " + peer}
-		} else {
-			h["X-Forwarded-For"] = []string{peer}
-		}
-		h["X-Forwarded-Host"] = []string{in.Host}
-		if in.TLS != nil {
-			h["X-Forwarded-Proto"] = []string{"https"}
-		} else {
-			h["X-Forwarded-Proto"] = []string{"http"}
-		}
+		setForwarded(h, in, g.trusted(in.RemoteAddr))
 	}
+}
+
+// setForwarded sets X-Forwarded-For, -Host and -Proto on the outbound
+// headers h (ReverseProxy has removed the inbound ones from h). What a
+// trusted proxy in front said is kept, and the chain extended; what anyone
+// else wrote is replaced by what Tollgate saw.
+func setForwarded(h http.Header, in *http.Request, trustedPeer bool) {
+	peer := in.RemoteAddr
+	if host, _, err := net.SplitHostPort(peer); err == nil {
+		peer = host
+	}
+	prior := in.Header.Values("X-Forwarded-For")
+	if trustedPeer && len(prior) > 0 {
+		h["X-Forwarded-For"] = []string{strings.Join(prior, ", ") + ", " + peer}
+	} else {
+		h["X-Forwarded-For"] = []string{peer}
+	}
+	host := in.Host
+	if v := in.Header.Get("X-Forwarded-Host"); trustedPeer && v != "" {
+		host = v
+	}
+	h["X-Forwarded-Host"] = []string{host}
+	proto := "http"
+	if in.TLS != nil {
+		proto = "https"
+	}
+	if v := in.Header.Get("X-Forwarded-Proto"); trustedPeer && (v == "http" || v == "https") {
+		proto = v
+	}
+	h["X-Forwarded-Proto"] = []string{proto}
 }
 
 // dropEcho removes the upstream's X-Request-Id: the response already carries

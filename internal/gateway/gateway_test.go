@@ -120,6 +120,8 @@ func TestForwardsWithCallerContextAndWithoutSecrets(t *testing.T) {
 	r.Header.Set("X-Tollgate-Org", "org_forged")
 	r.Header.Set("X-Tollgate-Anything", "forged")
 	r.Header.Set("X-Forwarded-For", "198.51.100.1") // from an untrusted peer: dropped
+	r.Header.Set("X-Forwarded-Proto", "https")      // likewise
+	r.Header.Set("X-Forwarded-Host", "evil.example")
 	r.Header.Set("Authorization", "Basic backend-own")
 	w := serve(g, r, "192.0.2.10")
 	if w.Code != 200 || w.Body.String() != "payload" {
@@ -136,6 +138,7 @@ func TestForwardsWithCallerContextAndWithoutSecrets(t *testing.T) {
 		"X-Request-Id":          "req_test-1",
 		"X-Forwarded-For":       "192.0.2.1", // httptest.NewRequest's peer
 		"X-Forwarded-Proto":     "http",
+		"X-Forwarded-Host":      "example.com", // httptest.NewRequest's host
 		"Authorization":         "Basic backend-own",
 	}
 	for h, want := range checks {
@@ -157,9 +160,15 @@ func TestXForwardedForExtendedOnlyThroughTrustedPeer(t *testing.T) {
 	r := httptest.NewRequest("GET", "/v1/x", nil)
 	r.Header.Set("X-API-KEY", "good")
 	r.Header.Set("X-Forwarded-For", "203.0.113.7")
+	r.Header.Set("X-Forwarded-Proto", "https") // a TLS-terminating load balancer
+	r.Header.Set("X-Forwarded-Host", "api.example.com")
 	serve(g, r, "203.0.113.7")
-	if v := b.last().Header.Get("X-Forwarded-For"); v != "203.0.113.7, 192.0.2.1" {
+	h := b.last().Header
+	if v := h.Get("X-Forwarded-For"); v != "203.0.113.7, 192.0.2.1" {
 		t.Errorf("X-Forwarded-For = %q", v)
+	}
+	if h.Get("X-Forwarded-Proto") != "https" || h.Get("X-Forwarded-Host") != "api.example.com" {
+		t.Errorf("trusted proxy's forwarding headers not kept: proto %q host %q", h.Get("X-Forwarded-Proto"), h.Get("X-Forwarded-Host"))
 	}
 }
 
