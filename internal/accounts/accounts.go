@@ -225,13 +225,15 @@ func (s *Service) Login(ctx context.Context, email, pw string, ip netip.Addr) (T
 		return TokenPair{}, errors.New("accounts: no keyring to sign sessions")
 	}
 	email = strings.ToLower(strings.TrimSpace(email))
-	acctKey, ipKey := "login:acct:"+email, "login:ip:"+ip.String()
-	acctLimit := counters.Limit{Max: s.o.Login.MaxFailuresPerAccount, Window: s.o.Login.Window}
-	ipLimit := counters.Limit{Max: s.o.Login.MaxFailuresPerIP, Window: s.o.Login.Window}
-	for _, c := range []struct {
+	acctKey := "login:acct:" + email
+	throttles := []struct {
 		key string
 		l   counters.Limit
-	}{{ipKey, ipLimit}, {acctKey, acctLimit}} {
+	}{
+		{"login:ip:" + ip.String(), counters.Limit{Max: s.o.Login.MaxFailuresPerIP, Window: s.o.Login.Window}},
+		{acctKey, counters.Limit{Max: s.o.Login.MaxFailuresPerAccount, Window: s.o.Login.Window}},
+	}
+	for _, c := range throttles {
 		d, err := s.o.Counters.CheckAttempt(ctx, c.key, c.l)
 		if err != nil {
 			return TokenPair{}, err
@@ -241,10 +243,7 @@ func (s *Service) Login(ctx context.Context, email, pw string, ip netip.Addr) (T
 		}
 	}
 	fail := func(userID string) error {
-		for _, c := range []struct {
-			key string
-			l   counters.Limit
-		}{{ipKey, ipLimit}, {acctKey, acctLimit}} {
+		for _, c := range throttles {
 			if _, err := s.o.Counters.RecordAttempt(ctx, c.key, c.l); err != nil {
 				return err
 			}

@@ -11,7 +11,6 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/tollgate/tollgate/internal/accounts"
@@ -102,10 +101,9 @@ func (a *API) authed(h apierror.HandlerFunc) apierror.HandlerFunc {
 		} else if !d.Allowed {
 			return apierror.New(http.StatusTooManyRequests, apierror.RateLimited, "too many failed attempts").WithRetryAfter(d.RetryAfter)
 		}
-		scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
-		got := sha256.Sum256([]byte(strings.TrimSpace(token)))
-		if !strings.EqualFold(scheme, "Bearer") || a.o.TokenSHA256 == zero ||
-			subtle.ConstantTimeCompare(got[:], a.o.TokenSHA256[:]) != 1 {
+		token, ok := httpx.BearerToken(r)
+		got := sha256.Sum256([]byte(token))
+		if !ok || a.o.TokenSHA256 == zero || subtle.ConstantTimeCompare(got[:], a.o.TokenSHA256[:]) != 1 {
 			if _, err := a.o.Counters.RecordAttempt(r.Context(), key, limit); err != nil {
 				return err
 			}

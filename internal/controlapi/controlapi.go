@@ -170,7 +170,7 @@ func (a *API) logout(w http.ResponseWriter, r *http.Request) error {
 // authed wraps a handler that needs a logged-in user.
 func (a *API) authed(h func(http.ResponseWriter, *http.Request, accounts.Session) error) apierror.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		token, ok := bearer(r)
+		token, ok := httpx.BearerToken(r)
 		if !ok {
 			return apierror.ErrUnauthorized.WithHeader("WWW-Authenticate", `Bearer realm="tollgate"`)
 		}
@@ -183,17 +183,6 @@ func (a *API) authed(h func(http.ResponseWriter, *http.Request, accounts.Session
 		}
 		return h(w, r, sess)
 	}
-}
-
-// bearer extracts the token of an "Authorization: Bearer" header; the scheme
-// is case-insensitive (RFC 9110 §11.1).
-func bearer(r *http.Request) (string, bool) {
-	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return "", false
-	}
-	token = strings.TrimSpace(token)
-	return token, token != ""
 }
 
 func (a *API) me(w http.ResponseWriter, r *http.Request, s accounts.Session) error {

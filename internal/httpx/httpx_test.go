@@ -131,3 +131,19 @@ func TestDecodeJSON(t *testing.T) {
 		})
 	}
 }
+
+func TestBearerToken(t *testing.T) {
+	for h, want := range map[string]string{
+		"Bearer abc": "abc", "bearer abc": "abc", "BEARER  abc ": "abc",
+		"": "", "Bearer": "", "Bearer  ": "", "Basic abc": "", "Bearerabc": "",
+	} {
+		r := httptest.NewRequest("GET", "/", nil)
+		if h != "" {
+			r.Header.Set("Authorization", h)
+		}
+		got, ok := BearerToken(r)
+		if got != want || ok != (want != "") {
+			t.Errorf("BearerToken(%q) = %q, %v", h, got, ok)
+		}
+	}
+}

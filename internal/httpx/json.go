@@ -89,3 +89,15 @@ func WriteJSON(w http.ResponseWriter, status int, v any) error {
 	_, _ = w.Write(append(b, '\n'))
 	return nil
 }
+
+// BearerToken returns the token of an "Authorization: Bearer" header. The
+// scheme is case-insensitive (RFC 9110 §11.1); ok is false when the header
+// is absent, of another scheme, or empty.
+func BearerToken(r *http.Request) (token string, ok bool) {
+	scheme, token, found := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !found || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimSpace(token)
+	return token, token != ""
+}

@@ -559,3 +559,43 @@ func readResponse(t *testing.T, resp *http.Response) response {
 	}
 	return response{resp.StatusCode, resp.Header, []byte(b.String())}
 }
+
+// Guessing the admin token is throttled per client IP, and the throttle does
+// not spill onto the right token once the window has passed.
+func TestAdminTokenGuessingIsThrottled(t *testing.T) {
+	be := newRecorder(t, nil)
+	n := start(t, baseYAML(t.TempDir(), be.URL), nil)
+	for i := range 10 {
+		if r := do(t, "GET", n.admin+"/admin/v1/users", nil, "Authorization", "Bearer wrong-guess"); r.Status != 401 {
+			t.Fatalf("guess %d: %d", i+1, r.Status)
+		}
+	}
+	r := n.adminDo("GET", "/admin/v1/users", nil)
+	if code, _ := r.errCode(t); r.Status != 429 || code != "RATE_LIMITED" || r.Header.Get("Retry-After") == "" {
+		t.Fatalf("after 10 wrong tokens: %d %s", r.Status, r.Body)
+	}
+	n.clock.Advance(2 * time.Minute)
+	if r := n.adminDo("GET", "/admin/v1/users", nil); r.Status != 200 {
+		t.Fatalf("after the window: %d %s", r.Status, r.Body)
+	}
+}
+
+// Sign-ups are limited per client IP (auth.login.max_registrations_per_ip).
+func TestRegistrationsPerIPAreLimited(t *testing.T) {
+	be := newRecorder(t, nil)
+	n := start(t, baseYAML(t.TempDir(), be.URL)+"auth: {login: {max_registrations_per_ip: 3}}\n", nil)
+	for i := range 3 {
+		body := map[string]string{"email": fmt.Sprintf("s%d@example.com", i), "password": "correct horse battery"}
+		if r := do(t, "POST", n.base+"/api/v1/auth/email/register", body); r.Status != 202 {
+			t.Fatalf("sign-up %d: %d %s", i+1, r.Status, r.Body)
+		}
+	}
+	r := do(t, "POST", n.base+"/api/v1/auth/email/register",
+		map[string]string{"email": "s9@example.com", "password": "correct horse battery"})
+	if code, _ := r.errCode(t); r.Status != 429 || code != "RATE_LIMITED" || r.Header.Get("Retry-After") == "" {
+		t.Fatalf("fourth sign-up: %d %s", r.Status, r.Body)
+	}
+	if users, _ := n.srv.Accounts().ListUsers(context.Background(), ""); len(users) != 3 {
+		t.Fatalf("%d users created", len(users))
+	}
+}
