@@ -1,5 +1,6 @@
 // Command tollgate is the Tollgate API gateway: `tollgate serve` runs a node;
-// the other commands manage accounts and credentials in its store.
+// most other commands manage accounts, credentials and keys in its store, and
+// `tollgate sign` signs a request by hand.
 package main
 
 import (
@@ -66,6 +67,8 @@ setting's YAML path in upper case, e.g. TOLLGATE_SERVER_LISTEN=0.0.0.0:8443.`,
 	root.PersistentFlags().StringVarP(&e.configPath, "config", "c", "", "configuration file (YAML)")
 	root.PersistentFlags().BoolVar(&e.dev, "dev", false, "use the development configuration (data in "+config.DevDataDir+")")
 	root.AddCommand(serveCmd(e), userCmd(e), orgCmd(e), apikeyCmd(e), configCmd(e))
+	root.AddCommand(keysCmd(e), secretsCmd(e))
+	root.AddCommand(signCmd(e))
 	return root
 }
 

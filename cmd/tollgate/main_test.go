@@ -49,6 +49,8 @@ func writeConfig(t *testing.T) (cfgPath, dbPath string) {
 storage:
   type: sqlite
   sqlite: {path: %s}
+secrets:
+  master_key: dGVzdC1tYXN0ZXIta2V5LTAxMjM0NTY3ODlhYmNkZWY=
 routes:
   - path: /v1/
     upstream: http://127.0.0.1:9000
@@ -190,5 +192,27 @@ func TestParseExpiry(t *testing.T) {
 		if (err == nil) != tt.ok || !got.Equal(tt.want) {
 			t.Errorf("parseExpiry(%q, %q) = %v, %v", tt.in, tt.at, got, err)
 		}
+	}
+}
+
+func TestOrgSetPlan(t *testing.T) {
+	cfg, _ := writeConfig(t)
+	raw, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plans := "plans:\n  - name: free\n    rate: {requests_per_second: 5, burst: 10}\n    quota: {units: 10000, period: month}\ndefault_plan: free\n"
+	if err := os.WriteFile(cfg, append(raw, plans...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	must(t, "user", "create", "ops@example.com", "--org-name", "Ops Team", "-c", cfg)
+	if out := must(t, "org", "set-plan", "ops-team", "free", "-c", cfg); !strings.Contains(out, "now on plan free") {
+		t.Fatalf("set-plan: %s", out)
+	}
+	if out := must(t, "org", "list", "-c", cfg); !strings.Contains(out, "free") {
+		t.Fatalf("org list: %s", out)
+	}
+	if _, err := run(t, "org", "set-plan", "ops-team", "gold", "-c", cfg); err == nil || !strings.Contains(err.Error(), `no plan "gold"`) {
+		t.Fatalf("unknown plan: %v", err)
 	}
 }

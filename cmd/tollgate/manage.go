@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/tollgate/tollgate/internal/accounts"
 	"github.com/tollgate/tollgate/internal/clock"
+	"github.com/tollgate/tollgate/internal/config"
 	"github.com/tollgate/tollgate/internal/controlapi"
 	"github.com/tollgate/tollgate/internal/counters/memory"
 	"github.com/tollgate/tollgate/internal/credentials"
@@ -27,6 +29,7 @@ import (
 // services are what management commands work with: the store and the
 // services on top of it, without a server.
 type services struct {
+	cfg      config.Config
 	store    store.Store
 	accounts *accounts.Service
 	keys     *credentials.Service
@@ -45,6 +48,7 @@ func (e *env) open(ctx context.Context) (*services, error) {
 		return nil, err
 	}
 	return &services{
+		cfg:   cfg,
 		store: st,
 		clock: clk,
 		accounts: accounts.New(st, accounts.Options{
@@ -224,7 +228,39 @@ func (e *env) createUserCmd() *cobra.Command {
 // --- org ---
 
 func orgCmd(e *env) *cobra.Command {
-	cmd := &cobra.Command{Use: "org", Short: "Inspect organizations"}
+	cmd := &cobra.Command{Use: "org", Short: "Inspect organizations and assign their plans"}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "set-plan ORG PLAN",
+		Short: "Assign a configured plan to an organization (ID or slug)",
+		Long: `Assign one of the plans of the configuration to an organization. Running
+servers apply it within their plan cache TTL (30 s). The quota already used
+in the current period is kept.`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return e.withServices(func(ctx context.Context, s *services) error {
+				plan := args[1]
+				if !slices.ContainsFunc(s.cfg.Plans, func(p config.Plan) bool { return p.Name == plan }) {
+					return fmt.Errorf("no plan %q in the configuration", plan)
+				}
+				org, err := s.accounts.FindOrganization(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				org, err = s.store.UpdateOrganization(ctx, org.ID, func(o store.Organization) (store.Organization, error) {
+					o.Plan, o.UpdatedAt = plan, s.clock.Now()
+					return o, nil
+				}, cliActor.Entry(org.ID, "org.set_plan", "organization", org.ID, map[string]string{"plan": plan}))
+				if err != nil {
+					return err
+				}
+				if e.json {
+					return e.printJSON(controlapi.OrganizationView(org))
+				}
+				fmt.Fprintf(e.out, "organization %s (%s) is now on plan %s\n", org.Slug, org.ID, org.Plan)
+				return nil
+			})(cmd, args)
+		},
+	})
 	cmd.AddCommand(&cobra.Command{
 		Use:   "list",
 		Short: "List organizations",

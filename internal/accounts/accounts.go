@@ -38,7 +38,7 @@ import (
 
 // Audience is the "aud" of dashboard access tokens. It differs from any API
 // audience, so a dashboard token is never accepted by the gateway.
-const Audience = "urn:tollgate:control-plane"
+const Audience = config.ControlPlaneAudience
 
 // TokenType is the JWT "typ" header of access tokens (RFC 9068).
 const TokenType = "at+jwt"

@@ -20,6 +20,7 @@ import (
 	"github.com/tollgate/tollgate/internal/counters"
 	"github.com/tollgate/tollgate/internal/credentials"
 	"github.com/tollgate/tollgate/internal/httpx"
+	"github.com/tollgate/tollgate/internal/oauth"
 	"github.com/tollgate/tollgate/internal/reqinfo"
 	"github.com/tollgate/tollgate/internal/store"
 )
@@ -36,6 +37,7 @@ type Options struct {
 	TokenSHA256 [32]byte
 	Accounts    *accounts.Service
 	Keys        *credentials.Service
+	Apps        *oauth.Service
 	Orgs        OrgLister
 	Counters    counters.Store // throttles failed token checks per client IP
 	Clock       clock.Clock
@@ -77,12 +79,15 @@ func New(o Options) *API {
 	handle("GET /admin/v1/organizations/{org}/apikeys", a.listKeys)
 	handle("POST /admin/v1/organizations/{org}/apikeys", a.createKey)
 	handle("DELETE /admin/v1/organizations/{org}/apikeys/{id}", a.revokeKey)
+	handle("GET /admin/v1/organizations/{org}/apps", a.listApps)
+	handle("DELETE /admin/v1/organizations/{org}/apps/{id}", a.deleteApp)
+	handle("POST /admin/v1/organizations/{org}/apps/{id}/revoke-tokens", a.revokeAppTokens)
 	return a
 }
 
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if _, pattern := a.mux.Handler(r); pattern == "" {
-		controlapi.NotFoundOrMethod(a.mux, w, r)
+		httpx.NotFoundOrMethod(a.mux, w, r)
 		return
 	}
 	a.mux.ServeHTTP(w, r)
@@ -206,4 +211,47 @@ func (a *API) revokeKey(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return httpx.WriteJSON(w, http.StatusOK, controlapi.APIKeyView(k, a.o.Clock.Now()))
+}
+
+func (a *API) listApps(w http.ResponseWriter, r *http.Request) error {
+	org, err := a.org(r)
+	if err != nil {
+		return err
+	}
+	apps, err := a.o.Apps.ListApps(r.Context(), org.ID)
+	if err != nil {
+		return err
+	}
+	out := controlapi.List[controlapi.App]{Data: make([]controlapi.App, 0, len(apps))}
+	for _, app := range apps {
+		out.Data = append(out.Data, controlapi.AppView(app))
+	}
+	return httpx.WriteJSON(w, http.StatusOK, out)
+}
+
+// deleteApp is the operator's answer to a leaked client secret: the app's
+// secret, tokens and API keys stop working at once.
+func (a *API) deleteApp(w http.ResponseWriter, r *http.Request) error {
+	org, err := a.org(r)
+	if err != nil {
+		return err
+	}
+	id := r.PathValue("id")
+	revoked, err := a.o.Apps.DeleteApp(r.Context(), org.ID, id, actor(r))
+	if err != nil {
+		return err
+	}
+	return httpx.WriteJSON(w, http.StatusOK, controlapi.DeletedApp{ID: id, Deleted: true, RevokedAPIKeys: revoked})
+}
+
+func (a *API) revokeAppTokens(w http.ResponseWriter, r *http.Request) error {
+	org, err := a.org(r)
+	if err != nil {
+		return err
+	}
+	app, err := a.o.Apps.RevokeTokens(r.Context(), org.ID, r.PathValue("id"), actor(r))
+	if err != nil {
+		return err
+	}
+	return httpx.WriteJSON(w, http.StatusOK, controlapi.AppView(app))
 }

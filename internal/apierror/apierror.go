@@ -55,6 +55,11 @@ const (
 	ReasonIPNotAllowed    = "ip_not_allowed"
 	ReasonQuotaExhausted  = "quota_exhausted"
 	ReasonInsecureHTTP    = "https_required"
+	// Reasons of INVALID_SIGNATURE (seed 001).
+	ReasonTimestampOutOfWindow = "timestamp_out_of_window"
+	ReasonSignatureMismatch    = "mismatch"
+	ReasonSignatureReplayed    = "replayed"
+	ReasonSignatureMalformed   = "malformed"
 )
 
 // Error is an error with a client-facing meaning. Message and Reason are
@@ -96,23 +101,44 @@ func (e *Error) WithReason(reason string) *Error {
 
 // WithHeader returns a copy of e that also sets the response header k.
 func (e *Error) WithHeader(k, v string) *Error {
+	c := e.cloneHeader()
+	c.Header.Set(k, v)
+	return c
+}
+
+// AddHeader returns a copy of e with v added to the values of the response
+// header k (for headers that may repeat, such as WWW-Authenticate).
+func (e *Error) AddHeader(k, v string) *Error {
+	c := e.cloneHeader()
+	c.Header.Add(k, v)
+	return c
+}
+
+func (e *Error) cloneHeader() *Error {
 	c := *e
 	c.Header = e.Header.Clone()
 	if c.Header == nil {
 		c.Header = make(http.Header, 1)
 	}
-	c.Header.Set(k, v)
 	return &c
 }
 
 // WithRetryAfter returns a copy of e with a Retry-After header of d rounded up
 // to whole seconds (at least 1).
 func (e *Error) WithRetryAfter(d time.Duration) *Error {
-	secs := int64((d + time.Second - 1) / time.Second)
-	if secs < 1 {
-		secs = 1
-	}
-	return e.WithHeader("Retry-After", strconv.FormatInt(secs, 10))
+	return e.WithHeader("Retry-After", RetryAfter(d))
+}
+
+// RetryAfter renders d as a Retry-After value: whole seconds, rounded up, at
+// least 1.
+func RetryAfter(d time.Duration) string {
+	return strconv.FormatInt(max(1, Seconds(d)), 10)
+}
+
+// Seconds is d in whole seconds, rounded up, so that a client that waits
+// that long is never early.
+func Seconds(d time.Duration) int64 {
+	return int64((d + time.Second - 1) / time.Second)
 }
 
 // Wrap returns a copy of e that records cause for the logs.

@@ -59,28 +59,37 @@ func Generate() (string, error) {
 	var key [Length]byte
 	copy(key[:], Prefix)
 
+	if err := RandomBase62(key[len(Prefix):bodyLen]); err != nil {
+		return "", err
+	}
+	putChecksum(key[bodyLen:], crc32.ChecksumIEEE(key[:bodyLen]))
+	return string(key[:]), nil
+}
+
+// RandomBase62 fills dst with characters drawn uniformly and independently
+// from the base62 alphabet using crypto/rand: log2(62) ≈ 5.95 bits each.
+// Other secrets (OAuth client secrets) use it too.
+func RandomBase62(dst []byte) error {
 	// Rejection sampling: each byte is accepted with probability 248/256,
-	// so 64 random bytes almost always yield the 32 characters needed.
+	// so a buffer of twice the length almost always suffices.
 	var buf [64]byte
-	n := len(Prefix)
-	for n < bodyLen {
+	n := 0
+	for n < len(dst) {
 		if _, err := rand.Read(buf[:]); err != nil {
-			return "", err
+			return err
 		}
 		for _, b := range buf {
 			if b >= rejectFrom {
 				continue
 			}
-			key[n] = alphabet[b%62]
+			dst[n] = alphabet[b%62]
 			n++
-			if n == bodyLen {
+			if n == len(dst) {
 				break
 			}
 		}
 	}
-
-	putChecksum(key[bodyLen:], crc32.ChecksumIEEE(key[:bodyLen]))
-	return string(key[:]), nil
+	return nil
 }
 
 // putChecksum writes c into dst (6 bytes) as base62, most significant digit

@@ -5,6 +5,8 @@
 package authn
 
 import (
+	"errors"
+	"net/http"
 	"slices"
 
 	"github.com/tollgate/tollgate/internal/ipallow"
@@ -16,7 +18,26 @@ type Method string
 // Methods, in the order the gateway evaluates them (SIWX first).
 const (
 	MethodAPIKey Method = "apikey"
+	MethodBearer Method = "bearer"
 )
+
+// ErrAbsent is returned by an Authenticator when the request carries no
+// credential of its method, so that the next method may be tried.
+var ErrAbsent = errors.New("authn: no credential of this method")
+
+// Authenticator is one authentication method as the gateway runs it.
+//
+// Authenticate returns ErrAbsent when r carries no credential of the method.
+// Otherwise the method owns the request: it returns the principal, or the
+// error the client gets (typically an *apierror.Error); the gateway never
+// falls back to another method, so a bad credential is never silently
+// outranked by a good one of a lower priority.
+type Authenticator interface {
+	Authenticate(r *http.Request) (*Principal, error)
+	// Challenge is the WWW-Authenticate challenge naming the method, sent
+	// with a 401 when a request carries no credential at all.
+	Challenge() string
+}
 
 // Principal is the authenticated caller of one request. It is shared between
 // requests (cached) and must be treated as read-only.

@@ -117,9 +117,14 @@ type Secrets struct {
 	// MasterKey is a 32-byte key, base64 or hex. Prefer the environment
 	// (TOLLGATE_SECRETS_MASTER_KEY).
 	MasterKey string `yaml:"master_key" env:"MASTER_KEY"`
-	// MasterKeyFile holds the master key. Default: master.key next to the
-	// SQLite database, created on first start.
+	// MasterKeyFile holds the master key. Outside development mode one of
+	// MasterKey and MasterKeyFile is required; `serve --dev` creates
+	// master.key next to the SQLite database.
 	MasterKeyFile string `yaml:"master_key_file" env:"MASTER_KEY_FILE"`
+	// PreviousMasterKeys are former master keys, base64 or hex: values they
+	// sealed still open, and are sealed again under MasterKey by
+	// `tollgate secrets reseal`. Keep them until the reseal has run.
+	PreviousMasterKeys []string `yaml:"previous_master_keys" env:"PREVIOUS_MASTER_KEYS"`
 }
 
 // Auth configures dashboard sessions, login protection and the API key cache.
@@ -135,8 +140,27 @@ type Auth struct {
 	// take effect at once on this node regardless.
 	APIKeyCacheTTL time.Duration `yaml:"apikey_cache_ttl" env:"APIKEY_CACHE_TTL"`
 	// APIKeyCacheSize bounds the number of cached API keys.
-	APIKeyCacheSize int   `yaml:"apikey_cache_size" env:"APIKEY_CACHE_SIZE"`
-	Login           Login `yaml:"login" envPrefix:"LOGIN_"`
+	APIKeyCacheSize int `yaml:"apikey_cache_size" env:"APIKEY_CACHE_SIZE"`
+	// Audience is the "aud" of OAuth 2.0 access tokens, the identifier of
+	// the API they grant access to. Default: Server.PublicURL.
+	Audience string `yaml:"audience" env:"AUDIENCE"`
+	// AccessTokenTTL is the lifetime of an OAuth 2.0 access token.
+	AccessTokenTTL time.Duration `yaml:"access_token_ttl" env:"ACCESS_TOKEN_TTL"`
+	// Leeway is the clock skew tolerated when checking a token's exp, nbf
+	// and iat.
+	Leeway time.Duration `yaml:"leeway" env:"LEEWAY"`
+	// TokenCacheTTL is how long a verified access token is trusted from
+	// memory before its app and revocation are read again. Revocations and
+	// app changes made through this node take effect at once regardless.
+	TokenCacheTTL time.Duration `yaml:"token_cache_ttl" env:"TOKEN_CACHE_TTL"`
+	// TokenCacheSize bounds the number of cached access tokens.
+	TokenCacheSize int `yaml:"token_cache_size" env:"TOKEN_CACHE_SIZE"`
+	// SignatureWindow is how far a signed request's timestamp may be from
+	// the server's clock, either way (seed 001: 5 minutes).
+	SignatureWindow time.Duration `yaml:"signature_window" env:"SIGNATURE_WINDOW"`
+	// Login bounds password guessing; its limits apply to OAuth client
+	// secrets too (per client ID and per client IP).
+	Login Login `yaml:"login" envPrefix:"LOGIN_"`
 }
 
 // Login bounds password guessing and sign-up abuse.
@@ -232,6 +256,11 @@ func Default() Config {
 			RefreshTTL:      30 * 24 * time.Hour,
 			APIKeyCacheTTL:  30 * time.Second,
 			APIKeyCacheSize: 100_000,
+			AccessTokenTTL:  24 * time.Hour,
+			Leeway:          30 * time.Second,
+			TokenCacheTTL:   30 * time.Second,
+			TokenCacheSize:  100_000,
+			SignatureWindow: 5 * time.Minute,
 			Login: Login{
 				MaxFailuresPerAccount: 5,
 				MaxFailuresPerIP:      20,
@@ -310,6 +339,9 @@ func (c *Config) fillDerived() {
 	}
 	if c.Auth.Issuer == "" {
 		c.Auth.Issuer = c.Server.PublicURL
+	}
+	if c.Auth.Audience == "" {
+		c.Auth.Audience = c.Server.PublicURL
 	}
 	if c.Server.TLS.MinVersion == "" {
 		c.Server.TLS.MinVersion = "1.2"

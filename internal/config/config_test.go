@@ -20,6 +20,7 @@ func TestLoadIssueExample(t *testing.T) {
 	want.Server.InsecureHTTP = true
 	want.Server.PublicURL = "http://127.0.0.1:8080"
 	want.Auth.Issuer = "http://127.0.0.1:8080"
+	want.Auth.Audience = "http://127.0.0.1:8080"
 	want.Routes = []Route{{Path: "/v1/", Upstream: "http://127.0.0.1:9000", Units: ptr[int64](1)}}
 	if diff := cmp.Diff(want, cfg); diff != "" {
 		t.Errorf("config mismatch (-want +got):\n%s", diff)

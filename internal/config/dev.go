@@ -9,7 +9,8 @@ const DevDataDir = "./tollgate-data"
 
 // Dev returns the configuration of `tollgate serve --dev`: plain HTTP on
 // 127.0.0.1:8080, the admin API on 127.0.0.1:8081, SQLite under dataDir, and
-// one route, /v1/, to the built-in demo upstream at demoURL. The environment
+// two routes to the built-in demo upstream at demoURL: /v1/, and /v1/kyt/,
+// which requires the kyt.read scope. The environment
 // still applies on top; the result is validated.
 func Dev(dataDir, demoURL string, environ []string) (Config, error) {
 	cfg := Default()
@@ -18,6 +19,9 @@ func Dev(dataDir, demoURL string, environ []string) (Config, error) {
 	cfg.Admin.Listen = "127.0.0.1:8081"
 	cfg.Storage.SQLite.Path = filepath.Join(dataDir, "tollgate.db")
 	cfg.Log.Format = "text"
-	cfg.Routes = []Route{{Path: "/v1/", Upstream: demoURL}}
+	cfg.Routes = []Route{
+		{Path: "/v1/", Upstream: demoURL},
+		{Path: "/v1/kyt/", Upstream: demoURL, Scopes: []string{"kyt.read"}},
+	}
 	return finish(cfg, environ)
 }

@@ -12,6 +12,10 @@ import (
 	"github.com/tollgate/tollgate/internal/clientip"
 )
 
+// ControlPlaneAudience is the "aud" of dashboard session tokens. API access
+// tokens must name another audience, so that neither is accepted as the other.
+const ControlPlaneAudience = "urn:tollgate:control-plane"
+
 // ReservedPrefixes are paths that Tollgate serves itself; routes may not
 // claim them.
 var ReservedPrefixes = []string{"/api/", "/oauth/", "/.well-known/", "/x402/", "/dashboard/", "/healthz", "/readyz"}
@@ -108,6 +112,21 @@ func (c *Config) Validate() error {
 	}
 	if a.APIKeyCacheTTL < 0 || a.APIKeyCacheSize <= 0 {
 		bad("auth.apikey_cache_ttl must not be negative and auth.apikey_cache_size must be positive")
+	}
+	if a.AccessTokenTTL < time.Minute || a.AccessTokenTTL > 7*24*time.Hour {
+		bad("auth.access_token_ttl %v: must be between 1m and 168h", a.AccessTokenTTL)
+	}
+	if a.Leeway < 0 || a.Leeway > 5*time.Minute {
+		bad("auth.leeway %v: must be between 0 and 5m", a.Leeway)
+	}
+	if a.TokenCacheTTL < 0 || a.TokenCacheSize <= 0 {
+		bad("auth.token_cache_ttl must not be negative and auth.token_cache_size must be positive")
+	}
+	if a.SignatureWindow < 10*time.Second || a.SignatureWindow > time.Hour {
+		bad("auth.signature_window %v: must be between 10s and 1h", a.SignatureWindow)
+	}
+	if a.Audience == ControlPlaneAudience {
+		bad("auth.audience %q is reserved for dashboard sessions", a.Audience)
 	}
 	l := a.Login
 	if l.MaxFailuresPerAccount <= 0 || l.MaxFailuresPerIP <= 0 || l.MaxRegistrationsPerIP <= 0 || l.Window <= 0 {

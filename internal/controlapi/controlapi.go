@@ -16,6 +16,7 @@ import (
 	"github.com/tollgate/tollgate/internal/clock"
 	"github.com/tollgate/tollgate/internal/credentials"
 	"github.com/tollgate/tollgate/internal/httpx"
+	"github.com/tollgate/tollgate/internal/oauth"
 	"github.com/tollgate/tollgate/internal/reqinfo"
 	"github.com/tollgate/tollgate/internal/store"
 )
@@ -30,10 +31,22 @@ type OrgGetter interface {
 	GetOrganization(ctx context.Context, id string) (store.Organization, error)
 }
 
+// Options are the services the API serves.
+type Options struct {
+	Accounts *accounts.Service
+	Keys     *credentials.Service
+	Apps     *oauth.Service
+	Audit    AuditLister
+	Orgs     OrgGetter
+	Clock    clock.Clock
+	MaxBody  int64 // bound of JSON request bodies
+}
+
 // API is the control-plane API. Build it with New.
 type API struct {
 	accounts *accounts.Service
 	keys     *credentials.Service
+	apps     *oauth.Service
 	audit    AuditLister
 	orgs     OrgGetter
 	clock    clock.Clock
@@ -41,9 +54,12 @@ type API struct {
 	mux      *http.ServeMux
 }
 
-// New returns the API; maxBody bounds JSON request bodies.
-func New(acc *accounts.Service, keys *credentials.Service, audit AuditLister, orgs OrgGetter, clk clock.Clock, maxBody int64) *API {
-	a := &API{accounts: acc, keys: keys, audit: audit, orgs: orgs, clock: clk, maxBody: maxBody, mux: http.NewServeMux()}
+// New returns the API.
+func New(o Options) *API {
+	a := &API{
+		accounts: o.Accounts, keys: o.Keys, apps: o.Apps, audit: o.Audit, orgs: o.Orgs,
+		clock: o.Clock, maxBody: o.MaxBody, mux: http.NewServeMux(),
+	}
 	handle := func(pattern string, h apierror.HandlerFunc) { a.mux.Handle(pattern, h) }
 	handle("POST /api/v1/auth/email/register", a.register)
 	handle("POST /api/v1/auth/email/login", a.login)
@@ -55,6 +71,13 @@ func New(acc *accounts.Service, keys *credentials.Service, audit AuditLister, or
 	handle("GET /api/v1/apikeys/{id}", a.authed(a.getKey))
 	handle("PATCH /api/v1/apikeys/{id}", a.authed(a.updateKey))
 	handle("DELETE /api/v1/apikeys/{id}", a.authed(a.revokeKey))
+	handle("POST /api/v1/apps", a.authed(a.createApp))
+	handle("GET /api/v1/apps", a.authed(a.listApps))
+	handle("GET /api/v1/apps/{id}", a.authed(a.getApp))
+	handle("PATCH /api/v1/apps/{id}", a.authed(a.updateApp))
+	handle("DELETE /api/v1/apps/{id}", a.authed(a.deleteApp))
+	handle("POST /api/v1/apps/{id}/rotate-secret", a.authed(a.rotateSecret))
+	handle("POST /api/v1/apps/{id}/revoke-tokens", a.authed(a.revokeAppTokens))
 	handle("GET /api/v1/audit", a.authed(a.listAudit))
 	return a
 }
@@ -63,29 +86,10 @@ func New(acc *accounts.Service, keys *credentials.Service, audit AuditLister, or
 // error body rather than net/http's plain text.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if _, pattern := a.mux.Handler(r); pattern == "" {
-		NotFoundOrMethod(a.mux, w, r)
+		httpx.NotFoundOrMethod(a.mux, w, r)
 		return
 	}
 	a.mux.ServeHTTP(w, r)
-}
-
-// NotFoundOrMethod answers a request no pattern of mux matched: 405 with the
-// Allow header when the path exists for other methods, 404 otherwise.
-func NotFoundOrMethod(mux *http.ServeMux, w http.ResponseWriter, r *http.Request) {
-	var allow []string
-	probe := r.WithContext(r.Context()) // a shallow copy whose method we may change
-	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
-		probe.Method = m
-		if _, pattern := mux.Handler(probe); pattern != "" {
-			allow = append(allow, m)
-		}
-	}
-	if len(allow) > 0 {
-		apierror.Write(w, r, apierror.New(http.StatusMethodNotAllowed, apierror.MethodNotAllowed, "method not allowed").
-			WithHeader("Allow", strings.Join(allow, ", ")))
-		return
-	}
-	apierror.Write(w, r, apierror.ErrNotFound)
 }
 
 func (a *API) decode(r *http.Request, v any) error {
@@ -219,11 +223,17 @@ type CreateKeyRequest struct {
 	ExpiresAt   *Timestamp `json:"expires_at"`
 	Scopes      []string   `json:"scopes"`
 	IPAllowlist Allowlist  `json:"ip_allowlist"`
+	// SigningSecret asks for an HMAC secret to sign requests with.
+	SigningSecret     bool `json:"signing_secret"`
+	SignatureRequired bool `json:"signature_required"`
 }
 
 // Input converts the request for the credentials service.
 func (c CreateKeyRequest) Input() credentials.CreateInput {
-	in := credentials.CreateInput{Name: c.Name, AppID: c.AppID, Scopes: c.Scopes, IPAllowlist: c.IPAllowlist.List}
+	in := credentials.CreateInput{
+		Name: c.Name, AppID: c.AppID, Scopes: c.Scopes, IPAllowlist: c.IPAllowlist.List,
+		SigningSecret: c.SigningSecret, SignatureRequired: c.SignatureRequired,
+	}
 	if c.ExpiresAt != nil {
 		in.ExpiresAt = c.ExpiresAt.Time
 	}
@@ -244,7 +254,7 @@ func (a *API) createKey(w http.ResponseWriter, r *http.Request, s accounts.Sessi
 	}
 	w.Header().Set("Location", "/api/v1/apikeys/"+created.Key.ID)
 	return httpx.WriteJSON(w, http.StatusCreated, CreatedAPIKey{
-		APIKey: APIKeyView(created.Key, a.clock.Now()), Key: created.Secret, Warning: ShownOnce,
+		APIKey: APIKeyView(created.Key, a.clock.Now()), Key: created.Secret, SigningSecret: created.SigningSecret, Warning: ShownOnce,
 	})
 }
 
@@ -274,15 +284,15 @@ type updateKeyRequest struct {
 	ExpiresAt   Optional[Timestamp] `json:"expires_at"`
 	Scopes      Optional[[]string]  `json:"scopes"`
 	IPAllowlist Optional[Allowlist] `json:"ip_allowlist"`
+	// SignatureRequired: null means false.
+	SignatureRequired Optional[bool] `json:"signature_required"`
 }
 
 func (a *API) updateKey(w http.ResponseWriter, r *http.Request, s accounts.Session) error {
 	if err := canManage(s); err != nil {
 		return err
 	}
-	if ct := r.Header.Get("Content-Type"); strings.HasPrefix(ct, "application/merge-patch+json") {
-		r.Header.Set("Content-Type", "application/json") // RFC 7396 bodies read the same here
-	}
+	acceptMergePatch(r)
 	var req updateKeyRequest
 	if err := a.decode(r, &req); err != nil {
 		return err
@@ -305,6 +315,9 @@ func (a *API) updateKey(w http.ResponseWriter, r *http.Request, s accounts.Sessi
 	if req.IPAllowlist.Set {
 		l := req.IPAllowlist.Value.List
 		p.IPAllowlist = &l
+	}
+	if req.SignatureRequired.Set {
+		p.SignatureRequired = &req.SignatureRequired.Value
 	}
 	k, err := a.keys.Update(r.Context(), s.User.OrgID, r.PathValue("id"), p, actor(r, s))
 	if err != nil {

@@ -11,33 +11,38 @@ import (
 
 // APIKey is the public view of an API key: never its secret or hash.
 type APIKey struct {
-	ID          string     `json:"id"`
-	Name        string     `json:"name"`
-	Prefix      string     `json:"prefix"`
-	AppID       string     `json:"app_id,omitempty"`
-	Scopes      []string   `json:"scopes"`
-	IPAllowlist []string   `json:"ip_allowlist"`
-	Status      string     `json:"status"`
-	CreatedAt   time.Time  `json:"created_at"`
-	ExpiresAt   *time.Time `json:"expires_at"`
-	LastUsedAt  *time.Time `json:"last_used_at"`
-	RevokedAt   *time.Time `json:"revoked_at"`
+	ID          string   `json:"id"`
+	Name        string   `json:"name"`
+	Prefix      string   `json:"prefix"`
+	AppID       string   `json:"app_id,omitempty"`
+	Scopes      []string `json:"scopes"`
+	IPAllowlist []string `json:"ip_allowlist"`
+	Status      string   `json:"status"`
+	// HasSigningSecret tells that the key can sign requests (HMAC).
+	HasSigningSecret  bool       `json:"has_signing_secret"`
+	SignatureRequired bool       `json:"signature_required"`
+	CreatedAt         time.Time  `json:"created_at"`
+	ExpiresAt         *time.Time `json:"expires_at"`
+	LastUsedAt        *time.Time `json:"last_used_at"`
+	RevokedAt         *time.Time `json:"revoked_at"`
 }
 
 // APIKeyView renders k as of now.
 func APIKeyView(k store.APIKey, now time.Time) APIKey {
 	return APIKey{
-		ID:          k.ID,
-		Name:        k.Name,
-		Prefix:      k.Prefix,
-		AppID:       k.AppID,
-		Scopes:      nonNil(k.Scopes),
-		IPAllowlist: nonNil(k.IPAllowlist),
-		Status:      k.Status(now),
-		CreatedAt:   ts(k.CreatedAt),
-		ExpiresAt:   optTime(k.ExpiresAt),
-		LastUsedAt:  optTime(k.LastUsedAt),
-		RevokedAt:   optTime(k.RevokedAt),
+		ID:                k.ID,
+		Name:              k.Name,
+		Prefix:            k.Prefix,
+		AppID:             k.AppID,
+		Scopes:            nonNil(k.Scopes),
+		IPAllowlist:       nonNil(k.IPAllowlist),
+		Status:            k.Status(now),
+		HasSigningSecret:  len(k.SigningSecret) > 0,
+		SignatureRequired: k.SignatureRequired,
+		CreatedAt:         ts(k.CreatedAt),
+		ExpiresAt:         optTime(k.ExpiresAt),
+		LastUsedAt:        optTime(k.LastUsedAt),
+		RevokedAt:         optTime(k.RevokedAt),
 	}
 }
 
@@ -45,8 +50,10 @@ func APIKeyView(k store.APIKey, now time.Time) APIKey {
 // is ever shown.
 type CreatedAPIKey struct {
 	APIKey
-	Key     string `json:"key"`
-	Warning string `json:"warning"`
+	Key string `json:"key"`
+	// SigningSecret is the HMAC request-signing secret, when asked for.
+	SigningSecret string `json:"signing_secret,omitempty"`
+	Warning       string `json:"warning"`
 }
 
 // ShownOnce is the warning that goes with every secret.

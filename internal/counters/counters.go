@@ -1,7 +1,9 @@
 // Package counters defines Tollgate's hot, short-lived state: the counters
 // every node must agree on and that may be lost without harm to durable data.
-// Today that is attempt throttling (failed logins, sign-ups); rate limits,
-// quotas, replay nonces and bans follow behind the same interface.
+// Today that is attempt throttling (failed logins, sign-ups), the replay cache
+// of signed requests (signatures and nonces seen within their window) and the
+// gateway's rate limits and quotas, decided together by Take; bans follow
+// behind the same interface.
 //
 // Implementations: memory (one node) and, for clusters, Redis. Both pass the
 // conformance suite in package counterstest.
@@ -9,6 +11,10 @@ package counters
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
 	"time"
 )
 
@@ -40,4 +46,154 @@ type Store interface {
 	RecordAttempt(ctx context.Context, key string, l Limit) (Decision, error)
 	// ResetAttempts forgets every event recorded under key.
 	ResetAttempts(ctx context.Context, key string) error
+
+	// MarkSeen records key as seen for ttl and reports whether it was new:
+	// true exactly once per key within ttl, however many callers race (a
+	// replayed signature gets false). Marking a key already seen does not
+	// extend its ttl. This is SET key NX PX ttl in Redis: one atomic round
+	// trip; ttl may be rounded up to the store's resolution (milliseconds in
+	// Redis) and must be positive.
+	//
+	// A store that cannot record the key (full, unreachable) returns an
+	// error rather than forget a live key; callers must then refuse the
+	// request, since they cannot know it is not a replay.
+	MarkSeen(ctx context.Context, key string, ttl time.Duration) (firstSeen bool, err error)
+
+	// Take decides one request costing units against a rate, under rateKey,
+	// and a quota, under quotaKey, in one atomic operation (one Lua script in
+	// Redis). It admits the request only if both allow it, and then consumes
+	// both; a refused request consumes neither. The rate is checked first: a
+	// request refused for its rate does not touch the quota. Units may be 0
+	// (a free route: never refused by the quota, still rate limited); a
+	// request of more units than the quota has left is refused even if some
+	// remain. The zero Allowance limits nothing and admits every request
+	// without touching the store.
+	//
+	// Every request costs one against the rate, whatever its units. The rate
+	// is GCRA (emission interval T = 1/Rate, tolerance T×(Burst−1)) on the
+	// store's clock in integer nanoseconds (Redis: microseconds); its state
+	// under rateKey lives until the bucket is full again. The quota's count
+	// under quotaKey lives until the PeriodEnd it was created with (keys name
+	// their period, so later calls give the same); a PeriodEnd that is not
+	// after the store's clock names a period that is over, whose count starts
+	// from zero and is not kept. Rate and quota state do not share keys with
+	// attempts, the replay cache or each other.
+	//
+	// Take returns an error, and decides nothing, for an invalid Allowance
+	// (see Allowance), negative units, or a store that cannot record the
+	// quota (full, unreachable): the caller must refuse the request rather
+	// than let it through unmetered.
+	Take(ctx context.Context, rateKey, quotaKey string, units int64, a Allowance) (LimitDecision, error)
+	// QuotaUsed reports the units used under quotaKey in its period, 0 if
+	// none (or its period is over).
+	QuotaUsed(ctx context.Context, quotaKey string) (int64, error)
+	// SetQuotaUsed raises the count under quotaKey to at least used, never
+	// lowering it, for loading durable counts at start-up. A new count
+	// expires at expiresAt; an existing one keeps its expiry. An expiresAt
+	// that is not after the store's clock stores nothing. used must not be
+	// negative.
+	SetQuotaUsed(ctx context.Context, quotaKey string, used int64, expiresAt time.Time) error
+}
+
+// Allowance is what a plan allows one organization (or key): a rate and a
+// quota, either of which may be absent. The zero Allowance allows everything.
+type Allowance struct {
+	// Rate is the sustained number of requests per second; 0: no rate
+	// limit. It must be finite and not negative.
+	Rate float64
+	// Burst is the number of requests allowed at once; at least 1 when Rate
+	// is positive, ignored otherwise.
+	Burst int
+	// Quota is the number of units allowed per period; 0: no quota. It must
+	// not be negative.
+	Quota int64
+	// PeriodEnd is the end of the current quota period, required when Quota
+	// is positive. The caller names the period (its start) in the quota key.
+	PeriodEnd time.Time
+}
+
+// ErrInvalidAllowance is wrapped by the errors of Allowance.Validate.
+var ErrInvalidAllowance = errors.New("counters: invalid allowance")
+
+// Validate reports whether a is an Allowance that Take accepts.
+func (a Allowance) Validate() error {
+	switch {
+	case math.IsNaN(a.Rate) || math.IsInf(a.Rate, 0) || a.Rate < 0:
+		return fmt.Errorf("%w: rate %v is not a finite, non-negative number", ErrInvalidAllowance, a.Rate)
+	case a.Rate > 0 && a.Burst < 1:
+		return fmt.Errorf("%w: burst %d is less than 1", ErrInvalidAllowance, a.Burst)
+	case a.Quota < 0:
+		return fmt.Errorf("%w: quota %d is negative", ErrInvalidAllowance, a.Quota)
+	case a.Quota > 0 && a.PeriodEnd.IsZero():
+		return fmt.Errorf("%w: quota without a period end", ErrInvalidAllowance)
+	}
+	return nil
+}
+
+// Interval returns the rate's emission interval 1/Rate, rounded to the
+// nanosecond and at least one; 0 when there is no rate limit. A rate so low
+// that its interval overflows a Duration gets the longest Duration.
+func (a Allowance) Interval() time.Duration {
+	if !(a.Rate > 0) {
+		return 0
+	}
+	ns := math.Round(1e9 / a.Rate)
+	if ns >= math.MaxInt64 { // float64(MaxInt64) rounds up to 2^63
+		return math.MaxInt64
+	}
+	return max(1, time.Duration(ns))
+}
+
+// LimitOutcome is the verdict of Take. The zero LimitOutcome is no verdict.
+type LimitOutcome int
+
+// The outcomes of Take.
+const (
+	// Admitted: both the rate and the quota allowed the request, and both
+	// were consumed.
+	Admitted LimitOutcome = iota + 1
+	// RateLimited: the rate refused the request; nothing was consumed.
+	RateLimited
+	// QuotaExhausted: the rate allowed the request but the quota has fewer
+	// units left than it costs; nothing was consumed.
+	QuotaExhausted
+)
+
+func (o LimitOutcome) String() string {
+	switch o {
+	case Admitted:
+		return "admitted"
+	case RateLimited:
+		return "rate limited"
+	case QuotaExhausted:
+		return "quota exhausted"
+	}
+	return "LimitOutcome(" + strconv.Itoa(int(o)) + ")"
+}
+
+// LimitDecision is the outcome of Take and the state after it, for the
+// RateLimit headers. Durations are on the store's clock, never negative.
+type LimitDecision struct {
+	Outcome LimitOutcome
+	// RetryAfter is zero when Admitted; when RateLimited, how long until one
+	// more request conforms to the rate; when QuotaExhausted, how long until
+	// PeriodEnd.
+	RetryAfter time.Duration
+
+	// RateLimit is the Burst; 0 when there is no rate limit, and then the
+	// other Rate fields are 0 too.
+	RateLimit int
+	// RateRemaining is how many more requests the rate would admit right
+	// now, after this decision.
+	RateRemaining int
+	// RateReset is how long until the bucket is full again (Burst requests
+	// admitted at once).
+	RateReset time.Duration
+
+	// QuotaUsed is the number of units used in the period after this
+	// decision; 0 when there is no quota, as is QuotaRemaining.
+	QuotaUsed int64
+	// QuotaRemaining is Quota minus QuotaUsed, or 0 if that is negative (a
+	// count loaded with SetQuotaUsed may exceed a lowered quota).
+	QuotaRemaining int64
 }

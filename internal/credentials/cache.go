@@ -33,6 +33,9 @@ type entry struct {
 	keyID     string
 	expiresAt time.Time // zero: never
 	revoked   bool
+	// signingSecret is the key's HMAC secret in clear; nil: none.
+	signingSecret     []byte
+	signatureRequired bool
 	// lastUsed is the unix-nanosecond time of the latest use not yet
 	// written to the store (0 when none).
 	lastUsed atomic.Int64
@@ -109,12 +112,12 @@ func (c *cache) remove(h [32]byte) *entry {
 }
 
 // each calls f for every entry; f must not call back into the cache.
-func (c *cache) each(f func(*entry)) {
+func (c *cache) each(f func([32]byte, *entry)) {
 	for i := range c.shards {
 		s := &c.shards[i]
 		s.mu.RLock()
-		for _, e := range s.m {
-			f(e)
+		for h, e := range s.m {
+			f(h, e)
 		}
 		s.mu.RUnlock()
 	}

@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -43,8 +44,17 @@ type Store interface {
 	GetApp(ctx context.Context, id string) (store.App, error)
 }
 
+// Sealer encrypts signing secrets at rest; *secretbox.Box implements it.
+type Sealer interface {
+	Seal(plaintext, associatedData []byte) ([]byte, error)
+	Open(sealed, associatedData []byte) ([]byte, error)
+}
+
 // Options configure a Service. Zero values take the defaults noted.
 type Options struct {
+	// Sealer encrypts keys' HMAC signing secrets; without one, keys cannot
+	// have signing secrets.
+	Sealer    Sealer
 	Clock     clock.Clock   // default clock.System{}
 	CacheTTL  time.Duration // default 30s
 	CacheSize int           // default 100000
@@ -54,6 +64,7 @@ type Options struct {
 // Service is safe for concurrent use. Call Close to write the last uses.
 type Service struct {
 	store  Store
+	sealer Sealer
 	clock  clock.Clock
 	log    *slog.Logger
 	cache  *cache
@@ -80,6 +91,7 @@ func New(st Store, o Options) *Service {
 	}
 	return &Service{
 		store:   st,
+		sealer:  o.Sealer,
 		clock:   o.Clock,
 		log:     o.Logger,
 		cache:   newCache(o.CacheTTL, o.CacheSize),
@@ -101,14 +113,34 @@ type CreateInput struct {
 	ExpiresAt   time.Time // zero: never expires
 	Scopes      []string
 	IPAllowlist ipallow.List
+	// SigningSecret gives the key an HMAC secret to sign requests with.
+	SigningSecret bool
+	// SignatureRequired refuses the key's unsigned requests; it needs
+	// SigningSecret.
+	SignatureRequired bool
 }
 
-// Created is a new key together with its secret, which exists nowhere else:
-// show it once and forget it.
+// Created is a new key together with its secrets, which exist nowhere else:
+// show them once and forget them.
 type Created struct {
 	Key    store.APIKey
 	Secret string
+	// SigningSecret is the HMAC request-signing secret, "" when the key has
+	// none.
+	SigningSecret string
 }
+
+// SigningSecretPrefix starts every signing secret, so that secret scanners
+// recognise one; the whole string, prefix included, is the HMAC key.
+const SigningSecretPrefix = "tgs_"
+
+// signingSecretLength is the length of a signing secret: the prefix and 43
+// base62 characters (256 bits).
+const signingSecretLength = len(SigningSecretPrefix) + 43
+
+func signingAD(keyID string) []byte { return []byte("apikey_signing:" + keyID) }
+
+var errNoSealer = errors.New("credentials: no master key to seal signing secrets")
 
 // Create issues a new key for the organization.
 func (s *Service) Create(ctx context.Context, orgID string, in CreateInput, actor store.Actor) (Created, error) {
@@ -133,6 +165,9 @@ func (s *Service) Create(ctx context.Context, orgID string, in CreateInput, acto
 			return Created{}, err
 		}
 	}
+	if in.SignatureRequired && !in.SigningSecret {
+		return Created{}, apierror.Invalid("signature_required", "signature_required needs signing_secret: true")
+	}
 	secret, err := apikey.Generate()
 	if err != nil {
 		return Created{}, err
@@ -152,12 +187,78 @@ func (s *Service) Create(ctx context.Context, orgID string, in CreateInput, acto
 		UpdatedAt:   now,
 		CreatedBy:   actorName(actor),
 	}
+	var signing string
+	if in.SigningSecret {
+		if signing, k.SigningSecret, err = s.newSigningSecret(k.ID); err != nil {
+			return Created{}, err
+		}
+		k.SignatureRequired = in.SignatureRequired
+	}
 	details := map[string]string{"name": name, "prefix": k.Prefix}
+	if in.SigningSecret {
+		details["signing_secret"] = "yes"
+		details["signature_required"] = fmt.Sprint(in.SignatureRequired)
+	}
 	if err := s.store.CreateAPIKey(ctx, k, actor.Entry(orgID, "apikey.create", "apikey", k.ID, details)); err != nil {
 		return Created{}, fmt.Errorf("credentials: create key: %w", err)
 	}
 	s.cache.remove(h) // a cached "no such key" would hide the new key
-	return Created{Key: k, Secret: secret}, nil
+	return Created{Key: k, Secret: secret, SigningSecret: signing}, nil
+}
+
+// Resealer is a Sealer that tells which values a previous master key sealed;
+// *secretbox.Box implements it.
+type Resealer interface {
+	Sealer
+	NeedsReseal(sealed []byte) bool
+}
+
+// ResealSecrets seals again, under the primary master key, the signing
+// secrets of the organizations' keys that a previous master key sealed. It
+// returns how many it resealed; each is audited as apikey.reseal.
+func (s *Service) ResealSecrets(ctx context.Context, box Resealer, orgIDs []string, actor store.Actor) (int, error) {
+	n := 0
+	for _, org := range orgIDs {
+		keys, err := s.store.ListAPIKeys(ctx, org)
+		if err != nil {
+			return n, err
+		}
+		for _, k := range keys {
+			if len(k.SigningSecret) == 0 || !box.NeedsReseal(k.SigningSecret) {
+				continue
+			}
+			_, err := s.store.UpdateAPIKey(ctx, k.ID, func(k store.APIKey) (store.APIKey, error) {
+				plain, err := box.Open(k.SigningSecret, signingAD(k.ID))
+				if err != nil {
+					return k, fmt.Errorf("credentials: open signing secret of key %s (is its master key in previous_master_keys?): %w", k.ID, err)
+				}
+				k.SigningSecret, err = box.Seal(plain, signingAD(k.ID))
+				return k, err
+			}, actor.Entry(org, "apikey.reseal", "apikey", k.ID, nil))
+			if err != nil {
+				return n, err
+			}
+			n++
+		}
+	}
+	return n, nil
+}
+
+// newSigningSecret makes a signing secret for key id and seals it.
+func (s *Service) newSigningSecret(id string) (secret string, sealed []byte, err error) {
+	if s.sealer == nil {
+		return "", nil, errNoSealer
+	}
+	b := make([]byte, signingSecretLength)
+	copy(b, SigningSecretPrefix)
+	if err := apikey.RandomBase62(b[len(SigningSecretPrefix):]); err != nil {
+		return "", nil, err
+	}
+	sealed, err = s.sealer.Seal(b, signingAD(id))
+	if err != nil {
+		return "", nil, fmt.Errorf("credentials: seal signing secret: %w", err)
+	}
+	return string(b), sealed, nil
 }
 
 func actorName(a store.Actor) string {
@@ -202,6 +303,8 @@ type Patch struct {
 	ExpiresAt   *time.Time // pointer to the zero time: never expires
 	Scopes      *[]string
 	IPAllowlist *ipallow.List
+	// SignatureRequired needs a key with a signing secret.
+	SignatureRequired *bool
 }
 
 // Update edits an active key of the organization.
@@ -232,8 +335,11 @@ func (s *Service) Update(ctx context.Context, orgID, id string, p Patch, actor s
 	if p.IPAllowlist != nil {
 		details["ip_allowlist"] = p.IPAllowlist.String()
 	}
+	if p.SignatureRequired != nil {
+		details["signature_required"] = fmt.Sprint(*p.SignatureRequired)
+	}
 	if len(details) == 0 {
-		return store.APIKey{}, apierror.Invalid("", "nothing to change: give name, expires_at, scopes or ip_allowlist")
+		return store.APIKey{}, apierror.Invalid("", "nothing to change: give name, expires_at, scopes, ip_allowlist or signature_required")
 	}
 	k, err := s.store.UpdateAPIKey(ctx, id, func(k store.APIKey) (store.APIKey, error) {
 		if k.OrgID != orgID {
@@ -253,6 +359,12 @@ func (s *Service) Update(ctx context.Context, orgID, id string, p Patch, actor s
 		}
 		if p.IPAllowlist != nil {
 			k.IPAllowlist = p.IPAllowlist.Strings()
+		}
+		if p.SignatureRequired != nil {
+			if *p.SignatureRequired && len(k.SigningSecret) == 0 {
+				return k, apierror.Invalid("signature_required", "this key has no signing secret; create a key with signing_secret: true")
+			}
+			k.SignatureRequired = *p.SignatureRequired
 		}
 		k.UpdatedAt = now
 		return k, nil
@@ -300,6 +412,25 @@ var errAlreadyRevoked = errors.New("already revoked")
 // with it reads the store. Call it when a key changes outside this service.
 func (s *Service) Invalidate(hash []byte) { s.invalidate(hash) }
 
+// InvalidateKeys drops keys from the cache by their IDs, such as the keys
+// revoked with their app.
+func (s *Service) InvalidateKeys(ids []string) {
+	if len(ids) == 0 {
+		return
+	}
+	var hashes [][32]byte
+	s.cache.each(func(h [32]byte, e *entry) {
+		if e.keyID != "" && slices.Contains(ids, e.keyID) {
+			hashes = append(hashes, h)
+		}
+	})
+	for _, h := range hashes {
+		if e := s.cache.remove(h); e != nil {
+			s.keepPending(e)
+		}
+	}
+}
+
 func (s *Service) invalidate(hash []byte) {
 	var h [32]byte
 	if copy(h[:], hash) != len(h) {
@@ -317,19 +448,29 @@ func formatTime(t time.Time) string {
 	return t.UTC().Format(time.RFC3339)
 }
 
-// Errors of Authenticate, as the gateway answers them.
+// Errors of Lookup, as the gateway answers them.
 var (
 	ErrInvalidKey = apierror.New(http.StatusUnauthorized, apierror.InvalidCredentials, "invalid API key")
 	ErrExpiredKey = apierror.New(http.StatusUnauthorized, apierror.ExpiredToken, "API key expired")
 	errStoreDown  = apierror.New(http.StatusServiceUnavailable, apierror.ServiceUnavailable, "credential store unavailable")
 )
 
-// Authenticate returns the principal of a presented API key: ErrInvalidKey
-// for a malformed, unknown or revoked key, ErrExpiredKey for an expired one.
-// It records the use for the key's "last used" time.
-func (s *Service) Authenticate(ctx context.Context, presented string) (*authn.Principal, error) {
+// Key is what the gateway needs of a verified API key.
+type Key struct {
+	Principal *authn.Principal
+	// SigningSecret is the key's HMAC secret in clear, nil when it has
+	// none. It is shared: never modify it.
+	SigningSecret     []byte
+	SignatureRequired bool
+}
+
+// Lookup returns what the gateway needs of a presented API key: its
+// principal and signing secret. It returns ErrInvalidKey for a malformed,
+// unknown or revoked key, ErrExpiredKey for an expired one, and records the
+// use for the key's "last used" time.
+func (s *Service) Lookup(ctx context.Context, presented string) (Key, error) {
 	if !apikey.Valid(presented) {
-		return nil, ErrInvalidKey // no store lookup for garbage
+		return Key{}, ErrInvalidKey // no store lookup for garbage
 	}
 	h := apikey.Hash(presented)
 	now := s.clock.Now()
@@ -337,17 +478,17 @@ func (s *Service) Authenticate(ctx context.Context, presented string) (*authn.Pr
 	if e == nil {
 		var err error
 		if e, err = s.load(ctx, h, now); err != nil {
-			return nil, errStoreDown.Wrap(err)
+			return Key{}, errStoreDown.Wrap(err)
 		}
 	}
 	switch {
 	case e.principal == nil || e.revoked:
-		return nil, ErrInvalidKey
+		return Key{}, ErrInvalidKey
 	case !e.expiresAt.IsZero() && !now.Before(e.expiresAt):
-		return nil, ErrExpiredKey
+		return Key{}, ErrExpiredKey
 	}
 	e.lastUsed.Store(now.UnixNano())
-	return e.principal, nil
+	return Key{Principal: e.principal, SigningSecret: e.signingSecret, SignatureRequired: e.signatureRequired}, nil
 }
 
 // load reads a key from the store into the cache; concurrent loads of the
@@ -366,6 +507,17 @@ func (s *Service) load(ctx context.Context, h [32]byte, now time.Time) (*entry, 
 			allow, err := ipallow.Parse(k.IPAllowlist)
 			if err != nil {
 				return nil, fmt.Errorf("credentials: key %s has a corrupt allowlist: %w", k.ID, err)
+			}
+			if len(k.SigningSecret) > 0 {
+				if s.sealer == nil {
+					return nil, fmt.Errorf("credentials: key %s has a signing secret: %w", k.ID, errNoSealer)
+				}
+				secret, err := s.sealer.Open(k.SigningSecret, signingAD(k.ID))
+				if err != nil {
+					return nil, fmt.Errorf("credentials: open signing secret of key %s (wrong master key?): %w", k.ID, err)
+				}
+				e.signingSecret = secret
+				e.signatureRequired = k.SignatureRequired
 			}
 			e.keyID = k.ID
 			e.expiresAt = k.ExpiresAt
@@ -407,7 +559,7 @@ func (s *Service) keepPending(e *entry) {
 // On failure the uses are kept for the next flush.
 func (s *Service) FlushLastUsed(ctx context.Context) error {
 	batch := map[string]time.Time{}
-	s.cache.each(func(e *entry) {
+	s.cache.each(func(_ [32]byte, e *entry) {
 		if e.keyID == "" {
 			return
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -12,11 +13,13 @@ import (
 
 	"github.com/tollgate/tollgate/internal/apierror"
 	"github.com/tollgate/tollgate/internal/apikey"
+	"github.com/tollgate/tollgate/internal/authn"
 	"github.com/tollgate/tollgate/internal/clock"
-	"github.com/tollgate/tollgate/internal/ids"
 	"github.com/tollgate/tollgate/internal/ipallow"
+	"github.com/tollgate/tollgate/internal/secretbox"
 	"github.com/tollgate/tollgate/internal/store"
 	"github.com/tollgate/tollgate/internal/store/sqlite"
+	"github.com/tollgate/tollgate/internal/store/storetest"
 )
 
 var ctx = context.Background()
@@ -51,12 +54,7 @@ func newFixture(t testing.TB, o Options) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	org := store.Organization{ID: ids.New(ids.Organization), Name: "Acme", Slug: "acme", CreatedAt: clk.Now()}
-	owner := store.User{ID: ids.New(ids.User), OrgID: org.ID, Email: "o@example.com", PasswordHash: "x",
-		Role: store.RoleOwner, Status: store.UserActive, CreatedAt: clk.Now()}
-	if err := st.CreateOrganizationWithOwner(ctx, org, owner, store.AuditEntry{Action: "test"}); err != nil {
-		t.Fatal(err)
-	}
+	org := storetest.SeedOrganization(t, st, clk.Now())
 	cs := &countingStore{Store: st}
 	o.Clock = clk
 	return &fixture{svc: New(cs, o), st: cs, clock: clk, org: org.ID}
@@ -102,7 +100,7 @@ func TestAuthenticateUsesTheCache(t *testing.T) {
 	f := newFixture(t, Options{CacheTTL: time.Minute})
 	c := f.create(t, CreateInput{})
 	for range 100 {
-		p, err := f.svc.Authenticate(ctx, c.Secret)
+		p, err := principalOf(f.svc.Lookup(ctx, c.Secret))
 		if err != nil || p.CredentialID != c.Key.ID || p.OrgID != f.org {
 			t.Fatalf("authenticate: %+v %v", p, err)
 		}
@@ -113,7 +111,7 @@ func TestAuthenticateUsesTheCache(t *testing.T) {
 	// After the TTL the store is asked again, which is how changes made by
 	// another process are seen.
 	f.clock.Advance(time.Minute)
-	if _, err := f.svc.Authenticate(ctx, c.Secret); err != nil {
+	if _, err := principalOf(f.svc.Lookup(ctx, c.Secret)); err != nil {
 		t.Fatal(err)
 	}
 	if n := f.st.lookups.Load(); n != 2 {
@@ -129,7 +127,7 @@ func TestConcurrentMissesShareOneLookup(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := f.svc.Authenticate(ctx, c.Secret); err != nil {
+			if _, err := principalOf(f.svc.Lookup(ctx, c.Secret)); err != nil {
 				t.Error(err)
 			}
 		}()
@@ -143,7 +141,7 @@ func TestConcurrentMissesShareOneLookup(t *testing.T) {
 func TestGarbageNeverReachesTheStore(t *testing.T) {
 	f := newFixture(t, Options{})
 	for _, k := range []string{"", "x", "tgk_", "tgk_" + "A" + fmt.Sprint(time.Now().UnixNano())} {
-		if _, err := f.svc.Authenticate(ctx, k); !errors.Is(err, ErrInvalidKey) {
+		if _, err := principalOf(f.svc.Lookup(ctx, k)); !errors.Is(err, ErrInvalidKey) {
 			t.Fatalf("%q: %v", k, err)
 		}
 	}
@@ -153,7 +151,7 @@ func TestGarbageNeverReachesTheStore(t *testing.T) {
 	// A well-formed unknown key is looked up once, then answered from memory.
 	unknown, _ := apikey.Generate()
 	for range 3 {
-		if _, err := f.svc.Authenticate(ctx, unknown); !errors.Is(err, ErrInvalidKey) {
+		if _, err := principalOf(f.svc.Lookup(ctx, unknown)); !errors.Is(err, ErrInvalidKey) {
 			t.Fatal(err)
 		}
 	}
@@ -165,21 +163,21 @@ func TestGarbageNeverReachesTheStore(t *testing.T) {
 func TestRevokeAndUpdateTakeEffectAtOnce(t *testing.T) {
 	f := newFixture(t, Options{CacheTTL: time.Hour})
 	c := f.create(t, CreateInput{})
-	if _, err := f.svc.Authenticate(ctx, c.Secret); err != nil {
+	if _, err := principalOf(f.svc.Lookup(ctx, c.Secret)); err != nil {
 		t.Fatal(err)
 	}
 	allow, _ := ipallow.ParseString("10.0.0.0/8")
 	if _, err := f.svc.Update(ctx, f.org, c.Key.ID, Patch{IPAllowlist: &allow}, actor); err != nil {
 		t.Fatal(err)
 	}
-	p, err := f.svc.Authenticate(ctx, c.Secret)
+	p, err := principalOf(f.svc.Lookup(ctx, c.Secret))
 	if err != nil || p.IPAllowlist.IsEmpty() {
 		t.Fatalf("update not seen: %+v %v", p, err)
 	}
 	if _, err := f.svc.Revoke(ctx, f.org, c.Key.ID, actor); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.svc.Authenticate(ctx, c.Secret); !errors.Is(err, ErrInvalidKey) {
+	if _, err := principalOf(f.svc.Lookup(ctx, c.Secret)); !errors.Is(err, ErrInvalidKey) {
 		t.Fatalf("revoked key: %v", err)
 	}
 }
@@ -187,11 +185,11 @@ func TestRevokeAndUpdateTakeEffectAtOnce(t *testing.T) {
 func TestExpiry(t *testing.T) {
 	f := newFixture(t, Options{CacheTTL: time.Hour})
 	c := f.create(t, CreateInput{ExpiresAt: f.clock.Now().Add(time.Hour)})
-	if _, err := f.svc.Authenticate(ctx, c.Secret); err != nil {
+	if _, err := principalOf(f.svc.Lookup(ctx, c.Secret)); err != nil {
 		t.Fatal(err)
 	}
 	f.clock.Advance(time.Hour) // expiry is checked on every request, cached or not
-	if _, err := f.svc.Authenticate(ctx, c.Secret); !errors.Is(err, ErrExpiredKey) {
+	if _, err := principalOf(f.svc.Lookup(ctx, c.Secret)); !errors.Is(err, ErrExpiredKey) {
 		t.Fatalf("expired key: %v", err)
 	}
 	for _, bad := range []time.Time{f.clock.Now().Add(-time.Second), f.clock.Now().Add(11 * 365 * 24 * time.Hour)} {
@@ -207,7 +205,7 @@ func TestStoreFailureIsNotAnAuthFailure(t *testing.T) {
 	f := newFixture(t, Options{})
 	c := f.create(t, CreateInput{})
 	f.st.fail.Store(true)
-	_, err := f.svc.Authenticate(ctx, c.Secret)
+	_, err := principalOf(f.svc.Lookup(ctx, c.Secret))
 	var e *apierror.Error
 	if !errors.As(err, &e) || e.Status != 503 {
 		t.Fatalf("store down: %v", err)
@@ -230,7 +228,7 @@ func TestOtherOrganizationsKeysAreInvisible(t *testing.T) {
 			t.Errorf("cross-org access: %v", err)
 		}
 	}
-	if _, err := f.svc.Authenticate(ctx, c.Secret); err != nil {
+	if _, err := principalOf(f.svc.Lookup(ctx, c.Secret)); err != nil {
 		t.Fatalf("key harmed by a foreign revoke: %v", err)
 	}
 }
@@ -242,7 +240,7 @@ func TestLastUsedIsBatchedAndSurvivesEviction(t *testing.T) {
 		keys[i] = f.create(t, CreateInput{})
 	}
 	for _, c := range keys {
-		if _, err := f.svc.Authenticate(ctx, c.Secret); err != nil {
+		if _, err := principalOf(f.svc.Lookup(ctx, c.Secret)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -253,7 +251,7 @@ func TestLastUsedIsBatchedAndSurvivesEviction(t *testing.T) {
 	// Evict entries by filling the small cache with other keys.
 	for range 200 {
 		k, _ := apikey.Generate()
-		_, _ = f.svc.Authenticate(ctx, k)
+		_, _ = principalOf(f.svc.Lookup(ctx, k))
 	}
 	if err := f.svc.FlushLastUsed(ctx); err != nil {
 		t.Fatal(err)
@@ -299,13 +297,13 @@ func TestValidation(t *testing.T) {
 func BenchmarkAuthenticateCached(b *testing.B) {
 	f := newFixture(b, Options{CacheTTL: time.Hour})
 	c := f.create(b, CreateInput{})
-	if _, err := f.svc.Authenticate(ctx, c.Secret); err != nil {
+	if _, err := principalOf(f.svc.Lookup(ctx, c.Secret)); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if _, err := f.svc.Authenticate(ctx, c.Secret); err != nil {
+			if _, err := principalOf(f.svc.Lookup(ctx, c.Secret)); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -320,8 +318,111 @@ func BenchmarkAuthenticateUncached(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		f.clock.Advance(time.Microsecond)
-		if _, err := f.svc.Authenticate(ctx, c.Secret); err != nil {
+		if _, err := principalOf(f.svc.Lookup(ctx, c.Secret)); err != nil {
 			b.Fatal(err)
 		}
 	}
 }
+
+func testSealer(t testing.TB) *secretbox.Box {
+	t.Helper()
+	box, err := secretbox.New(testKey(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return box
+}
+
+// A signing secret is shown once, stored sealed under the master key and
+// bound to its key, and handed to the gateway in clear.
+func TestSigningSecret(t *testing.T) {
+	f := newFixture(t, Options{Sealer: testSealer(t)})
+	c := f.create(t, CreateInput{SigningSecret: true, SignatureRequired: true})
+	if !strings.HasPrefix(c.SigningSecret, SigningSecretPrefix) || len(c.SigningSecret) != signingSecretLength {
+		t.Fatalf("signing secret %q", c.SigningSecret)
+	}
+	stored, err := f.st.GetAPIKey(ctx, c.Key.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(stored.SigningSecret) == 0 || strings.Contains(string(stored.SigningSecret), c.SigningSecret[4:]) || !stored.SignatureRequired {
+		t.Fatalf("stored %q, required %v", stored.SigningSecret, stored.SignatureRequired)
+	}
+	k, err := f.svc.Lookup(ctx, c.Secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(k.SigningSecret) != c.SigningSecret || !k.SignatureRequired || k.Principal.CredentialID != c.Key.ID {
+		t.Fatalf("lookup: %+v", k)
+	}
+
+	// Not required, then required again.
+	no := false
+	if _, err := f.svc.Update(ctx, f.org, c.Key.ID, Patch{SignatureRequired: &no}, actor); err != nil {
+		t.Fatal(err)
+	}
+	if k, _ := f.svc.Lookup(ctx, c.Secret); k.SignatureRequired {
+		t.Fatal("signature still required after the update")
+	}
+
+	// A key without a secret cannot require signatures.
+	plain := f.create(t, CreateInput{})
+	yes := true
+	if _, err := f.svc.Update(ctx, f.org, plain.Key.ID, Patch{SignatureRequired: &yes}, actor); apierror.From(err).Field != "signature_required" {
+		t.Fatalf("require a signature of a key without a secret: %v", err)
+	}
+	if _, err := f.svc.Create(ctx, f.org, CreateInput{Name: "x", SignatureRequired: true}, actor); apierror.From(err).Field != "signature_required" {
+		t.Fatalf("signature_required without signing_secret: %v", err)
+	}
+	// Without a master key there are no signing secrets.
+	g := newFixture(t, Options{})
+	if _, err := g.svc.Create(ctx, g.org, CreateInput{Name: "x", SigningSecret: true}, actor); err == nil {
+		t.Fatal("signing secret without a sealer")
+	}
+}
+
+func TestResealSecrets(t *testing.T) {
+	oldKey, newKey := testKey(t), testKey(t)
+	oldBox, err := secretbox.New(oldKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t, Options{Sealer: oldBox})
+	c := f.create(t, CreateInput{SigningSecret: true})
+	f.create(t, CreateInput{}) // no secret: nothing to reseal
+
+	rotated, err := secretbox.New(newKey, oldKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for run, want := range []int{1, 0} { // the second run finds nothing left
+		n, err := f.svc.ResealSecrets(ctx, rotated, []string{f.org}, actor)
+		if err != nil || n != want {
+			t.Fatalf("reseal run %d: %d %v, want %d", run+1, n, err, want)
+		}
+	}
+	onlyNew, err := secretbox.New(newKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := New(f.st, Options{Sealer: onlyNew, Clock: f.clock}).Lookup(ctx, c.Secret)
+	if err != nil || string(k.SigningSecret) != c.SigningSecret {
+		t.Fatalf("under the new master key alone: %v", err)
+	}
+}
+
+func testKey(t testing.TB) []byte {
+	t.Helper()
+	enc, err := secretbox.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := secretbox.ParseKey(enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key
+}
+
+// principalOf keeps the principal of a Lookup.
+func principalOf(k Key, err error) (*authn.Principal, error) { return k.Principal, err }

@@ -26,9 +26,10 @@ func Handler() http.Handler {
 	mux.HandleFunc("/v1/echo", echo)
 	mux.HandleFunc("GET /v1/ws", wsEcho)
 	mux.HandleFunc("GET /v1/stream", stream)
+	mux.HandleFunc("GET /v1/kyt/score", kytScore)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{
-			"error": "the demo upstream has /v1/hello, /v1/echo, /v1/stream and /v1/ws",
+			"error": "the demo upstream has /v1/hello, /v1/echo, /v1/stream, /v1/ws and /v1/kyt/score",
 		})
 	})
 	return mux
@@ -51,6 +52,16 @@ func hello(w http.ResponseWriter, r *http.Request) {
 		"scopes":       r.Header.Get("X-Tollgate-Scopes"),
 		"request_id":   r.Header.Get("X-Request-Id"),
 		"time":         time.Now().UTC().Format(time.RFC3339),
+	})
+}
+
+// kytScore stands for a scoped endpoint (seed 004: KYT needs kyt.read).
+func kytScore(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{
+		"address":    r.URL.Query().Get("address"),
+		"risk_score": 12,
+		"risk_level": "low",
+		"scopes":     r.Header.Get("X-Tollgate-Scopes"),
 	})
 }
 

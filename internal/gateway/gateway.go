@@ -21,12 +21,14 @@ import (
 	"github.com/tollgate/tollgate/internal/apierror"
 	"github.com/tollgate/tollgate/internal/authn"
 	"github.com/tollgate/tollgate/internal/config"
+	"github.com/tollgate/tollgate/internal/httpx"
 	"github.com/tollgate/tollgate/internal/reqinfo"
+	"github.com/tollgate/tollgate/internal/reqsign"
 )
 
 // Headers of the contract between Tollgate and its clients and upstreams.
 const (
-	HeaderAPIKey     = "X-Api-Key" //nolint:gosec // G101: a header name, not a credential
+	HeaderAPIKey     = reqsign.HeaderAPIKey
 	HeaderRequestID  = "X-Request-Id"
 	HeaderOrg        = "X-Tollgate-Org"
 	HeaderApp        = "X-Tollgate-App"
@@ -37,14 +39,15 @@ const (
 	tollgatePrefix = "X-Tollgate-"
 )
 
-// APIKeyAuthenticator verifies a presented API key.
-type APIKeyAuthenticator interface {
-	Authenticate(ctx context.Context, presented string) (*authn.Principal, error)
-}
-
 // Options configure a Gateway.
 type Options struct {
-	APIKeys APIKeyAuthenticator
+	// Authenticators are the authentication methods, by priority: for each
+	// request the first whose credential is present decides (seed 004:
+	// wallet signature, then API key, then JWT Bearer).
+	Authenticators []authn.Authenticator
+	// Limiter decides the rate limit and quota of authenticated requests;
+	// nil: unlimited.
+	Limiter Limiter
 	// Transport carries requests to upstreams. Default: NewTransport().
 	Transport *http.Transport
 	// TrustedPeer reports whether the direct peer of a request is a trusted
@@ -54,11 +57,19 @@ type Options struct {
 	Logger      *slog.Logger
 }
 
+// Limiter decides an authenticated request costing units: it sets the
+// allowance headers on w and returns the refusal, if any.
+type Limiter interface {
+	Limit(w http.ResponseWriter, r *http.Request, p *authn.Principal, units int64) error
+}
+
 // Gateway is an http.Handler for every path that is not Tollgate's own. It is
 // safe for concurrent use; its routes are compiled once, at New.
 type Gateway struct {
 	routes  []*route
-	apiKeys APIKeyAuthenticator
+	methods []authn.Authenticator
+	limiter Limiter
+	noCreds *apierror.Error // the answer to a request without credentials
 	trusted func(string) bool
 	log     *slog.Logger
 }
@@ -105,7 +116,11 @@ func New(routes []config.Route, o Options) (*Gateway, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	g := &Gateway{apiKeys: o.APIKeys, trusted: o.TrustedPeer, log: o.Logger}
+	g := &Gateway{methods: o.Authenticators, limiter: o.Limiter, trusted: o.TrustedPeer, log: o.Logger}
+	g.noCreds = apierror.ErrUnauthorized
+	for _, m := range o.Authenticators {
+		g.noCreds = g.noCreds.AddHeader("WWW-Authenticate", m.Challenge())
+	}
 	for _, cr := range routes {
 		u, err := url.Parse(cr.Upstream)
 		if err != nil {
@@ -200,26 +215,33 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) error {
 			return errIPDenied
 		}
 		if !p.HasScopes(rt.scopes) {
+			if p.Method == authn.MethodBearer { // RFC 6750 §3.1
+				return errScope.WithHeader("WWW-Authenticate",
+					`Bearer realm="tollgate", error="insufficient_scope", scope="`+strings.Join(rt.scopes, " ")+`"`)
+			}
 			return errScope
+		}
+		if g.limiter != nil {
+			if err := g.limiter.Limit(w, r, p, rt.units); err != nil {
+				return err
+			}
 		}
 	}
 	rt.proxy.ServeHTTP(w, r)
 	return nil
 }
 
-// authenticate evaluates exactly one credential, by priority (seed 004):
-// wallet signature, API key, JWT Bearer. Only API keys exist so far.
+// authenticate evaluates exactly one credential: that of the first method,
+// by priority, whose credential the request carries.
 func (g *Gateway) authenticate(r *http.Request) (*authn.Principal, error) {
-	if vs := r.Header.Values(HeaderAPIKey); len(vs) > 0 {
-		if len(vs) > 1 {
-			return nil, apierror.New(http.StatusUnauthorized, apierror.InvalidCredentials, "more than one X-API-KEY header")
+	for _, m := range g.methods {
+		p, err := m.Authenticate(r)
+		if errors.Is(err, authn.ErrAbsent) {
+			continue
 		}
-		if g.apiKeys == nil {
-			return nil, apierror.ErrUnauthorized
-		}
-		return g.apiKeys.Authenticate(r.Context(), vs[0])
+		return p, err
 	}
-	return nil, apierror.ErrUnauthorized.WithHeader("WWW-Authenticate", `APIKey realm="tollgate", header="X-API-KEY"`)
+	return nil, g.noCreds
 }
 
 // rewriter builds the outbound request: upstream URL, credentials and forged
@@ -235,12 +257,22 @@ func (g *Gateway) rewriter(rt *route) func(*httputil.ProxyRequest) {
 
 		h := out.Header
 		h.Del(HeaderAPIKey)
+		for _, k := range signatureHeaders {
+			h.Del(k)
+		}
+		info := reqinfo.From(in.Context())
+		if !rt.public {
+			// A Bearer token on an authenticated route is for Tollgate,
+			// whether or not it was the credential evaluated.
+			if _, bearer := httpx.ParseBearer(h.Get("Authorization")); bearer {
+				h.Del("Authorization")
+			}
+		}
 		for k := range h {
 			if strings.HasPrefix(k, tollgatePrefix) {
 				delete(h, k)
 			}
 		}
-		info := reqinfo.From(in.Context())
 		if p := info.Principal; p != nil {
 			h[HeaderOrg] = []string{p.OrgID}
 			if p.AppID != "" {

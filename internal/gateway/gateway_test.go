@@ -14,6 +14,7 @@ import (
 	"github.com/tollgate/tollgate/internal/apierror"
 	"github.com/tollgate/tollgate/internal/authn"
 	"github.com/tollgate/tollgate/internal/config"
+	"github.com/tollgate/tollgate/internal/credentials"
 	"github.com/tollgate/tollgate/internal/ipallow"
 	"github.com/tollgate/tollgate/internal/reqinfo"
 )
@@ -21,11 +22,11 @@ import (
 // keys authenticates two fixed keys.
 type keys map[string]*authn.Principal
 
-func (k keys) Authenticate(_ context.Context, presented string) (*authn.Principal, error) {
+func (k keys) Lookup(_ context.Context, presented string) (credentials.Key, error) {
 	if p := k[presented]; p != nil {
-		return p, nil
+		return credentials.Key{Principal: p}, nil
 	}
-	return nil, apierror.ErrInvalidCredentials
+	return credentials.Key{}, apierror.ErrInvalidCredentials
 }
 
 // backend records what reached it.
@@ -87,7 +88,9 @@ func serve(g *Gateway, r *http.Request, client string) *httptest.ResponseRecorde
 
 func newGateway(t *testing.T, routes []config.Route, trusted func(string) bool) *Gateway {
 	t.Helper()
-	g, err := New(routes, Options{APIKeys: keys{"good": orgPrincipal, "narrow": allowlisted}, TrustedPeer: trusted})
+	g, err := New(routes, Options{
+		Authenticators: []authn.Authenticator{APIKeyMethod{Keys: keys{"good": orgPrincipal, "narrow": allowlisted}}}, TrustedPeer: trusted,
+	})
 	if err != nil {
 		t.Fatal(err)
 	}

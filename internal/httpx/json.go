@@ -74,8 +74,9 @@ func jsonKind(k string) string {
 	}
 }
 
-// WriteJSON writes v as JSON with the given status. Control-plane responses
-// are never cached: they may carry secrets shown once.
+// WriteJSON writes v as JSON with the given status. Unless the handler set
+// its own Cache-Control (public metadata), the response is never cached:
+// control-plane responses may carry secrets shown once.
 func WriteJSON(w http.ResponseWriter, status int, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -83,21 +84,32 @@ func WriteJSON(w http.ResponseWriter, status int, v any) error {
 	}
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
+	if h.Get("Cache-Control") == "" {
+		h.Set("Cache-Control", "no-store")
+	}
 	h.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	_, _ = w.Write(append(b, '\n'))
 	return nil
 }
 
-// BearerToken returns the token of an "Authorization: Bearer" header. The
-// scheme is case-insensitive (RFC 9110 §11.1); ok is false when the header
-// is absent, of another scheme, or empty.
+// BearerToken returns the token of the request's "Authorization: Bearer"
+// header; ok is false when there is none or it is empty.
 func BearerToken(r *http.Request) (token string, ok bool) {
-	scheme, token, found := strings.Cut(r.Header.Get("Authorization"), " ")
-	if !found || !strings.EqualFold(scheme, "Bearer") {
+	token, bearer := ParseBearer(r.Header.Get("Authorization"))
+	return token, bearer && token != ""
+}
+
+// ParseBearer splits an Authorization header value of the Bearer scheme
+// (RFC 6750 §2.1; the scheme is case-insensitive). bearer reports whether the
+// scheme is Bearer; token is what follows, trimmed, and may be empty.
+func ParseBearer(header string) (token string, bearer bool) {
+	scheme, token, found := strings.Cut(header, " ")
+	if !strings.EqualFold(scheme, "Bearer") {
 		return "", false
 	}
-	token = strings.TrimSpace(token)
-	return token, token != ""
+	if !found {
+		return "", true
+	}
+	return strings.TrimSpace(token), true
 }

@@ -18,6 +18,7 @@ const (
 	Organization = "org"
 	User         = "usr"
 	App          = "app"
+	Client       = "client"
 	APIKey       = "key"
 	SigningKey   = "sig"
 	RefreshToken = "rft"

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,6 +24,9 @@ import (
 )
 
 const adminToken = "test-admin-token-0123456789abcdef"
+
+// testMasterKey is the master key of test nodes (32 bytes, base64).
+const testMasterKey = "dGVzdC1tYXN0ZXIta2V5LTAxMjM0NTY3ODlhYmNkZWY="
 
 // recorder is a backend that remembers every request it served.
 type recorder struct {
@@ -102,6 +107,8 @@ admin:
 storage:
   type: sqlite
   sqlite: {path: %s}
+secrets:
+  master_key: %s
 routes:
   - path: /v1/
     upstream: %s
@@ -112,7 +119,7 @@ routes:
   - path: /status
     upstream: %s
     public: true
-`, adminToken, filepath.Join(dataDir, "tollgate.db"), upstream, upstream, upstream)
+`, adminToken, filepath.Join(dataDir, "tollgate.db"), testMasterKey, upstream, upstream, upstream)
 }
 
 // start runs a node on yaml; extra lines are appended to it.
@@ -198,13 +205,17 @@ func (r response) errCode(t *testing.T) (code, reason string) {
 
 // do sends a request; body, when not nil, is sent as JSON (or as is if it is
 // a string).
-func do(t *testing.T, method, url string, body any, headers ...string) response {
+func do(t *testing.T, method, target string, body any, headers ...string) response {
 	t.Helper()
 	var rd io.Reader
+	contentType := "application/json"
 	switch b := body.(type) {
 	case nil:
 	case string:
 		rd = strings.NewReader(b)
+	case url.Values:
+		rd = strings.NewReader(b.Encode())
+		contentType = "application/x-www-form-urlencoded"
 	default:
 		raw, err := json.Marshal(b)
 		if err != nil {
@@ -212,12 +223,12 @@ func do(t *testing.T, method, url string, body any, headers ...string) response 
 		}
 		rd = bytes.NewReader(raw)
 	}
-	req, err := http.NewRequest(method, url, rd)
+	req, err := http.NewRequest(method, target, rd)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Content-Type", contentType)
 	}
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
@@ -265,16 +276,20 @@ func (n *node) login(email, pw string) string {
 // key and its ID.
 func (n *node) createKey(token string, fields map[string]any) (key, id string) {
 	n.t.Helper()
-	body := map[string]any{"name": "test key"}
-	for k, v := range fields {
-		body[k] = v
-	}
-	r := do(n.t, "POST", n.base+"/api/v1/apikeys", body, "Authorization", "Bearer "+token)
-	if r.Status != 201 {
-		n.t.Fatalf("create key: %d %s", r.Status, r.Body)
-	}
-	m := r.json(n.t)
+	m := n.create(token, "/api/v1/apikeys", map[string]any{"name": "test key"}, fields)
 	return m["key"].(string), m["id"].(string)
+}
+
+// create POSTs defaults overridden by fields to a control-plane collection
+// as the user of token, and returns the created object.
+func (n *node) create(token, path string, defaults, fields map[string]any) map[string]any {
+	n.t.Helper()
+	maps.Copy(defaults, fields)
+	r := do(n.t, "POST", n.base+path, defaults, "Authorization", "Bearer "+token)
+	if r.Status != 201 {
+		n.t.Fatalf("POST %s: %d %s", path, r.Status, r.Body)
+	}
+	return r.json(n.t)
 }
 
 // userByEmail reads a user straight from the store.

@@ -22,6 +22,7 @@ import (
 	"github.com/tollgate/tollgate/internal/accounts"
 	"github.com/tollgate/tollgate/internal/adminapi"
 	"github.com/tollgate/tollgate/internal/apierror"
+	"github.com/tollgate/tollgate/internal/authn"
 	"github.com/tollgate/tollgate/internal/clientip"
 	"github.com/tollgate/tollgate/internal/clock"
 	"github.com/tollgate/tollgate/internal/config"
@@ -31,15 +32,25 @@ import (
 	"github.com/tollgate/tollgate/internal/credentials"
 	"github.com/tollgate/tollgate/internal/gateway"
 	"github.com/tollgate/tollgate/internal/httpx"
+	"github.com/tollgate/tollgate/internal/limits"
+	"github.com/tollgate/tollgate/internal/oauth"
 	"github.com/tollgate/tollgate/internal/password"
-	"github.com/tollgate/tollgate/internal/secretbox"
 	"github.com/tollgate/tollgate/internal/store"
 	"github.com/tollgate/tollgate/internal/store/sqlite"
 	"github.com/tollgate/tollgate/internal/tokens"
 )
 
-// LastUsedFlushInterval is how often API keys' last-use times are written.
-const LastUsedFlushInterval = 10 * time.Second
+// Intervals of the background work.
+const (
+	// LastUsedFlushInterval is how often API keys' last-use times are written.
+	LastUsedFlushInterval = 10 * time.Second
+	// KeyReloadInterval is how often the signing keys are read again, so
+	// that a rotation by the CLI or another node is picked up.
+	KeyReloadInterval = time.Minute
+	// PurgeInterval is how often expired revocations and retired signing
+	// keys past use are deleted.
+	PurgeInterval = time.Hour
+)
 
 // Options are the parts of a Server that are not configuration.
 type Options struct {
@@ -57,6 +68,7 @@ type Server struct {
 	keyring  *tokens.Keyring
 	accounts *accounts.Service
 	keys     *credentials.Service
+	oauth    *oauth.Service
 
 	public, admin     *http.Server
 	publicLn, adminLn net.Listener
@@ -113,7 +125,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (*Server, error) {
 
 func (s *Server) build(ctx context.Context) error {
 	cfg := s.cfg
-	box, err := s.masterKey()
+	box, err := LoadMasterKey(cfg, s.log)
 	if err != nil {
 		return err
 	}
@@ -131,19 +143,40 @@ func (s *Server) build(ctx context.Context) error {
 	}
 	s.counters = memory.New(s.clock)
 	s.keys = credentials.New(s.store, credentials.Options{
-		Clock: s.clock, CacheTTL: cfg.Auth.APIKeyCacheTTL, CacheSize: cfg.Auth.APIKeyCacheSize, Logger: s.log,
+		Sealer: box, Clock: s.clock, CacheTTL: cfg.Auth.APIKeyCacheTTL, CacheSize: cfg.Auth.APIKeyCacheSize, Logger: s.log,
 	})
 	s.accounts = accounts.New(s.store, accounts.Options{
 		Clock: s.clock, Hasher: NewHasher(), Counters: s.counters, Keyring: s.keyring,
 		Issuer: cfg.Auth.Issuer, SessionTTL: cfg.Auth.SessionTTL, RefreshTTL: cfg.Auth.RefreshTTL,
 		Login: cfg.Auth.Login, Logger: s.log,
 	})
+	if cfg.Auth.Audience == accounts.Audience {
+		return fmt.Errorf("server: auth.audience must not be %s", accounts.Audience)
+	}
+	s.oauth, err = oauth.New(s.store, oauth.Options{
+		Clock: s.clock, Keyring: s.keyring, Counters: s.counters,
+		Issuer: cfg.Auth.Issuer, Audience: cfg.Auth.Audience, TokenTTL: cfg.Auth.AccessTokenTTL, Leeway: cfg.Auth.Leeway,
+		CacheTTL: cfg.Auth.TokenCacheTTL, CacheSize: cfg.Auth.TokenCacheSize, Limits: cfg.Auth.Login,
+		Keys: s.keys, Logger: s.log,
+	})
+	if err != nil {
+		return err
+	}
 	resolver, err := clientip.NewResolver(cfg.Server.TrustedProxies)
 	if err != nil {
 		return fmt.Errorf("server: trusted_proxies: %w", err)
 	}
 	gw, err := gateway.New(cfg.Routes, gateway.Options{
-		APIKeys: s.keys, TrustedPeer: resolver.TrustsPeer, Logger: s.log,
+		Authenticators: []authn.Authenticator{
+			gateway.APIKeyMethod{Keys: s.keys, Signatures: &gateway.SignatureChecker{
+				Counters: s.counters, Clock: s.clock, Window: cfg.Auth.SignatureWindow, TrustedPeer: resolver.TrustsPeer,
+			}},
+			s.oauth,
+		},
+		Limiter: limits.New(limits.Options{
+			Plans: cfg.Plans, DefaultPlan: cfg.DefaultPlan, Orgs: s.store, Counters: s.counters, Clock: s.clock,
+		}),
+		TrustedPeer: resolver.TrustsPeer, Logger: s.log,
 	})
 	if err != nil {
 		return err
@@ -161,7 +194,13 @@ func (s *Server) build(ctx context.Context) error {
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.HandleFunc("GET /.well-known/jwks.json", s.jwks)
-	mux.Handle("/api/", controlapi.New(s.accounts, s.keys, s.store, s.store, s.clock, cfg.Server.MaxAPIBodyBytes))
+	mux.Handle("/api/", controlapi.New(controlapi.Options{
+		Accounts: s.accounts, Keys: s.keys, Apps: s.oauth, Audit: s.store, Orgs: s.store,
+		Clock: s.clock, MaxBody: cfg.Server.MaxAPIBodyBytes,
+	}))
+	oauthHandler := s.oauth.Handler(cfg.Server.PublicURL)
+	mux.Handle("/oauth/", oauthHandler)
+	mux.Handle(oauth.MetadataPath, oauthHandler)
 	mux.Handle("/", gw)
 	publicHandler := httpx.Chain(mux,
 		httpx.Recover(s.log),
@@ -206,7 +245,7 @@ func (s *Server) build(ctx context.Context) error {
 		adminMux.HandleFunc("GET /healthz", s.healthz)
 		adminMux.HandleFunc("GET /readyz", s.readyz)
 		adminMux.Handle("/admin/", adminapi.New(adminapi.Options{
-			TokenSHA256: tokenHash, Accounts: s.accounts, Keys: s.keys, Orgs: s.store,
+			TokenSHA256: tokenHash, Accounts: s.accounts, Keys: s.keys, Apps: s.oauth, Orgs: s.store,
 			Counters: s.counters, Clock: s.clock, MaxBody: cfg.Server.MaxAPIBodyBytes,
 		}))
 		s.admin = &http.Server{
@@ -221,35 +260,6 @@ func (s *Server) build(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-// masterKey loads the key that seals secrets at rest: from the environment
-// or configuration, from the configured key file, or from master.key beside
-// the SQLite database, which is created on first start.
-func (s *Server) masterKey() (*secretbox.Box, error) {
-	sc := s.cfg.Secrets
-	var key []byte
-	var err error
-	switch {
-	case sc.MasterKey != "":
-		key, err = secretbox.ParseKey(sc.MasterKey)
-	case sc.MasterKeyFile != "":
-		key, err = secretbox.LoadKeyFile(sc.MasterKeyFile)
-	default:
-		path := filepath.Join(filepath.Dir(s.cfg.Storage.SQLite.Path), "master.key")
-		key, err = secretbox.LoadKeyFile(path)
-		if errors.Is(err, os.ErrNotExist) {
-			key, err = secretbox.CreateKeyFile(path)
-			if err == nil {
-				s.log.Warn("generated a new master key; back it up with the database, or move it to a secret manager "+
-					"(TOLLGATE_SECRETS_MASTER_KEY): without it the signing keys cannot be read", "path", path)
-			}
-		}
-	}
-	if err != nil {
-		return nil, fmt.Errorf("server: master key: %w", err)
-	}
-	return secretbox.New(key)
 }
 
 // Accounts returns the account service (for the development bootstrap).
@@ -292,13 +302,59 @@ func (s *Server) Start() error {
 	}
 	bgCtx, stop := context.WithCancel(context.Background())
 	s.stopBG = stop
-	s.bg.Add(1)
+	s.bg.Add(2)
 	go func() {
 		defer s.bg.Done()
 		s.keys.RunFlusher(bgCtx, LastUsedFlushInterval)
 	}()
+	go func() {
+		defer s.bg.Done()
+		s.maintain(bgCtx)
+	}()
 	s.log.Info("tollgate listening", "public", scheme+"://"+s.Addr(), "admin", s.AdminAddr(), "routes", len(s.cfg.Routes))
 	return nil
+}
+
+// maintain reloads the signing keys every KeyReloadInterval and purges what
+// has outlived its use every PurgeInterval, until ctx ends.
+func (s *Server) maintain(ctx context.Context) {
+	reload := time.NewTicker(KeyReloadInterval)
+	defer reload.Stop()
+	purge := time.NewTicker(PurgeInterval)
+	defer purge.Stop()
+	s.purge(ctx)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-reload.C:
+			if err := s.keyring.Reload(ctx); err != nil {
+				s.log.Warn("reload signing keys", "error", err)
+			}
+		case <-purge.C:
+			s.purge(ctx)
+		}
+	}
+}
+
+// purge deletes revocations of tokens that have expired anyway, and signing
+// keys retired long enough ago that nothing they signed can still be valid:
+// the longest token lifetime, the leeway, and a reload interval during which
+// another node may have kept signing with the key.
+func (s *Server) purge(ctx context.Context) {
+	if n, err := s.oauth.PurgeRevoked(ctx); err != nil {
+		s.log.Warn("purge revoked tokens", "error", err)
+	} else if n > 0 {
+		s.log.Info("purged expired token revocations", "count", n)
+	}
+	a := s.cfg.Auth
+	keep := max(a.AccessTokenTTL, a.SessionTTL) + a.Leeway + KeyReloadInterval + time.Minute
+	deleted, err := s.keyring.Prune(ctx, keep)
+	if err != nil {
+		s.log.Warn("prune signing keys", "error", err)
+	} else if len(deleted) > 0 {
+		s.log.Info("deleted retired signing keys", "keys", deleted)
+	}
 }
 
 // Addr is the public listener's address (useful with port 0).

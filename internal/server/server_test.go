@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -161,7 +162,7 @@ func TestGatewayRefusals(t *testing.T) {
 		{"spoofed X-Forwarded-For is not believed", "/v1/x", []string{"X-API-KEY", walled, "X-Forwarded-For", "203.0.113.50"}, 403, "FORBIDDEN", "ip_not_allowed"},
 		{"scope required", "/v1/kyt/score", []string{"X-API-KEY", plain}, 403, "INSUFFICIENT_SCOPE", ""},
 		{"unknown route", "/nowhere", []string{"X-API-KEY", plain}, 404, "NOT_FOUND", ""},
-		{"dashboard token is no API credential", "/v1/x", []string{"Authorization", "Bearer " + token}, 401, "UNAUTHORIZED", ""},
+		{"dashboard token is no API credential", "/v1/x", []string{"Authorization", "Bearer " + token}, 401, "INVALID_TOKEN", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -597,5 +598,19 @@ func TestRegistrationsPerIPAreLimited(t *testing.T) {
 	}
 	if users, _ := n.srv.Accounts().ListUsers(context.Background(), ""); len(users) != 3 {
 		t.Fatalf("%d users created", len(users))
+	}
+}
+
+// Outside development mode a server without a master key refuses to start,
+// rather than seal secrets under a key nobody chose to keep.
+func TestNoMasterKeyRefused(t *testing.T) {
+	yaml := strings.Replace(baseYAML(t.TempDir(), "http://127.0.0.1:9"), "  master_key: "+testMasterKey+"\n", "", 1)
+	cfg, err := parseYAML(yaml)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = New(context.Background(), cfg, Options{})
+	if !errors.Is(err, ErrNoMasterKey) {
+		t.Fatalf("New without a master key: %v", err)
 	}
 }

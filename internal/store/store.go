@@ -91,8 +91,21 @@ type App struct {
 	SecretHash    []byte // SHA-256 of the client secret
 	AllowedScopes []string
 	IPAllowlist   []string // canonical prefixes, see package ipallow
-	CreatedAt     time.Time
-	UpdatedAt     time.Time
+	// TokensNotBefore revokes every access token issued to the app before
+	// it (set when the secret is rotated or all tokens are revoked). Zero:
+	// none revoked this way.
+	TokensNotBefore time.Time
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+}
+
+// RevokedToken records an access token revoked before its expiry (RFC 7009).
+// It is kept until the token would have expired anyway, then purged.
+type RevokedToken struct {
+	JTI       string // the token's "jti"
+	ClientID  string
+	ExpiresAt time.Time
+	RevokedAt time.Time
 }
 
 // APIKey is a long-lived credential presented in the X-API-KEY header. Only the
@@ -113,6 +126,11 @@ type APIKey struct {
 	CreatedBy   string // actor that created the key, e.g. a user ID or "cli"
 	LastUsedAt  time.Time
 	RevokedAt   time.Time
+	// SigningSecret is the key's HMAC request-signing secret, sealed with the
+	// master key (see package secretbox); empty when the key has none.
+	SigningSecret []byte
+	// SignatureRequired refuses the key's requests that are not signed.
+	SignatureRequired bool
 }
 
 // Key statuses as shown to users; see APIKey.Status.
@@ -180,6 +198,7 @@ const (
 	ActorUser   ActorType = "user"   // a logged-in user, ActorID is the user ID
 	ActorAdmin  ActorType = "admin"  // the operator through the admin API
 	ActorCLI    ActorType = "cli"    // the operator through the tollgate command
+	ActorApp    ActorType = "app"    // an OAuth client, ActorID is its client ID
 	ActorSystem ActorType = "system" // Tollgate itself (start-up, dev mode)
 	ActorAnon   ActorType = "anonymous"
 )
@@ -272,6 +291,9 @@ type Store interface {
 	ListSigningKeys(ctx context.Context) ([]SigningKey, error)
 	// RetireSigningKey sets RetiredAt on a key that is not yet retired.
 	RetireSigningKey(ctx context.Context, id string, at time.Time) error
+	// ResealSigningKey replaces a key's sealed private key with the same key
+	// sealed anew (master-key rotation).
+	ResealSigningKey(ctx context.Context, id string, sealed []byte) error
 	// DeleteSigningKey removes a key for good (once nothing it signed can
 	// still be valid).
 	DeleteSigningKey(ctx context.Context, id string) error
@@ -289,6 +311,16 @@ type Store interface {
 	RevokeRefreshTokenFamily(ctx context.Context, familyID string, at time.Time) error
 	// RevokeUserRefreshTokens revokes every refresh token of the user.
 	RevokeUserRefreshTokens(ctx context.Context, userID string, at time.Time) error
+
+	// RevokeAccessToken records a revoked access token. Revoking a token
+	// already revoked changes nothing and is not an error (no audit entry
+	// is written then).
+	RevokeAccessToken(ctx context.Context, t RevokedToken, a AuditEntry) error
+	// AccessTokenRevoked reports whether the token with this jti was revoked.
+	AccessTokenRevoked(ctx context.Context, jti string) (bool, error)
+	// PurgeRevokedTokens forgets revoked tokens that expired before the
+	// given time and returns how many it removed.
+	PurgeRevokedTokens(ctx context.Context, expiredBefore time.Time) (int64, error)
 
 	// AppendAudit records an entry that goes with no other change, such as a
 	// failed login.

@@ -5,7 +5,9 @@
 // persisted in the store with their private half sealed by the master key
 // (package secretbox). The newest key that is not retired signs; every stored
 // key verifies and is published in the JWKS, so a rotation never invalidates a
-// token that is still within its lifetime.
+// token that is still within its lifetime. Rotate retires the signing key in
+// favour of a new one, and Prune deletes keys retired long enough ago that no
+// token they signed can still be valid.
 //
 // Algorithms are pinned: a token is only ever verified as RS256 with a key the
 // keyring holds, looked up by the token's "kid".
@@ -25,6 +27,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/golang-jwt/jwt/v5"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/tollgate/tollgate/internal/clock"
 	"github.com/tollgate/tollgate/internal/ids"
@@ -37,11 +40,22 @@ const Algorithm = "RS256"
 // rsaBits is the size of generated keys.
 const rsaBits = 2048
 
+// A token naming a key the keyring does not hold makes it reload from the
+// store, at most once per missReloadInterval and for at most missReloadTimeout.
+const (
+	missReloadInterval = 5 * time.Second
+	missReloadTimeout  = 2 * time.Second
+)
+
 // KeyStore is the part of the store a Keyring uses.
 type KeyStore interface {
 	CreateSigningKey(ctx context.Context, k store.SigningKey) error
 	ListSigningKeys(ctx context.Context) ([]store.SigningKey, error)
+	RetireSigningKey(ctx context.Context, id string, at time.Time) error
+	DeleteSigningKey(ctx context.Context, id string) error
 }
+
+var _ KeyStore = store.Store(nil)
 
 // Sealer encrypts private keys at rest; *secretbox.Box implements it.
 type Sealer interface {
@@ -55,16 +69,33 @@ type Keyring struct {
 	sealer Sealer
 	clock  clock.Clock
 
-	mu     sync.RWMutex
-	active *signingKey
-	byID   map[string]*signingKey
-	jwks   []byte
+	reloadMu sync.Mutex // serializes Reload, so an older snapshot never replaces a newer one
+
+	mu      sync.RWMutex
+	active  *signingKey
+	byID    map[string]*signingKey
+	ordered []*signingKey // oldest first
+	jwks    []byte
+
+	misses   singleflight.Group // concurrent unknown-kid reloads share one
+	missMu   sync.Mutex
+	nextMiss time.Time // earliest time of the next unknown-kid reload
 }
 
 type signingKey struct {
 	id        string
 	private   *rsa.PrivateKey
 	createdAt time.Time
+	retiredAt time.Time
+}
+
+// KeyInfo describes a key of a Keyring.
+type KeyInfo struct {
+	ID        string // the JWT "kid"
+	Algorithm string
+	CreatedAt time.Time
+	RetiredAt time.Time // zero if not retired
+	Signing   bool      // whether the key signs new tokens
 }
 
 // LoadKeyring reads the keys from ks, generating and storing a first key when
@@ -87,6 +118,15 @@ func associatedData(id string) []byte { return []byte("signing_key:" + id) }
 // Generate creates a new key, stores it and makes it the signing key. It
 // returns the new key's ID.
 func (k *Keyring) Generate(ctx context.Context) (string, error) {
+	id, err := k.create(ctx)
+	if err != nil {
+		return "", err
+	}
+	return id, k.Reload(ctx)
+}
+
+// create generates and stores a new key without reloading.
+func (k *Keyring) create(ctx context.Context) (string, error) {
 	priv, err := rsa.GenerateKey(rand.Reader, rsaBits)
 	if err != nil {
 		return "", fmt.Errorf("tokens: generate key: %w", err)
@@ -104,20 +144,110 @@ func (k *Keyring) Generate(ctx context.Context) (string, error) {
 	if err := k.store.CreateSigningKey(ctx, sk); err != nil {
 		return "", fmt.Errorf("tokens: store key: %w", err)
 	}
-	return id, k.Reload(ctx)
+	return id, nil
+}
+
+// Rotate creates and stores a new signing key, retires every older key that
+// is not retired yet and reloads. It returns the new key's ID and the IDs of
+// the keys it retired.
+//
+// Retired keys still verify and stay in the JWKS until Prune deletes them, so
+// tokens they signed remain valid until they expire. Keys newer than the new
+// one, created by a concurrent rotation elsewhere, are left alone, so that two
+// rotations never leave no key to sign with.
+func (k *Keyring) Rotate(ctx context.Context) (newID string, retired []string, err error) {
+	newID, err = k.create(ctx)
+	if err != nil {
+		return "", nil, err
+	}
+	stored, err := k.list(ctx)
+	if err != nil {
+		return newID, nil, errors.Join(err, k.Reload(ctx))
+	}
+	var created time.Time
+	for _, s := range stored {
+		if s.ID == newID {
+			created = s.CreatedAt // as stored, which may be truncated
+		}
+	}
+	if created.IsZero() {
+		return newID, nil, errors.Join(fmt.Errorf("tokens: new key %s is not listed", newID), k.Reload(ctx))
+	}
+	now := k.clock.Now()
+	for _, s := range stored {
+		if s.ID == newID || !s.RetiredAt.IsZero() || s.CreatedAt.After(created) {
+			continue
+		}
+		if err := k.store.RetireSigningKey(ctx, s.ID, now); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				continue
+			}
+			return newID, retired, errors.Join(fmt.Errorf("tokens: retire key %s: %w", s.ID, err), k.Reload(ctx))
+		}
+		retired = append(retired, s.ID)
+	}
+	return newID, retired, k.Reload(ctx)
+}
+
+// Prune deletes the keys retired more than keep ago and reloads. It never
+// deletes the signing key. keep must cover the longest token lifetime plus
+// the verifiers' leeway and reload interval, so that every token a deleted
+// key signed has expired everywhere. Prune returns the IDs of the deleted
+// keys.
+func (k *Keyring) Prune(ctx context.Context, keep time.Duration) (deleted []string, err error) {
+	if keep < 0 {
+		return nil, fmt.Errorf("tokens: prune: negative keep %v", keep)
+	}
+	stored, err := k.list(ctx)
+	if err != nil {
+		return nil, err
+	}
+	signing := ""
+	for _, s := range stored {
+		if s.RetiredAt.IsZero() {
+			signing = s.ID // newest non-retired wins
+		}
+	}
+	active := k.ActiveKeyID()
+	cutoff := k.clock.Now().Add(-keep)
+	for _, s := range stored {
+		if s.RetiredAt.IsZero() || !s.RetiredAt.Before(cutoff) || s.ID == signing || s.ID == active {
+			continue
+		}
+		if err := k.store.DeleteSigningKey(ctx, s.ID); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				continue // pruned elsewhere
+			}
+			return deleted, errors.Join(fmt.Errorf("tokens: delete key %s: %w", s.ID, err), k.Reload(ctx))
+		}
+		deleted = append(deleted, s.ID)
+	}
+	return deleted, k.Reload(ctx)
+}
+
+// list returns the stored keys, oldest first.
+func (k *Keyring) list(ctx context.Context) ([]store.SigningKey, error) {
+	stored, err := k.store.ListSigningKeys(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("tokens: list keys: %w", err)
+	}
+	sort.SliceStable(stored, func(i, j int) bool { return stored[i].CreatedAt.Before(stored[j].CreatedAt) })
+	return stored, nil
 }
 
 // Reload re-reads the keys from the store, so that a rotation made by another
 // process is seen.
 func (k *Keyring) Reload(ctx context.Context) error {
-	stored, err := k.store.ListSigningKeys(ctx)
+	k.reloadMu.Lock()
+	defer k.reloadMu.Unlock()
+	stored, err := k.list(ctx)
 	if err != nil {
-		return fmt.Errorf("tokens: list keys: %w", err)
+		return err
 	}
 	byID := make(map[string]*signingKey, len(stored))
+	ordered := make([]*signingKey, 0, len(stored))
 	var active *signingKey
 	var set jose.JSONWebKeySet
-	sort.SliceStable(stored, func(i, j int) bool { return stored[i].CreatedAt.Before(stored[j].CreatedAt) })
 	for _, s := range stored {
 		if s.Algorithm != Algorithm {
 			continue
@@ -134,8 +264,9 @@ func (k *Keyring) Reload(ctx context.Context) error {
 		if !ok {
 			return fmt.Errorf("tokens: key %s is not an RSA key", s.ID)
 		}
-		sk := &signingKey{id: s.ID, private: priv, createdAt: s.CreatedAt}
+		sk := &signingKey{id: s.ID, private: priv, createdAt: s.CreatedAt, retiredAt: s.RetiredAt}
 		byID[s.ID] = sk
+		ordered = append(ordered, sk)
 		if s.RetiredAt.IsZero() {
 			active = sk // newest non-retired wins
 		}
@@ -151,9 +282,24 @@ func (k *Keyring) Reload(ctx context.Context) error {
 		return fmt.Errorf("tokens: encode jwks: %w", err)
 	}
 	k.mu.Lock()
-	k.active, k.byID, k.jwks = active, byID, jwks
+	k.active, k.byID, k.ordered, k.jwks = active, byID, ordered, jwks
 	k.mu.Unlock()
 	return nil
+}
+
+// Keys describes the keys the keyring holds as of its last reload, oldest
+// first.
+func (k *Keyring) Keys() []KeyInfo {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	out := make([]KeyInfo, len(k.ordered))
+	for i, sk := range k.ordered {
+		out[i] = KeyInfo{
+			ID: sk.id, Algorithm: Algorithm, CreatedAt: sk.createdAt, RetiredAt: sk.retiredAt,
+			Signing: sk == k.active,
+		}
+	}
+	return out
 }
 
 // JWKS returns the JSON Web Key Set of every key that may have signed a token
@@ -189,18 +335,55 @@ func (k *Keyring) Sign(claims jwt.Claims, typ string) (string, error) {
 	return t.SignedString(active.private)
 }
 
-// ErrUnknownKey: the token names a key the keyring does not hold.
+// ErrUnknownKey: the token names a key the keyring does not hold, even after
+// reloading.
 var ErrUnknownKey = errors.New("tokens: unknown signing key")
 
 // Keyfunc is a jwt.Keyfunc that returns the public key named by the token's
 // kid. Use it only with jwt.WithValidMethods([]string{Algorithm}).
+//
+// A kid the keyring does not hold may name a key that another process has
+// just rotated to, so Keyfunc then reloads from the store and looks again.
+// Such reloads happen at most once per 5 seconds; concurrent misses share one.
 func (k *Keyring) Keyfunc(t *jwt.Token) (any, error) {
 	kid, _ := t.Header["kid"].(string)
+	if sk := k.lookup(kid); sk != nil {
+		return &sk.private.PublicKey, nil
+	}
+	if kid == "" {
+		return nil, ErrUnknownKey
+	}
+	if err := k.reloadOnMiss(); err != nil {
+		return nil, fmt.Errorf("%w (reloading keys: %w)", ErrUnknownKey, err)
+	}
+	if sk := k.lookup(kid); sk != nil {
+		return &sk.private.PublicKey, nil
+	}
+	return nil, ErrUnknownKey
+}
+
+func (k *Keyring) lookup(kid string) *signingKey {
 	k.mu.RLock()
 	sk := k.byID[kid]
 	k.mu.RUnlock()
-	if sk == nil {
-		return nil, ErrUnknownKey
-	}
-	return &sk.private.PublicKey, nil
+	return sk
+}
+
+// reloadOnMiss reloads the keys unless that was done less than
+// missReloadInterval ago. Callers that arrive during a reload wait for it.
+func (k *Keyring) reloadOnMiss() error {
+	_, err, _ := k.misses.Do("", func() (any, error) {
+		now := k.clock.Now()
+		k.missMu.Lock()
+		if now.Before(k.nextMiss) {
+			k.missMu.Unlock()
+			return nil, nil
+		}
+		k.nextMiss = now.Add(missReloadInterval)
+		k.missMu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), missReloadTimeout)
+		defer cancel()
+		return nil, k.Reload(ctx)
+	})
+	return err
 }

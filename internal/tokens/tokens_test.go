@@ -38,6 +38,32 @@ func (m *memKeys) ListSigningKeys(context.Context) ([]store.SigningKey, error) {
 	return append([]store.SigningKey(nil), m.keys...), nil
 }
 
+func (m *memKeys) RetireSigningKey(_ context.Context, id string, at time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i := range m.keys {
+		if m.keys[i].ID == id {
+			if m.keys[i].RetiredAt.IsZero() {
+				m.keys[i].RetiredAt = at
+			}
+			return nil
+		}
+	}
+	return store.ErrNotFound
+}
+
+func (m *memKeys) DeleteSigningKey(_ context.Context, id string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i := range m.keys {
+		if m.keys[i].ID == id {
+			m.keys = append(m.keys[:i], m.keys[i+1:]...)
+			return nil
+		}
+	}
+	return store.ErrNotFound
+}
+
 // xorSealer stands in for secretbox: it is enough to prove that the keyring
 // seals what it stores and binds it to the key ID.
 type xorSealer struct{}

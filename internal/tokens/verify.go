@@ -50,7 +50,7 @@ func (v *Verifier) Verify(token string, claims jwt.Claims) error {
 	)
 	t, err := p.ParseWithClaims(token, claims, v.keyring.Keyfunc)
 	if err != nil {
-		if errors.Is(err, jwt.ErrTokenExpired) && !errors.Is(err, jwt.ErrTokenSignatureInvalid) {
+		if onlyExpired(err) {
 			return fmt.Errorf("%w: %w", ErrExpired, err)
 		}
 		return fmt.Errorf("%w: %w", ErrInvalid, err)
@@ -62,4 +62,22 @@ func (v *Verifier) Verify(token string, claims jwt.Claims) error {
 		return fmt.Errorf("%w: typ %q", ErrInvalid, typ)
 	}
 	return nil
+}
+
+// onlyExpired reports whether expiry is the token's only defect: a token of
+// the wrong issuer or audience is invalid, whether or not it also expired.
+func onlyExpired(err error) bool {
+	if !errors.Is(err, jwt.ErrTokenExpired) {
+		return false
+	}
+	for _, other := range []error{
+		jwt.ErrTokenSignatureInvalid, jwt.ErrTokenMalformed, jwt.ErrTokenUnverifiable,
+		jwt.ErrTokenInvalidAudience, jwt.ErrTokenInvalidIssuer, jwt.ErrTokenUsedBeforeIssued,
+		jwt.ErrTokenNotValidYet, jwt.ErrTokenRequiredClaimMissing,
+	} {
+		if errors.Is(err, other) {
+			return false
+		}
+	}
+	return true
 }

@@ -1,10 +1,28 @@
 // Package memory implements counters.Store in the memory of one process: the
 // hot counters of the all-in-one deployment.
+//
+// Memory is bounded per kind of state, each split evenly over 64 shards:
+//
+//   - attempt keys (WithMaxKeys): fully decayed keys are swept as shards are
+//     written; a full shard sheds arbitrary keys, which only weakens the
+//     throttling of keys that flood it.
+//   - rate-limit keys of Take (WithMaxKeys too, counted apart from attempts):
+//     the same, some 50 to 80 bytes each plus the key's length. Shedding a
+//     live key only gives its owner a fresh burst.
+//   - quota counts of Take (WithMaxQuotas) and the replay cache (WithMaxSeen):
+//     forgetting a live count would grant units already used, and forgetting
+//     a live replay key would let its request be replayed, so a full shard
+//     refuses new keys with an error (ErrQuotaFull, ErrFull) instead, after
+//     reclaiming expired ones: some 60 to 100 bytes each plus the key's
+//     length.
 package memory
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"hash/maphash"
+	"math"
 	"sync"
 	"time"
 
@@ -17,21 +35,57 @@ const shardCount = 64
 // DefaultMaxKeys bounds the number of keys a Store holds.
 const DefaultMaxKeys = 1_000_000
 
+// DefaultMaxSeen bounds the number of live keys the replay cache holds.
+const DefaultMaxSeen = 1_000_000
+
+// DefaultMaxQuotas bounds the number of live quota counts a Store holds.
+const DefaultMaxQuotas = 1_000_000
+
+// ErrFull is returned by MarkSeen when the key's shard of the replay cache
+// holds its maximum of live (unexpired) keys.
+var ErrFull = errors.New("memory: replay cache full")
+
+// ErrQuotaFull is returned by Take and SetQuotaUsed when a new quota count's
+// shard holds its maximum of live counts.
+var ErrQuotaFull = errors.New("memory: quota counts full")
+
 // Store keeps counters in sharded maps. Entries whose state has fully decayed
 // are swept as shards are written, so memory follows the number of active
 // keys; MaxKeys caps it under attack. It is safe for concurrent use.
+//
+// The replay cache (MarkSeen) is bounded differently: forgetting a live key
+// would let its request be replayed, so a full cache refuses new keys with
+// ErrFull instead of shedding old ones. It trades availability for safety: a
+// flood of distinct signed requests (each of which had to pass signature
+// checks first) can make MarkSeen fail until keys expire, but can never make
+// it report a replay as new. Keys expire in order through a per-shard
+// min-heap, swept on every MarkSeen of the shard, so a full shard always
+// reclaims expired keys before refusing, and memory follows the number of
+// live keys: some 50 to 100 bytes each, plus the key's length.
 type Store struct {
-	clock   clock.Clock
-	seed    maphash.Seed
-	maxPer  int
-	shards  [shardCount]shard
-	sweepEv int
+	clock       clock.Clock
+	epoch       time.Time // replay-cache expiries and rate TATs are durations since epoch
+	wallEpoch   time.Time // epoch without its monotonic reading, for quota periods
+	seed        maphash.Seed
+	maxPer      int
+	maxSeenPer  int
+	maxQuotaPer int
+	shards      [shardCount]shard
+	sweepEv     int
 }
 
 type shard struct {
 	mu     sync.Mutex
 	tat    map[string]time.Time // GCRA theoretical arrival time per key
 	writes int
+
+	seen expiring[struct{}] // live keys of the replay cache
+
+	rate       map[string]int64 // Take's GCRA theoretical arrival time, ns since epoch
+	rateWrites int              // rate writes since rate was last swept
+	ratePeak   int              // most keys in rate since it was last built
+
+	quota expiring[int64] // units used per quota key, expiring at wall-clock period ends
 }
 
 // Option configures a Store.
@@ -43,9 +97,33 @@ func WithMaxKeys(n int) Option {
 	return func(s *Store) { s.maxPer = max(1, n/shardCount) }
 }
 
+// WithMaxQuotas bounds the number of live quota counts held, split evenly
+// across shards (each holds at least one). A shard full of live counts makes
+// Take (of a new quota key) and SetQuotaUsed return ErrQuotaFull until some
+// periods end; see the package documentation.
+func WithMaxQuotas(n int) Option {
+	return func(s *Store) { s.maxQuotaPer = max(1, n/shardCount) }
+}
+
+// WithMaxSeen bounds the number of live keys the replay cache holds, split
+// evenly across shards (each holds at least one). A shard full of live keys
+// makes MarkSeen return ErrFull until some expire; see Store.
+func WithMaxSeen(n int) Option {
+	return func(s *Store) { s.maxSeenPer = max(1, n/shardCount) }
+}
+
 // New returns an empty Store reading time from clk.
 func New(clk clock.Clock, opts ...Option) *Store {
-	s := &Store{clock: clk, seed: maphash.MakeSeed(), maxPer: DefaultMaxKeys / shardCount, sweepEv: 1024}
+	s := &Store{
+		clock:       clk,
+		epoch:       clk.Now(),
+		seed:        maphash.MakeSeed(),
+		maxPer:      DefaultMaxKeys / shardCount,
+		maxSeenPer:  DefaultMaxSeen / shardCount,
+		maxQuotaPer: DefaultMaxQuotas / shardCount,
+		sweepEv:     1024,
+	}
+	s.wallEpoch = s.epoch.Round(0)
 	for _, o := range opts {
 		o(s)
 	}
@@ -56,7 +134,11 @@ func New(clk clock.Clock, opts ...Option) *Store {
 }
 
 func (s *Store) shard(key string) *shard {
-	return &s.shards[maphash.String(s.seed, key)%shardCount]
+	return &s.shards[s.shardIndex(key)]
+}
+
+func (s *Store) shardIndex(key string) int {
+	return int(maphash.String(s.seed, key) % shardCount)
 }
 
 // gcra returns the emission interval and burst tolerance of l.
@@ -145,12 +227,148 @@ func (sh *shard) sweep(now time.Time, maxKeys int) {
 	}
 }
 
-// Len returns the number of keys held, for tests and metrics.
+// MarkSeen implements counters.Store. It refuses a new key with ErrFull when
+// the key's shard holds its maximum of live keys, after dropping expired ones.
+func (s *Store) MarkSeen(_ context.Context, key string, ttl time.Duration) (bool, error) {
+	if ttl <= 0 {
+		return false, fmt.Errorf("memory: MarkSeen ttl %v is not positive", ttl)
+	}
+	// A duration since epoch: it keeps the monotonic reading of the system
+	// clock, so stepping the wall clock cannot expire keys early.
+	now := s.clock.Now().Sub(s.epoch)
+	exp := time.Duration(math.MaxInt64)
+	if now < exp-ttl {
+		exp = now + ttl
+	}
+	sh := s.shard(key)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	sh.seen.expire(now)
+	if _, ok := sh.seen.m[key]; ok {
+		return false, nil
+	}
+	if len(sh.seen.m) >= s.maxSeenPer {
+		return false, ErrFull
+	}
+	sh.seen.add(key, struct{}{}, exp)
+	return true, nil
+}
+
+// compactBelow is the size under which a shard's map is not rebuilt.
+const compactBelow = 256
+
+// expiring is a map whose keys expire at fixed times, in order, through a
+// min-heap: each key is pushed and popped once, so expiry costs O(log n) per
+// key, and a full map always reclaims its expired keys before refusing new
+// ones. Callers call expire before reading m, so m holds only live keys.
+type expiring[V any] struct {
+	m    map[string]V
+	heap expiryHeap // exactly the keys of m, by expiry
+	peak int        // most keys in m since it was last built
+}
+
+// add inserts key, which must not be in m, expiring at exp.
+func (e *expiring[V]) add(key string, v V, exp time.Duration) {
+	if e.m == nil {
+		e.m = make(map[string]V)
+	}
+	e.m[key] = v
+	e.peak = max(e.peak, len(e.m))
+	e.heap.push(expiryEntry{exp: exp, key: key})
+}
+
+// expire drops the keys that expired by now. Go maps never shrink, so once
+// the map has fallen to a quarter of its peak the map and heap are rebuilt
+// at their current size (O(n) after at least 3n deletions): memory follows
+// the live keys, not the largest burst seen.
+func (e *expiring[V]) expire(now time.Duration) {
+	for len(e.heap) > 0 && e.heap[0].exp <= now {
+		delete(e.m, e.heap.pop().key)
+	}
+	if e.peak < compactBelow || len(e.m) > e.peak/4 {
+		return
+	}
+	if len(e.m) == 0 {
+		e.m, e.heap = nil, nil
+	} else {
+		m := make(map[string]V, len(e.m)) // not maps.Clone, which may keep the size
+		for k, v := range e.m {
+			m[k] = v
+		}
+		e.m = m
+		e.heap = append(expiryHeap(nil), e.heap...)
+	}
+	e.peak = len(e.m)
+}
+
+// expiryEntry is a key and its expiry, as a duration since the Store's epoch
+// (with its monotonic reading for the replay cache, on the wall clock for
+// quota periods).
+type expiryEntry struct {
+	exp time.Duration
+	key string
+}
+
+// expiryHeap is a binary min-heap of entries by expiry, typed to spare the
+// allocations of container/heap. With a single ttl, keys arrive in expiry
+// order and push is O(1).
+type expiryHeap []expiryEntry
+
+func (h *expiryHeap) push(e expiryEntry) {
+	q := append(*h, e)
+	for i := len(q) - 1; i > 0; {
+		p := (i - 1) / 2
+		if q[p].exp <= q[i].exp {
+			break
+		}
+		q[p], q[i] = q[i], q[p]
+		i = p
+	}
+	*h = q
+}
+
+// pop removes and returns the entry that expires first; h must not be empty.
+func (h *expiryHeap) pop() expiryEntry {
+	q := *h
+	top, n := q[0], len(q)-1
+	q[0] = q[n]
+	q[n] = expiryEntry{} // release the key
+	q = q[:n]
+	for i := 0; ; {
+		m := 2*i + 1
+		if m >= n {
+			break
+		}
+		if r := m + 1; r < n && q[r].exp < q[m].exp {
+			m = r
+		}
+		if q[i].exp <= q[m].exp {
+			break
+		}
+		q[i], q[m] = q[m], q[i]
+		i = m
+	}
+	*h = q
+	return top
+}
+
+// SeenLen returns the number of keys the replay cache holds, for tests and
+// metrics. Expired keys count until their shard is next written.
+func (s *Store) SeenLen() int {
+	return s.count(func(sh *shard) int { return len(sh.seen.m) })
+}
+
+// Len returns the number of attempt keys held, for tests and metrics.
 func (s *Store) Len() int {
+	return s.count(func(sh *shard) int { return len(sh.tat) })
+}
+
+// count sums f over the shards, each under its lock.
+func (s *Store) count(f func(*shard) int) int {
 	n := 0
 	for i := range s.shards {
 		s.shards[i].mu.Lock()
-		n += len(s.shards[i].tat)
+		n += f(&s.shards[i])
 		s.shards[i].mu.Unlock()
 	}
 	return n

@@ -9,10 +9,10 @@ import (
 )
 
 const (
-	appColumns    = `id, org_id, name, environment, client_id, secret_hash, allowed_scopes, ip_allowlist, created_at, updated_at`
+	appColumns    = `id, org_id, name, environment, client_id, secret_hash, allowed_scopes, ip_allowlist, tokens_not_before, created_at, updated_at`
 	appSelect     = `SELECT ` + appColumns + ` FROM apps`
-	appInsert     = `INSERT INTO apps (` + appColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	appUpdate     = `UPDATE apps SET name = ?, environment = ?, secret_hash = ?, allowed_scopes = ?, ip_allowlist = ?, updated_at = ? WHERE id = ?`
+	appInsert     = `INSERT INTO apps (` + appColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	appUpdate     = `UPDATE apps SET name = ?, environment = ?, secret_hash = ?, allowed_scopes = ?, ip_allowlist = ?, tokens_not_before = ?, updated_at = ? WHERE id = ?`
 	appByID       = appSelect + ` WHERE id = ?`
 	appByClientID = appSelect + ` WHERE client_id = ?`
 	appsOfOrg     = appSelect + ` WHERE org_id = ? ORDER BY created_at, id`
@@ -24,7 +24,7 @@ const (
 func scanApp(r rowScanner) (store.App, error) {
 	var a store.App
 	err := r.Scan(&a.ID, &a.OrgID, &a.Name, &a.Environment, &a.ClientID, blobCol{&a.SecretHash},
-		listCol{&a.AllowedScopes}, listCol{&a.IPAllowlist}, timeCol{&a.CreatedAt}, timeCol{&a.UpdatedAt})
+		listCol{&a.AllowedScopes}, listCol{&a.IPAllowlist}, timeCol{&a.TokensNotBefore}, timeCol{&a.CreatedAt}, timeCol{&a.UpdatedAt})
 	return a, err
 }
 
@@ -38,7 +38,7 @@ func (s *Store) CreateApp(ctx context.Context, app store.App, a store.AuditEntry
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, appInsert, app.ID, app.OrgID, app.Name, app.Environment, app.ClientID,
 			blob(app.SecretHash), jsonList(app.AllowedScopes), jsonList(app.IPAllowlist),
-			micros(app.CreatedAt), micros(app.UpdatedAt))
+			micros(app.TokensNotBefore), micros(app.CreatedAt), micros(app.UpdatedAt))
 		if err != nil {
 			return wrapErr(err, "app "+quote(app.ID))
 		}
@@ -74,7 +74,7 @@ func (s *Store) UpdateApp(ctx context.Context, id string, fn func(store.App) (st
 		},
 		put: func(ctx context.Context, q querier, app store.App) error {
 			_, err := q.ExecContext(ctx, appUpdate, app.Name, app.Environment, blob(app.SecretHash),
-				jsonList(app.AllowedScopes), jsonList(app.IPAllowlist), micros(app.UpdatedAt), app.ID)
+				jsonList(app.AllowedScopes), jsonList(app.IPAllowlist), micros(app.TokensNotBefore), micros(app.UpdatedAt), app.ID)
 			return wrapErr(err, "app "+quote(app.ID))
 		},
 	}, fn, a)

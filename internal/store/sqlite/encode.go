@@ -45,6 +45,14 @@ func blob(b []byte) []byte {
 	return b
 }
 
+// nullBlob encodes a byte slice for a nullable BLOB column: empty is NULL.
+func nullBlob(b []byte) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
+}
+
 // timeCol decodes unix microseconds (or NULL) into a UTC time.
 type timeCol struct{ t *time.Time }
 

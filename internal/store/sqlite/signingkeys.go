@@ -15,6 +15,7 @@ const (
 	sigExists  = `SELECT 1 FROM signing_keys WHERE id = ?`
 	sigRetire  = `UPDATE signing_keys SET retired_at = ? WHERE id = ? AND retired_at IS NULL`
 	sigDelete  = `DELETE FROM signing_keys WHERE id = ?`
+	sigReseal  = `UPDATE signing_keys SET private_key = ? WHERE id = ?`
 )
 
 func scanSigningKey(r rowScanner) (store.SigningKey, error) {
@@ -48,6 +49,16 @@ func (s *Store) RetireSigningKey(ctx context.Context, id string, at time.Time) e
 		_, err := tx.ExecContext(ctx, sigRetire, micros(s.orNow(at)), id)
 		return wrapErr(err, "signing key "+quote(id))
 	})
+}
+
+// ResealSigningKey replaces a key's sealed private key. An unknown ID is
+// store.ErrNotFound.
+func (s *Store) ResealSigningKey(ctx context.Context, id string, sealed []byte) error {
+	n, err := execAffected(ctx, s.writer, sigReseal, blob(sealed), id)
+	if err == nil && n == 0 {
+		err = sql.ErrNoRows
+	}
+	return wrapErr(err, "signing key "+quote(id))
 }
 
 // DeleteSigningKey removes a signing key. An unknown ID is store.ErrNotFound.

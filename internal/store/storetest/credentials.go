@@ -83,6 +83,7 @@ func testUpdateApp(f *fixture) {
 		a.SecretHash = hash("rotated secret")
 		a.AllowedScopes = nil
 		a.IPAllowlist = []string{"198.51.100.0/24"}
+		a.TokensNotBefore = later
 		a.UpdatedAt = later
 		return a, nil
 	}, auditValue("app.rotate_secret"))
@@ -91,6 +92,7 @@ func testUpdateApp(f *fixture) {
 	want := app
 	want.Name, want.Environment, want.SecretHash = "renamed", "test", hash("rotated secret")
 	want.AllowedScopes, want.IPAllowlist, want.UpdatedAt = []string{}, []string{"198.51.100.0/24"}, normalize(later)
+	want.TokensNotBefore = normalize(later)
 	wantEqual(t, "UpdateApp result", got, want)
 	wantEqual(t, "GetApp after update", must(s.GetApp(ctx, app.ID))(t), want)
 	wantEqual(t, "GetAppByClientID after update", must(s.GetAppByClientID(ctx, app.ClientID))(t), want)
@@ -242,6 +244,8 @@ func testUpdateAPIKey(f *fixture) {
 		v.ExpiresAt = time.Time{}
 		v.RevokedAt = later
 		v.UpdatedAt = later
+		v.SigningSecret = nil
+		v.SignatureRequired = false
 		return v, nil
 	}, auditValue("apikey.revoke"))
 	mustDo(t, err)
@@ -249,6 +253,7 @@ func testUpdateAPIKey(f *fixture) {
 	want := k
 	want.Name, want.Scopes, want.IPAllowlist = "renamed", []string{"read", "admin"}, []string{}
 	want.ExpiresAt, want.RevokedAt, want.UpdatedAt = time.Time{}, normalize(later), normalize(later)
+	want.SigningSecret, want.SignatureRequired = []byte{}, false
 	wantEqual(t, "UpdateAPIKey result", got, want)
 	wantEqual(t, "GetAPIKey after update", must(s.GetAPIKey(ctx, k.ID))(t), want)
 	wantEqual(t, "GetAPIKeyByHash after update", must(s.GetAPIKeyByHash(ctx, k.Hash))(t), want)

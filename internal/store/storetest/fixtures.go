@@ -120,6 +120,9 @@ func (f *fixture) keyValue(orgID, appID string) store.APIKey {
 		CreatedAt:   now,
 		UpdatedAt:   now,
 		CreatedBy:   "cli",
+		// Sealed bytes, opaque to the store.
+		SigningSecret:     []byte("sealed signing secret " + id),
+		SignatureRequired: true,
 	}
 }
 
@@ -342,4 +345,17 @@ func (f *fixture) wantNewAudit(what string, before []store.AuditEntry, want ...s
 		wantEqual(f.t, what+": audit entry", e, normalize(w))
 	}
 	return added
+}
+
+// SeedOrganization creates an organization ("Acme") with an active owner in
+// s, for the tests of services built on a store.
+func SeedOrganization(t testing.TB, s store.Store, now time.Time) store.Organization {
+	t.Helper()
+	org := store.Organization{ID: ids.New(ids.Organization), Name: "Acme", Slug: "acme-" + ids.New("")[1:9], CreatedAt: now}
+	owner := store.User{ID: ids.New(ids.User), OrgID: org.ID, Email: org.Slug + "@example.com", PasswordHash: "x",
+		Role: store.RoleOwner, Status: store.UserActive, CreatedAt: now}
+	if err := s.CreateOrganizationWithOwner(context.Background(), org, owner, store.AuditEntry{Action: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	return org
 }

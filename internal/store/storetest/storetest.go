@@ -50,6 +50,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"RefreshTokens", testRefreshTokens},
 		{"RotateRefreshToken", testRotateRefreshToken},
 		{"RevokeRefreshTokens", testRevokeRefreshTokens},
+		{"RevokedTokens", testRevokedTokens},
 		{"AppendAudit", testAppendAudit},
 		{"ListAudit", testListAudit},
 		{"ListAuditLimit", testListAuditLimit},

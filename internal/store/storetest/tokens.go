@@ -47,6 +47,11 @@ func testSigningKeys(f *fixture) {
 	k1, k2, k3 = normalize(k1), normalize(k2), normalize(k3)
 	wantEqual(t, "ListSigningKeys (oldest first)", must(s.ListSigningKeys(ctx))(t), []store.SigningKey{k1, k2, k3})
 
+	mustDo(t, s.ResealSigningKey(ctx, k2.ID, []byte("resealed")))
+	k2.PrivateKey = []byte("resealed")
+	wantEqual(t, "ListSigningKeys after a reseal", must(s.ListSigningKeys(ctx))(t), []store.SigningKey{k1, k2, k3})
+	wantErr(t, "ResealSigningKey of an unknown key", s.ResealSigningKey(ctx, "sig_missing", []byte("x")), store.ErrNotFound)
+
 	dup := f.signingKeyValue()
 	dup.ID = k1.ID
 	wantErr(t, "CreateSigningKey with a duplicate ID", s.CreateSigningKey(ctx, dup), store.ErrAlreadyExists)
@@ -292,4 +297,29 @@ func testRevokeRefreshTokens(f *fixture) {
 	// A revoked token cannot be rotated.
 	_, err := s.RotateRefreshToken(ctx, a3.Hash, f.tokenValue(u.ID, famA), f.now())
 	wantErr(t, "rotate a token of a revoked family", err, store.ErrTokenUsed)
+}
+
+func testRevokedTokens(f *fixture) {
+	t, s, ctx := f.t, f.s, f.ctx
+	now := f.now()
+	soon := store.RevokedToken{JTI: "jti-soon", ClientID: "client-a", ExpiresAt: now.Add(time.Hour), RevokedAt: now}
+	late := store.RevokedToken{JTI: "jti-late", ClientID: "client-b", ExpiresAt: now.Add(48 * time.Hour), RevokedAt: now}
+
+	wantEqual(t, "unknown jti revoked", must(s.AccessTokenRevoked(ctx, "jti-soon"))(t), false)
+	before := f.allAudit()
+	mustDo(t, s.RevokeAccessToken(ctx, soon, auditValue("token.revoke")))
+	mustDo(t, s.RevokeAccessToken(ctx, late, auditValue("token.revoke")))
+	f.wantNewAudit("RevokeAccessToken", before, auditValue("token.revoke"), auditValue("token.revoke"))
+	wantEqual(t, "revoked jti", must(s.AccessTokenRevoked(ctx, "jti-soon"))(t), true)
+
+	// A second revocation is not an error and writes no audit entry.
+	before = f.allAudit()
+	mustDo(t, s.RevokeAccessToken(ctx, soon, auditValue("token.revoke")))
+	f.wantNewAudit("second RevokeAccessToken", before)
+
+	// Purging forgets only the tokens expired before the bound.
+	wantEqual(t, "purged nothing", must(s.PurgeRevokedTokens(ctx, now))(t), int64(0))
+	wantEqual(t, "purged", must(s.PurgeRevokedTokens(ctx, now.Add(2*time.Hour)))(t), int64(1))
+	wantEqual(t, "purged jti revoked", must(s.AccessTokenRevoked(ctx, "jti-soon"))(t), false)
+	wantEqual(t, "kept jti revoked", must(s.AccessTokenRevoked(ctx, "jti-late"))(t), true)
 }

@@ -1,0 +1,77 @@
+package limits
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/tollgate/tollgate/internal/clock"
+	"github.com/tollgate/tollgate/internal/config"
+	"github.com/tollgate/tollgate/internal/store"
+)
+
+func TestPeriod(t *testing.T) {
+	at := func(s string) time.Time {
+		v, err := time.Parse(time.RFC3339, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	tests := []struct {
+		period, now, start, end, label string
+	}{
+		{"hour", "2026-11-22T07:59:59Z", "2026-11-22T07:00:00Z", "2026-11-22T08:00:00Z", "2026-11-22T07"},
+		{"day", "2026-11-22T23:59:59Z", "2026-11-22T00:00:00Z", "2026-11-23T00:00:00Z", "2026-11-22"},
+		{"month", "2026-12-31T23:00:00Z", "2026-12-01T00:00:00Z", "2027-01-01T00:00:00Z", "2026-12"},
+		{"month", "2028-02-29T12:00:00Z", "2028-02-01T00:00:00Z", "2028-03-01T00:00:00Z", "2028-02"},
+		// Another zone: the period is still the UTC calendar's.
+		{"day", "2026-11-22T01:00:00+05:00", "2026-11-21T00:00:00Z", "2026-11-22T00:00:00Z", "2026-11-21"},
+	}
+	for _, tt := range tests {
+		start, end, label := Period(tt.period, at(tt.now))
+		if !start.Equal(at(tt.start)) || !end.Equal(at(tt.end)) || label != tt.label {
+			t.Errorf("Period(%s, %s) = %v, %v, %q; want %s, %s, %q", tt.period, tt.now, start, end, label, tt.start, tt.end, tt.label)
+		}
+	}
+}
+
+type orgs struct {
+	plan  string
+	reads int
+}
+
+func (o *orgs) GetOrganization(_ context.Context, id string) (store.Organization, error) {
+	o.reads++
+	return store.Organization{ID: id, Plan: o.plan}, nil
+}
+
+// An organization's plan is read once per cache TTL: a change made by the
+// CLI shows within it; no plan means the default plan.
+func TestPlanCache(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC))
+	src := &orgs{}
+	l := New(Options{
+		Plans:       []config.Plan{{Name: "free"}, {Name: "pro"}},
+		DefaultPlan: "free", Orgs: src, Clock: clk, PlanCacheTTL: 30 * time.Second,
+	})
+	plan := func() string {
+		t.Helper()
+		p, ok, err := l.planOf(context.Background(), "org_1", clk.Now())
+		if err != nil || !ok {
+			t.Fatalf("planOf: %v %v", ok, err)
+		}
+		return p.Name
+	}
+	if got := plan(); got != "free" {
+		t.Fatalf("no plan assigned: %s, want the default", got)
+	}
+	src.plan = "pro"
+	if got := plan(); got != "free" || src.reads != 1 {
+		t.Fatalf("within the TTL: %s after %d reads", got, src.reads)
+	}
+	clk.Advance(31 * time.Second)
+	if got := plan(); got != "pro" || src.reads != 2 {
+		t.Fatalf("after the TTL: %s after %d reads", got, src.reads)
+	}
+}
