@@ -29,12 +29,7 @@ test-short: ## Run the tests without the slow ones (no race detector)
 
 .PHONY: fuzz
 fuzz: ## Run every fuzz target for FUZZTIME each (default 10s)
-	@set -e; for pkg in $$($(GO) list ./...); do \
-	  for target in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
-	    echo "fuzz $$pkg $$target ($(FUZZTIME))"; \
-	    $(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) $$pkg > /dev/null; \
-	  done; \
-	done
+	GO=$(GO) FUZZTIME=$(FUZZTIME) .ci/fuzz
 
 .PHONY: vet
 vet: ## go vet
@@ -53,7 +48,7 @@ lint: ## golangci-lint with the curated linters of .golangci.yml (installs it if
 
 .PHONY: microbench
 microbench: ## Go micro-benchmarks of the hot path (auth decisions)
-	$(GO) test -run '^$$' -bench . -benchmem ./internal/credentials/ ./internal/apikey/ ./internal/ipallow/ ./internal/clientip/
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/credentials/ ./internal/oauth/ ./internal/tokens/ ./internal/reqsign/ ./internal/counters/memory/ ./internal/apikey/ ./internal/ipallow/ ./internal/clientip/
 
 .PHONY: clean
 clean: ## Remove build output and the development data directory
