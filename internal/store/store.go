@@ -131,6 +131,9 @@ type APIKey struct {
 	SigningSecret []byte
 	// SignatureRequired refuses the key's requests that are not signed.
 	SignatureRequired bool
+	// Plan overrides the organization's plan for this key's requests, which
+	// then have their own rate and quota; "" uses the organization's plan.
+	Plan string
 }
 
 // Key statuses as shown to users; see APIKey.Status.
@@ -162,6 +165,94 @@ type Plan struct {
 	QuotaUnits        int64  // 0 means unlimited
 	QuotaPeriod       string // "hour", "day" or "month" (calendar, UTC)
 	UpdatedAt         time.Time
+}
+
+// UsageEvent is one metered request, or one WebSocket session, as the
+// gateway saw it: admitted or refused, authenticated or not.
+type UsageEvent struct {
+	// ID is the request ID (X-Request-Id), required; unique, so that
+	// recording an event twice counts it once.
+	ID   string
+	Time time.Time // when the request arrived; zero: the store's now
+	// Who, when known: all "" for a request refused before authentication.
+	OrgID        string
+	AppID        string
+	CredentialID string
+	AuthMethod   string // e.g. "apikey", "bearer"; "" when unauthenticated
+	Method       string // HTTP method
+	Route        string // the matched route's path prefix; "" when none
+	Path         string // request path, without the query
+	Status       int    // response status; 101 for a WebSocket session
+	ErrorCode    string // the error code sent, if the gateway refused it
+	// Latency is kept at microsecond precision, like times.
+	Latency time.Duration
+	// RequestBytes and ResponseBytes are body bytes (for a WebSocket
+	// session: bytes from and to the client over the whole session).
+	RequestBytes  int64
+	ResponseBytes int64
+	// Units charged against the quota; 0 for a refused request.
+	Units     int64
+	ClientIP  string
+	UserAgent string
+	WebSocket bool
+}
+
+// Usage granularities: the buckets of the usage rollups.
+const (
+	GranularityHour  = "hour"
+	GranularityDay   = "day"
+	GranularityMonth = "month"
+)
+
+// UsageQuery selects a usage series: the buckets of one granularity whose
+// start is in [From, To), of one organization, optionally of one app and one
+// credential. From and To are truncated to the granularity by the caller.
+type UsageQuery struct {
+	OrgID string // required
+	// Granularity is GranularityHour, GranularityDay or GranularityMonth;
+	// another is an error.
+	Granularity  string
+	From, To     time.Time
+	AppID        string // "" matches every app
+	CredentialID string // "" matches every credential
+}
+
+// UsagePoint is one bucket of a usage series. Errors are responses with a
+// status of 400 or more.
+type UsagePoint struct {
+	Start    time.Time
+	Units    int64
+	Requests int64
+	Errors   int64
+}
+
+// RequestFilter selects request-log entries of one organization, newest
+// first. Zero fields match everything.
+type RequestFilter struct {
+	// OrgID selects the organization; "" selects the requests refused
+	// before anyone was authenticated (for the operator).
+	OrgID        string
+	AppID        string
+	CredentialID string
+	// StatusMin and StatusMax bound the status, inclusive (e.g. 400–499);
+	// 0 means unbounded.
+	StatusMin, StatusMax int
+	From                 time.Time // Time >= From
+	To                   time.Time // Time < To
+	// AfterTime and AfterID are a page cursor, the Time and ID of the
+	// previous page's last entry: only entries strictly after that one in
+	// the list order (Time descending, then ID descending).
+	AfterTime time.Time
+	AfterID   string
+	Limit     int // at most this many; 0 means 100; a store may cap it, but not below 10000
+}
+
+// QuotaCount is the durable copy of one quota counter: the units used under
+// Key in a period ending at PeriodEnd.
+type QuotaCount struct {
+	Key       string
+	Used      int64
+	PeriodEnd time.Time
 }
 
 // SigningKey is a private key used to sign tokens. PrivateKey is sealed with
@@ -321,6 +412,32 @@ type Store interface {
 	// PurgeRevokedTokens forgets revoked tokens that expired before the
 	// given time and returns how many it removed.
 	PurgeRevokedTokens(ctx context.Context, expiredBefore time.Time) (int64, error)
+
+	// RecordUsage appends events to the request log and adds them to the
+	// hourly, daily and monthly rollups (per organization, app and
+	// credential; events without an organization go to the request log
+	// only), all in one transaction. An event whose ID is already recorded
+	// is skipped, so a batch may be retried after an uncertain failure.
+	// Buckets are calendar periods in UTC.
+	RecordUsage(ctx context.Context, events []UsageEvent) error
+	// UsageSeries returns the non-empty buckets of q, oldest first.
+	UsageSeries(ctx context.Context, q UsageQuery) ([]UsagePoint, error)
+	// ListRequests pages through the request log.
+	ListRequests(ctx context.Context, f RequestFilter) ([]UsageEvent, error)
+	// PurgeRequests forgets request-log entries older than before, and
+	// hourly rollups that started before hourlyBefore; it returns how many
+	// log entries it removed. Daily and monthly rollups are kept.
+	PurgeRequests(ctx context.Context, before, hourlyBefore time.Time) (int64, error)
+
+	// SaveQuotaCounts stores quota counts, each raising the stored count of
+	// its key to at least Used (never lowering it) and its PeriodEnd to at
+	// least the one given. PeriodEnd is required.
+	SaveQuotaCounts(ctx context.Context, counts []QuotaCount) error
+	// GetQuotaCount returns the stored count of key, 0 when there is none.
+	GetQuotaCount(ctx context.Context, key string) (int64, error)
+	// PurgeQuotaCounts forgets counts of periods that ended before the given
+	// time.
+	PurgeQuotaCounts(ctx context.Context, endedBefore time.Time) error
 
 	// AppendAudit records an entry that goes with no other change, such as a
 	// failed login.

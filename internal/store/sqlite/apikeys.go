@@ -9,10 +9,10 @@ import (
 )
 
 const (
-	keyColumns = `id, org_id, app_id, name, prefix, hash, scopes, ip_allowlist, expires_at, created_at, updated_at, created_by, last_used_at, revoked_at, signing_secret, signature_required`
+	keyColumns = `id, org_id, app_id, name, prefix, hash, scopes, ip_allowlist, expires_at, created_at, updated_at, created_by, last_used_at, revoked_at, signing_secret, signature_required, plan`
 	keySelect  = `SELECT ` + keyColumns + ` FROM api_keys`
-	keyInsert  = `INSERT INTO api_keys (` + keyColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	keyUpdate  = `UPDATE api_keys SET app_id = ?, name = ?, scopes = ?, ip_allowlist = ?, expires_at = ?, updated_at = ?, created_by = ?, last_used_at = ?, revoked_at = ?, signing_secret = ?, signature_required = ? WHERE id = ?`
+	keyInsert  = `INSERT INTO api_keys (` + keyColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	keyUpdate  = `UPDATE api_keys SET app_id = ?, name = ?, scopes = ?, ip_allowlist = ?, expires_at = ?, updated_at = ?, created_by = ?, last_used_at = ?, revoked_at = ?, signing_secret = ?, signature_required = ?, plan = ? WHERE id = ?`
 	keyByID    = keySelect + ` WHERE id = ?`
 	keyByHash  = keySelect + ` WHERE hash = ?`
 	keysOfOrg  = keySelect + ` WHERE org_id = ? ORDER BY created_at DESC, id DESC`
@@ -25,7 +25,7 @@ func scanKey(r rowScanner) (store.APIKey, error) {
 	err := r.Scan(&k.ID, &k.OrgID, &k.AppID, &k.Name, &k.Prefix, blobCol{&k.Hash},
 		listCol{&k.Scopes}, listCol{&k.IPAllowlist}, timeCol{&k.ExpiresAt}, timeCol{&k.CreatedAt},
 		timeCol{&k.UpdatedAt}, &k.CreatedBy, timeCol{&k.LastUsedAt}, timeCol{&k.RevokedAt},
-		blobCol{&k.SigningSecret}, &k.SignatureRequired)
+		blobCol{&k.SigningSecret}, &k.SignatureRequired, &k.Plan)
 	return k, err
 }
 
@@ -40,7 +40,7 @@ func (s *Store) CreateAPIKey(ctx context.Context, k store.APIKey, a store.AuditE
 		_, err := tx.ExecContext(ctx, keyInsert, k.ID, k.OrgID, k.AppID, k.Name, k.Prefix, blob(k.Hash),
 			jsonList(k.Scopes), jsonList(k.IPAllowlist), micros(k.ExpiresAt), micros(k.CreatedAt),
 			micros(k.UpdatedAt), k.CreatedBy, micros(k.LastUsedAt), micros(k.RevokedAt),
-			nullBlob(k.SigningSecret), k.SignatureRequired)
+			nullBlob(k.SigningSecret), k.SignatureRequired, k.Plan)
 		if err != nil {
 			return wrapErr(err, "api key "+quote(k.ID))
 		}
@@ -80,7 +80,7 @@ func (s *Store) UpdateAPIKey(ctx context.Context, id string, fn func(store.APIKe
 		put: func(ctx context.Context, q querier, k store.APIKey) error {
 			_, err := q.ExecContext(ctx, keyUpdate, k.AppID, k.Name, jsonList(k.Scopes), jsonList(k.IPAllowlist),
 				micros(k.ExpiresAt), micros(k.UpdatedAt), k.CreatedBy, micros(k.LastUsedAt), micros(k.RevokedAt),
-				nullBlob(k.SigningSecret), k.SignatureRequired, k.ID)
+				nullBlob(k.SigningSecret), k.SignatureRequired, k.Plan, k.ID)
 			return wrapErr(err, "api key "+quote(k.ID))
 		},
 	}, fn, a)

@@ -19,7 +19,7 @@
 //
 // All SQL lives in this package, next to the methods of the table it serves
 // (orgs.go, users.go, apps.go, apikeys.go, plans.go, signingkeys.go,
-// refreshtokens.go, audit.go).
+// refreshtokens.go, revokedtokens.go, audit.go, usage.go, quota.go).
 package sqlite
 
 import (

@@ -163,6 +163,7 @@ func testAPIKeys(f *fixture) {
 	k := f.createKey(org.ID, app.ID, func(k *store.APIKey) {
 		k.LastUsedAt = f.now()
 		k.RevokedAt = f.now()
+		k.Plan = "enterprise"
 	})
 
 	wantEqual(t, "GetAPIKey", must(s.GetAPIKey(ctx, k.ID))(t), k)
@@ -212,7 +213,7 @@ func testListAPIKeys(f *fixture) {
 
 	k1 := f.createKey(org.ID, "")
 	k2 := f.createKey(org.ID, "", func(k *store.APIKey) { k.RevokedAt = f.now() })
-	k3 := f.createKey(org.ID, "")
+	k3 := f.createKey(org.ID, "", func(k *store.APIKey) { k.Plan = "enterprise" })
 	// Created last but dated first: the order is by creation time.
 	k0 := f.createKey(org.ID, "", func(k *store.APIKey) { k.CreatedAt = oldest })
 	kOther := f.createKey(other.ID, "")
@@ -246,6 +247,7 @@ func testUpdateAPIKey(f *fixture) {
 		v.UpdatedAt = later
 		v.SigningSecret = nil
 		v.SignatureRequired = false
+		v.Plan = "gold"
 		return v, nil
 	}, auditValue("apikey.revoke"))
 	mustDo(t, err)
@@ -253,7 +255,7 @@ func testUpdateAPIKey(f *fixture) {
 	want := k
 	want.Name, want.Scopes, want.IPAllowlist = "renamed", []string{"read", "admin"}, []string{}
 	want.ExpiresAt, want.RevokedAt, want.UpdatedAt = time.Time{}, normalize(later), normalize(later)
-	want.SigningSecret, want.SignatureRequired = []byte{}, false
+	want.SigningSecret, want.SignatureRequired, want.Plan = []byte{}, false, "gold"
 	wantEqual(t, "UpdateAPIKey result", got, want)
 	wantEqual(t, "GetAPIKey after update", must(s.GetAPIKey(ctx, k.ID))(t), want)
 	wantEqual(t, "GetAPIKeyByHash after update", must(s.GetAPIKeyByHash(ctx, k.Hash))(t), want)

@@ -5,9 +5,10 @@
 // specific to one backend: round trips (times in UTC at microsecond
 // precision, slices and maps never nil), the sentinel errors, update
 // closures (abort, immutable fields), the audit entry that goes with every
-// change, list orders and filters, refresh-token rotation, and two races
-// (concurrent updates of one key, concurrent rotations of one token) that
-// are meant to be run with -race.
+// change, list orders and filters, refresh-token rotation, usage (the
+// request log, its calendar rollups and paging, quota counts), and three
+// races (concurrent updates of one key, concurrent rotations of one token,
+// concurrent usage batches) that are meant to be run with -race.
 //
 // It is an ordinary package, not a _test one, so that backends in other
 // packages can import it; nothing outside tests should.
@@ -57,6 +58,15 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"AuditAtomicity", testAuditAtomicity},
 		{"ConcurrentUpdateAPIKey", testConcurrentUpdateAPIKey},
 		{"ConcurrentRotateRefreshToken", testConcurrentRotateRefreshToken},
+		{"RecordUsage", testRecordUsage},
+		{"RecordUsageDuplicates", testRecordUsageDuplicates},
+		{"UsageRollups", testUsageRollups},
+		{"UsageFilters", testUsageFilters},
+		{"ListRequests", testListRequests},
+		{"ListRequestsLimit", testListRequestsLimit},
+		{"PurgeRequests", testPurgeRequests},
+		{"QuotaCounts", testQuotaCounts},
+		{"ConcurrentRecordUsage", testConcurrentRecordUsage},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -101,6 +111,9 @@ func testEmptyStore(f *fixture) {
 		{"ListPlans", listResult(s.ListPlans(ctx))},
 		{"ListSigningKeys", listResult(s.ListSigningKeys(ctx))},
 		{"ListAudit", listResult(s.ListAudit(ctx, store.AuditFilter{}))},
+		{"ListRequests", listResult(s.ListRequests(ctx, store.RequestFilter{OrgID: "org_missing"}))},
+		{"UsageSeries", listResult(s.UsageSeries(ctx, store.UsageQuery{OrgID: "org_missing", Granularity: store.GranularityDay,
+			From: start.AddDate(0, 0, -1), To: start.AddDate(0, 0, 1)}))},
 	}
 	for _, l := range lists {
 		mustDo(t, l.err)
@@ -108,6 +121,10 @@ func testEmptyStore(f *fixture) {
 			t.Errorf("%s on an empty store: %d items, nil = %v; want 0 items, not nil", l.name, l.n, l.isNil)
 		}
 	}
+
+	wantEqual(t, "GetQuotaCount", must(s.GetQuotaCount(ctx, "missing"))(t), int64(0))
+	wantEqual(t, "PurgeRequests", must(s.PurgeRequests(ctx, start, start))(t), int64(0))
+	mustDo(t, s.PurgeQuotaCounts(ctx, start))
 }
 
 func second[T any](_ T, err error) error { return err }
