@@ -1,0 +1,235 @@
+// Package metrics exposes Tollgate's Prometheus metrics.
+//
+// A Metrics holds its own registry: nothing is registered with the
+// client library's global default registry, so that several gateways (or
+// tests) in one process never share or collide on series. Besides the Go
+// runtime and process collectors, it exports, all in namespace tollgate:
+//
+//	requests_total{route,status,auth_method}   counter
+//	request_duration_seconds{route}             histogram
+//	auth_failures_total{code,reason}            counter
+//	limiter_decisions_total{outcome}            counter
+//	websocket_bytes_total{direction}            counter ("in": from the client)
+//	usage_events_queued                         gauge
+//	usage_events_dropped_total                  counter
+//	usage_events_written_total                  counter
+//	usage_events_failed_total                   counter
+//
+// An empty route or auth method is exported as "none". Label values come
+// from the configuration (routes), fixed code sets (statuses, error codes,
+// reasons, auth methods) and the caller; never from raw request input, so
+// the number of series stays bounded.
+package metrics
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/tollgate/tollgate/internal/apierror"
+	"github.com/tollgate/tollgate/internal/store"
+)
+
+// Namespace prefixes the name of every Tollgate metric.
+const Namespace = "tollgate"
+
+// Outcomes of a limiter decision, the values of the outcome label of
+// limiter_decisions_total. Their series exist, at 0, from New on.
+const (
+	OutcomeAdmitted       = "admitted"
+	OutcomeRateLimited    = "rate_limited"
+	OutcomeQuotaExhausted = "quota_exhausted"
+)
+
+// none stands for an empty label value.
+const none = "none"
+
+// scrapeTimeout bounds one scrape of Handler; Prometheus' default scrape
+// timeout is 10s as well.
+const scrapeTimeout = 10 * time.Second
+
+// Metrics records Tollgate's metrics in a registry of its own. Create one
+// with New; the zero value is not usable. Its methods are safe for
+// concurrent use.
+type Metrics struct {
+	reg     *prometheus.Registry
+	handler http.Handler
+
+	requests     *prometheus.CounterVec
+	duration     *prometheus.HistogramVec
+	authFailures *prometheus.CounterVec
+	decisions    *prometheus.CounterVec
+	admitted     prometheus.Counter
+	rateLimited  prometheus.Counter
+	quotaOut     prometheus.Counter
+	wsIn, wsOut  prometheus.Counter
+
+	// statusText[s-minStatus] is strconv.Itoa(s), so that the status label
+	// costs no allocation.
+	statusText []string
+}
+
+const minStatus, maxStatus = 100, 599
+
+// New returns a Metrics with a new registry holding the Go runtime and
+// process collectors and the metrics listed in the package documentation,
+// except the usage_events_* ones, which WatchUsageQueue adds.
+func New() *Metrics {
+	reg := prometheus.NewRegistry()
+	m := &Metrics{
+		reg: reg,
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace,
+			Name:      "requests_total",
+			Help:      "Requests and WebSocket sessions seen by the gateway, by matched route, response status (101 for a WebSocket session) and authentication method.",
+		}, []string{"route", "status", "auth_method"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: Namespace,
+			Name:      "request_duration_seconds",
+			Help:      "Time from a request's arrival to the end of its response, by matched route. WebSocket sessions are not included.",
+			// From half a millisecond (a request refused by the gateway
+			// itself) to 10 seconds (a slow upstream).
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"route"}),
+		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace,
+			Name:      "auth_failures_total",
+			Help:      "Requests refused with 401, or with 403 for another reason than an exhausted quota, by error code and reason.",
+		}, []string{"code", "reason"}),
+		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace,
+			Name:      "limiter_decisions_total",
+			Help:      "Rate-limit and quota decisions, by outcome.",
+		}, []string{"outcome"}),
+		statusText: make([]string, maxStatus-minStatus+1),
+	}
+	ws := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: Namespace,
+		Name:      "websocket_bytes_total",
+		Help:      "Bytes carried by ended WebSocket sessions, by direction: in from the client, out to the client.",
+	}, []string{"direction"})
+	m.admitted = m.decisions.WithLabelValues(OutcomeAdmitted)
+	m.rateLimited = m.decisions.WithLabelValues(OutcomeRateLimited)
+	m.quotaOut = m.decisions.WithLabelValues(OutcomeQuotaExhausted)
+	m.wsIn = ws.WithLabelValues("in")
+	m.wsOut = ws.WithLabelValues("out")
+	for i := range m.statusText {
+		m.statusText[i] = strconv.Itoa(minStatus + i)
+	}
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.requests, m.duration, m.authFailures, m.decisions, ws,
+	)
+	m.handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		// ErrorLog is nil: collection errors are not logged, they are
+		// counted in promhttp_metric_handler_errors_total.
+		ErrorHandling: promhttp.ContinueOnError,
+		Registry:      reg,
+		Timeout:       scrapeTimeout,
+	})
+	return m
+}
+
+// Handler returns the HTTP handler that serves the registry in the
+// Prometheus exposition formats. A collector that fails leaves its series
+// out of the scrape (and is counted in promhttp_metric_handler_errors_total)
+// instead of failing it; a scrape that takes longer than 10 seconds is
+// answered with 503. Every call returns the same handler.
+func (m *Metrics) Handler() http.Handler { return m.handler }
+
+// ObserveRequest records one ended request or WebSocket session: it counts
+// it in requests_total, observes its latency in request_duration_seconds
+// (not for WebSocket sessions, whose length says nothing about the gateway),
+// adds a WebSocket session's bytes to websocket_bytes_total, and counts an
+// authentication or authorization failure in auth_failures_total.
+//
+// reason is the refusal's reason (apierror.Error.Reason), "" when none; it
+// keeps 403 responses for an exhausted quota out of auth_failures_total.
+// ObserveRequest does not allocate once the event's series exist.
+func (m *Metrics) ObserveRequest(e *store.UsageEvent, reason string) {
+	route := e.Route
+	if route == "" {
+		route = none
+	}
+	auth := e.AuthMethod
+	if auth == "" {
+		auth = none
+	}
+	m.requests.WithLabelValues(route, m.status(e.Status), auth).Inc()
+	if e.WebSocket {
+		if e.RequestBytes > 0 {
+			m.wsIn.Add(float64(e.RequestBytes))
+		}
+		if e.ResponseBytes > 0 {
+			m.wsOut.Add(float64(e.ResponseBytes))
+		}
+	} else {
+		m.duration.WithLabelValues(route).Observe(e.Latency.Seconds())
+	}
+	if e.ErrorCode != "" && (e.Status == http.StatusUnauthorized ||
+		(e.Status == http.StatusForbidden && reason != apierror.ReasonQuotaExhausted)) {
+		if reason == "" {
+			reason = none
+		}
+		m.authFailures.WithLabelValues(e.ErrorCode, reason).Inc()
+	}
+}
+
+// status returns s in decimal.
+func (m *Metrics) status(s int) string {
+	if s >= minStatus && s <= maxStatus {
+		return m.statusText[s-minStatus]
+	}
+	return strconv.Itoa(s)
+}
+
+// ObserveLimit counts one limiter decision in limiter_decisions_total.
+// outcome is OutcomeAdmitted, OutcomeRateLimited or OutcomeQuotaExhausted;
+// any other value gets a series of its own.
+func (m *Metrics) ObserveLimit(outcome string) {
+	switch outcome {
+	case OutcomeAdmitted:
+		m.admitted.Inc()
+	case OutcomeRateLimited:
+		m.rateLimited.Inc()
+	case OutcomeQuotaExhausted:
+		m.quotaOut.Inc()
+	default:
+		m.decisions.WithLabelValues(outcome).Inc()
+	}
+}
+
+// WatchUsageQueue exports the state of the usage-event queue: depth as the
+// gauge usage_events_queued, and dropped, written and failed as the counters
+// usage_events_dropped_total, usage_events_written_total and
+// usage_events_failed_total (see package usage: Recorder.Depth, Dropped,
+// Written and Failed). The functions are called at every scrape, possibly
+// concurrently; they must be cheap and safe for concurrent use, and the
+// counters must never decrease.
+//
+// Call it once: a second call panics, the metrics being registered already.
+func (m *Metrics) WatchUsageQueue(depth func() int, dropped, written, failed func() uint64) {
+	counter := func(name, help string, f func() uint64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Namespace: Namespace, Name: name, Help: help,
+		}, func() float64 { return float64(f()) })
+	}
+	m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: Namespace,
+			Name:      "usage_events_queued",
+			Help:      "Usage events waiting to be written to the store.",
+		}, func() float64 { return float64(depth()) }),
+		counter("usage_events_dropped_total",
+			"Usage events dropped because the queue was full or the recorder had stopped.", dropped),
+		counter("usage_events_written_total",
+			"Usage events written to the store.", written),
+		counter("usage_events_failed_total",
+			"Usage events given up after failed writes to the store.", failed),
+	)
+}

@@ -1,0 +1,633 @@
+package usage
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tollgate/tollgate/internal/clock"
+	"github.com/tollgate/tollgate/internal/store"
+)
+
+// deadline bounds every wait for something that must eventually happen.
+// Tests never assert how soon.
+const deadline = 10 * time.Second
+
+// memSink stores batches in memory. When fail is set it returns fail's
+// result instead of storing; when block is set it waits on it (or ctx)
+// first. entered receives a value, if there is room, at every call.
+type memSink struct {
+	mu      sync.Mutex
+	events  []store.UsageEvent
+	batches []int
+
+	calls   atomic.Int64
+	fail    func(call int64, ctx context.Context) error
+	block   chan struct{}
+	entered chan struct{}
+}
+
+func (s *memSink) RecordUsage(ctx context.Context, events []store.UsageEvent) error {
+	call := s.calls.Add(1)
+	if s.entered != nil {
+		select {
+		case s.entered <- struct{}{}:
+		default:
+		}
+	}
+	if s.block != nil {
+		select {
+		case <-s.block:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if s.fail != nil {
+		if err := s.fail(call, ctx); err != nil {
+			return err
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.events = append(s.events, events...) // copies: the Recorder reuses the slice
+	s.batches = append(s.batches, len(events))
+	return nil
+}
+
+func (s *memSink) snapshot() (events []store.UsageEvent, batches []int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]store.UsageEvent(nil), s.events...), append([]int(nil), s.batches...)
+}
+
+// logBuffer collects log output; safe for concurrent use.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) lines() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s := strings.TrimSpace(b.buf.String())
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, "\n")
+}
+
+func (b *logBuffer) logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{
+		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.TimeKey {
+				return slog.Attr{}
+			}
+			return a
+		},
+	}))
+}
+
+func event(i int) store.UsageEvent {
+	return store.UsageEvent{
+		ID:     fmt.Sprintf("req_%06d", i),
+		Time:   time.Date(2026, 1, 2, 3, 4, 5, i, time.UTC),
+		OrgID:  "org_1",
+		Method: "GET",
+		Path:   "/v1/secret-path",
+		Status: 200,
+		Units:  1,
+	}
+}
+
+// start runs r in a goroutine. The returned stop cancels Run's context and
+// waits for Run to return; it is also registered as a cleanup.
+func start(t *testing.T, r *Recorder) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r.Run(ctx)
+	}()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case <-done:
+			case <-time.After(deadline):
+				t.Errorf("Run did not return within %v of cancellation", deadline)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	end := time.Now().Add(deadline)
+	for !cond() {
+		if time.Now().After(end) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// checkTotals asserts that every recorded event is accounted for exactly once.
+func checkTotals(t *testing.T, r *Recorder, recorded int) {
+	t.Helper()
+	w, f, d, q := r.Written(), r.Failed(), r.Dropped(), r.Depth()
+	if w+f+d+uint64(q) != uint64(recorded) {
+		t.Errorf("written %d + failed %d + dropped %d + depth %d != recorded %d", w, f, d, q, recorded)
+	}
+}
+
+func TestInOrderExactlyOnce(t *testing.T) {
+	sink := &memSink{}
+	r := New(sink, Options{BatchSize: 7, FlushInterval: time.Millisecond})
+	stop := start(t, r)
+	const n = 1000
+	for i := range n {
+		if !r.Record(event(i)) {
+			t.Fatalf("Record(%d) = false with a large queue", i)
+		}
+	}
+	waitFor(t, "all events written", func() bool { return r.Written() == n })
+	stop()
+
+	got, _ := sink.snapshot()
+	if len(got) != n {
+		t.Fatalf("sink has %d events, want %d", len(got), n)
+	}
+	for i, e := range got {
+		if want := event(i); e != want {
+			t.Fatalf("event %d = %+v, want %+v", i, e, want)
+		}
+	}
+	if r.Dropped() != 0 || r.Failed() != 0 || r.Depth() != 0 {
+		t.Errorf("dropped %d, failed %d, depth %d; want 0, 0, 0", r.Dropped(), r.Failed(), r.Depth())
+	}
+}
+
+func TestBatchSize(t *testing.T) {
+	sink := &memSink{}
+	// FlushInterval is long, so only full batches are written before
+	// shutdown; the rest goes in the final flush.
+	r := New(sink, Options{BatchSize: 10, FlushInterval: time.Hour})
+	const n = 95
+	for i := range n { // queued before Run starts
+		r.Record(event(i))
+	}
+	stop := start(t, r)
+	waitFor(t, "nine full batches", func() bool { return r.Written() == 90 })
+	if d := r.Depth(); d != 5 {
+		t.Errorf("Depth() = %d with 5 events waiting for the interval, want 5", d)
+	}
+	stop()
+
+	_, batches := sink.snapshot()
+	want := []int{10, 10, 10, 10, 10, 10, 10, 10, 10, 5}
+	if fmt.Sprint(batches) != fmt.Sprint(want) {
+		t.Errorf("batch sizes = %v, want %v", batches, want)
+	}
+	checkTotals(t, r, n)
+}
+
+func TestFlushInterval(t *testing.T) {
+	sink := &memSink{}
+	r := New(sink, Options{BatchSize: 1000, FlushInterval: 5 * time.Millisecond})
+	start(t, r)
+	for i := range 3 {
+		r.Record(event(i))
+	}
+	// Far fewer than BatchSize: only the interval can flush them.
+	waitFor(t, "a partial batch flushed by the interval", func() bool { return r.Written() == 3 })
+	r.Record(event(3))
+	waitFor(t, "a second partial batch", func() bool { return r.Written() == 4 })
+	if _, b := sink.snapshot(); len(b) < 2 {
+		t.Errorf("batches = %v, want at least two", b)
+	}
+}
+
+func TestQueueFullDropsCountsAndLogs(t *testing.T) {
+	sink := &memSink{block: make(chan struct{}), entered: make(chan struct{}, 1)}
+	var logs logBuffer
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	r := New(sink, Options{Buffer: 4, BatchSize: 1, FlushInterval: time.Hour, Logger: logs.logger(), Clock: clk})
+	stop := start(t, r)
+
+	// The first event is taken by Run, which then blocks in the sink.
+	r.Record(event(0))
+	select {
+	case <-sink.entered:
+	case <-time.After(deadline):
+		t.Fatal("sink never called")
+	}
+	// Four fill the queue; the next ones are dropped.
+	for i := 1; i <= 4; i++ {
+		if !r.Record(event(i)) {
+			t.Fatalf("Record(%d) = false with room in the queue", i)
+		}
+	}
+	if d := r.Depth(); d != 5 {
+		t.Errorf("Depth() = %d, want 5 (4 queued, 1 being written)", d)
+	}
+	for i := 5; i <= 7; i++ {
+		if r.Record(event(i)) {
+			t.Fatalf("Record(%d) = true with a full queue", i)
+		}
+	}
+	if got := r.Dropped(); got != 3 {
+		t.Fatalf("Dropped() = %d, want 3", got)
+	}
+	// The first drop is reported at once, the next two wait for the window.
+	want := []string{`level=WARN msg="usage events dropped: queue full" dropped=1 total=1`}
+	if got := logs.lines(); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("logs = %q, want %q", got, want)
+	}
+
+	clk.Advance(dropLogEvery - time.Nanosecond)
+	r.Record(event(8))
+	if got := logs.lines(); len(got) != 1 {
+		t.Fatalf("a drop inside the window was logged: %q", got)
+	}
+	clk.Advance(time.Nanosecond)
+	r.Record(event(9))
+	want = append(want, `level=WARN msg="usage events dropped: queue full" dropped=4 total=5`)
+	if got := logs.lines(); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("logs = %q, want %q", got, want)
+	}
+
+	close(sink.block)
+	waitFor(t, "the queued events written", func() bool { return r.Written() == 5 })
+	stop()
+	got, _ := sink.snapshot()
+	for i, e := range got {
+		if e.ID != event(i).ID {
+			t.Errorf("written event %d is %s, want %s", i, e.ID, event(i).ID)
+		}
+	}
+	checkTotals(t, r, 10)
+	if got := logs.lines(); len(got) != 2 {
+		t.Errorf("shutdown logged drops again with none new: %q", got)
+	}
+}
+
+func TestDropReportedWhenDropsStop(t *testing.T) {
+	// Drops inside the window are reported by Run's ticker once the window
+	// has passed, even if no further drop comes.
+	var logs logBuffer
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	r := New(&memSink{}, Options{Buffer: 1, BatchSize: 2, FlushInterval: time.Millisecond, Logger: logs.logger(), Clock: clk})
+	r.Record(event(0))
+	r.Record(event(1)) // dropped, reported at once
+	r.Record(event(2)) // dropped, inside the window
+	if len(logs.lines()) != 1 {
+		t.Fatalf("logs = %q, want one line", logs.lines())
+	}
+	clk.Advance(dropLogEvery)
+	start(t, r)
+	waitFor(t, "the second report", func() bool { return len(logs.lines()) == 2 })
+	if got, want := logs.lines()[1], "dropped=1 total=2"; !strings.HasSuffix(got, want) {
+		t.Errorf("second report = %q, want it to end in %q", got, want)
+	}
+}
+
+func TestSinkErrorRetried(t *testing.T) {
+	errDown := errors.New("store down")
+	sink := &memSink{fail: func(call int64, _ context.Context) error {
+		if call <= 3 {
+			return errDown
+		}
+		return nil
+	}}
+	var logs logBuffer
+	r := New(sink, Options{BatchSize: 100, FlushInterval: time.Millisecond, Logger: logs.logger()})
+	r.retryMin, r.retryMax = time.Millisecond, 2*time.Millisecond
+	for i := range 5 { // queued before Run, so that they make one batch
+		r.Record(event(i))
+	}
+	start(t, r)
+	waitFor(t, "the batch written after retries", func() bool { return r.Written() == 5 })
+	if got := sink.calls.Load(); got != 4 {
+		t.Errorf("sink called %d times, want 4 (3 failures, 1 success)", got)
+	}
+	if r.Failed() != 0 {
+		t.Errorf("Failed() = %d, want 0", r.Failed())
+	}
+	if got := strings.Count(strings.Join(logs.lines(), "\n"), "will retry"); got != 3 {
+		t.Errorf("%d retry log lines, want 3:\n%s", got, strings.Join(logs.lines(), "\n"))
+	}
+}
+
+func TestSinkErrorGivenUp(t *testing.T) {
+	sink := &memSink{fail: func(int64, context.Context) error { return errors.New("store down") }}
+	var logs logBuffer
+	r := New(sink, Options{BatchSize: 100, FlushInterval: time.Millisecond, Logger: logs.logger()})
+	r.retryMin, r.retryMax, r.retryAttempts = time.Millisecond, time.Millisecond, 3
+	for i := range 5 { // queued before Run, so that they make one batch
+		r.Record(event(i))
+	}
+	start(t, r)
+	waitFor(t, "the batch given up", func() bool { return r.Failed() == 5 })
+	checkTotals(t, r, 5)
+	all := strings.Join(logs.lines(), "\n")
+	if !strings.Contains(all, `msg="usage events not stored: giving up on batch" events=5 attempts=3`) {
+		t.Errorf("no give-up line with the batch size:\n%s", all)
+	}
+	for _, secret := range []string{"req_", "secret-path", "org_1"} {
+		if strings.Contains(all, secret) {
+			t.Errorf("logs contain event contents %q:\n%s", secret, all)
+		}
+	}
+	// The Recorder goes on with later batches.
+	sink.fail = nil // safe: no write is in progress, Run waits for events
+	r.Record(event(5))
+	waitFor(t, "a later batch written", func() bool { return r.Written() == 1 })
+}
+
+func TestShutdownDrains(t *testing.T) {
+	sink := &memSink{}
+	r := New(sink, Options{Buffer: 10000, BatchSize: 100, FlushInterval: time.Hour})
+	const n = 5000
+	for i := range n {
+		r.Record(event(i))
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel() // Run starts already cancelled: everything goes in the final flush
+	r.Run(ctx)
+
+	if r.Written() != n || r.Depth() != 0 {
+		t.Fatalf("after Run: written %d, depth %d; want %d, 0", r.Written(), r.Depth(), n)
+	}
+	got, batches := sink.snapshot()
+	for i, e := range got {
+		if e.ID != event(i).ID {
+			t.Fatalf("event %d is %s, want %s", i, e.ID, event(i).ID)
+		}
+	}
+	for _, b := range batches {
+		if b > 100 {
+			t.Errorf("final flush wrote a batch of %d, more than BatchSize", b)
+		}
+	}
+
+	// After Run: Record drops and counts, never panics or strands events.
+	if r.Record(event(n)) {
+		t.Error("Record after Run returned true")
+	}
+	if r.Dropped() != 1 || r.Depth() != 0 {
+		t.Errorf("after a late Record: dropped %d, depth %d; want 1, 0", r.Dropped(), r.Depth())
+	}
+	checkTotals(t, r, n+1)
+}
+
+func TestShutdownDuringRetry(t *testing.T) {
+	// A batch whose retries are cut short by shutdown gets a final attempt,
+	// with a context that is not cancelled.
+	var cancelled atomic.Bool
+	failed := make(chan struct{}, 1)
+	sink := &memSink{
+		fail: func(_ int64, ctx context.Context) error {
+			if !cancelled.Load() {
+				select {
+				case failed <- struct{}{}:
+				default:
+				}
+				return errors.New("store down")
+			}
+			if ctx.Err() != nil {
+				return fmt.Errorf("final flush got a done context: %w", ctx.Err())
+			}
+			return nil
+		},
+	}
+	r := New(sink, Options{BatchSize: 100, FlushInterval: time.Millisecond})
+	r.retryMin = time.Hour // the backoff only ends by shutdown
+	for i := range 5 {
+		r.Record(event(i))
+	}
+	stop := start(t, r)
+	select {
+	case <-failed:
+	case <-time.After(deadline):
+		t.Fatal("sink never called")
+	}
+	cancelled.Store(true)
+	stop()
+	if r.Written() != 5 || r.Failed() != 0 {
+		t.Errorf("written %d, failed %d; want 5, 0", r.Written(), r.Failed())
+	}
+}
+
+func TestFinalFlushTimeout(t *testing.T) {
+	// A sink that never returns on its own: the final flush gives up after
+	// its timeout and counts everything left as failed.
+	sink := &memSink{block: make(chan struct{}), entered: make(chan struct{}, 1)}
+	var logs logBuffer
+	r := New(sink, Options{Buffer: 100, BatchSize: 2, FlushInterval: time.Hour, Logger: logs.logger()})
+	r.finalTimeout = 20 * time.Millisecond
+	for i := range 7 {
+		r.Record(event(i))
+	}
+	stop := start(t, r)
+	select {
+	case <-sink.entered:
+	case <-time.After(deadline):
+		t.Fatal("sink never called")
+	}
+	stop()
+	if r.Failed() != 7 || r.Written() != 0 {
+		t.Errorf("failed %d, written %d; want 7, 0", r.Failed(), r.Written())
+	}
+	checkTotals(t, r, 7)
+	if all := strings.Join(logs.lines(), "\n"); !strings.Contains(all, "final flush timed out") {
+		t.Errorf("no timeout line:\n%s", all)
+	}
+}
+
+func TestConcurrentRecord(t *testing.T) {
+	sink := &memSink{}
+	// A small queue, so that some events are dropped while Run writes.
+	r := New(sink, Options{Buffer: 256, BatchSize: 50, FlushInterval: time.Millisecond})
+	stop := start(t, r)
+
+	const goroutines, each = 16, 2000
+	var accepted atomic.Uint64
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Go(func() {
+			for i := range each {
+				e := event(g*each + i)
+				e.AppID = fmt.Sprint(g)
+				e.Units = int64(i)
+				if r.Record(e) {
+					accepted.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	stop()
+
+	if r.Written() != accepted.Load() {
+		t.Errorf("Written() = %d, accepted %d", r.Written(), accepted.Load())
+	}
+	if r.Written()+r.Dropped() != goroutines*each {
+		t.Errorf("written %d + dropped %d != recorded %d", r.Written(), r.Dropped(), goroutines*each)
+	}
+	checkTotals(t, r, goroutines*each)
+
+	got, _ := sink.snapshot()
+	seen := make(map[string]bool, len(got))
+	last := make(map[string]int64)
+	for _, e := range got {
+		if seen[e.ID] {
+			t.Fatalf("event %s written twice", e.ID)
+		}
+		seen[e.ID] = true
+		// Each goroutine's events arrive in the order it recorded them.
+		if prev, ok := last[e.AppID]; ok && e.Units <= prev {
+			t.Fatalf("goroutine %s: event %d written after %d", e.AppID, e.Units, prev)
+		}
+		last[e.AppID] = e.Units
+	}
+	t.Logf("recorded %d, written %d, dropped %d", goroutines*each, r.Written(), r.Dropped())
+}
+
+func TestRecordRacingShutdown(t *testing.T) {
+	// Records that race with the end of Run are written or counted as
+	// dropped; none is left in the queue.
+	for range 20 {
+		sink := &memSink{}
+		r := New(sink, Options{Buffer: 64, BatchSize: 8, FlushInterval: time.Millisecond})
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan struct{})
+		go func() { defer close(done); r.Run(ctx) }()
+
+		var recorded atomic.Int64
+		var wg sync.WaitGroup
+		for g := range 2 {
+			wg.Go(func() {
+				for i := 0; ; i++ {
+					select {
+					case <-done:
+						return
+					default:
+					}
+					r.Record(event(g*1_000_000 + i))
+					recorded.Add(1)
+				}
+			})
+		}
+		time.Sleep(time.Millisecond)
+		cancel()
+		<-done
+		wg.Wait()
+		if r.Depth() != 0 {
+			t.Fatalf("Depth() = %d after Run returned and Records stopped", r.Depth())
+		}
+		checkTotals(t, r, int(recorded.Load()))
+	}
+}
+
+func TestRunTwicePanics(t *testing.T) {
+	r := New(&memSink{}, Options{})
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	r.Run(ctx)
+	defer func() {
+		if recover() == nil {
+			t.Error("second Run did not panic")
+		}
+	}()
+	r.Run(ctx)
+}
+
+func TestDefaults(t *testing.T) {
+	r := New(&memSink{}, Options{Buffer: -1})
+	if cap(r.queue) != DefaultBuffer || r.batchSize != DefaultBatchSize || r.flushInterval != DefaultFlushInterval {
+		t.Errorf("defaults: buffer %d, batch %d, interval %v", cap(r.queue), r.batchSize, r.flushInterval)
+	}
+	r.Record(event(0)) // the default logger and clock work
+}
+
+// discardSink accepts everything at once.
+type discardSink struct{}
+
+func (discardSink) RecordUsage(context.Context, []store.UsageEvent) error { return nil }
+
+// BenchmarkRecord measures Record from parallel goroutines while Run writes
+// to a sink that costs nothing, so the queue rarely fills.
+func BenchmarkRecord(b *testing.B) {
+	r := New(discardSink{}, Options{})
+	ctx, cancel := context.WithCancel(b.Context())
+	done := make(chan struct{})
+	go func() { defer close(done); r.Run(ctx) }()
+	e := event(1)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			r.Record(e)
+		}
+	})
+	b.StopTimer()
+	cancel()
+	<-done
+	b.ReportMetric(float64(r.Dropped())/float64(b.N), "drops/op")
+}
+
+// BenchmarkRecordQueued measures Record when the queue has room, without a
+// writer competing for the CPU: the cost the request path pays in normal
+// operation.
+func BenchmarkRecordQueued(b *testing.B) {
+	r := New(discardSink{}, Options{})
+	e := event(1)
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		if n == DefaultBuffer {
+			b.StopTimer()
+			for range n {
+				<-r.queue
+			}
+			n = 0
+			b.StartTimer()
+		}
+		if !r.Record(e) {
+			b.Fatal("dropped")
+		}
+		n++
+	}
+}
+
+// BenchmarkRecordDrop measures Record from parallel goroutines when the
+// queue is full and every event is dropped.
+func BenchmarkRecordDrop(b *testing.B) {
+	r := New(discardSink{}, Options{Buffer: 1})
+	e := event(1)
+	r.Record(e)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			r.Record(e)
+		}
+	})
+}
