@@ -47,8 +47,8 @@ lint: ## golangci-lint with the curated linters of .golangci.yml (installs it if
 	@PATH="$$PATH:$$($(GO) env GOPATH)/bin" $(GOLANGCI_LINT) run ./...
 
 .PHONY: microbench
-microbench: ## Go micro-benchmarks of the hot path (auth decisions)
-	$(GO) test -run '^$$' -bench . -benchmem ./internal/credentials/ ./internal/oauth/ ./internal/tokens/ ./internal/reqsign/ ./internal/counters/memory/ ./internal/apikey/ ./internal/ipallow/ ./internal/clientip/
+microbench: ## Go micro-benchmarks of the hot path (auth, limits, metering)
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/credentials/ ./internal/oauth/ ./internal/tokens/ ./internal/reqsign/ ./internal/counters/memory/ ./internal/apikey/ ./internal/ipallow/ ./internal/clientip/ ./internal/limits/ ./internal/usage/ ./internal/metrics/
 
 .PHONY: clean
 clean: ## Remove build output and the development data directory

@@ -216,3 +216,44 @@ func TestOrgSetPlan(t *testing.T) {
 		t.Fatalf("unknown plan: %v", err)
 	}
 }
+
+func TestAPIKeySetPlan(t *testing.T) {
+	cfg, dbPath := writeConfig(t)
+	raw, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plans := "plans:\n  - name: free\n    quota: {units: 100, period: month}\n  - name: partner\n    quota: {units: 100000, period: month}\ndefault_plan: free\n"
+	if err := os.WriteFile(cfg, append(raw, plans...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	must(t, "user", "create", "p@example.com", "--org-name", "Partner Co", "-c", cfg)
+	out := must(t, "apikey", "create", "--org", "partner-co", "--name", "big", "--json", "-c", cfg)
+	var created struct{ ID string }
+	if err := json.Unmarshal([]byte(out), &created); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if out := must(t, "apikey", "set-plan", "--org", "partner-co", created.ID, "partner", "-c", cfg); !strings.Contains(out, "now on plan partner") {
+		t.Fatalf("set-plan: %s", out)
+	}
+	st := openStore(t, dbPath)
+	if k, err := st.GetAPIKey(context.Background(), created.ID); err != nil || k.Plan != "partner" {
+		t.Fatalf("stored key: %+v %v", k, err)
+	}
+	for _, bad := range [][]string{
+		{"apikey", "set-plan", "--org", "partner-co", created.ID, "gold"},               // no such plan
+		{"apikey", "set-plan", "--org", "partner-co", "key_nope", "partner"},            // no such key
+		{"apikey", "set-plan", "--org", "partner-co", created.ID},                       // plan missing
+		{"apikey", "set-plan", "--org", "partner-co", "--clear", created.ID, "partner"}, // both
+	} {
+		if _, err := run(t, append(bad, "-c", cfg)...); err == nil {
+			t.Errorf("%v: no error", bad)
+		}
+	}
+	if out := must(t, "apikey", "set-plan", "--org", "partner-co", "--clear", created.ID, "-c", cfg); !strings.Contains(out, "back on its organization's plan") {
+		t.Fatalf("--clear: %s", out)
+	}
+	if k, _ := st.GetAPIKey(context.Background(), created.ID); k.Plan != "" {
+		t.Fatalf("plan after --clear: %q", k.Plan)
+	}
+}

@@ -390,10 +390,62 @@ func apikeyCmd(e *env) *cobra.Command {
 			})(cmd, args)
 		},
 	}
-	for _, c := range []*cobra.Command{create, list, revoke} {
+	var clearPlan bool
+	setPlan := &cobra.Command{
+		Use:   "set-plan --org ORG KEY_ID PLAN | --clear KEY_ID",
+		Short: "Give an API key a plan of its own, overriding its organization's",
+		Long: `Give an API key a plan of the configuration, overriding its organization's
+plan: the key's requests then have a rate and a quota of their own and no
+longer count against the organization's. --clear returns the key to the
+organization's plan. Running nodes apply it within auth.apikey_cache_ttl
+(30 s by default).`,
+		Args: cobra.RangeArgs(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			plan := ""
+			switch {
+			case clearPlan && len(args) == 1:
+			case !clearPlan && len(args) == 2:
+				plan = args[1]
+			default:
+				return errors.New("give KEY_ID and PLAN, or --clear and KEY_ID")
+			}
+			return e.withServices(func(ctx context.Context, s *services) error {
+				if plan != "" && !slices.ContainsFunc(s.cfg.Plans, func(p config.Plan) bool { return p.Name == plan }) {
+					return fmt.Errorf("no plan %q in the configuration", plan)
+				}
+				o, err := s.accounts.FindOrganization(ctx, org)
+				if err != nil {
+					return err
+				}
+				k, err := s.store.GetAPIKey(ctx, args[0])
+				if err != nil || k.OrgID != o.ID {
+					return fmt.Errorf("organization %s has no API key %s", o.Slug, args[0])
+				}
+				k, err = s.store.UpdateAPIKey(ctx, k.ID, func(k store.APIKey) (store.APIKey, error) {
+					k.Plan, k.UpdatedAt = plan, s.clock.Now()
+					return k, nil
+				}, cliActor.Entry(o.ID, "apikey.set_plan", "apikey", k.ID, map[string]string{"plan": plan}))
+				if err != nil {
+					return err
+				}
+				if e.json {
+					return e.printJSON(controlapi.APIKeyView(k, s.clock.Now()))
+				}
+				if plan == "" {
+					fmt.Fprintf(e.out, "API key %s (%s) is back on its organization's plan\n", k.ID, k.Name)
+				} else {
+					fmt.Fprintf(e.out, "API key %s (%s) is now on plan %s\n", k.ID, k.Name, plan)
+				}
+				return nil
+			})(cmd, args)
+		},
+	}
+	setPlan.Flags().BoolVar(&clearPlan, "clear", false, "return the key to its organization's plan")
+
+	for _, c := range []*cobra.Command{create, list, revoke, setPlan} {
 		_ = c.MarkFlagRequired("org")
 	}
-	cmd.AddCommand(create, list, revoke)
+	cmd.AddCommand(create, list, revoke, setPlan)
 	addJSONFlag(e, cmd)
 	return cmd
 }

@@ -51,6 +51,9 @@ type Principal struct {
 	// admits any principal (seed 004).
 	Scopes      []string
 	IPAllowlist ipallow.List // empty: any address
+	// Plan overrides the organization's plan for this credential, which
+	// then has a rate and quota of its own; "" uses the organization's.
+	Plan string
 }
 
 // HasScopes reports whether p holds every scope in required.

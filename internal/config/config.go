@@ -42,6 +42,7 @@ type Config struct {
 	Plans   []Plan  `yaml:"plans" envPrefix:"PLANS"`
 	// DefaultPlan is the plan of organizations that have none assigned.
 	DefaultPlan string `yaml:"default_plan" env:"DEFAULT_PLAN"`
+	Usage       Usage  `yaml:"usage" envPrefix:"USAGE_"`
 	Log         Log    `yaml:"log" envPrefix:"LOG_"`
 
 	// Dev is set by `tollgate serve --dev`; it is not read from files.
@@ -197,6 +198,10 @@ type Route struct {
 	StripPrefix bool `yaml:"strip_prefix" env:"STRIP_PREFIX"`
 	// Timeout bounds the wait for the upstream's response headers; 0: none.
 	Timeout time.Duration `yaml:"timeout" env:"TIMEOUT"`
+	// WebSocketUnitsPerMB is charged, when a WebSocket session on the route
+	// ends, for every started megabyte (10^6 bytes) it carried in either
+	// direction; Units is charged once, at the handshake. 0: bytes are free.
+	WebSocketUnitsPerMB int64 `yaml:"websocket_units_per_mb" env:"WEBSOCKET_UNITS_PER_MB"`
 }
 
 // UnitCost returns the route's units, 1 when unset.
@@ -225,6 +230,28 @@ type PlanRate struct {
 type PlanQuota struct {
 	Units  int64  `yaml:"units" env:"UNITS"`
 	Period string `yaml:"period" env:"PERIOD"` // hour, day or month
+}
+
+// Usage configures metering: the request log, the usage rollups and the
+// durable copy of quota counts.
+type Usage struct {
+	// Buffer bounds the usage events waiting to be written to the store.
+	// When it is full, new events are dropped and counted (metric
+	// tollgate_usage_events_dropped_total and a log line), never waited for.
+	Buffer int `yaml:"buffer" env:"BUFFER"`
+	// BatchSize is the most events written in one transaction.
+	BatchSize int `yaml:"batch_size" env:"BATCH_SIZE"`
+	// FlushInterval is the longest an event waits before it is written.
+	FlushInterval time.Duration `yaml:"flush_interval" env:"FLUSH_INTERVAL"`
+	// RequestLogRetention is how long request-log entries are kept.
+	RequestLogRetention time.Duration `yaml:"request_log_retention" env:"REQUEST_LOG_RETENTION"`
+	// HourlyRetention is how long hourly rollups are kept; daily and
+	// monthly ones are kept for good.
+	HourlyRetention time.Duration `yaml:"hourly_retention" env:"HOURLY_RETENTION"`
+	// QuotaFlushInterval is how often quota counts are copied to the store.
+	// After a crash, at most the units admitted within one interval are
+	// missing from the count; a graceful shutdown loses none.
+	QuotaFlushInterval time.Duration `yaml:"quota_flush_interval" env:"QUOTA_FLUSH_INTERVAL"`
 }
 
 // Log configures Tollgate's own logs (JSON lines on standard error).
@@ -267,6 +294,14 @@ func Default() Config {
 				Window:                15 * time.Minute,
 				MaxRegistrationsPerIP: 10,
 			},
+		},
+		Usage: Usage{
+			Buffer:              65536,
+			BatchSize:           1000,
+			FlushInterval:       time.Second,
+			RequestLogRetention: 30 * 24 * time.Hour,
+			HourlyRetention:     90 * 24 * time.Hour,
+			QuotaFlushInterval:  time.Second,
 		},
 		Log: Log{Level: "info", Format: "json", AccessLog: true},
 	}

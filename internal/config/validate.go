@@ -136,6 +136,26 @@ func (c *Config) Validate() error {
 	c.validateRoutes(bad)
 	c.validatePlans(bad)
 
+	u := c.Usage
+	if u.Buffer < 1 || u.Buffer > 10_000_000 {
+		bad("usage.buffer %d: must be between 1 and 10000000", u.Buffer)
+	}
+	if u.BatchSize < 1 || u.BatchSize > 100_000 {
+		bad("usage.batch_size %d: must be between 1 and 100000", u.BatchSize)
+	}
+	if u.FlushInterval < 10*time.Millisecond || u.FlushInterval > time.Minute {
+		bad("usage.flush_interval %v: must be between 10ms and 1m", u.FlushInterval)
+	}
+	if u.QuotaFlushInterval < 10*time.Millisecond || u.QuotaFlushInterval > time.Minute {
+		bad("usage.quota_flush_interval %v: must be between 10ms and 1m", u.QuotaFlushInterval)
+	}
+	if u.RequestLogRetention < time.Hour {
+		bad("usage.request_log_retention %v: must be at least 1h", u.RequestLogRetention)
+	}
+	if u.HourlyRetention < 24*time.Hour {
+		bad("usage.hourly_retention %v: must be at least 24h", u.HourlyRetention)
+	}
+
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
@@ -183,6 +203,9 @@ func (c *Config) validateRoutes(bad func(string, ...any)) {
 		}
 		if r.Timeout < 0 {
 			bad("%s.timeout must not be negative", at)
+		}
+		if r.WebSocketUnitsPerMB < 0 || r.WebSocketUnitsPerMB > 1_000_000 {
+			bad("%s.websocket_units_per_mb %d: must be between 0 and 1000000", at, r.WebSocketUnitsPerMB)
 		}
 		key := strings.ToLower(r.Host) + " " + r.Path + " " + strings.Join(r.Methods, ",")
 		if seen[key] {

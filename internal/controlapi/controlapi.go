@@ -1,7 +1,8 @@
 // Package controlapi serves Tollgate's control-plane HTTP API under /api/v1:
-// sign-up and login for users, and the management of an organization's API
-// keys with a dashboard access token. Handlers return errors; apierror turns
-// them into the common error body.
+// sign-up and login for users, the management of an organization's API keys
+// and apps, and its usage reports (series and request log), with a dashboard
+// access token. Handlers return errors; apierror turns them into the common
+// error body.
 package controlapi
 
 import (
@@ -38,26 +39,34 @@ type Options struct {
 	Apps     *oauth.Service
 	Audit    AuditLister
 	Orgs     OrgGetter
-	Clock    clock.Clock
-	MaxBody  int64 // bound of JSON request bodies
+	// Usage serves /api/v1/usage; nil: those paths are not served.
+	Usage UsageReader
+	// Allowance reports the plan in usage reports; nil: every organization
+	// is reported unlimited.
+	Allowance AllowanceReader
+	Clock     clock.Clock
+	MaxBody   int64 // bound of JSON request bodies
 }
 
 // API is the control-plane API. Build it with New.
 type API struct {
-	accounts *accounts.Service
-	keys     *credentials.Service
-	apps     *oauth.Service
-	audit    AuditLister
-	orgs     OrgGetter
-	clock    clock.Clock
-	maxBody  int64
-	mux      *http.ServeMux
+	accounts  *accounts.Service
+	keys      *credentials.Service
+	apps      *oauth.Service
+	audit     AuditLister
+	orgs      OrgGetter
+	usage     UsageReader
+	allowance AllowanceReader
+	clock     clock.Clock
+	maxBody   int64
+	mux       *http.ServeMux
 }
 
 // New returns the API.
 func New(o Options) *API {
 	a := &API{
 		accounts: o.Accounts, keys: o.Keys, apps: o.Apps, audit: o.Audit, orgs: o.Orgs,
+		usage: o.Usage, allowance: o.Allowance,
 		clock: o.Clock, maxBody: o.MaxBody, mux: http.NewServeMux(),
 	}
 	handle := func(pattern string, h apierror.HandlerFunc) { a.mux.Handle(pattern, h) }
@@ -79,6 +88,10 @@ func New(o Options) *API {
 	handle("POST /api/v1/apps/{id}/rotate-secret", a.authed(a.rotateSecret))
 	handle("POST /api/v1/apps/{id}/revoke-tokens", a.authed(a.revokeAppTokens))
 	handle("GET /api/v1/audit", a.authed(a.listAudit))
+	if a.usage != nil {
+		handle("GET /api/v1/usage", a.authed(a.getUsage))
+		handle("GET /api/v1/usage/requests", a.authed(a.listRequests))
+	}
 	return a
 }
 

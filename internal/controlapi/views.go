@@ -19,12 +19,15 @@ type APIKey struct {
 	IPAllowlist []string `json:"ip_allowlist"`
 	Status      string   `json:"status"`
 	// HasSigningSecret tells that the key can sign requests (HMAC).
-	HasSigningSecret  bool       `json:"has_signing_secret"`
-	SignatureRequired bool       `json:"signature_required"`
-	CreatedAt         time.Time  `json:"created_at"`
-	ExpiresAt         *time.Time `json:"expires_at"`
-	LastUsedAt        *time.Time `json:"last_used_at"`
-	RevokedAt         *time.Time `json:"revoked_at"`
+	HasSigningSecret  bool `json:"has_signing_secret"`
+	SignatureRequired bool `json:"signature_required"`
+	// Plan is the key's own plan, overriding the organization's; set by
+	// the operator (`tollgate apikey set-plan`).
+	Plan       string     `json:"plan,omitempty"`
+	CreatedAt  time.Time  `json:"created_at"`
+	ExpiresAt  *time.Time `json:"expires_at"`
+	LastUsedAt *time.Time `json:"last_used_at"`
+	RevokedAt  *time.Time `json:"revoked_at"`
 }
 
 // APIKeyView renders k as of now.
@@ -39,6 +42,7 @@ func APIKeyView(k store.APIKey, now time.Time) APIKey {
 		Status:            k.Status(now),
 		HasSigningSecret:  len(k.SigningSecret) > 0,
 		SignatureRequired: k.SignatureRequired,
+		Plan:              k.Plan,
 		CreatedAt:         ts(k.CreatedAt),
 		ExpiresAt:         optTime(k.ExpiresAt),
 		LastUsedAt:        optTime(k.LastUsedAt),

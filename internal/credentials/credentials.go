@@ -529,6 +529,7 @@ func (s *Service) load(ctx context.Context, h [32]byte, now time.Time) (*entry, 
 				Method:       authn.MethodAPIKey,
 				Scopes:       k.Scopes,
 				IPAllowlist:  allow,
+				Plan:         k.Plan,
 			}
 		}
 		for _, d := range s.cache.put(h, e) {

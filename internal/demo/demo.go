@@ -111,6 +111,7 @@ func wsEcho(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer func() { _ = c.CloseNow() }()
+	c.SetReadLimit(1 << 20) // messages up to 1 MiB
 	for {
 		typ, msg, err := c.Read(r.Context())
 		if err != nil {

@@ -16,10 +16,12 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tollgate/tollgate/internal/apierror"
 	"github.com/tollgate/tollgate/internal/authn"
+	"github.com/tollgate/tollgate/internal/clock"
 	"github.com/tollgate/tollgate/internal/config"
 	"github.com/tollgate/tollgate/internal/httpx"
 	"github.com/tollgate/tollgate/internal/reqinfo"
@@ -54,13 +56,19 @@ type Options struct {
 	// proxy, so that its X-Forwarded-For is kept and extended rather than
 	// replaced. Default: trust nobody.
 	TrustedPeer func(remoteAddr string) bool
-	Logger      *slog.Logger
+	// Meter, when set, is told of every request (see Meter).
+	Meter  Meter
+	Clock  clock.Clock // default clock.System{}
+	Logger *slog.Logger
 }
 
-// Limiter decides an authenticated request costing units: it sets the
-// allowance headers on w and returns the refusal, if any.
+// Limiter decides an authenticated request costing units: Limit sets the
+// allowance headers on w and returns the refusal, if any. Charge adds units
+// known only after the fact (a WebSocket session's megabytes), refusing
+// nothing.
 type Limiter interface {
 	Limit(w http.ResponseWriter, r *http.Request, p *authn.Principal, units int64) error
+	Charge(ctx context.Context, p *authn.Principal, units int64) error
 }
 
 // Gateway is an http.Handler for every path that is not Tollgate's own. It is
@@ -71,19 +79,25 @@ type Gateway struct {
 	limiter Limiter
 	noCreds *apierror.Error // the answer to a request without credentials
 	trusted func(string) bool
+	meter   Meter
+	clock   clock.Clock
 	log     *slog.Logger
+
+	sessions sync.WaitGroup // upgraded connections not yet metered
 }
 
 type route struct {
-	prefix   string
-	host     string   // lower case; "" matches any host
-	methods  []string // nil matches any method
-	scopes   []string
-	public   bool
-	strip    bool
-	units    int64
-	upstream *url.URL
-	proxy    *httputil.ReverseProxy
+	prefix  string
+	host    string   // lower case; "" matches any host
+	methods []string // nil matches any method
+	scopes  []string
+	public  bool
+	strip   bool
+	units   int64
+	// unitsPerMB is charged per started megabyte of a WebSocket session.
+	unitsPerMB int64
+	upstream   *url.URL
+	proxy      *httputil.ReverseProxy
 }
 
 // NewTransport returns the transport tuned for proxying: a large idle pool per
@@ -116,7 +130,13 @@ func New(routes []config.Route, o Options) (*Gateway, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	g := &Gateway{methods: o.Authenticators, limiter: o.Limiter, trusted: o.TrustedPeer, log: o.Logger}
+	if o.Clock == nil {
+		o.Clock = clock.System{}
+	}
+	g := &Gateway{
+		methods: o.Authenticators, limiter: o.Limiter, trusted: o.TrustedPeer,
+		meter: o.Meter, clock: o.Clock, log: o.Logger,
+	}
 	g.noCreds = apierror.ErrUnauthorized
 	for _, m := range o.Authenticators {
 		g.noCreds = g.noCreds.AddHeader("WWW-Authenticate", m.Challenge())
@@ -127,14 +147,15 @@ func New(routes []config.Route, o Options) (*Gateway, error) {
 			return nil, fmt.Errorf("gateway: route %s: %w", cr.Path, err)
 		}
 		rt := &route{
-			prefix:   cr.Path,
-			host:     strings.ToLower(cr.Host),
-			methods:  cr.Methods,
-			scopes:   cr.Scopes,
-			public:   cr.Public,
-			strip:    cr.StripPrefix,
-			units:    cr.UnitCost(),
-			upstream: u,
+			prefix:     cr.Path,
+			host:       strings.ToLower(cr.Host),
+			methods:    cr.Methods,
+			scopes:     cr.Scopes,
+			public:     cr.Public,
+			strip:      cr.StripPrefix,
+			units:      cr.UnitCost(),
+			unitsPerMB: cr.WebSocketUnitsPerMB,
+			upstream:   u,
 		}
 		transport := o.Transport
 		if cr.Timeout > 0 {
@@ -193,42 +214,48 @@ func (g *Gateway) match(r *http.Request) (*route, error) {
 }
 
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if err := g.serve(w, r); err != nil {
+	if g.meter != nil {
+		g.serveMetered(w, r)
+		return
+	}
+	if _, err := g.serve(w, r); err != nil {
 		apierror.Write(w, r, err)
 	}
 }
 
-func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) error {
+// serve answers r; it returns the matched route, and the refusal, if any,
+// which it has not written.
+func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) (*route, error) {
 	rt, err := g.match(r)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	info := reqinfo.From(r.Context())
 	info.Route = rt.prefix
 	if !rt.public {
 		p, err := g.authenticate(r)
 		if err != nil {
-			return err
+			return rt, err
 		}
 		info.Principal = p
 		if !p.IPAllowlist.Contains(info.ClientIP) {
-			return errIPDenied
+			return rt, errIPDenied
 		}
 		if !p.HasScopes(rt.scopes) {
 			if p.Method == authn.MethodBearer { // RFC 6750 §3.1
-				return errScope.WithHeader("WWW-Authenticate",
+				return rt, errScope.WithHeader("WWW-Authenticate",
 					`Bearer realm="tollgate", error="insufficient_scope", scope="`+strings.Join(rt.scopes, " ")+`"`)
 			}
-			return errScope
+			return rt, errScope
 		}
 		if g.limiter != nil {
 			if err := g.limiter.Limit(w, r, p, rt.units); err != nil {
-				return err
+				return rt, err
 			}
 		}
 	}
 	rt.proxy.ServeHTTP(w, r)
-	return nil
+	return rt, nil
 }
 
 // authenticate evaluates exactly one credential: that of the first method,

@@ -15,16 +15,27 @@
 //
 // A rate refusal is 429 RATE_LIMITED; a quota refusal is 403 FORBIDDEN with
 // reason quota_exhausted. Both carry Retry-After.
+//
+// A credential may carry a plan of its own (a per-key override); its
+// requests are then decided against that plan, with a rate and a quota of
+// their own, and do not count against the organization's.
+//
+// Quota counts live in the hot-counter store and are copied to the durable
+// store by Flush, which RunFlusher calls every interval and once more when
+// it stops: after a crash at most one interval of admitted units is missing
+// from the count, after a graceful shutdown none. A count is loaded from the
+// durable store the first time this process decides against it, raising the
+// hot count (never lowering it, so nodes sharing a hot store agree).
 package limits
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -43,6 +54,12 @@ type OrgGetter interface {
 	GetOrganization(ctx context.Context, id string) (store.Organization, error)
 }
 
+// QuotaStore keeps the durable copy of quota counts (store.Store).
+type QuotaStore interface {
+	GetQuotaCount(ctx context.Context, key string) (int64, error)
+	SaveQuotaCounts(ctx context.Context, counts []store.QuotaCount) error
+}
+
 // Options configure a Limiter.
 type Options struct {
 	Plans       []config.Plan
@@ -53,6 +70,12 @@ type Options struct {
 	// PlanCacheTTL bounds how long an organization's plan is trusted from
 	// memory; `tollgate org set-plan` is seen within it. Default 30s.
 	PlanCacheTTL time.Duration
+	// Quotas keeps quota counts across restarts; nil: they live only in
+	// Counters.
+	Quotas QuotaStore
+	// OnDecision, when set, is told the outcome of every decision (for
+	// metrics). It must be cheap and safe for concurrent use.
+	OnDecision func(counters.LimitOutcome)
 }
 
 // Limiter decides requests against their organization's plan. It is safe for
@@ -63,7 +86,13 @@ type Limiter struct {
 
 	mu     sync.RWMutex
 	cache  map[string]planEntry // organization ID → plan name
-	flight singleflight.Group   // one store read per organization at a time
+	flight singleflight.Group   // one store read per organization (or quota key) at a time
+
+	loadedMu sync.RWMutex
+	loaded   map[string]time.Time // quota keys loaded from Quotas → their period's end
+
+	dirtyMu sync.Mutex
+	dirty   map[string]time.Time // quota keys admitted since the last Flush → period end
 }
 
 type planEntry struct {
@@ -79,7 +108,10 @@ func New(o Options) *Limiter {
 	if o.PlanCacheTTL <= 0 {
 		o.PlanCacheTTL = 30 * time.Second
 	}
-	l := &Limiter{o: o, plans: make(map[string]config.Plan, len(o.Plans)), cache: map[string]planEntry{}}
+	l := &Limiter{
+		o: o, plans: make(map[string]config.Plan, len(o.Plans)), cache: map[string]planEntry{},
+		loaded: map[string]time.Time{}, dirty: map[string]time.Time{},
+	}
 	for _, p := range o.Plans {
 		l.plans[p.Name] = p
 	}
@@ -144,8 +176,9 @@ var errLimiterDown = apierror.New(http.StatusServiceUnavailable, apierror.Servic
 // Limit decides a request of units for principal p, sets the RateLimit
 // headers on w, and returns the refusal, if any.
 func (l *Limiter) Limit(w http.ResponseWriter, r *http.Request, p *authn.Principal, units int64) error {
+	ctx := r.Context()
 	now := l.o.Clock.Now()
-	plan, ok, err := l.planOf(r.Context(), p.OrgID, now)
+	plan, scope, ok, err := l.planFor(ctx, p, now)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return apierror.ErrForbidden.Wrap(err)
@@ -156,21 +189,31 @@ func (l *Limiter) Limit(w http.ResponseWriter, r *http.Request, p *authn.Princip
 		return nil // unlimited
 	}
 	a := counters.Allowance{Rate: plan.Rate.RequestsPerSecond, Burst: plan.Rate.Burst, Quota: plan.Quota.Units}
-	var label string
+	var quotaKey string
 	var periodLen time.Duration
 	if a.Quota > 0 {
 		var start time.Time
+		var label string
 		start, a.PeriodEnd, label = Period(plan.Quota.Period, now)
 		periodLen = a.PeriodEnd.Sub(start)
+		quotaKey = "quota:" + scope + ":" + label
+		if err := l.load(ctx, quotaKey, a.PeriodEnd); err != nil {
+			return errLimiterDown.Wrap(err)
+		}
 	}
-	// {org} is a Redis Cluster hash tag: both keys in one slot, one script.
-	d, err := l.o.Counters.Take(r.Context(), "rate:{"+p.OrgID+"}", "quota:{"+p.OrgID+"}:"+label, units, a)
+	d, err := l.o.Counters.Take(ctx, "rate:"+scope, quotaKey, units, a)
 	if err != nil {
 		return errLimiterDown.Wrap(err)
+	}
+	if l.o.OnDecision != nil {
+		l.o.OnDecision(d.Outcome)
 	}
 	setHeaders(w.Header(), plan, a, d, periodLen, now)
 	switch d.Outcome {
 	case counters.Admitted:
+		if a.Quota > 0 && units > 0 {
+			l.markDirty(quotaKey, a.PeriodEnd)
+		}
 	case counters.RateLimited:
 		return apierror.New(http.StatusTooManyRequests, apierror.RateLimited,
 			fmt.Sprintf("rate limit of plan %s exceeded (%g requests per second, burst %d)", plan.Name, a.Rate, a.Burst)).
@@ -183,23 +226,245 @@ func (l *Limiter) Limit(w http.ResponseWriter, r *http.Request, p *authn.Princip
 	return nil
 }
 
+// Charge adds units to the quota of p's plan without deciding anything: for
+// what is only known after the fact, such as the megabytes a WebSocket
+// session carried. The count may then exceed the quota; the next request is
+// refused. Without a quota it does nothing.
+func (l *Limiter) Charge(ctx context.Context, p *authn.Principal, units int64) error {
+	if units <= 0 {
+		return nil
+	}
+	now := l.o.Clock.Now()
+	plan, scope, ok, err := l.planFor(ctx, p, now)
+	if err != nil || !ok || plan.Quota.Units == 0 {
+		return err
+	}
+	_, end, label := Period(plan.Quota.Period, now)
+	key := "quota:" + scope + ":" + label
+	if err := l.load(ctx, key, end); err != nil {
+		return err
+	}
+	// A quota no count can exhaust admits every charge: Take then only adds.
+	if _, err := l.o.Counters.Take(ctx, "", key, units, counters.Allowance{Quota: math.MaxInt64, PeriodEnd: end}); err != nil {
+		return err
+	}
+	l.markDirty(key, end)
+	return nil
+}
+
+// planFor returns the plan deciding p's requests and the scope of its
+// counters: the credential's own plan when it has one that exists, else the
+// organization's. {org} is a Redis Cluster hash tag: both counters of a
+// decision hash to one slot, so that one script decides them.
+func (l *Limiter) planFor(ctx context.Context, p *authn.Principal, now time.Time) (config.Plan, string, bool, error) {
+	if p.Plan != "" {
+		if plan, ok := l.plans[p.Plan]; ok {
+			return plan, "{" + p.OrgID + "}:cred:" + p.CredentialID, true, nil
+		}
+	}
+	plan, ok, err := l.planOf(ctx, p.OrgID, now)
+	return plan, "{" + p.OrgID + "}", ok, err
+}
+
+// maxLoaded bounds the set of quota keys loaded from the durable store;
+// past it the set starts over, which costs reloads, never counts.
+const maxLoaded = 100_000
+
+// load raises the hot count of key to its durable count, once per process
+// and key (and again after the set of loaded keys starts over).
+func (l *Limiter) load(ctx context.Context, key string, periodEnd time.Time) error {
+	if l.o.Quotas == nil {
+		return nil
+	}
+	l.loadedMu.RLock()
+	_, ok := l.loaded[key]
+	l.loadedMu.RUnlock()
+	if ok {
+		return nil
+	}
+	_, err, _ := l.flight.Do("load "+key, func() (any, error) {
+		l.loadedMu.RLock()
+		_, ok := l.loaded[key]
+		l.loadedMu.RUnlock()
+		if ok {
+			return nil, nil
+		}
+		used, err := l.o.Quotas.GetQuotaCount(ctx, key)
+		if err != nil {
+			return nil, err
+		}
+		if used > 0 {
+			if err := l.o.Counters.SetQuotaUsed(ctx, key, used, periodEnd); err != nil {
+				return nil, err
+			}
+		}
+		l.loadedMu.Lock()
+		if len(l.loaded) >= maxLoaded {
+			clear(l.loaded)
+		}
+		l.loaded[key] = periodEnd
+		l.loadedMu.Unlock()
+		return nil, nil
+	})
+	return err
+}
+
+// markDirty notes that key's count changed since the last Flush. It runs
+// after the change, so a Flush that swaps the set out before reading the
+// count either reads the change or finds the key marked again.
+func (l *Limiter) markDirty(key string, periodEnd time.Time) {
+	if l.o.Quotas == nil {
+		return
+	}
+	l.dirtyMu.Lock()
+	l.dirty[key] = periodEnd
+	l.dirtyMu.Unlock()
+}
+
+// Flush copies the quota counts that changed since the last Flush to the
+// durable store. On failure the keys stay marked for the next one.
+func (l *Limiter) Flush(ctx context.Context) error {
+	if l.o.Quotas == nil {
+		return nil
+	}
+	l.dirtyMu.Lock()
+	dirty := l.dirty
+	l.dirty = make(map[string]time.Time, len(dirty))
+	l.dirtyMu.Unlock()
+	if len(dirty) == 0 {
+		return nil
+	}
+	counts := make([]store.QuotaCount, 0, len(dirty))
+	var err error
+	for key, end := range dirty {
+		var used int64
+		if used, err = l.o.Counters.QuotaUsed(ctx, key); err != nil {
+			break
+		}
+		counts = append(counts, store.QuotaCount{Key: key, Used: used, PeriodEnd: end})
+	}
+	if err == nil {
+		err = l.o.Quotas.SaveQuotaCounts(ctx, counts)
+	}
+	if err != nil {
+		l.dirtyMu.Lock()
+		for key, end := range dirty {
+			if _, ok := l.dirty[key]; !ok {
+				l.dirty[key] = end
+			}
+		}
+		l.dirtyMu.Unlock()
+		return fmt.Errorf("limits: flush quota counts: %w", err)
+	}
+	// Forget loaded keys of periods that are over.
+	now := l.o.Clock.Now()
+	l.loadedMu.Lock()
+	for key, end := range l.loaded {
+		if !end.After(now) {
+			delete(l.loaded, key)
+		}
+	}
+	l.loadedMu.Unlock()
+	return nil
+}
+
+// RunFlusher calls Flush every interval until ctx ends, then once more,
+// with its own deadline, so that a graceful shutdown loses no count.
+func (l *Limiter) RunFlusher(ctx context.Context, interval time.Duration, log *slog.Logger) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			if err := l.Flush(ctx); err != nil && ctx.Err() == nil {
+				log.Error("quota counts not saved; retrying", "error", err)
+			}
+		case <-ctx.Done():
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer cancel()
+			if err := l.Flush(fctx); err != nil {
+				log.Error("final flush of quota counts failed", "error", err)
+			}
+			return
+		}
+	}
+}
+
 // setHeaders writes RateLimit-Policy and RateLimit: "burst" for the rate
 // (window: the time the bucket takes to refill), the period's name for the
 // quota (window: the period's length).
 func setHeaders(h http.Header, plan config.Plan, a counters.Allowance, d counters.LimitDecision, periodLen time.Duration, now time.Time) {
-	var policy, state []string
+	var buf [256]byte
+	policy, state := buf[:0:128], buf[128:128]
 	if a.Rate > 0 {
 		w := int64(math.Ceil(float64(a.Burst) / a.Rate))
-		policy = append(policy, `"burst";q=`+strconv.Itoa(a.Burst)+";w="+strconv.FormatInt(w, 10))
-		state = append(state, `"burst";r=`+strconv.Itoa(d.RateRemaining)+";t="+seconds(d.RateReset))
+		policy = append(policy, `"burst";q=`...)
+		policy = strconv.AppendInt(policy, int64(a.Burst), 10)
+		policy = append(policy, ";w="...)
+		policy = strconv.AppendInt(policy, w, 10)
+		state = append(state, `"burst";r=`...)
+		state = strconv.AppendInt(state, int64(d.RateRemaining), 10)
+		state = append(state, ";t="...)
+		state = strconv.AppendInt(state, apierror.Seconds(d.RateReset), 10)
 	}
 	if a.Quota > 0 {
-		name := `"` + plan.Quota.Period + `"`
-		policy = append(policy, name+";q="+strconv.FormatInt(a.Quota, 10)+";w="+seconds(periodLen))
-		state = append(state, name+";r="+strconv.FormatInt(d.QuotaRemaining, 10)+";t="+seconds(a.PeriodEnd.Sub(now)))
+		if len(policy) > 0 {
+			policy, state = append(policy, ", "...), append(state, ", "...)
+		}
+		policy = append(append(append(policy, '"'), plan.Quota.Period...), `";q=`...)
+		policy = strconv.AppendInt(policy, a.Quota, 10)
+		policy = append(policy, ";w="...)
+		policy = strconv.AppendInt(policy, apierror.Seconds(periodLen), 10)
+		state = append(append(append(state, '"'), plan.Quota.Period...), `";r=`...)
+		state = strconv.AppendInt(state, d.QuotaRemaining, 10)
+		state = append(state, ";t="...)
+		state = strconv.AppendInt(state, apierror.Seconds(a.PeriodEnd.Sub(now)), 10)
 	}
-	h["Ratelimit-Policy"] = []string{strings.Join(policy, ", ")}
-	h["Ratelimit"] = []string{strings.Join(state, ", ")}
+	h["Ratelimit-Policy"] = []string{string(policy)}
+	h["Ratelimit"] = []string{string(state)}
 }
 
-func seconds(d time.Duration) string { return strconv.FormatInt(apierror.Seconds(d), 10) }
+// Status is an organization's allowance and what it has used of its quota
+// in the current period.
+type Status struct {
+	Plan       string  // "" when no plan applies: unlimited
+	Rate       float64 // requests per second; 0: no rate limit
+	Burst      int
+	QuotaUnits int64 // units per period; 0: no quota
+	// Period is the quota's period, "month" when the plan has no quota;
+	// PeriodStart and PeriodEnd bound the current one (calendar, UTC).
+	Period      string
+	PeriodStart time.Time
+	PeriodEnd   time.Time
+	Used        int64 // units used in the period; 0 without a quota
+	Remaining   int64 // QuotaUnits − Used, never negative; 0 without a quota
+}
+
+// Status reports the allowance of an organization's plan and its use.
+func (l *Limiter) Status(ctx context.Context, orgID string) (Status, error) {
+	now := l.o.Clock.Now()
+	plan, ok, err := l.planOf(ctx, orgID, now)
+	if err != nil {
+		return Status{}, err
+	}
+	st := Status{Period: "month"}
+	if ok {
+		st.Plan, st.Rate, st.Burst, st.QuotaUnits = plan.Name, plan.Rate.RequestsPerSecond, plan.Rate.Burst, plan.Quota.Units
+		if plan.Quota.Units > 0 {
+			st.Period = plan.Quota.Period
+		}
+	}
+	var label string
+	st.PeriodStart, st.PeriodEnd, label = Period(st.Period, now)
+	if st.QuotaUnits > 0 {
+		key := "quota:{" + orgID + "}:" + label
+		if err := l.load(ctx, key, st.PeriodEnd); err != nil {
+			return Status{}, err
+		}
+		if st.Used, err = l.o.Counters.QuotaUsed(ctx, key); err != nil {
+			return Status{}, err
+		}
+		st.Remaining = max(0, st.QuotaUnits-st.Used)
+	}
+	return st, nil
+}

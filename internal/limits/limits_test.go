@@ -2,11 +2,17 @@ package limits
 
 import (
 	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/tollgate/tollgate/internal/authn"
 	"github.com/tollgate/tollgate/internal/clock"
 	"github.com/tollgate/tollgate/internal/config"
+	"github.com/tollgate/tollgate/internal/counters/memory"
 	"github.com/tollgate/tollgate/internal/store"
 )
 
@@ -42,7 +48,7 @@ type orgs struct {
 }
 
 func (o *orgs) GetOrganization(_ context.Context, id string) (store.Organization, error) {
-	o.reads++
+	o.reads++ // not atomic: TestPlanCache is sequential, BenchmarkLimit uses fixedOrgs
 	return store.Organization{ID: id, Plan: o.plan}, nil
 }
 
@@ -74,4 +80,36 @@ func TestPlanCache(t *testing.T) {
 	if got := plan(); got != "pro" || src.reads != 2 {
 		t.Fatalf("after the TTL: %s after %d reads", got, src.reads)
 	}
+}
+
+// BenchmarkLimit is the cost of one decision as the gateway makes it: the
+// plan from the cache, the loaded-count check, Take on the memory store,
+// the RateLimit headers. Parallel: every goroutine its own organization.
+func BenchmarkLimit(b *testing.B) {
+	clk := clock.System{}
+	l := New(Options{
+		Plans: []config.Plan{{Name: "free",
+			Rate:  config.PlanRate{RequestsPerSecond: 1e9, Burst: 1 << 30},
+			Quota: config.PlanQuota{Units: 1 << 60, Period: "month"}}},
+		DefaultPlan: "free", Orgs: fixedOrgs{}, Counters: memory.New(clk), Clock: clk,
+	})
+	var n atomic.Int64
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		p := &authn.Principal{OrgID: fmt.Sprintf("org_%d", n.Add(1)), CredentialID: "key_1"}
+		r := httptest.NewRequest(http.MethodGet, "/v1/x", nil)
+		w := httptest.NewRecorder()
+		for pb.Next() {
+			if err := l.Limit(w, r, p, 1); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// fixedOrgs has every organization, on the default plan.
+type fixedOrgs struct{}
+
+func (fixedOrgs) GetOrganization(_ context.Context, id string) (store.Organization, error) {
+	return store.Organization{ID: id}, nil
 }

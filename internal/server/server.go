@@ -33,11 +33,13 @@ import (
 	"github.com/tollgate/tollgate/internal/gateway"
 	"github.com/tollgate/tollgate/internal/httpx"
 	"github.com/tollgate/tollgate/internal/limits"
+	"github.com/tollgate/tollgate/internal/metrics"
 	"github.com/tollgate/tollgate/internal/oauth"
 	"github.com/tollgate/tollgate/internal/password"
 	"github.com/tollgate/tollgate/internal/store"
 	"github.com/tollgate/tollgate/internal/store/sqlite"
 	"github.com/tollgate/tollgate/internal/tokens"
+	"github.com/tollgate/tollgate/internal/usage"
 )
 
 // Intervals of the background work.
@@ -69,6 +71,10 @@ type Server struct {
 	accounts *accounts.Service
 	keys     *credentials.Service
 	oauth    *oauth.Service
+	limiter  *limits.Limiter
+	gateway  *gateway.Gateway
+	usage    *usage.Recorder
+	metrics  *metrics.Metrics
 
 	public, admin     *http.Server
 	publicLn, adminLn net.Listener
@@ -166,6 +172,16 @@ func (s *Server) build(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("server: trusted_proxies: %w", err)
 	}
+	s.metrics = metrics.New()
+	u := cfg.Usage
+	s.usage = usage.New(s.store, usage.Options{
+		Buffer: u.Buffer, BatchSize: u.BatchSize, FlushInterval: u.FlushInterval, Logger: s.log, Clock: s.clock,
+	})
+	s.metrics.WatchUsageQueue(s.usage.Depth, s.usage.Dropped, s.usage.Written, s.usage.Failed)
+	s.limiter = limits.New(limits.Options{
+		Plans: cfg.Plans, DefaultPlan: cfg.DefaultPlan, Orgs: s.store, Quotas: s.store, Counters: s.counters, Clock: s.clock,
+		OnDecision: func(o counters.LimitOutcome) { s.metrics.ObserveLimit(outcomeLabel(o)) },
+	})
 	gw, err := gateway.New(cfg.Routes, gateway.Options{
 		Authenticators: []authn.Authenticator{
 			gateway.APIKeyMethod{Keys: s.keys, Signatures: &gateway.SignatureChecker{
@@ -173,14 +189,18 @@ func (s *Server) build(ctx context.Context) error {
 			}},
 			s.oauth,
 		},
-		Limiter: limits.New(limits.Options{
-			Plans: cfg.Plans, DefaultPlan: cfg.DefaultPlan, Orgs: s.store, Counters: s.counters, Clock: s.clock,
-		}),
-		TrustedPeer: resolver.TrustsPeer, Logger: s.log,
+		Limiter:     s.limiter,
+		TrustedPeer: resolver.TrustsPeer,
+		Meter: func(e *store.UsageEvent, reason string) {
+			s.metrics.ObserveRequest(e, reason)
+			s.usage.Record(*e)
+		},
+		Clock: s.clock, Logger: s.log,
 	})
 	if err != nil {
 		return err
 	}
+	s.gateway = gw
 	clientIP := func(r *http.Request) netip.Addr {
 		return resolver.ClientIP(r.RemoteAddr, r.Header.Values("X-Forwarded-For"))
 	}
@@ -196,6 +216,7 @@ func (s *Server) build(ctx context.Context) error {
 	mux.HandleFunc("GET /.well-known/jwks.json", s.jwks)
 	mux.Handle("/api/", controlapi.New(controlapi.Options{
 		Accounts: s.accounts, Keys: s.keys, Apps: s.oauth, Audit: s.store, Orgs: s.store,
+		Usage: s.store, Allowance: s.limiter,
 		Clock: s.clock, MaxBody: cfg.Server.MaxAPIBodyBytes,
 	}))
 	oauthHandler := s.oauth.Handler(cfg.Server.PublicURL)
@@ -244,6 +265,7 @@ func (s *Server) build(ctx context.Context) error {
 		adminMux := http.NewServeMux()
 		adminMux.HandleFunc("GET /healthz", s.healthz)
 		adminMux.HandleFunc("GET /readyz", s.readyz)
+		adminMux.Handle("GET /metrics", s.metrics.Handler())
 		adminMux.Handle("/admin/", adminapi.New(adminapi.Options{
 			TokenSHA256: tokenHash, Accounts: s.accounts, Keys: s.keys, Apps: s.oauth, Orgs: s.store,
 			Counters: s.counters, Clock: s.clock, MaxBody: cfg.Server.MaxAPIBodyBytes,
@@ -302,10 +324,18 @@ func (s *Server) Start() error {
 	}
 	bgCtx, stop := context.WithCancel(context.Background())
 	s.stopBG = stop
-	s.bg.Add(2)
+	s.bg.Add(4)
 	go func() {
 		defer s.bg.Done()
 		s.keys.RunFlusher(bgCtx, LastUsedFlushInterval)
+	}()
+	go func() {
+		defer s.bg.Done()
+		s.limiter.RunFlusher(bgCtx, s.cfg.Usage.QuotaFlushInterval, s.log)
+	}()
+	go func() {
+		defer s.bg.Done()
+		s.usage.Run(bgCtx)
 	}()
 	go func() {
 		defer s.bg.Done()
@@ -342,6 +372,17 @@ func (s *Server) maintain(ctx context.Context) {
 // the longest token lifetime, the leeway, and a reload interval during which
 // another node may have kept signing with the key.
 func (s *Server) purge(ctx context.Context) {
+	now := s.clock.Now()
+	u := s.cfg.Usage
+	if n, err := s.store.PurgeRequests(ctx, now.Add(-u.RequestLogRetention), now.Add(-u.HourlyRetention)); err != nil {
+		s.log.Warn("purge request log", "error", err)
+	} else if n > 0 {
+		s.log.Info("purged request-log entries past retention", "count", n)
+	}
+	// A day's grace: a node whose clock lags still finds the count.
+	if err := s.store.PurgeQuotaCounts(ctx, now.Add(-24*time.Hour)); err != nil {
+		s.log.Warn("purge quota counts", "error", err)
+	}
 	if n, err := s.oauth.PurgeRevoked(ctx); err != nil {
 		s.log.Warn("purge revoked tokens", "error", err)
 	} else if n > 0 {
@@ -355,6 +396,19 @@ func (s *Server) purge(ctx context.Context) {
 	} else if len(deleted) > 0 {
 		s.log.Info("deleted retired signing keys", "keys", deleted)
 	}
+}
+
+// outcomeLabel names a limiter outcome in metrics.
+func outcomeLabel(o counters.LimitOutcome) string {
+	switch o {
+	case counters.Admitted:
+		return metrics.OutcomeAdmitted
+	case counters.RateLimited:
+		return metrics.OutcomeRateLimited
+	case counters.QuotaExhausted:
+		return metrics.OutcomeQuotaExhausted
+	}
+	return "unknown"
 }
 
 // Addr is the public listener's address (useful with port 0).
@@ -386,6 +440,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	wg.Wait()
 	s.baseCancel() // hijacked (WebSocket) connections are not tracked by Shutdown
+	if err := s.gateway.WaitSessions(ctx); err != nil {
+		s.log.Warn("WebSocket sessions still open at shutdown; their usage is not recorded", "error", err)
+	}
+	// The background work ends last: the final flushes of quota counts,
+	// usage events and last-use times see every request served.
 	if s.stopBG != nil {
 		s.stopBG()
 		s.bg.Wait()
