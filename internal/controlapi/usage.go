@@ -265,14 +265,14 @@ func parseUsageQuery(v url.Values, now time.Time) (store.UsageQuery, error) {
 		return q, apierror.Invalid("from", "from must be before to")
 	}
 	if to.IsZero() {
-		q.To = nextBucket(g, bucketStart(g, now))
+		q.To = nextBucket(g, store.BucketStart(g, now))
 	} else {
 		q.To = roundUp(g, to)
 	}
 	if from.IsZero() {
-		q.From = addBuckets(g, q.To, -defaultBuckets[g])
+		q.From = store.AddBuckets(g, q.To, -defaultBuckets[g])
 	} else {
-		q.From = bucketStart(g, from)
+		q.From = store.BucketStart(g, from)
 	}
 	if !q.From.Before(q.To) {
 		return q, apierror.Invalid("from", "from must be before to")
@@ -312,38 +312,12 @@ func fillSeries(q store.UsageQuery, points []store.UsagePoint) []UsageBucket {
 	return out
 }
 
-// bucketStart returns the start of the calendar hour, day or month (UTC)
-// holding t.
-func bucketStart(g string, t time.Time) time.Time {
-	t = t.UTC()
-	switch g {
-	case store.GranularityHour:
-		return time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), 0, 0, 0, time.UTC)
-	case store.GranularityDay:
-		return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
-	default:
-		return time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
-	}
-}
-
-// addBuckets moves a bucket start by n buckets.
-func addBuckets(g string, start time.Time, n int) time.Time {
-	switch g {
-	case store.GranularityHour:
-		return start.Add(time.Duration(n) * time.Hour)
-	case store.GranularityDay:
-		return start.AddDate(0, 0, n)
-	default:
-		return start.AddDate(0, n, 0)
-	}
-}
-
-// nextBucket returns the start of the bucket after the one starting at start.
-func nextBucket(g string, start time.Time) time.Time { return addBuckets(g, start, 1) }
+// nextBucket returns the start of the bucket after the one at start.
+func nextBucket(g string, start time.Time) time.Time { return store.AddBuckets(g, start, 1) }
 
 // roundUp returns t when it starts a bucket, else the start of the next one.
 func roundUp(g string, t time.Time) time.Time {
-	s := bucketStart(g, t)
+	s := store.BucketStart(g, t)
 	if s.Equal(t) {
 		return s
 	}

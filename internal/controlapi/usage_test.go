@@ -59,7 +59,7 @@ func (f *fakeUsage) UsageSeries(_ context.Context, q store.UsageQuery) ([]store.
 	}
 	sums := map[time.Time]store.UsagePoint{}
 	for _, e := range f.events {
-		start := bucketStart(q.Granularity, e.Time)
+		start := store.BucketStart(q.Granularity, e.Time)
 		if !f.matches(e, q.OrgID, q.AppID, q.CredentialID) || start.Before(q.From) || !start.Before(q.To) {
 			continue
 		}
@@ -1038,7 +1038,7 @@ func FuzzUsageQuery(f *testing.F) {
 				t.Fatalf("%q: granularity %q", raw, q.Granularity)
 			case !q.From.Before(q.To) || n < 1 || n > maxBuckets:
 				t.Fatalf("%q: window [%s, %s) of %d buckets", raw, q.From, q.To, n)
-			case !bucketStart(q.Granularity, q.From).Equal(q.From) || !bucketStart(q.Granularity, q.To).Equal(q.To):
+			case !store.BucketStart(q.Granularity, q.From).Equal(q.From) || !store.BucketStart(q.Granularity, q.To).Equal(q.To):
 				t.Fatalf("%q: window [%s, %s) not aligned", raw, q.From, q.To)
 			case q.OrgID != "":
 				t.Fatalf("%q: organization %q from the query", raw, q.OrgID)

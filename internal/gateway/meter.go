@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/internal/apierror"
+	"github.com/tollgate/tollgate/internal/httpx"
 	"github.com/tollgate/tollgate/internal/reqinfo"
 	"github.com/tollgate/tollgate/internal/store"
 )
@@ -27,7 +28,7 @@ const bytesPerMB = 1_000_000
 // serveMetered serves r through serve and reports it to the meter.
 func (g *Gateway) serveMetered(w http.ResponseWriter, r *http.Request) {
 	start := g.clock.Now()
-	mw := &meterWriter{ResponseWriter: w, g: g}
+	mw := &meterWriter{Recorder: httpx.NewRecorder(w), g: g}
 	var body *countingBody
 	if r.Body != nil && r.Body != http.NoBody {
 		body = &countingBody{ReadCloser: r.Body}
@@ -44,7 +45,7 @@ func (g *Gateway) serveMetered(w http.ResponseWriter, r *http.Request) {
 		Method:    r.Method,
 		Route:     info.Route,
 		Path:      r.URL.Path,
-		Status:    mw.status,
+		Status:    mw.Status(),
 		ErrorCode: info.ErrorCode,
 		ClientIP:  info.ClientIP.String(),
 		UserAgent: r.UserAgent(),
@@ -58,7 +59,7 @@ func (g *Gateway) serveMetered(w http.ResponseWriter, r *http.Request) {
 	if body != nil {
 		e.RequestBytes = body.n.Load()
 	}
-	e.ResponseBytes = mw.bytes
+	e.ResponseBytes = mw.Bytes()
 	if err == nil && rt != nil {
 		e.Units = rt.units // admitted: charged at the decision
 	}
@@ -104,39 +105,17 @@ func (g *Gateway) WaitSessions(ctx context.Context) error {
 	}
 }
 
-// meterWriter notes the status and body size of a response, and counts the
-// bytes of a hijacked connection. It passes Flush through (Unwrap).
+// meterWriter records a response (httpx.Recorder) and counts the bytes of
+// a hijacked connection.
 type meterWriter struct {
-	http.ResponseWriter
-	status int
-	bytes  int64
-	conn   *countingConn
-	g      *Gateway
+	*httpx.Recorder
+	conn *countingConn
+	g    *Gateway
 }
-
-func (m *meterWriter) WriteHeader(code int) {
-	if m.status == 0 || (m.status < 200 && code >= 200) {
-		m.status = code
-	}
-	m.ResponseWriter.WriteHeader(code)
-}
-
-func (m *meterWriter) Write(b []byte) (int, error) {
-	if m.status == 0 {
-		m.status = http.StatusOK
-	}
-	n, err := m.ResponseWriter.Write(b)
-	m.bytes += int64(n)
-	return n, err
-}
-
-func (m *meterWriter) Unwrap() http.ResponseWriter { return m.ResponseWriter }
-
-func (m *meterWriter) Flush() { _ = http.NewResponseController(m.ResponseWriter).Flush() }
 
 // Hijack hands the connection to a protocol upgrade, counting its bytes.
 func (m *meterWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	c, brw, err := http.NewResponseController(m.ResponseWriter).Hijack()
+	c, brw, err := m.Recorder.Hijack()
 	if err != nil {
 		return nil, nil, err
 	}

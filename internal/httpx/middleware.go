@@ -69,7 +69,7 @@ func RequestInfo(ids *IDGenerator, clientIP ClientIPFunc, clk clock.Clock, log *
 			start := clk.Now()
 			info := &reqinfo.Info{ID: ids.Next(), ClientIP: clientIP(r)}
 			w.Header()["X-Request-Id"] = []string{info.ID}
-			rec := &recorder{ResponseWriter: w}
+			rec := NewRecorder(w)
 			next.ServeHTTP(rec, r.WithContext(reqinfo.With(r.Context(), info)))
 			if log != nil {
 				logRequest(log, r, rec, info, clk.Now().Sub(start))
@@ -78,7 +78,7 @@ func RequestInfo(ids *IDGenerator, clientIP ClientIPFunc, clk clock.Clock, log *
 	}
 }
 
-func logRequest(log *slog.Logger, r *http.Request, rec *recorder, info *reqinfo.Info, d time.Duration) {
+func logRequest(log *slog.Logger, r *http.Request, rec *Recorder, info *reqinfo.Info, d time.Duration) {
 	status := rec.status
 	if status == 0 {
 		status = http.StatusOK
@@ -117,22 +117,22 @@ func logRequest(log *slog.Logger, r *http.Request, rec *recorder, info *reqinfo.
 	log.LogAttrs(r.Context(), level, "request", attrs...)
 }
 
-// recorder notes the status and size of a response. It passes Flush and
-// Hijack through (Unwrap), as streaming and WebSocket upgrades need.
-type recorder struct {
+// Recorder notes the status and body size of a response. It passes Flush
+// and Hijack through (Unwrap), as streaming and WebSocket upgrades need.
+type Recorder struct {
 	http.ResponseWriter
 	status int
 	bytes  int64
 }
 
-func (r *recorder) WriteHeader(code int) {
+func (r *Recorder) WriteHeader(code int) {
 	if r.status == 0 || (r.status < 200 && code >= 200) {
 		r.status = code
 	}
 	r.ResponseWriter.WriteHeader(code)
 }
 
-func (r *recorder) Write(b []byte) (int, error) {
+func (r *Recorder) Write(b []byte) (int, error) {
 	if r.status == 0 {
 		r.status = http.StatusOK
 	}
@@ -141,11 +141,21 @@ func (r *recorder) Write(b []byte) (int, error) {
 	return n, err
 }
 
-func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+func (r *Recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// NewRecorder returns a Recorder writing to w.
+func NewRecorder(w http.ResponseWriter) *Recorder { return &Recorder{ResponseWriter: w} }
+
+// Status is the status sent: 0 before anything was written, 101 after a
+// Hijack.
+func (r *Recorder) Status() int { return r.status }
+
+// Bytes is the number of body bytes written.
+func (r *Recorder) Bytes() int64 { return r.bytes }
 
 // Hijack lets a WebSocket upgrade take the connection; the status logged is
 // 101 Switching Protocols.
-func (r *recorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+func (r *Recorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	c, brw, err := http.NewResponseController(r.ResponseWriter).Hijack()
 	if err == nil {
 		r.status = http.StatusSwitchingProtocols
@@ -154,7 +164,7 @@ func (r *recorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 }
 
 // Flush implements http.Flusher for streaming responses.
-func (r *recorder) Flush() {
+func (r *Recorder) Flush() {
 	_ = http.NewResponseController(r.ResponseWriter).Flush()
 }
 

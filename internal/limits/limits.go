@@ -155,19 +155,18 @@ func (l *Limiter) planOf(ctx context.Context, orgID string, now time.Time) (conf
 }
 
 // Period returns the calendar period (UTC) containing now: its start and
-// end, and a label naming it in counter keys.
+// end, and a label naming it in counter keys. Periods are the buckets of
+// the usage rollups (store.BucketStart).
 func Period(period string, now time.Time) (start, end time.Time, label string) {
-	now = now.UTC()
+	start = store.BucketStart(period, now)
+	end = store.AddBuckets(period, start, 1)
 	switch period {
-	case "hour":
-		start = now.Truncate(time.Hour)
-		return start, start.Add(time.Hour), start.Format("2006-01-02T15")
-	case "day":
-		start = time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
-		return start, start.AddDate(0, 0, 1), start.Format("2006-01-02")
-	default: // month
-		start = time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
-		return start, start.AddDate(0, 1, 0), start.Format("2006-01")
+	case store.GranularityHour:
+		return start, end, start.Format("2006-01-02T15")
+	case store.GranularityDay:
+		return start, end, start.Format("2006-01-02")
+	default:
+		return start, end, start.Format("2006-01")
 	}
 }
 

@@ -284,3 +284,48 @@ func TestMetrics(t *testing.T) {
 		t.Error("/metrics served on the public listener")
 	}
 }
+
+// A session still open at shutdown is closed by it, and metered before the
+// final flush: after a restart it is in the request log.
+func TestWebSocketOpenAtShutdownIsMetered(t *testing.T) {
+	be := newRecorder(t, func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		for {
+			typ, msg, err := c.Read(r.Context())
+			if err != nil {
+				return
+			}
+			_ = c.Write(r.Context(), typ, msg)
+		}
+	})
+	n := start(t, usageYAML(t, be.URL, ""), nil)
+	token := n.account("sam@example.com", "Sam")
+	key, keyID := n.createKey(token, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, "ws://"+n.srv.Addr()+"/v1/ws", &websocket.DialOptions{HTTPHeader: http.Header{"X-API-KEY": {key}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	if err := c.Write(ctx, websocket.MessageText, []byte("still here")); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.Read(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	n = n.restart() // the session is open while the node shuts down
+	token = n.login("sam@example.com", "correct horse battery")
+	data := n.usage(token, "/api/v1/usage/requests", url.Values{"credential": {keyID}})["data"].([]any)
+	if len(data) != 1 {
+		t.Fatalf("request log after restart: %v", data)
+	}
+	if e := data[0].(map[string]any); e["websocket"] != true || e["request_bytes"].(float64) < float64(len("still here")) {
+		t.Fatalf("session event %v", e)
+	}
+}

@@ -204,6 +204,33 @@ const (
 	GranularityMonth = "month"
 )
 
+// BucketStart returns the start of the calendar hour, day or month (UTC)
+// holding t: the bucket of granularity g (any other g is taken as month).
+// Quota periods use the same calendar.
+func BucketStart(g string, t time.Time) time.Time {
+	t = t.UTC()
+	switch g {
+	case GranularityHour:
+		return time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), 0, 0, 0, time.UTC)
+	case GranularityDay:
+		return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+	default:
+		return time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
+	}
+}
+
+// AddBuckets moves the bucket start start of granularity g by n buckets.
+func AddBuckets(g string, start time.Time, n int) time.Time {
+	switch g {
+	case GranularityHour:
+		return start.Add(time.Duration(n) * time.Hour)
+	case GranularityDay:
+		return start.AddDate(0, 0, n)
+	default:
+		return start.AddDate(0, n, 0)
+	}
+}
+
 // UsageQuery selects a usage series: the buckets of one granularity whose
 // start is in [From, To), of one organization, optionally of one app and one
 // credential. From and To are truncated to the granularity by the caller.

@@ -66,23 +66,10 @@ func (s *Store) ListAudit(ctx context.Context, f store.AuditFilter) ([]store.Aud
 		args = append(args, f.TargetID)
 	}
 	if !f.Before.IsZero() {
-		// Strictly older than Before: round Before up to the next stored
-		// microsecond if it falls between two.
-		before := f.Before.UnixMicro()
-		if f.Before.Nanosecond()%1000 != 0 {
-			before++
-		}
-		where = append(where, "time < ?")
-		args = append(args, before)
+		where = append(where, "time < ?") // strictly older than Before
+		args = append(args, ceilMicros(f.Before))
 	}
-	limit := f.Limit
-	switch {
-	case limit <= 0:
-		limit = defaultAuditLimit
-	case limit > maxAuditLimit:
-		limit = maxAuditLimit
-	}
-	args = append(args, limit)
+	args = append(args, clampLimit(f.Limit, defaultAuditLimit, maxAuditLimit))
 
 	query := auditSelect
 	if len(where) > 0 {

@@ -40,20 +40,6 @@ const (
 // granularities are the rollups every event of an organization is added to.
 var granularities = []string{store.GranularityHour, store.GranularityDay, store.GranularityMonth}
 
-// bucketStart returns the start of the calendar hour, day or month, in UTC,
-// that holds t.
-func bucketStart(granularity string, t time.Time) time.Time {
-	t = t.UTC()
-	switch granularity {
-	case store.GranularityHour:
-		return time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), 0, 0, 0, time.UTC)
-	case store.GranularityDay:
-		return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
-	default:
-		return time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
-	}
-}
-
 // rollupKey is the key of one usage_rollups row; bucket is unix microseconds.
 type rollupKey struct {
 	granularity                string
@@ -100,7 +86,7 @@ func (s *Store) RecordUsage(ctx context.Context, events []store.UsageEvent) erro
 				add.errors = 1
 			}
 			for _, g := range granularities {
-				k := rollupKey{g, bucketStart(g, at).UnixMicro(), e.OrgID, e.AppID, e.CredentialID}
+				k := rollupKey{g, store.BucketStart(g, at).UnixMicro(), e.OrgID, e.AppID, e.CredentialID}
 				sum := sums[k]
 				sums[k] = rollupSum{sum.units + add.units, sum.requests + add.requests, sum.errors + add.errors}
 			}
@@ -201,14 +187,7 @@ func (s *Store) ListRequests(ctx context.Context, f store.RequestFilter) ([]stor
 			args = append(args, after)
 		}
 	}
-	limit := f.Limit
-	switch {
-	case limit <= 0:
-		limit = defaultRequestLimit
-	case limit > maxRequestLimit:
-		limit = maxRequestLimit
-	}
-	args = append(args, limit)
+	args = append(args, clampLimit(f.Limit, defaultRequestLimit, maxRequestLimit))
 
 	query := requestSelect + " WHERE " + strings.Join(where, " AND ") + requestOrder
 	out, err := queryAll(ctx, s.reader, scanRequest, query, args...)
@@ -232,6 +211,18 @@ func (s *Store) PurgeRequests(ctx context.Context, before, hourlyBefore time.Tim
 		return 0, err
 	}
 	return n, nil
+}
+
+// clampLimit returns a list's limit: def when none is asked for, at most
+// most.
+func clampLimit(limit, def, most int) int {
+	switch {
+	case limit <= 0:
+		return def
+	case limit > most:
+		return most
+	}
+	return limit
 }
 
 // ceilMicros returns the first unix microsecond not before t. A stored time
