@@ -46,9 +46,14 @@ lint: ## golangci-lint with the curated linters of .golangci.yml (installs it if
 	  GOFLAGS= $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_VER); }
 	@PATH="$$PATH:$$($(GO) env GOPATH)/bin" $(GOLANGCI_LINT) run ./...
 
+.PHONY: bench
+bench: build ## Tollgate vs a bare reverse proxy vs the backend under wrk, one run (~6 min); BENCH_FLAGS=-help for options
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/tollgate-bench ./cmd/tollgate-bench
+	bin/tollgate-bench -tollgate bin/tollgate $(BENCH_FLAGS)
+
 .PHONY: microbench
 microbench: ## Go micro-benchmarks of the hot path (auth, limits, metering)
-	$(GO) test -run '^$$' -bench . -benchmem ./internal/credentials/ ./internal/oauth/ ./internal/tokens/ ./internal/reqsign/ ./internal/counters/memory/ ./internal/apikey/ ./internal/ipallow/ ./internal/clientip/ ./internal/limits/ ./internal/usage/ ./internal/metrics/
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/credentials/ ./internal/oauth/ ./internal/tokens/ ./internal/reqsign/ ./internal/counters/memory/ ./internal/apikey/ ./internal/ipallow/ ./internal/clientip/ ./internal/limits/ ./internal/usage/ ./internal/metrics/ ./internal/gateway/ ./internal/httpx/ ./internal/store/sqlite/
 
 .PHONY: clean
 clean: ## Remove build output and the development data directory

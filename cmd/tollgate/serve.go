@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tollgate/tollgate/internal/demo"
+	"github.com/tollgate/tollgate/internal/httpx"
 	"github.com/tollgate/tollgate/internal/logging"
 	"github.com/tollgate/tollgate/internal/server"
 )
@@ -59,7 +60,12 @@ func (e *env) serve(ctx context.Context) error {
 		log.Warn("INSECURE: serving plain HTTP without TLS (server.insecure_http); use this only for local development",
 			"listen", cfg.Server.Listen)
 	}
-	srv, err := server.New(ctx, cfg, server.Options{Logger: log})
+	opts := server.Options{Logger: log}
+	if cfg.Log.Format == "json" {
+		level, _ := logging.ParseLevel(cfg.Log.Level) // checked by logging.New
+		opts.AccessLog = httpx.JSONAccessLog(logOut, level)
+	}
+	srv, err := server.New(ctx, cfg, opts)
 	if err != nil {
 		return err
 	}

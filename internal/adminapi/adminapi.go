@@ -42,6 +42,9 @@ type Options struct {
 	Counters    counters.Store // throttles failed token checks per client IP
 	Clock       clock.Clock
 	MaxBody     int64
+	// Pprof serves the runtime profiles of net/http/pprof under
+	// /admin/debug/pprof/ (config admin.pprof).
+	Pprof bool
 }
 
 // API is the admin API.
@@ -82,6 +85,9 @@ func New(o Options) *API {
 	handle("GET /admin/v1/organizations/{org}/apps", a.listApps)
 	handle("DELETE /admin/v1/organizations/{org}/apps/{id}", a.deleteApp)
 	handle("POST /admin/v1/organizations/{org}/apps/{id}/revoke-tokens", a.revokeAppTokens)
+	if o.Pprof {
+		a.servePprof(handle)
+	}
 	return a
 }
 

@@ -97,6 +97,9 @@ type Admin struct {
 	// TokenSHA256 is the hex SHA-256 of the admin token, for configuration
 	// files that must not hold the token itself.
 	TokenSHA256 string `yaml:"token_sha256" env:"TOKEN_SHA256"`
+	// Pprof serves Go's runtime profiles under /admin/debug/pprof/, behind
+	// the admin token, for profiling a node under real load.
+	Pprof bool `yaml:"pprof" env:"PPROF"`
 }
 
 // Storage chooses the durable store.

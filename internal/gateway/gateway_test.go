@@ -294,3 +294,13 @@ func TestUpstreamDownIs502(t *testing.T) {
 		t.Fatalf("code %q", code)
 	}
 }
+
+// The rewriter deletes these with the delete builtin, which matches only a
+// canonical name.
+func TestStrippedHeadersCanonical(t *testing.T) {
+	for _, k := range append([]string{HeaderAPIKey, "Authorization"}, signatureHeaders...) {
+		if c := http.CanonicalHeaderKey(k); c != k {
+			t.Errorf("%q is not canonical (%q)", k, c)
+		}
+	}
+}

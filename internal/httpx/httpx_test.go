@@ -51,7 +51,7 @@ func TestRequestInfoAndRecover(t *testing.T) {
 		w.WriteHeader(http.StatusTeapot)
 	}),
 		Recover(log),
-		RequestInfo(NewIDGenerator(), func(*http.Request) netip.Addr { return netip.MustParseAddr("192.0.2.9") }, clock.System{}, log),
+		RequestInfo(NewIDGenerator(), func(*http.Request) netip.Addr { return netip.MustParseAddr("192.0.2.9") }, clock.System{}, SlogAccessLog(log)),
 	)
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, httptest.NewRequest("GET", "/x?secret=hunter2", nil))

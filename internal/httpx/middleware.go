@@ -63,7 +63,7 @@ type ClientIPFunc func(r *http.Request) netip.Addr
 // RequestInfo attaches a reqinfo.Info with a request ID and the client IP,
 // echoes the ID in X-Request-Id, and writes one access-log line per request
 // when log is not nil.
-func RequestInfo(ids *IDGenerator, clientIP ClientIPFunc, clk clock.Clock, log *slog.Logger) Middleware {
+func RequestInfo(ids *IDGenerator, clientIP ClientIPFunc, clk clock.Clock, log AccessLogger) Middleware {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := clk.Now()
@@ -72,49 +72,11 @@ func RequestInfo(ids *IDGenerator, clientIP ClientIPFunc, clk clock.Clock, log *
 			rec := NewRecorder(w)
 			next.ServeHTTP(rec, r.WithContext(reqinfo.With(r.Context(), info)))
 			if log != nil {
-				logRequest(log, r, rec, info, clk.Now().Sub(start))
+				end := clk.Now()
+				log.LogRequest(r, rec, info, end, end.Sub(start))
 			}
 		})
 	}
-}
-
-func logRequest(log *slog.Logger, r *http.Request, rec *Recorder, info *reqinfo.Info, d time.Duration) {
-	status := rec.status
-	if status == 0 {
-		status = http.StatusOK
-	}
-	level := slog.LevelInfo
-	if status >= 500 {
-		level = slog.LevelError
-	}
-	attrs := make([]slog.Attr, 0, 16)
-	attrs = append(attrs,
-		slog.String("request_id", info.ID),
-		slog.String("method", r.Method),
-		slog.String("path", r.URL.Path), // never the query: it may carry secrets
-		slog.String("proto", r.Proto),
-		slog.Int("status", status),
-		slog.Int64("bytes", rec.bytes),
-		slog.Float64("latency_ms", float64(d.Microseconds())/1000),
-		slog.String("client_ip", info.ClientIP.String()),
-		slog.String("user_agent", r.UserAgent()),
-	)
-	if info.Route != "" {
-		attrs = append(attrs, slog.String("route", info.Route))
-	}
-	if p := info.Principal; p != nil {
-		attrs = append(attrs, slog.String("org", p.OrgID), slog.String("credential", p.CredentialID), slog.String("auth", string(p.Method)))
-	}
-	if info.ErrorCode != "" {
-		attrs = append(attrs, slog.String("error_code", info.ErrorCode))
-	}
-	if info.Reason != "" {
-		attrs = append(attrs, slog.String("reason", info.Reason))
-	}
-	if info.Err != nil {
-		attrs = append(attrs, slog.String("error", info.Err.Error()))
-	}
-	log.LogAttrs(r.Context(), level, "request", attrs...)
 }
 
 // Recorder notes the status and body size of a response. It passes Flush

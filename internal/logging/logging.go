@@ -67,12 +67,21 @@ func (w *Writer) Close() error {
 	return w.Flush()
 }
 
+// ParseLevel parses a level name: "debug", "info", "warn" or "error".
+func ParseLevel(level string) (slog.Level, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return 0, fmt.Errorf("logging: level %q: %w", level, err)
+	}
+	return lv, nil
+}
+
 // New returns a logger of the given level ("debug", "info", "warn",
 // "error") and format ("json" or "text") writing to w.
 func New(w io.Writer, level, format string) (*slog.Logger, error) {
-	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("logging: level %q: %w", level, err)
+	lv, err := ParseLevel(level)
+	if err != nil {
+		return nil, err
 	}
 	opts := &slog.HandlerOptions{Level: lv}
 	switch format {

@@ -58,6 +58,10 @@ const (
 type Options struct {
 	Logger *slog.Logger // default: discard
 	Clock  clock.Clock  // default: clock.System{}
+	// AccessLog writes the access log when log.access_log is on; default:
+	// through Logger. The CLI gives a httpx.JSONAccessLog for the JSON
+	// format, which formats a line several times faster than slog.
+	AccessLog httpx.AccessLogger
 }
 
 // Server is one Tollgate node.
@@ -75,6 +79,8 @@ type Server struct {
 	gateway  *gateway.Gateway
 	usage    *usage.Recorder
 	metrics  *metrics.Metrics
+
+	accessLog httpx.AccessLogger
 
 	public, admin     *http.Server
 	publicLn, adminLn net.Listener
@@ -116,7 +122,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (*Server, error) {
 	if o.Clock == nil {
 		o.Clock = clock.System{}
 	}
-	s := &Server{cfg: cfg, log: o.Logger, clock: o.Clock}
+	s := &Server{cfg: cfg, log: o.Logger, clock: o.Clock, accessLog: o.AccessLog}
 	st, err := Open(ctx, cfg, o.Clock)
 	if err != nil {
 		return nil, err
@@ -204,9 +210,12 @@ func (s *Server) build(ctx context.Context) error {
 	clientIP := func(r *http.Request) netip.Addr {
 		return resolver.ClientIP(r.RemoteAddr, r.Header.Values("X-Forwarded-For"))
 	}
-	var accessLog *slog.Logger
+	var accessLog httpx.AccessLogger
 	if cfg.Log.AccessLog {
-		accessLog = s.log
+		accessLog = s.accessLog
+		if accessLog == nil {
+			accessLog = httpx.SlogAccessLog(s.log)
+		}
 	}
 	ids := httpx.NewIDGenerator()
 
@@ -268,7 +277,7 @@ func (s *Server) build(ctx context.Context) error {
 		adminMux.Handle("GET /metrics", s.metrics.Handler())
 		adminMux.Handle("/admin/", adminapi.New(adminapi.Options{
 			TokenSHA256: tokenHash, Accounts: s.accounts, Keys: s.keys, Apps: s.oauth, Orgs: s.store,
-			Counters: s.counters, Clock: s.clock, MaxBody: cfg.Server.MaxAPIBodyBytes,
+			Counters: s.counters, Clock: s.clock, MaxBody: cfg.Server.MaxAPIBodyBytes, Pprof: cfg.Admin.Pprof,
 		}))
 		s.admin = &http.Server{
 			Handler: httpx.Chain(adminMux,

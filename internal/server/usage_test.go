@@ -329,3 +329,29 @@ func TestWebSocketOpenAtShutdownIsMetered(t *testing.T) {
 		t.Fatalf("session event %v", e)
 	}
 }
+
+// admin.pprof serves Go's profiles on the admin listener, behind the admin
+// token; without the setting they are not there at all.
+func TestPprofBehindAdminToken(t *testing.T) {
+	be := newRecorder(t, nil)
+	yaml := strings.Replace(baseYAML(t.TempDir(), be.URL), "admin:\n", "admin:\n  pprof: true\n", 1)
+	n := start(t, yaml, nil)
+	if r := do(t, "GET", n.admin+"/admin/debug/pprof/heap", nil); r.Status != 401 {
+		t.Errorf("without the token: %d", r.Status)
+	}
+	r := n.adminDo("GET", "/admin/debug/pprof/heap?debug=1", nil)
+	if r.Status != 200 || !strings.Contains(string(r.Body), "heap profile") {
+		t.Errorf("heap profile: %d %.200s", r.Status, r.Body)
+	}
+	if r := n.adminDo("GET", "/admin/debug/pprof/profile?seconds=1", nil); r.Status != 200 || len(r.Body) == 0 {
+		t.Errorf("CPU profile: %d, %d bytes", r.Status, len(r.Body))
+	}
+	if r := do(t, "GET", n.base+"/admin/debug/pprof/heap", nil); r.Status == 200 {
+		t.Error("profiles served on the public listener")
+	}
+
+	off := start(t, baseYAML(t.TempDir(), be.URL), nil)
+	if r := off.adminDo("GET", "/admin/debug/pprof/heap", nil); r.Status != 404 {
+		t.Errorf("admin.pprof off: %d", r.Status)
+	}
+}

@@ -92,7 +92,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 
 	base := "file:" + (&url.URL{Path: path}).EscapedPath() + "?" +
 		fmt.Sprintf("_pragma=busy_timeout(%d)", busyTimeoutMillis) +
-		"&_pragma=foreign_keys(1)"
+		"&_pragma=foreign_keys(1)&_pragma=temp_store(MEMORY)"
 
 	var err error
 	s.writer, err = openDB(ctx, base+"&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_txlock=immediate", 1)

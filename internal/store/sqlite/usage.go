@@ -60,6 +60,9 @@ func (s *Store) RecordUsage(ctx context.Context, events []store.UsageEvent) erro
 		return nil
 	}
 	return s.inTx(ctx, func(tx *sql.Tx) error {
+		// The transaction is bound to ctx; its statements are not, which
+		// spares the driver a goroutine per statement watching ctx.
+		ctx := context.WithoutCancel(ctx)
 		insert, err := tx.PrepareContext(ctx, requestInsert)
 		if err != nil {
 			return wrapErr(err, "record usage")

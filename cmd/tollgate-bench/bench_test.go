@@ -1,0 +1,69 @@
+package main
+
+import (
+	"math"
+	"os"
+	"regexp"
+	"testing"
+	"time"
+)
+
+func TestCPUTimeOfThisProcess(t *testing.T) {
+	before, err := cpuTime(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(100 * time.Millisecond)
+	for x := 0; time.Now().Before(deadline); x++ { // burn CPU
+		_ = math.Sqrt(float64(x))
+	}
+	after, err := cpuTime(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after < before || after-before < 30*time.Millisecond {
+		t.Errorf("cpu time %s → %s after 100ms of work", before, after)
+	}
+	if _, err := cpuTime(-1); err == nil {
+		t.Error("no error for a process that does not exist")
+	}
+}
+
+func TestMedian(t *testing.T) {
+	ms := []measurement{{Requests: 10, RPS: 300, P99US: 5}, {Requests: 20, RPS: 100, P99US: 9}, {Requests: 30, RPS: 200, P99US: 7}}
+	m := median(ms)
+	if m.RPS != 200 || m.P99US != 7 || m.Requests != 60 {
+		t.Errorf("odd: %+v", m)
+	}
+	if m := median(ms[:2]); m.RPS != 200 || m.P99US != 7 {
+		t.Errorf("even: %+v", m)
+	}
+}
+
+func TestSummarizeRatiosAndGoals(t *testing.T) {
+	targets := []*target{
+		{Name: "direct", Rounds: []measurement{{RPS: 40000, ServerCPUUSPerReq: 20}}},
+		{Name: "bare-proxy", Direct: "direct", Rounds: []measurement{{RPS: 10000, ServerCPUUSPerReq: 100}}},
+		{Name: goalTarget, Baseline: "bare-proxy", Direct: "direct", Rounds: []measurement{{RPS: 9500, ServerCPUUSPerReq: 125}}},
+	}
+	res := summarize(targets, settings{}, "/nonexistent/wrk")
+	g := res.Targets[2]
+	if math.Abs(g.VsBaseline-0.95) > 1e-9 || math.Abs(g.CPUVsBaseline-1.25) > 1e-9 || math.Abs(g.VsDirect-0.2375) > 1e-9 {
+		t.Errorf("ratios %+v", g)
+	}
+	if len(res.Goals) != 2 || !res.Goals[0].Met || res.Goals[1].Met {
+		t.Errorf("goals %+v", res.Goals)
+	}
+}
+
+func TestSelectTargetsKeepsBaselines(t *testing.T) {
+	all := []*target{{Name: "direct"}, {Name: "bare-proxy", Direct: "direct"},
+		{Name: "tollgate-jwt", Baseline: "bare-proxy", Direct: "direct"}, {Name: "tollgate-hmac"}}
+	var names []string
+	for _, tg := range selectTargets(all, regexp.MustCompile("jwt")) {
+		names = append(names, tg.Name)
+	}
+	if len(names) != 3 || names[2] != "tollgate-jwt" {
+		t.Errorf("selected %v", names)
+	}
+}

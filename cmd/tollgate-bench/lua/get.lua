@@ -1,0 +1,2 @@
+-- GET the URL wrk was given, with the headers given by -H: wrk's own request,
+-- built once, so the client costs as little as it can.

@@ -1,0 +1,190 @@
+// Command tollgate-bench measures Tollgate against a bare reverse proxy and
+// the backend itself, in one run on one machine, with wrk as the load
+// generator.
+//
+// It starts a fast backend, a bare httputil.ReverseProxy with the transport
+// Tollgate uses, and a Tollgate node on its embedded SQLite store; drives
+// each target with wrk for the same time and connections, alternating the
+// targets over several rounds; reads the CPU time each server process used
+// from /proc; and prints requests per second, p50/p99 latency, CPU
+// microseconds per request, and every ratio against the bare proxy and the
+// direct backend. The results are written as JSON too.
+//
+//	tollgate-bench -tollgate bin/tollgate [-duration 10s] [-rounds 2] [-out bench-results.json]
+//
+// The backend and the bare proxy are this same binary, started as
+// `tollgate-bench backend` and `tollgate-bench proxy`, so that each is a
+// process of its own with its own CPU account.
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strings"
+	"time"
+)
+
+func main() {
+	var err error
+	switch {
+	case len(os.Args) > 1 && os.Args[1] == "backend":
+		err = runBackend(os.Args[2:])
+	case len(os.Args) > 1 && os.Args[1] == "proxy":
+		err = runProxy(os.Args[2:])
+	default:
+		err = runBench(os.Args[1:])
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "tollgate-bench:", err)
+		os.Exit(1)
+	}
+}
+
+// settings are the run's parameters, recorded in the results.
+type settings struct {
+	Duration    string `json:"duration"`
+	Warmup      string `json:"warmup"`
+	Rounds      int    `json:"rounds"`
+	Connections int    `json:"connections"`
+	Threads     int    `json:"threads"`
+	BodyBytes   int    `json:"signed_body_bytes"`
+	Only        string `json:"only,omitempty"`
+}
+
+func runBench(args []string) error {
+	fs := flag.NewFlagSet("tollgate-bench", flag.ExitOnError)
+	tollgateBin := fs.String("tollgate", "bin/tollgate", "the tollgate binary to measure")
+	duration := fs.Duration("duration", 10*time.Second, "measured time per target and round")
+	warmup := fs.Duration("warmup", 2*time.Second, "unmeasured load before each measurement")
+	rounds := fs.Int("rounds", 3, "rounds; each runs every target once, in turn")
+	conns := fs.Int("connections", 64, "wrk connections")
+	threads := fs.Int("threads", 2, "wrk threads")
+	bodySize := fs.Int("body", 1024, "body size of the signed POST workload")
+	out := fs.String("out", "bench-results.json", "write the results as JSON here")
+	only := fs.String("only", "", "measure only targets whose name matches this regexp (and their baselines)")
+	profile := fs.String("profile", "", "save a CPU and an allocation profile of Tollgate under the API-key load into this directory")
+	_ = fs.Parse(args)
+	if *rounds < 1 || *duration < time.Second {
+		return fmt.Errorf("need -rounds ≥ 1 and -duration ≥ 1s")
+	}
+
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	bin, err := filepath.Abs(*tollgateBin)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(bin); err != nil {
+		return fmt.Errorf("tollgate binary: %w (build it: make build)", err)
+	}
+	wrk, err := findWrk()
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "tollgate-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	scripts, err := writeScripts(dir)
+	if err != nil {
+		return err
+	}
+
+	backend, err := startPrinter("backend", filepath.Join(dir, "backend.log"), self, "backend")
+	if err != nil {
+		return err
+	}
+	defer backend.stop()
+	proxy, err := startPrinter("proxy", filepath.Join(dir, "proxy.log"), self, "proxy", "-upstream", "http://"+backend.addr)
+	if err != nil {
+		return err
+	}
+	defer proxy.stop()
+	tg, err := startTollgate(bin, dir, backend.addr)
+	if err != nil {
+		return err
+	}
+	defer tg.stop()
+
+	targets := defineTargets(backend, proxy, tg, *bodySize)
+	if *only != "" {
+		re, err := regexp.Compile(*only)
+		if err != nil {
+			return fmt.Errorf("-only: %w", err)
+		}
+		targets = selectTargets(targets, re)
+	}
+	b := &bench{
+		wrk: wrk, scripts: scripts, backend: backend,
+		duration: *duration, warmup: *warmup, conns: *conns, threads: *threads,
+	}
+	fmt.Printf("tollgate-bench: %d targets × %d rounds × (%s + %s warm-up), wrk -t%d -c%d, %d CPUs\n",
+		len(targets), *rounds, *duration, *warmup, *threads, *conns, runtime.NumCPU())
+	for round := 1; round <= *rounds; round++ {
+		for _, t := range targets {
+			var prof *profiler
+			if *profile != "" && round == 1 && t.Name == goalTarget {
+				prof = startProfile(tg, *profile, *warmup+*duration)
+			}
+			m, err := b.measure(t)
+			if err != nil {
+				return fmt.Errorf("%s, round %d: %w", t.Name, round, err)
+			}
+			if prof != nil {
+				if err := prof.finish(); err != nil {
+					return err
+				}
+			}
+			t.Rounds = append(t.Rounds, m)
+			fmt.Printf("  round %d  %-16s %9.0f req/s  p50 %6.2f ms  p99 %6.2f ms  server %6.1f µs/req\n",
+				round, t.Name, m.RPS, ms(m.P50US), ms(m.P99US), m.ServerCPUUSPerReq)
+		}
+	}
+	res := summarize(targets, settings{
+		Duration: duration.String(), Warmup: warmup.String(), Rounds: *rounds,
+		Connections: *conns, Threads: *threads, BodyBytes: *bodySize, Only: *only,
+	}, wrk)
+	fmt.Println()
+	printTable(os.Stdout, res)
+	raw, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(*out, append(raw, '\n'), 0o644); err != nil { //nolint:gosec // results, not secrets
+		return err
+	}
+	fmt.Printf("\nresults written to %s\n", *out)
+	return nil
+}
+
+func ms(us float64) float64 { return us / 1000 }
+
+func selectTargets(all []*target, re *regexp.Regexp) []*target {
+	keep := map[string]bool{}
+	for _, t := range all {
+		if re.MatchString(t.Name) {
+			keep[t.Name], keep[t.Baseline], keep[t.Direct] = true, true, true
+		}
+	}
+	var out []*target
+	for _, t := range all {
+		if keep[t.Name] {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// oneLine shortens a command's output to its first line.
+func oneLine(b []byte) string {
+	s, _, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")
+	return s
+}

@@ -1,0 +1,362 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Workloads.
+const (
+	workloadGet    = "GET"         // GET of a small JSON document
+	workloadSigned = "signed POST" // POST of a body, HMAC-signed per request
+)
+
+// goalTarget is the configuration the throughput and CPU goals are set for.
+const goalTarget = "tollgate-apikey"
+
+// Goals for goalTarget against the bare proxy (BENCHMARKS.md).
+const (
+	goalThroughput = 0.90 // at least this share of the bare proxy's req/s
+	goalCPU        = 1.20 // at most this multiple of its CPU per request
+)
+
+// target is one server under one workload.
+type target struct {
+	Name        string        `json:"name"`
+	Description string        `json:"description"`
+	Workload    string        `json:"workload"`
+	Baseline    string        `json:"baseline,omitempty"` // the bare proxy under the same workload
+	Direct      string        `json:"direct,omitempty"`   // the backend under the same workload
+	Rounds      []measurement `json:"rounds"`
+
+	server  *process // whose CPU is the server's; the backend's for direct targets
+	url     string
+	script  string // "get" or "signed"
+	headers []string
+	args    []string
+}
+
+// defineTargets lists what is measured, baselines first.
+func defineTargets(backend, proxy *process, tg *tollgateNode, bodySize int) []*target {
+	body := strconv.Itoa(bodySize)
+	signedArgs := func(path string) []string { return []string{path, tg.signingKey, tg.signingSecret, body} }
+	return []*target{
+		{Name: "direct", Description: "the backend itself, no proxy", Workload: workloadGet,
+			server: backend, url: "http://" + backend.addr + "/v1/data", script: "get"},
+		{Name: "bare-proxy", Description: "httputil.ReverseProxy with Tollgate's transport", Workload: workloadGet, Direct: "direct",
+			server: proxy, url: "http://" + proxy.addr + "/v1/data", script: "get"},
+		{Name: "tollgate-open", Description: "Tollgate, public route: no authentication, metered", Workload: workloadGet,
+			Baseline: "bare-proxy", Direct: "direct",
+			server: tg.process, url: "http://" + tg.addr + "/open/data", script: "get"},
+		{Name: goalTarget, Description: "Tollgate, API key + rate limit + quota + usage metering, SQLite", Workload: workloadGet,
+			Baseline: "bare-proxy", Direct: "direct",
+			server: tg.process, url: "http://" + tg.addr + "/v1/data", script: "get", headers: []string{"X-API-KEY: " + tg.apiKey}},
+		{Name: "tollgate-jwt", Description: "Tollgate, OAuth 2.0 JWT Bearer + limits + metering, SQLite", Workload: workloadGet,
+			Baseline: "bare-proxy", Direct: "direct",
+			server: tg.process, url: "http://" + tg.addr + "/v1/data", script: "get", headers: []string{"Authorization: Bearer " + tg.bearer}},
+		{Name: "direct-signed", Description: "the backend itself, signed POST (signature ignored)", Workload: workloadSigned,
+			server: backend, url: "http://" + backend.addr, script: "signed", args: signedArgs("/v1/data")},
+		{Name: "bare-proxy-signed", Description: "httputil.ReverseProxy, signed POST (signature ignored)", Workload: workloadSigned,
+			Direct: "direct-signed",
+			server: proxy, url: "http://" + proxy.addr, script: "signed", args: signedArgs("/v1/data")},
+		{Name: "tollgate-hmac", Description: "Tollgate, HMAC-signed API key (1 KiB body, replay cache) + limits + metering", Workload: workloadSigned,
+			Baseline: "bare-proxy-signed", Direct: "direct-signed",
+			server: tg.process, url: "http://" + tg.addr, script: "signed", args: signedArgs("/v1/data")},
+	}
+}
+
+// measurement is one target measured once.
+type measurement struct {
+	Requests           int64   `json:"requests"`
+	Failed             int64   `json:"failed"` // socket errors, timeouts and non-2xx/3xx answers
+	RPS                float64 `json:"rps"`
+	MeanUS             float64 `json:"latency_mean_us"`
+	P50US              float64 `json:"latency_p50_us"`
+	P90US              float64 `json:"latency_p90_us"`
+	P99US              float64 `json:"latency_p99_us"`
+	ServerCPUUSPerReq  float64 `json:"server_cpu_us_per_req"`
+	BackendCPUUSPerReq float64 `json:"backend_cpu_us_per_req"`
+	WrkCPUUSPerReq     float64 `json:"wrk_cpu_us_per_req"`
+}
+
+type bench struct {
+	wrk      string
+	scripts  map[string]string
+	backend  *process
+	duration time.Duration
+	warmup   time.Duration
+	conns    int
+	threads  int
+}
+
+// settle is how long after the load the server's CPU is still counted: the
+// usage recorder and the quota flusher write what the load left behind
+// within their one-second intervals.
+const settle = 1500 * time.Millisecond
+
+func (b *bench) measure(t *target) (measurement, error) {
+	run := wrkRun{
+		bin: b.wrk, threads: b.threads, connections: b.conns, url: t.url,
+		script: b.scripts[t.script], headers: t.headers, args: t.args,
+	}
+	if b.warmup > 0 {
+		run.duration = b.warmup
+		if _, _, err := run.run(); err != nil {
+			return measurement{}, err
+		}
+	}
+	run.duration = b.duration
+	s0, err := cpuTime(t.server.pid())
+	if err != nil {
+		return measurement{}, err
+	}
+	b0, err := cpuTime(b.backend.pid())
+	if err != nil {
+		return measurement{}, err
+	}
+	r, wrkCPU, err := run.run()
+	if err != nil {
+		return measurement{}, err
+	}
+	time.Sleep(settle)
+	s1, err := cpuTime(t.server.pid())
+	if err != nil {
+		return measurement{}, err
+	}
+	b1, err := cpuTime(b.backend.pid())
+	if err != nil {
+		return measurement{}, err
+	}
+	if r.Requests == 0 {
+		return measurement{}, fmt.Errorf("no request completed")
+	}
+	if f := r.failed(); f*1000 > r.Requests { // more than 0.1%: the numbers would lie
+		return measurement{}, fmt.Errorf("%d of %d requests failed (non-2xx or socket errors); see the logs", f, r.Requests)
+	}
+	n := float64(r.Requests)
+	us := func(d time.Duration) float64 { return float64(d.Microseconds()) / n }
+	m := measurement{
+		Requests: r.Requests, Failed: r.failed(),
+		RPS:    n / (float64(r.DurationUS) / 1e6),
+		MeanUS: r.LatencyUS.Mean, P50US: float64(r.LatencyUS.P50), P90US: float64(r.LatencyUS.P90), P99US: float64(r.LatencyUS.P99),
+		ServerCPUUSPerReq:  us(s1 - s0),
+		BackendCPUUSPerReq: us(b1 - b0),
+		WrkCPUUSPerReq:     us(wrkCPU),
+	}
+	if t.server == b.backend {
+		m.BackendCPUUSPerReq = m.ServerCPUUSPerReq
+	}
+	return m, nil
+}
+
+// --- results ---
+
+type results struct {
+	Started  string    `json:"started"`
+	Machine  machine   `json:"machine"`
+	Settings settings  `json:"settings"`
+	Targets  []summary `json:"targets"`
+	Goals    []goal    `json:"goals"`
+	Skipped  []skipped `json:"skipped"`
+}
+
+type machine struct {
+	CPUs   int    `json:"cpus"`
+	Model  string `json:"cpu_model"`
+	Kernel string `json:"kernel"`
+	Go     string `json:"go"`
+	Wrk    string `json:"wrk"`
+}
+
+// summary is a target's median over the rounds, and its ratios.
+type summary struct {
+	target
+	Median measurement `json:"median"`
+	// VsBaseline is req/s against the bare proxy under the same workload.
+	VsBaseline float64 `json:"throughput_vs_bare_proxy,omitempty"`
+	// CPUVsBaseline is server CPU per request against the bare proxy's.
+	CPUVsBaseline float64 `json:"cpu_per_req_vs_bare_proxy,omitempty"`
+	// VsDirect is req/s against the backend under the same workload.
+	VsDirect float64 `json:"throughput_vs_direct,omitempty"`
+}
+
+type goal struct {
+	Target string  `json:"target"`
+	What   string  `json:"what"`
+	Want   string  `json:"want"`
+	Got    float64 `json:"got"`
+	Met    bool    `json:"met"`
+}
+
+type skipped struct {
+	Target string `json:"target"`
+	Why    string `json:"why"`
+}
+
+func summarize(targets []*target, s settings, wrkBin string) results {
+	res := results{Started: time.Now().UTC().Format(time.RFC3339), Settings: s, Machine: describeMachine(wrkBin)}
+	byName := map[string]*summary{}
+	for _, t := range targets {
+		sm := summary{target: *t, Median: median(t.Rounds)}
+		res.Targets = append(res.Targets, sm)
+		byName[t.Name] = &res.Targets[len(res.Targets)-1]
+	}
+	for i := range res.Targets {
+		sm := &res.Targets[i]
+		if b := byName[sm.Baseline]; b != nil {
+			sm.VsBaseline = sm.Median.RPS / b.Median.RPS
+			sm.CPUVsBaseline = sm.Median.ServerCPUUSPerReq / b.Median.ServerCPUUSPerReq
+		}
+		if d := byName[sm.Direct]; d != nil {
+			sm.VsDirect = sm.Median.RPS / d.Median.RPS
+		}
+	}
+	if g := byName[goalTarget]; g != nil && g.VsBaseline > 0 {
+		res.Goals = append(res.Goals,
+			goal{goalTarget, "throughput vs bare proxy", fmt.Sprintf("≥ %.2f", goalThroughput), g.VsBaseline, g.VsBaseline >= goalThroughput},
+			goal{goalTarget, "CPU per request vs bare proxy", fmt.Sprintf("≤ %.2f", goalCPU), g.CPUVsBaseline, g.CPUVsBaseline <= goalCPU})
+	}
+	res.Skipped = []skipped{{"tollgate-redis", "cluster mode (PostgreSQL + Redis) is not built yet (issue 9); its row and its goal (≥ 0.75 of the bare proxy, one Redis round trip per request) come with it"}}
+	return res
+}
+
+// median takes each field's median over the rounds independently.
+func median(ms []measurement) measurement {
+	pick := func(f func(measurement) float64) float64 {
+		v := make([]float64, len(ms))
+		for i, m := range ms {
+			v[i] = f(m)
+		}
+		slices.Sort(v)
+		if len(v)%2 == 1 {
+			return v[len(v)/2]
+		}
+		return (v[len(v)/2-1] + v[len(v)/2]) / 2
+	}
+	var req, failed int64
+	for _, m := range ms {
+		req += m.Requests
+		failed += m.Failed
+	}
+	return measurement{
+		Requests: req, Failed: failed,
+		RPS:                pick(func(m measurement) float64 { return m.RPS }),
+		MeanUS:             pick(func(m measurement) float64 { return m.MeanUS }),
+		P50US:              pick(func(m measurement) float64 { return m.P50US }),
+		P90US:              pick(func(m measurement) float64 { return m.P90US }),
+		P99US:              pick(func(m measurement) float64 { return m.P99US }),
+		ServerCPUUSPerReq:  pick(func(m measurement) float64 { return m.ServerCPUUSPerReq }),
+		BackendCPUUSPerReq: pick(func(m measurement) float64 { return m.BackendCPUUSPerReq }),
+		WrkCPUUSPerReq:     pick(func(m measurement) float64 { return m.WrkCPUUSPerReq }),
+	}
+}
+
+func printTable(w io.Writer, res results) {
+	fmt.Fprintf(w, "%-18s %-12s %9s %8s %8s %10s %9s %9s %9s\n",
+		"target", "workload", "req/s", "p50 ms", "p99 ms", "µs CPU/req", "vs proxy", "CPU ×", "vs direct")
+	for _, t := range res.Targets {
+		m := t.Median
+		fmt.Fprintf(w, "%-18s %-12s %9.0f %8.2f %8.2f %10.1f %9s %9s %9s\n",
+			t.Name, t.Workload, m.RPS, ms(m.P50US), ms(m.P99US), m.ServerCPUUSPerReq,
+			ratio(t.VsBaseline), ratio(t.CPUVsBaseline), ratio(t.VsDirect))
+	}
+	for _, g := range res.Goals {
+		verdict := "MET"
+		if !g.Met {
+			verdict = "NOT MET"
+		}
+		fmt.Fprintf(w, "goal: %s %s %s: %.2f — %s\n", g.Target, g.What, g.Want, g.Got, verdict)
+	}
+	for _, s := range res.Skipped {
+		fmt.Fprintf(w, "skipped: %s: %s\n", s.Target, s.Why)
+	}
+}
+
+func ratio(v float64) string {
+	if v == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f", v)
+}
+
+func describeMachine(wrkBin string) machine {
+	m := machine{CPUs: runtime.NumCPU(), Go: runtime.Version()}
+	if raw, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(raw), "\n") {
+			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.Model = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	if raw, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.Kernel = strings.TrimSpace(string(raw))
+	}
+	out, _ := exec.Command(wrkBin, "-v").CombinedOutput()
+	m.Wrk = oneLine(out)
+	return m
+}
+
+// --- profiles ---
+
+// profiler fetches a CPU profile of Tollgate while a target runs, and an
+// allocation profile after.
+type profiler struct {
+	node *tollgateNode
+	dir  string
+	done chan error
+}
+
+func startProfile(tg *tollgateNode, dir string, d time.Duration) *profiler {
+	p := &profiler{node: tg, dir: dir, done: make(chan error, 1)}
+	go func() {
+		secs := max(1, int(d/time.Second))
+		p.done <- p.fetch("debug/pprof/profile?seconds="+strconv.Itoa(secs), "cpu.pprof")
+	}()
+	return p
+}
+
+func (p *profiler) finish() error {
+	if err := <-p.done; err != nil {
+		return err
+	}
+	if err := p.fetch("debug/pprof/allocs", "allocs.pprof"); err != nil {
+		return err
+	}
+	fmt.Printf("  profiles of %s in %s (go tool pprof -top %s)\n", goalTarget, p.dir, filepath.Join(p.dir, "cpu.pprof"))
+	return nil
+}
+
+func (p *profiler) fetch(path, file string) error {
+	if err := os.MkdirAll(p.dir, 0o755); err != nil { //nolint:gosec // profiles are not secrets
+		return err
+	}
+	req, _ := http.NewRequest("GET", "http://"+p.node.admin+"/admin/"+path, nil)
+	req.Header.Set("Authorization", "Bearer "+benchAdminToken)
+	c := &http.Client{Transport: &http.Transport{Proxy: nil}}
+	resp, err := c.Do(req)
+	if err != nil {
+		return fmt.Errorf("profile: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		raw, _ := io.ReadAll(resp.Body)
+		return fmt.Errorf("profile %s: %d %s", path, resp.StatusCode, raw)
+	}
+	f, err := os.Create(filepath.Join(p.dir, file))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = io.Copy(f, resp.Body)
+	return err
+}
