@@ -67,7 +67,8 @@ func runBench(args []string) error {
 	bodySize := fs.Int("body", 1024, "body size of the signed POST workload")
 	out := fs.String("out", "bench-results.json", "write the results as JSON here")
 	only := fs.String("only", "", "measure only targets whose name matches this regexp (and their baselines)")
-	profile := fs.String("profile", "", "save a CPU and an allocation profile of Tollgate under the API-key load into this directory")
+	profile := fs.String("profile", "", "save a CPU and an allocation profile of Tollgate, in round 1, into this directory")
+	profileTarget := fs.String("profile-target", goalTarget, "the target -profile profiles")
 	_ = fs.Parse(args)
 	if *rounds < 1 || *duration < time.Second {
 		return fmt.Errorf("need -rounds ≥ 1 and -duration ≥ 1s")
@@ -131,7 +132,7 @@ func runBench(args []string) error {
 	for round := 1; round <= *rounds; round++ {
 		for _, t := range targets {
 			var prof *profiler
-			if *profile != "" && round == 1 && t.Name == goalTarget {
+			if *profile != "" && round == 1 && t.Name == *profileTarget {
 				prof = startProfile(tg, *profile, *warmup+*duration)
 			}
 			m, err := b.measure(t)

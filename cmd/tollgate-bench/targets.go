@@ -332,7 +332,7 @@ func (p *profiler) finish() error {
 	if err := p.fetch("debug/pprof/allocs", "allocs.pprof"); err != nil {
 		return err
 	}
-	fmt.Printf("  profiles of %s in %s (go tool pprof -top %s)\n", goalTarget, p.dir, filepath.Join(p.dir, "cpu.pprof"))
+	fmt.Printf("  profiles in %s (go tool pprof -top %s)\n", p.dir, filepath.Join(p.dir, "cpu.pprof"))
 	return nil
 }
 
