@@ -93,7 +93,7 @@ func runBench(args []string) error {
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
+	defer func() { _ = os.RemoveAll(dir) }()
 	scripts, err := writeScripts(dir)
 	if err != nil {
 		return err

@@ -57,7 +57,7 @@ func startPrinter(name, logPath string, bin string, args ...string) (*process, e
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, args...)
+	cmd := exec.Command(bin, args...) //nolint:gosec // G204: this program itself, re-executed
 	cmd.Stderr = logf
 	out, err := cmd.StdoutPipe()
 	if err != nil {

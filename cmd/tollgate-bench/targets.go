@@ -347,7 +347,7 @@ func (p *profiler) fetch(path, file string) error {
 	if err != nil {
 		return fmt.Errorf("profile: %w", err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	if resp.StatusCode != 200 {
 		raw, _ := io.ReadAll(resp.Body)
 		return fmt.Errorf("profile %s: %d %s", path, resp.StatusCode, raw)
@@ -356,7 +356,9 @@ func (p *profiler) fetch(path, file string) error {
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	_, err = io.Copy(f, resp.Body)
-	return err
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
 }

@@ -17,7 +17,7 @@ import (
 
 // benchAdminToken guards the benchmark node's admin API; the node lives in a
 // temporary directory for the length of the run.
-const benchAdminToken = "tollgate-bench-admin-token-0123456789"
+const benchAdminToken = "tollgate-bench-admin-token-0123456789" //nolint:gosec // G101: a throwaway token of a throwaway node
 
 // tollgateYAML configures the node under test: plain HTTP on loopback, the
 // embedded SQLite store, every default left alone (access log, usage
@@ -82,7 +82,7 @@ func startTollgate(bin, dir, backend string) (*tollgateNode, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, "serve", "-c", cfgFile)
+	cmd := exec.Command(bin, "serve", "-c", cfgFile) //nolint:gosec // G204: the binary under test, named by the operator
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.Env = append(os.Environ(), "HTTP_PROXY=", "HTTPS_PROXY=")
 	if err := cmd.Start(); err != nil {
@@ -180,7 +180,7 @@ func exchange(req *http.Request, want int) (map[string]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	raw, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != want {
 		return nil, fmt.Errorf("%s %s: %d %s", req.Method, req.URL.Path, resp.StatusCode, raw)
@@ -199,7 +199,7 @@ func waitReady(u string, timeout time.Duration) error {
 	for time.Now().Before(deadline) {
 		resp, err := client.Get(u)
 		if err == nil {
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			if resp.StatusCode == 200 {
 				return nil
 			}
@@ -216,6 +216,6 @@ func freeAddr() string {
 	if err != nil {
 		panic(err)
 	}
-	defer ln.Close()
+	defer func() { _ = ln.Close() }()
 	return ln.Addr().String()
 }

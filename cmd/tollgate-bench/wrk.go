@@ -28,7 +28,7 @@ func findWrk() (string, error) {
 	}
 	fmt.Fprintln(os.Stderr, "wrk not found: installing Debian's package (apt-get install wrk)")
 	for _, args := range [][]string{{"update", "-qq"}, {"install", "-y", "-qq", "wrk"}} {
-		cmd := exec.Command("apt-get", args...)
+		cmd := exec.Command("apt-get", args...) //nolint:gosec // G204: fixed arguments
 		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return "", fmt.Errorf("apt-get %s: %w\n%s", strings.Join(args, " "), err, out)
@@ -111,7 +111,7 @@ func (w wrkRun) run() (wrkResult, time.Duration, error) {
 	// invocation, which keeps per-request nonces unique across runs.
 	args = append(args, w.url, "--")
 	args = append(append(args, w.args...), strconv.FormatInt(time.Now().UnixNano(), 36))
-	cmd := exec.Command(w.bin, args...)
+	cmd := exec.Command(w.bin, args...) //nolint:gosec // G204: wrk, found on PATH, with the harness's own arguments
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	if err := cmd.Run(); err != nil {

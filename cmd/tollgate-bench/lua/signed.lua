@@ -11,8 +11,18 @@ const EVP_MD *EVP_sha256(void);
 unsigned char *HMAC(const EVP_MD *md, const void *key, int key_len,
                     const unsigned char *d, size_t n, unsigned char *out, unsigned int *out_len);
 ]]
-local ok, crypto = pcall(function() ffi.C.EVP_sha256(); return ffi.C end)
-if not ok then crypto = ffi.load("crypto") end
+-- libcrypto's symbols: wrk's own (linked dynamically, as Debian's is), else
+-- the library by name.
+local crypto
+for _, try in ipairs({
+  function() ffi.C.EVP_sha256(); return ffi.C end,
+  function() return ffi.load("crypto") end,
+  function() return ffi.load("libcrypto.so.3") end,
+}) do
+  local ok, lib = pcall(try)
+  if ok then crypto = lib; break end
+end
+assert(crypto, "libcrypto not found: the signed workload needs OpenSSL's libcrypto")
 
 local counter = 0
 local path, key, secret, body, run, sha256
