@@ -56,6 +56,19 @@ func TestSummarizeRatiosAndGoals(t *testing.T) {
 	}
 }
 
+// Ratios pair each round with the same round of the baseline: a machine
+// twice as fast in round 2 does not move them.
+func TestRatiosArePaired(t *testing.T) {
+	targets := []*target{
+		{Name: "bare-proxy", Rounds: []measurement{{RPS: 10000, ServerCPUUSPerReq: 100}, {RPS: 20000, ServerCPUUSPerReq: 50}, {RPS: 20000, ServerCPUUSPerReq: 50}}},
+		{Name: goalTarget, Baseline: "bare-proxy", Rounds: []measurement{{RPS: 9000, ServerCPUUSPerReq: 110}, {RPS: 18000, ServerCPUUSPerReq: 55}, {RPS: 9000, ServerCPUUSPerReq: 110}}},
+	}
+	g := summarize(targets, settings{}, "/nonexistent/wrk").Targets[1]
+	if math.Abs(g.VsBaseline-0.9) > 1e-9 || math.Abs(g.CPUVsBaseline-1.1) > 1e-9 {
+		t.Errorf("paired ratios %.3f %.3f, want 0.900 1.100", g.VsBaseline, g.CPUVsBaseline)
+	}
+}
+
 func TestSelectTargetsKeepsBaselines(t *testing.T) {
 	all := []*target{{Name: "direct"}, {Name: "bare-proxy", Direct: "direct"},
 		{Name: "tollgate-jwt", Baseline: "bare-proxy", Direct: "direct"}, {Name: "tollgate-hmac"}}

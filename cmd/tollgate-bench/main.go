@@ -25,6 +25,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 )
@@ -59,9 +60,9 @@ type settings struct {
 func runBench(args []string) error {
 	fs := flag.NewFlagSet("tollgate-bench", flag.ExitOnError)
 	tollgateBin := fs.String("tollgate", "bin/tollgate", "the tollgate binary to measure")
-	duration := fs.Duration("duration", 10*time.Second, "measured time per target and round")
-	warmup := fs.Duration("warmup", 2*time.Second, "unmeasured load before each measurement")
-	rounds := fs.Int("rounds", 3, "rounds; each runs every target once, in turn")
+	duration := fs.Duration("duration", 6*time.Second, "measured time per target and round")
+	warmup := fs.Duration("warmup", time.Second, "unmeasured load before each measurement")
+	rounds := fs.Int("rounds", 5, "rounds; each runs every target once, in turn")
 	conns := fs.Int("connections", 64, "wrk connections")
 	threads := fs.Int("threads", 2, "wrk threads")
 	bodySize := fs.Int("body", 1024, "body size of the signed POST workload")
@@ -130,7 +131,13 @@ func runBench(args []string) error {
 	fmt.Printf("tollgate-bench: %d targets × %d rounds × (%s + %s warm-up), wrk -t%d -c%d, %d CPUs\n",
 		len(targets), *rounds, *duration, *warmup, *threads, *conns, runtime.NumCPU())
 	for round := 1; round <= *rounds; round++ {
-		for _, t := range targets {
+		// Odd rounds run the targets in order, even rounds backwards, so a
+		// drift of the machine's speed during the run favours none.
+		order := slices.Clone(targets)
+		if round%2 == 0 {
+			slices.Reverse(order)
+		}
+		for _, t := range order {
 			var prof *profiler
 			if *profile != "" && round == 1 && t.Name == *profileTarget {
 				prof = startProfile(tg, *profile, *warmup+*duration)

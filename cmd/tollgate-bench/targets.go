@@ -210,14 +210,20 @@ func summarize(targets []*target, s settings, wrkBin string) results {
 		res.Targets = append(res.Targets, sm)
 		byName[t.Name] = &res.Targets[len(res.Targets)-1]
 	}
+	// Ratios are paired: each round's measurement against the same round's
+	// baseline, measured moments apart, then the median over the rounds.
+	// On a shared machine whose speed drifts by ±15% over minutes, this is
+	// far steadier than a ratio of medians.
+	rps := func(m measurement) float64 { return m.RPS }
+	cpu := func(m measurement) float64 { return m.ServerCPUUSPerReq }
 	for i := range res.Targets {
 		sm := &res.Targets[i]
 		if b := byName[sm.Baseline]; b != nil {
-			sm.VsBaseline = sm.Median.RPS / b.Median.RPS
-			sm.CPUVsBaseline = sm.Median.ServerCPUUSPerReq / b.Median.ServerCPUUSPerReq
+			sm.VsBaseline = pairedRatio(sm.Rounds, b.Rounds, rps)
+			sm.CPUVsBaseline = pairedRatio(sm.Rounds, b.Rounds, cpu)
 		}
 		if d := byName[sm.Direct]; d != nil {
-			sm.VsDirect = sm.Median.RPS / d.Median.RPS
+			sm.VsDirect = pairedRatio(sm.Rounds, d.Rounds, rps)
 		}
 	}
 	if g := byName[goalTarget]; g != nil && g.VsBaseline > 0 {
@@ -229,6 +235,29 @@ func summarize(targets []*target, s settings, wrkBin string) results {
 	return res
 }
 
+// medianOf returns the median of v, which it sorts; 0 for none.
+func medianOf(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	slices.Sort(v)
+	if len(v)%2 == 1 {
+		return v[len(v)/2]
+	}
+	return (v[len(v)/2-1] + v[len(v)/2]) / 2
+}
+
+// pairedRatio is the median over the rounds of f(a)/f(b) in the same round.
+func pairedRatio(a, b []measurement, f func(measurement) float64) float64 {
+	var v []float64
+	for i := range min(len(a), len(b)) {
+		if d := f(b[i]); d > 0 {
+			v = append(v, f(a[i])/d)
+		}
+	}
+	return medianOf(v)
+}
+
 // median takes each field's median over the rounds independently.
 func median(ms []measurement) measurement {
 	pick := func(f func(measurement) float64) float64 {
@@ -236,11 +265,7 @@ func median(ms []measurement) measurement {
 		for i, m := range ms {
 			v[i] = f(m)
 		}
-		slices.Sort(v)
-		if len(v)%2 == 1 {
-			return v[len(v)/2]
-		}
-		return (v[len(v)/2-1] + v[len(v)/2]) / 2
+		return medianOf(v)
 	}
 	var req, failed int64
 	for _, m := range ms {
