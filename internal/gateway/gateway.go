@@ -126,20 +126,34 @@ const proxyBufferSize = 32 << 10
 // bufferPool recycles the copy buffers of proxied responses. Without one,
 // ReverseProxy allocates (and the garbage collector clears and sweeps) a
 // 32 KiB buffer per request: most of the allocation of a proxied request.
-type bufferPool struct{ p sync.Pool }
+// sync.Pool holds pointers; the pointer holders are pooled too, so that a
+// Get and a Put allocate nothing.
+type bufferPool struct{ buffers, holders sync.Pool }
 
 // NewBufferPool returns the pool of response copy buffers the gateway gives
 // its ReverseProxy; one pool serves every route.
 func NewBufferPool() httputil.BufferPool {
-	return &bufferPool{p: sync.Pool{New: func() any { b := make([]byte, proxyBufferSize); return &b }}}
+	return &bufferPool{
+		buffers: sync.Pool{New: func() any { b := make([]byte, proxyBufferSize); return &b }},
+		holders: sync.Pool{New: func() any { return new([]byte) }},
+	}
 }
 
-func (bp *bufferPool) Get() []byte { return *bp.p.Get().(*[]byte) }
+func (bp *bufferPool) Get() []byte {
+	h := bp.buffers.Get().(*[]byte)
+	b := *h
+	*h = nil
+	bp.holders.Put(h)
+	return b
+}
 
 func (bp *bufferPool) Put(b []byte) {
-	if cap(b) == proxyBufferSize {
-		bp.p.Put(&b)
+	if cap(b) != proxyBufferSize {
+		return
 	}
+	h := bp.holders.Get().(*[]byte)
+	*h = b[:proxyBufferSize]
+	bp.buffers.Put(h)
 }
 
 // New compiles routes into a Gateway.
@@ -327,42 +341,47 @@ func (g *Gateway) rewriter(rt *route) func(*httputil.ProxyRequest) {
 				delete(h, k)
 			}
 		}
+		// One backing array for the values set here: one allocation.
+		vals := make([]string, 0, 8)
+		set := func(k, v string) {
+			vals = append(vals, v)
+			h[k] = vals[len(vals)-1 : len(vals) : len(vals)]
+		}
 		if p := info.Principal; p != nil {
-			h[HeaderOrg] = []string{p.OrgID}
+			set(HeaderOrg, p.OrgID)
 			if p.AppID != "" {
-				h[HeaderApp] = []string{p.AppID}
+				set(HeaderApp, p.AppID)
 			}
-			h[HeaderCredential] = []string{p.CredentialID}
+			set(HeaderCredential, p.CredentialID)
 			if len(p.Scopes) > 0 {
-				h[HeaderScopes] = []string{strings.Join(p.Scopes, " ")}
+				set(HeaderScopes, strings.Join(p.Scopes, " "))
 			}
 		}
-		h[HeaderRequestID] = []string{info.ID}
-
-		setForwarded(h, in, g.trusted(in.RemoteAddr))
+		set(HeaderRequestID, info.ID)
+		setForwarded(set, in, g.trusted(in.RemoteAddr))
 	}
 }
 
 // setForwarded sets X-Forwarded-For, -Host and -Proto on the outbound
-// headers h (ReverseProxy has removed the inbound ones from h). What a
+// headers through set (ReverseProxy has removed the inbound ones). What a
 // trusted proxy in front said is kept, and the chain extended; what anyone
 // else wrote is replaced by what Tollgate saw.
-func setForwarded(h http.Header, in *http.Request, trustedPeer bool) {
+func setForwarded(set func(k, v string), in *http.Request, trustedPeer bool) {
 	peer := in.RemoteAddr
 	if host, _, err := net.SplitHostPort(peer); err == nil {
 		peer = host
 	}
 	prior := in.Header.Values("X-Forwarded-For")
 	if trustedPeer && len(prior) > 0 {
-		h["X-Forwarded-For"] = []string{strings.Join(prior, ", ") + ", " + peer}
+		set("X-Forwarded-For", strings.Join(prior, ", ")+", "+peer)
 	} else {
-		h["X-Forwarded-For"] = []string{peer}
+		set("X-Forwarded-For", peer)
 	}
 	host := in.Host
 	if v := in.Header.Get("X-Forwarded-Host"); trustedPeer && v != "" {
 		host = v
 	}
-	h["X-Forwarded-Host"] = []string{host}
+	set("X-Forwarded-Host", host)
 	proto := "http"
 	if in.TLS != nil {
 		proto = "https"
@@ -370,7 +389,7 @@ func setForwarded(h http.Header, in *http.Request, trustedPeer bool) {
 	if v := in.Header.Get("X-Forwarded-Proto"); trustedPeer && (v == "http" || v == "https") {
 		proto = v
 	}
-	h["X-Forwarded-Proto"] = []string{proto}
+	set("X-Forwarded-Proto", proto)
 }
 
 // dropEcho removes the upstream's X-Request-Id: the response already carries

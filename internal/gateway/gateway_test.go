@@ -304,3 +304,19 @@ func TestStrippedHeadersCanonical(t *testing.T) {
 		}
 	}
 }
+
+func TestBufferPool(t *testing.T) {
+	bp := NewBufferPool()
+	b := bp.Get()
+	if len(b) != proxyBufferSize {
+		t.Fatalf("len %d", len(b))
+	}
+	bp.Put(b[:10])            // a resliced buffer goes back whole
+	bp.Put(make([]byte, 100)) // a foreign one is not kept
+	if got := bp.Get(); len(got) != proxyBufferSize {
+		t.Fatalf("len %d after Put", len(got))
+	}
+	if n := testing.AllocsPerRun(100, func() { bp.Put(bp.Get()) }); n > 0 {
+		t.Errorf("%v allocations per Get+Put", n)
+	}
+}
