@@ -47,7 +47,7 @@ lint: ## golangci-lint with the curated linters of .golangci.yml (installs it if
 	@PATH="$$PATH:$$($(GO) env GOPATH)/bin" $(GOLANGCI_LINT) run ./...
 
 .PHONY: bench
-bench: build ## Tollgate vs a bare reverse proxy vs the backend under wrk, one run (~6 min); BENCH_FLAGS=-help for options
+bench: build ## Tollgate vs a bare reverse proxy vs the backend under wrk, one run (~7 min); BENCH_FLAGS=-help for options
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/tollgate-bench ./cmd/tollgate-bench
 	bin/tollgate-bench -tollgate bin/tollgate $(BENCH_FLAGS)
 
