@@ -69,3 +69,24 @@ func BenchmarkAuthenticateSigned(b *testing.B) {
 		i++
 	}
 }
+
+func TestReadBody(t *testing.T) {
+	body := strings.Repeat("b", 3000)
+	for _, c := range []struct {
+		name   string
+		length int64
+	}{{"stated", 3000}, {"unknown", -1}, {"understated", 10}, {"overstated", 5000}} {
+		r := httptest.NewRequest("POST", "/", strings.NewReader(body))
+		r.ContentLength = c.length
+		got, err := readBody(r)
+		if err != nil || string(got) != body {
+			t.Errorf("%s: %d bytes, %v", c.name, len(got), err)
+		}
+	}
+	// The server's body limit still applies.
+	r := httptest.NewRequest("POST", "/", strings.NewReader(body))
+	r.Body = http.MaxBytesReader(httptest.NewRecorder(), r.Body, 100)
+	if _, err := readBody(r); err == nil {
+		t.Error("no error past the body limit")
+	}
+}
