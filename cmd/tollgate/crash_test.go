@@ -41,9 +41,18 @@ func TestMain(m *testing.M) {
 // until it is ready.
 func serveProcess(t *testing.T, cfg, base string) *exec.Cmd {
 	t.Helper()
+	cmd, _ := serveProcessLog(t, cfg, base)
+	return cmd
+}
+
+// serveProcessLog is serveProcess that also returns the path of the file
+// the process logs to.
+func serveProcessLog(t *testing.T, cfg, base string) (*exec.Cmd, string) {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$", "--", "serve", "-c", cfg)
 	cmd.Env = append(os.Environ(), "TOLLGATE_TEST_MAIN=1")
-	logs, err := os.Create(filepath.Join(t.TempDir(), "server.log"))
+	logPath := filepath.Join(t.TempDir(), "server.log")
+	logs, err := os.Create(logPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +67,7 @@ func serveProcess(t *testing.T, cfg, base string) *exec.Cmd {
 		if err == nil {
 			r.Body.Close()
 			if r.StatusCode == 200 {
-				return cmd
+				return cmd, logPath
 			}
 		}
 		if time.Now().After(deadline) {
