@@ -103,34 +103,6 @@ func TestJSONAccessLogLevel(t *testing.T) {
 	}
 }
 
-// AppendJSONString must produce a JSON string that decodes to what
-// encoding/json makes of the same Go string.
-func FuzzAppendJSONString(f *testing.F) {
-	for _, c := range accessCases {
-		f.Add(c.ua)
-		f.Add(c.path)
-	}
-	f.Add("\xed\xa0\x80") // an encoded surrogate: invalid UTF-8
-	f.Fuzz(func(t *testing.T, s string) {
-		enc := AppendJSONString(nil, s)
-		var got string
-		if err := json.Unmarshal(enc, &got); err != nil {
-			t.Fatalf("%q encoded as invalid JSON %q: %v", s, enc, err)
-		}
-		ref, err := json.Marshal(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var want string
-		if err := json.Unmarshal(ref, &want); err != nil {
-			t.Fatal(err)
-		}
-		if got != want {
-			t.Fatalf("%q: decoded %q, encoding/json gives %q", s, got, want)
-		}
-	})
-}
-
 func benchmarkAccessLog(b *testing.B, l AccessLogger) {
 	c := accessCases[1]
 	r := httptest.NewRequest("GET", "/v1/data", nil)

@@ -25,6 +25,7 @@ const (
 	Family       = "fam"
 	Audit        = "aud"
 	Request      = "req"
+	UsageBatch   = "batch"
 )
 
 var encoding = base32.NewEncoding("0123456789abcdefghjkmnpqrstvwxyz").WithPadding(base32.NoPadding)

@@ -440,16 +440,22 @@ type Store interface {
 	// given time and returns how many it removed.
 	PurgeRevokedTokens(ctx context.Context, expiredBefore time.Time) (int64, error)
 
-	// RecordUsage appends events to the request log and adds them to the
-	// hourly, daily and monthly rollups (per organization, app and
-	// credential; events without an organization go to the request log
-	// only), all in one transaction. An event whose ID is already recorded
-	// is skipped, so a batch may be retried after an uncertain failure.
-	// Buckets are calendar periods in UTC.
-	RecordUsage(ctx context.Context, events []UsageEvent) error
+	// RecordUsage appends a batch of events to the request log and adds
+	// them to the hourly, daily and monthly rollups (per organization, app
+	// and credential; events without an organization go to the request log
+	// only), all in one transaction. Buckets are calendar periods in UTC.
+	//
+	// batchID names the batch and is required. Recording a batch ID that is
+	// already recorded changes nothing and is not an error, so a batch may
+	// be retried after an uncertain failure, unchanged and under the same
+	// ID. Events are not checked one by one: the caller gives every event
+	// a unique ID and puts it in one batch only. Batch IDs are remembered
+	// as long as the request log keeps the batch's entries.
+	RecordUsage(ctx context.Context, batchID string, events []UsageEvent) error
 	// UsageSeries returns the non-empty buckets of q, oldest first.
 	UsageSeries(ctx context.Context, q UsageQuery) ([]UsagePoint, error)
-	// ListRequests pages through the request log.
+	// ListRequests pages through the request log, newest first (by time,
+	// then by ID descending).
 	ListRequests(ctx context.Context, f RequestFilter) ([]UsageEvent, error)
 	// PurgeRequests forgets request-log entries older than before, and
 	// hourly rollups that started before hourlyBefore; it returns how many

@@ -16,8 +16,9 @@
 // the number dropped since the previous line; a batch given up is logged with
 // its size. Log lines never carry the contents of events.
 //
-// Batches may be retried after an uncertain failure, so the Sink must skip
-// events it has already stored (store.Store does, by event ID).
+// Each batch gets a new ID before its first attempt and keeps it, and its
+// events, through every retry, so that a Sink can recognise a batch it has
+// already stored (store.Store does) after an uncertain failure.
 package usage
 
 import (
@@ -28,17 +29,18 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/internal/clock"
+	"github.com/tollgate/tollgate/internal/ids"
 	"github.com/tollgate/tollgate/internal/store"
 )
 
 // Sink stores batches of events. store.Store satisfies it.
 //
-// RecordUsage must store all events or none, must skip events whose ID it
-// has already stored (a batch may be retried), and must not retain the slice
-// after it returns: the Recorder reuses it. It should return promptly once
-// ctx is done.
+// RecordUsage must store all events or none, must do nothing when batchID
+// is stored already (a batch may be retried, under the same ID and with the
+// same events), and must not retain the slice after it returns: the Recorder
+// reuses it. It should return promptly once ctx is done.
 type Sink interface {
-	RecordUsage(ctx context.Context, events []store.UsageEvent) error
+	RecordUsage(ctx context.Context, batchID string, events []store.UsageEvent) error
 }
 
 // Options configure a Recorder. A zero or negative field takes its default.
@@ -225,7 +227,7 @@ func (r *Recorder) Run(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
-			r.finish(ctx, batch)
+			r.finish(ctx, "", batch)
 			return
 		case e := <-r.queue:
 			batch = append(batch, e)
@@ -239,9 +241,11 @@ func (r *Recorder) Run(ctx context.Context) {
 				continue
 			}
 		}
-		if !r.write(ctx, batch, false) {
-			// Cut short by shutdown: the batch goes to the final flush.
-			r.finish(ctx, batch)
+		id := ids.New(ids.UsageBatch)
+		if !r.write(ctx, id, batch, false) {
+			// Cut short by shutdown: the batch goes to the final flush,
+			// under its ID, as it is.
+			r.finish(ctx, id, batch)
 			return
 		}
 		clear(batch) // let the collector have the strings
@@ -253,32 +257,32 @@ func (r *Recorder) Run(ctx context.Context) {
 // and everything left in the queue with a context that ignores ctx's
 // cancellation and is bounded by finalTimeout. Once that bound has passed,
 // what is left is given up without further attempts and reported in one line.
-func (r *Recorder) finish(ctx context.Context, batch []store.UsageEvent) {
+//
+// id is batch's ID when batch has been attempted already: it is then written
+// as it is, under that ID, before anything else, because an uncertain failure
+// may have stored it. A batch not attempted yet ("" id) is topped up from the
+// queue first.
+func (r *Recorder) finish(ctx context.Context, id string, batch []store.UsageEvent) {
 	r.closed.Store(true)
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.finalTimeout)
 	defer cancel()
 	var late int
 	for {
-		if len(batch) < r.batchSize {
-			select {
-			case e := <-r.queue:
-				batch = append(batch, e)
-				r.pending.Add(1)
-				continue
-			default:
+		if id == "" {
+			batch = r.fill(batch)
+			if len(batch) == 0 {
+				break
 			}
-		}
-		if len(batch) == 0 {
-			break
+			id = ids.New(ids.UsageBatch)
 		}
 		if fctx.Err() != nil {
 			late += len(batch)
 			r.settle(len(batch), &r.failed)
 		} else {
-			r.write(fctx, batch, true)
+			r.write(fctx, id, batch, true)
 		}
 		clear(batch)
-		batch = batch[:0]
+		batch, id = batch[:0], ""
 	}
 	if late > 0 {
 		r.log.Error("usage events not stored: final flush timed out",
@@ -287,16 +291,31 @@ func (r *Recorder) finish(ctx context.Context, batch []store.UsageEvent) {
 	r.logDrops(true)
 }
 
-// write stores batch, retrying failures with backoff. It reports whether the
+// fill moves queued events into batch, without waiting, until the batch is
+// full or the queue empty.
+func (r *Recorder) fill(batch []store.UsageEvent) []store.UsageEvent {
+	for len(batch) < r.batchSize {
+		select {
+		case e := <-r.queue:
+			batch = append(batch, e)
+			r.pending.Add(1)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+// write stores batch under the batch ID id, retrying failures with backoff. It reports whether the
 // batch is settled: written, or given up and counted in Failed. In normal
 // operation (final false) it returns false, leaving the batch pending, when
 // ctx ends during an attempt or a backoff. With final set it always settles
 // the batch, giving it up when ctx ends.
-func (r *Recorder) write(ctx context.Context, batch []store.UsageEvent, final bool) bool {
+func (r *Recorder) write(ctx context.Context, id string, batch []store.UsageEvent, final bool) bool {
 	n := len(batch)
 	backoff := r.retryMin
 	for attempt := 1; ; attempt++ {
-		err := r.sink.RecordUsage(ctx, batch)
+		err := r.sink.RecordUsage(ctx, id, batch)
 		if err == nil {
 			r.settle(n, &r.written)
 			return true

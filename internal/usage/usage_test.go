@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,9 +25,16 @@ const deadline = 10 * time.Second
 // result instead of storing; when block is set it waits on it (or ctx)
 // first. entered receives a value, if there is room, at every call.
 type memSink struct {
-	mu      sync.Mutex
-	events  []store.UsageEvent
-	batches []int
+	mu       sync.Mutex
+	events   []store.UsageEvent
+	batches  []int
+	attempts []string          // the batch ID of every call, in order
+	stored   map[string]string // batch ID → the IDs of its events, joined
+	// changed is set when a stored batch ID came back with other events.
+	changed bool
+	// storeFirst makes fail's errors uncertain: the batch is stored before
+	// fail is asked, so that a failed call may have stored it anyway.
+	storeFirst bool
 
 	calls   atomic.Int64
 	fail    func(call int64, ctx context.Context) error
@@ -34,8 +42,11 @@ type memSink struct {
 	entered chan struct{}
 }
 
-func (s *memSink) RecordUsage(ctx context.Context, events []store.UsageEvent) error {
+func (s *memSink) RecordUsage(ctx context.Context, batchID string, events []store.UsageEvent) error {
 	call := s.calls.Add(1)
+	s.mu.Lock()
+	s.attempts = append(s.attempts, batchID)
+	s.mu.Unlock()
 	if s.entered != nil {
 		select {
 		case s.entered <- struct{}{}:
@@ -49,16 +60,37 @@ func (s *memSink) RecordUsage(ctx context.Context, events []store.UsageEvent) er
 			return ctx.Err()
 		}
 	}
+	if s.storeFirst {
+		s.store(batchID, events)
+	}
 	if s.fail != nil {
 		if err := s.fail(call, ctx); err != nil {
 			return err
 		}
 	}
+	s.store(batchID, events)
+	return nil
+}
+
+// store keeps events under batchID unless that batch is stored already, as
+// store.Store does.
+func (s *memSink) store(batchID string, events []store.UsageEvent) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	var ids strings.Builder
+	for _, e := range events {
+		ids.WriteString(e.ID + " ")
+	}
+	if prev, ok := s.stored[batchID]; ok {
+		s.changed = s.changed || prev != ids.String()
+		return
+	}
+	if s.stored == nil {
+		s.stored = make(map[string]string)
+	}
+	s.stored[batchID] = ids.String()
 	s.events = append(s.events, events...) // copies: the Recorder reuses the slice
 	s.batches = append(s.batches, len(events))
-	return nil
 }
 
 func (s *memSink) snapshot() (events []store.UsageEvent, batches []int) {
@@ -327,6 +359,11 @@ func TestSinkErrorRetried(t *testing.T) {
 	if got := sink.calls.Load(); got != 4 {
 		t.Errorf("sink called %d times, want 4 (3 failures, 1 success)", got)
 	}
+	sink.mu.Lock()
+	if a := sink.attempts; len(a) != 4 || a[0] != a[3] || a[1] != a[0] || a[2] != a[0] || !strings.HasPrefix(a[0], "batch_") {
+		t.Errorf("batch IDs of the attempts %q, want one ID, the same each time", a)
+	}
+	sink.mu.Unlock()
 	if r.Failed() != 0 {
 		t.Errorf("Failed() = %d, want 0", r.Failed())
 	}
@@ -399,10 +436,13 @@ func TestShutdownDrains(t *testing.T) {
 
 func TestShutdownDuringRetry(t *testing.T) {
 	// A batch whose retries are cut short by shutdown gets a final attempt,
-	// with a context that is not cancelled.
+	// with a context that is not cancelled, under its ID and as it was: its
+	// failed attempts may have stored it (uncertain failures). Events queued
+	// meanwhile go in batches of their own.
 	var cancelled atomic.Bool
 	failed := make(chan struct{}, 1)
 	sink := &memSink{
+		storeFirst: true,
 		fail: func(_ int64, ctx context.Context) error {
 			if !cancelled.Load() {
 				select {
@@ -428,10 +468,25 @@ func TestShutdownDuringRetry(t *testing.T) {
 	case <-time.After(deadline):
 		t.Fatal("sink never called")
 	}
+	for i := 5; i < 8; i++ {
+		r.Record(event(i))
+	}
 	cancelled.Store(true)
 	stop()
-	if r.Written() != 5 || r.Failed() != 0 {
-		t.Errorf("written %d, failed %d; want 5, 0", r.Written(), r.Failed())
+	if r.Written() != 8 || r.Failed() != 0 {
+		t.Errorf("written %d, failed %d; want 8, 0", r.Written(), r.Failed())
+	}
+	got, batches := sink.snapshot()
+	if len(got) != 8 || !slices.Equal(batches, []int{5, 3}) {
+		t.Errorf("stored %d events in batches %v, want 8 in [5 3]", len(got), batches)
+	}
+	for i, e := range got {
+		if e.ID != event(i).ID {
+			t.Errorf("event %d is %s, want %s", i, e.ID, event(i).ID)
+		}
+	}
+	if sink.changed {
+		t.Error("a batch ID was retried with other events")
 	}
 }
 
@@ -570,7 +625,7 @@ func TestDefaults(t *testing.T) {
 // discardSink accepts everything at once.
 type discardSink struct{}
 
-func (discardSink) RecordUsage(context.Context, []store.UsageEvent) error { return nil }
+func (discardSink) RecordUsage(context.Context, string, []store.UsageEvent) error { return nil }
 
 // BenchmarkRecord measures Record from parallel goroutines while Run writes
 // to a sink that costs nothing, so the queue rarely fills.

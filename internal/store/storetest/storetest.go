@@ -64,6 +64,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"UsageFilters", testUsageFilters},
 		{"ListRequests", testListRequests},
 		{"ListRequestsLimit", testListRequestsLimit},
+		{"ListRequestsAcrossBatches", testListRequestsAcrossBatches},
 		{"PurgeRequests", testPurgeRequests},
 		{"QuotaCounts", testQuotaCounts},
 		{"ConcurrentRecordUsage", testConcurrentRecordUsage},

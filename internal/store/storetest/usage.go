@@ -36,6 +36,9 @@ func eventValue(orgID, appID, credentialID string, at time.Time) store.UsageEven
 	}
 }
 
+// batchID returns a new usage batch ID.
+func batchID() string { return ids.New(ids.UsageBatch) }
+
 // normalizeEvent returns e as the store must read it back.
 func normalizeEvent(e store.UsageEvent) store.UsageEvent {
 	e = normalize(e)
@@ -128,8 +131,8 @@ func testRecordUsage(f *fixture) {
 	bare := store.UsageEvent{ID: ids.New(ids.Request), Time: f.now(), OrgID: org.ID, Status: 200}
 
 	before := f.allAudit()
-	mustDo(t, s.RecordUsage(ctx, []store.UsageEvent{full, ws, anon, bare}))
-	mustDo(t, s.RecordUsage(ctx, nil))
+	mustDo(t, s.RecordUsage(ctx, batchID(), []store.UsageEvent{full, ws, anon, bare}))
+	mustDo(t, s.RecordUsage(ctx, batchID(), nil))
 	f.wantNewAudit("RecordUsage (not audited)", before)
 
 	want := []store.UsageEvent{normalizeEvent(bare), normalizeEvent(ws), normalizeEvent(full)}
@@ -137,26 +140,39 @@ func testRecordUsage(f *fixture) {
 	wantEqual(t, "ListRequests of another organization", must(s.ListRequests(ctx, store.RequestFilter{OrgID: "org_missing"}))(t), []store.UsageEvent{})
 }
 
-// testRecordUsageDuplicates: an ID recorded twice, in one batch or in two,
-// is counted once; the first event recorded under it stays.
+// testRecordUsageDuplicates: a batch recorded again under its ID, as after
+// an uncertain failure, is counted once, even when it comes back different;
+// another batch ID is another batch; a batch without an ID is refused; an
+// empty batch records nothing, not even its ID.
 func testRecordUsageDuplicates(f *fixture) {
 	t, s, ctx := f.t, f.s, f.ctx
 	org, _ := f.createOrg()
+	other, _ := f.createOrg()
 	at := utc(2025, time.April, 2, 10, 0, 0, 0)
 	a := eventValue(org.ID, "", "key_a", at)
 	b := eventValue(org.ID, "", "key_a", at.Add(time.Minute))
 	c := eventValue(org.ID, "", "key_a", at.Add(2*time.Minute))
+	d := eventValue(other.ID, "", "key_b", at)
 	a.Units, b.Units, c.Units = 1, 2, 4
-	aAgain := a
-	aAgain.Units, aAgain.Status, aAgain.Path = 100, 500, "/v1/other"
 
-	mustDo(t, s.RecordUsage(ctx, []store.UsageEvent{a, b, aAgain}))
-	// The batch retried after an uncertain failure, with one more event.
-	mustDo(t, s.RecordUsage(ctx, []store.UsageEvent{a, b, c}))
-	mustDo(t, s.RecordUsage(ctx, []store.UsageEvent{aAgain}))
+	first, second := batchID(), batchID()
+	// An empty batch does not use up its ID.
+	mustDo(t, s.RecordUsage(ctx, second, nil))
+	// A batch of two organizations.
+	mustDo(t, s.RecordUsage(ctx, first, []store.UsageEvent{a, b, d}))
+	mustDo(t, s.RecordUsage(ctx, first, []store.UsageEvent{a, b, d}))
+	// The same ID with other events is still the batch already recorded.
+	mustDo(t, s.RecordUsage(ctx, first, []store.UsageEvent{c}))
+	mustDo(t, s.RecordUsage(ctx, second, []store.UsageEvent{c}))
+	mustDo(t, s.RecordUsage(ctx, second, []store.UsageEvent{c}))
+	if err := s.RecordUsage(ctx, "", []store.UsageEvent{eventValue(org.ID, "", "key_a", at)}); err == nil {
+		t.Error("RecordUsage without a batch ID: no error")
+	}
 
 	wantEqual(t, "ListRequests", must(s.ListRequests(ctx, store.RequestFilter{OrgID: org.ID}))(t),
 		[]store.UsageEvent{normalizeEvent(c), normalizeEvent(b), normalizeEvent(a)})
+	wantEqual(t, "ListRequests of the other organization", must(s.ListRequests(ctx, store.RequestFilter{OrgID: other.ID}))(t),
+		[]store.UsageEvent{normalizeEvent(d)})
 	for _, g := range []string{store.GranularityHour, store.GranularityDay, store.GranularityMonth} {
 		got := f.series(store.UsageQuery{OrgID: org.ID, Granularity: g, From: utc(2025, time.April, 1, 0, 0, 0, 0), To: utc(2025, time.May, 1, 0, 0, 0, 0)})
 		if len(got) != 1 || got[0].Units != 7 || got[0].Requests != 3 || got[0].Errors != 0 {
@@ -176,7 +192,7 @@ func testUsageRollups(f *fixture) {
 		e.Units, e.Status = units, status
 		return e
 	}
-	mustDo(t, s.RecordUsage(ctx, []store.UsageEvent{
+	mustDo(t, s.RecordUsage(ctx, batchID(), []store.UsageEvent{
 		ev(utc(2025, time.January, 31, 23, 59, 59, 999999), 1, 200),
 		ev(utc(2025, time.February, 1, 0, 0, 0, 0), 2, 404),
 		// 01:30 at UTC+2 is still January 31 in UTC.
@@ -246,7 +262,7 @@ func testUsageFilters(f *fixture) {
 		return e
 	}
 	anon := ev("", "", "", 64, 401)
-	mustDo(t, s.RecordUsage(ctx, []store.UsageEvent{
+	mustDo(t, s.RecordUsage(ctx, batchID(), []store.UsageEvent{
 		ev(org.ID, "app_a", "key_1", 1, 200),
 		ev(org.ID, "app_a", "key_2", 2, 200),
 		ev(org.ID, "app_b", "key_3", 4, 200),
@@ -310,7 +326,7 @@ func testListRequests(f *fixture) {
 	}
 	// Recorded out of order, in batches.
 	for i := 0; i < len(events); i += 25 {
-		mustDo(t, s.RecordUsage(ctx, events[i:min(i+25, len(events))]))
+		mustDo(t, s.RecordUsage(ctx, batchID(), events[i:min(i+25, len(events))]))
 	}
 
 	filters := []struct {
@@ -373,11 +389,64 @@ func testListRequestsLimit(f *fixture) {
 	for i := range events {
 		events[i] = eventValue(org.ID, "", "key_1", f.now())
 	}
-	mustDo(t, s.RecordUsage(ctx, events))
+	mustDo(t, s.RecordUsage(ctx, batchID(), events))
 	all := wantRequests(events, store.RequestFilter{OrgID: org.ID})
 	wantEqual(t, "default limit", must(s.ListRequests(ctx, store.RequestFilter{OrgID: org.ID}))(t), all[:100])
 	wantEqual(t, "limit 110", must(s.ListRequests(ctx, store.RequestFilter{OrgID: org.ID, Limit: 110}))(t), all[:110])
 	wantEqual(t, "limit 1", must(s.ListRequests(ctx, store.RequestFilter{OrgID: org.ID, Limit: 1}))(t), all[:1])
+}
+
+// testListRequestsAcrossBatches: the log of many batches, each of a stretch
+// of time, with late entries (a long request recorded well after it began)
+// and entries sharing times across batches, pages in list order at every
+// page size, with and without filters, and purges at any horizon.
+func testListRequestsAcrossBatches(f *fixture) {
+	t, s, ctx := f.t, f.s, f.ctx
+	org, _ := f.createOrg()
+	base := utc(2025, time.May, 5, 12, 0, 0, 0)
+	var events []store.UsageEvent
+	for b := range 12 {
+		var batch []store.UsageEvent
+		for i := range 7 {
+			at := base.Add(time.Duration(b)*time.Minute + time.Duration(i)*10*time.Second)
+			if i == 6 && b%3 == 0 {
+				at = base.Add(time.Duration(b-5) * time.Minute) // late: began five batches earlier
+			}
+			if i == 3 {
+				at = base.Add(time.Duration(b/2) * time.Minute) // a time another batch has too
+			}
+			e := eventValue(org.ID, []string{"app_a", "app_b"}[i%2], "key_1", at)
+			e.Status = []int{200, 404, 500}[(b+i)%3]
+			batch = append(batch, e)
+		}
+		events = append(events, batch...)
+		mustDo(t, s.RecordUsage(ctx, batchID(), batch))
+	}
+	for _, rf := range []store.RequestFilter{
+		{OrgID: org.ID},
+		{OrgID: org.ID, AppID: "app_b"},
+		{OrgID: org.ID, StatusMin: 500},
+		{OrgID: org.ID, From: base.Add(3 * time.Minute), To: base.Add(8 * time.Minute)},
+	} {
+		want := wantRequests(events, rf)
+		for _, size := range []int{1, 2, 5, 7, 8, 30, 100} {
+			wantEqual(t, fmt.Sprintf("%+v in pages of %d", rf, size), f.allRequests(rf, size), want)
+		}
+	}
+	// A horizon inside batches: each is cut, the rest kept.
+	horizon := base.Add(4*time.Minute + 25*time.Second)
+	var kept []store.UsageEvent
+	for _, e := range events {
+		if !e.Time.Before(horizon) {
+			kept = append(kept, e)
+		}
+	}
+	hourlyKept := base.Add(-time.Hour)
+	wantEqual(t, "purged entries", must(s.PurgeRequests(ctx, horizon, hourlyKept))(t), int64(len(events)-len(kept)))
+	for _, size := range []int{1, 7, 100} {
+		wantEqual(t, fmt.Sprintf("after purging, in pages of %d", size), f.allRequests(store.RequestFilter{OrgID: org.ID}, size), wantRequests(kept, store.RequestFilter{OrgID: org.ID}))
+	}
+	wantEqual(t, "purged again", must(s.PurgeRequests(ctx, horizon, hourlyKept))(t), int64(0))
 }
 
 // testPurgeRequests: purging forgets log entries strictly older than before
@@ -390,7 +459,7 @@ func testPurgeRequests(f *fixture) {
 		return eventValue(org.ID, "app_a", "key_1", utc(2025, time.March, 10, hour, minute, 0, 0))
 	}
 	events := []store.UsageEvent{ev(8, 15), ev(9, 15), ev(10, 15), ev(10, 15), ev(11, 0)}
-	mustDo(t, s.RecordUsage(ctx, events))
+	mustDo(t, s.RecordUsage(ctx, batchID(), events))
 	day := utc(2025, time.March, 10, 0, 0, 0, 0)
 	hours := func() []store.UsagePoint {
 		return f.series(store.UsageQuery{OrgID: org.ID, Granularity: store.GranularityHour, From: day, To: day.AddDate(0, 0, 1)})
@@ -484,11 +553,15 @@ func testConcurrentRecordUsage(f *fixture) {
 	for i := range shared {
 		shared[i] = ev(i)
 	}
+	sharedID := batchID()
 	own := make([][][]store.UsageEvent, goroutines)
+	ownIDs := make([][]string, goroutines)
 	all := slices.Clone(shared)
 	for g := range own {
 		own[g] = make([][]store.UsageEvent, batches)
+		ownIDs[g] = make([]string, batches)
 		for b := range own[g] {
+			ownIDs[g][b] = batchID()
 			for i := range perBatch {
 				e := ev(perBatch*(1+g*batches+b) + i)
 				own[g][b] = append(own[g][b], e)
@@ -499,16 +572,16 @@ func testConcurrentRecordUsage(f *fixture) {
 
 	errs := runAll(goroutines, func(g int) error {
 		for b := range batches {
-			if err := s.RecordUsage(ctx, own[g][b]); err != nil {
+			if err := s.RecordUsage(ctx, ownIDs[g][b], own[g][b]); err != nil {
 				return err
 			}
 			if b == 1 {
-				if err := s.RecordUsage(ctx, shared); err != nil {
+				if err := s.RecordUsage(ctx, sharedID, shared); err != nil {
 					return err
 				}
 			}
 		}
-		return s.RecordUsage(ctx, own[g][0])
+		return s.RecordUsage(ctx, ownIDs[g][0], own[g][0])
 	})
 	for g, err := range errs {
 		if err != nil {
