@@ -26,6 +26,7 @@ const (
 	Audit        = "aud"
 	Request      = "req"
 	UsageBatch   = "batch"
+	Payment      = "pay"
 )
 
 var encoding = base32.NewEncoding("0123456789abcdefghjkmnpqrstvwxyz").WithPadding(base32.NoPadding)

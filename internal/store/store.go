@@ -167,6 +167,47 @@ type Plan struct {
 	UpdatedAt         time.Time
 }
 
+// Subscription is a wallet's paid access, bought with x402 payments (seed
+// 004). A wallet's first purchase creates an organization of its own, as
+// which its requests are authorized, limited and metered; the organization's
+// plan is the plan last bought.
+type Subscription struct {
+	// Wallet is the account as "namespace:address", the namespace being the
+	// CAIP-2 namespace of its chain family: "eip155:0x…" (EIP-55
+	// checksummed) or "solana:…" (base58). A wallet signs in on any chain
+	// of its family.
+	Wallet string
+	OrgID  string
+	Plan   string
+	// StartedAt is when the current unbroken run of purchases began.
+	StartedAt time.Time
+	ExpiresAt time.Time
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Active reports whether the subscription is valid at t: t is before its
+// expiry.
+func (s Subscription) Active(t time.Time) bool { return t.Before(s.ExpiresAt) }
+
+// Payment is a settled x402 payment for a subscription.
+type Payment struct {
+	ID string
+	// Authorization identifies what the payer signed, so that the same
+	// authorization never buys twice; for an EIP-3009 transfer it names
+	// the network, asset, payer and nonce. Unique across payments.
+	Authorization string
+	Wallet        string
+	Plan          string
+	Network       string // CAIP-2 chain ID
+	Asset         string // token address
+	Amount        string // in the asset's atomic units, decimal
+	PayTo         string
+	Transaction   string // the facilitator's settlement reference
+	Facilitator   string // "local", or the facilitator's URL
+	Time          time.Time
+}
+
 // UsageEvent is one metered request, or one WebSocket session, as the
 // gateway saw it: admitted or refused, authenticated or not.
 type UsageEvent struct {
@@ -471,6 +512,21 @@ type Store interface {
 	// PurgeQuotaCounts forgets counts of periods that ended before the given
 	// time.
 	PurgeQuotaCounts(ctx context.Context, endedBefore time.Time) error
+
+	// Purchase records p and extends p.Wallet's subscription by d, in one
+	// transaction: from its expiry while it is active at p.Time, from
+	// p.Time otherwise, on the plan p.Plan. A wallet's first purchase creates
+	// its subscription and its organization (named after the wallet, on
+	// p.Plan); a later one also moves the organization to p.Plan. A payment
+	// whose Authorization is recorded already is refused with
+	// ErrAlreadyExists and changes nothing. The audit entry, whose OrgID and
+	// TargetID are filled in when empty, goes with the change.
+	Purchase(ctx context.Context, p Payment, d time.Duration, a AuditEntry) (Subscription, error)
+	GetSubscription(ctx context.Context, wallet string) (Subscription, error)
+	// ListSubscriptions lists every subscription, oldest first.
+	ListSubscriptions(ctx context.Context) ([]Subscription, error)
+	// ListPayments lists the payments of a wallet, newest first.
+	ListPayments(ctx context.Context, wallet string) ([]Payment, error)
 
 	// AppendAudit records an entry that goes with no other change, such as a
 	// failed login.

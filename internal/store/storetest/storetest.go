@@ -68,6 +68,9 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"PurgeRequests", testPurgeRequests},
 		{"QuotaCounts", testQuotaCounts},
 		{"ConcurrentRecordUsage", testConcurrentRecordUsage},
+		{"Purchase", testPurchase},
+		{"ListSubscriptions", testListSubscriptions},
+		{"ConcurrentPurchase", testConcurrentPurchase},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
