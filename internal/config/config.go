@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"time"
 
@@ -43,6 +44,7 @@ type Config struct {
 	// DefaultPlan is the plan of organizations that have none assigned.
 	DefaultPlan string `yaml:"default_plan" env:"DEFAULT_PLAN"`
 	Usage       Usage  `yaml:"usage" envPrefix:"USAGE_"`
+	X402        X402   `yaml:"x402" envPrefix:"X402_"`
 	Log         Log    `yaml:"log" envPrefix:"LOG_"`
 
 	// Dev is set by `tollgate serve --dev`; it is not read from files.
@@ -257,6 +259,83 @@ type Usage struct {
 	QuotaFlushInterval time.Duration `yaml:"quota_flush_interval" env:"QUOTA_FLUSH_INTERVAL"`
 }
 
+// X402 configures wallet subscriptions: plans sold for x402 payments (seed
+// 004), and sign-in with the paying wallet (SIWX). When enabled, a request
+// without a valid credential on a route that needs one gets 402 Payment
+// Required with the payment requirements, instead of 401.
+type X402 struct {
+	Enabled bool `yaml:"enabled" env:"ENABLED"`
+	// Network is the CAIP-2 chain payments are made on, e.g. "eip155:8453"
+	// (Base) or "eip155:84532" (Base Sepolia).
+	Network string `yaml:"network" env:"NETWORK"`
+	// Asset is the address of the EIP-3009 token paid with (USDC).
+	Asset string `yaml:"asset" env:"ASSET"`
+	// AssetName and AssetVersion are the token's EIP-712 domain name and
+	// version, which payers sign under ("USD Coin" and "2" for USDC on
+	// Base; "USDC" and "2" on Base Sepolia).
+	AssetName    string `yaml:"asset_name" env:"ASSET_NAME"`
+	AssetVersion string `yaml:"asset_version" env:"ASSET_VERSION"`
+	// PayTo is the address that receives payments.
+	PayTo string `yaml:"pay_to" env:"PAY_TO"`
+	// MaxTimeout is the longest a payment authorization may take to settle
+	// (maxTimeoutSeconds of the requirements).
+	MaxTimeout time.Duration `yaml:"max_timeout" env:"MAX_TIMEOUT"`
+	// Facilitator verifies and settles payments.
+	Facilitator Facilitator `yaml:"facilitator" envPrefix:"FACILITATOR_"`
+	// Offers are the subscriptions for sale.
+	Offers []Offer `yaml:"offers" envPrefix:"OFFERS"`
+	// SIWX configures wallet sign-in.
+	SIWX SIWX `yaml:"siwx" envPrefix:"SIWX_"`
+}
+
+// Facilitator is the x402 facilitator payments go through.
+type Facilitator struct {
+	// URL is the facilitator's base URL (it serves /verify, /settle and
+	// /supported), or "local": Tollgate's built-in facilitator, which
+	// verifies EIP-3009 signatures offline and records settlements WITHOUT
+	// moving funds. For development and tests only.
+	URL string `yaml:"url" env:"URL"`
+	// AuthHeader is sent with every call, as "Name: value" (for example
+	// "Authorization: Bearer …"). A secret: set it from the environment.
+	AuthHeader string `yaml:"auth_header" env:"AUTH_HEADER"`
+	// Timeout bounds each call.
+	Timeout time.Duration `yaml:"timeout" env:"TIMEOUT"`
+}
+
+// FacilitatorLocal is Facilitator.URL's value for the built-in facilitator.
+const FacilitatorLocal = "local"
+
+// Offer sells a plan for a price and a duration.
+type Offer struct {
+	// Plan is one of the configured plans; it names the offer too.
+	Plan string `yaml:"plan" env:"PLAN"`
+	// Price is in the asset's atomic units, as a decimal integer
+	// ("1000000" is 1 USDC, which has 6 decimals).
+	Price string `yaml:"price" env:"PRICE"`
+	// Duration is added to the wallet's subscription per purchase.
+	Duration    time.Duration `yaml:"duration" env:"DURATION"`
+	Description string        `yaml:"description" env:"DESCRIPTION"`
+}
+
+// SIWX configures sign-in with a wallet: Authorization: SIWX
+// base64(message).signature, an EIP-4361 message (or its Solana
+// counterpart) signed by the subscribed wallet.
+type SIWX struct {
+	// Domain is what messages must name as their domain (host[:port]).
+	// Default: the host of server.public_url.
+	Domain string `yaml:"domain" env:"DOMAIN"`
+	// URI is the origin messages' URI must start with. Default:
+	// server.public_url.
+	URI string `yaml:"uri" env:"URI"`
+	// Chains are the CAIP-2 chains wallets may sign in on. Default: the
+	// payment network.
+	Chains []string `yaml:"chains" env:"CHAINS"`
+	// MaxLifetime bounds Expiration Time - Issued At of a message.
+	MaxLifetime time.Duration `yaml:"max_lifetime" env:"MAX_LIFETIME"`
+	// CacheSize bounds the number of verified tokens kept in memory.
+	CacheSize int `yaml:"cache_size" env:"CACHE_SIZE"`
+}
+
 // Log configures Tollgate's own logs (JSON lines on standard error).
 type Log struct {
 	// Level is debug, info, warn or error.
@@ -305,6 +384,11 @@ func Default() Config {
 			RequestLogRetention: 30 * 24 * time.Hour,
 			HourlyRetention:     90 * 24 * time.Hour,
 			QuotaFlushInterval:  time.Second,
+		},
+		X402: X402{
+			MaxTimeout:  time.Minute,
+			Facilitator: Facilitator{Timeout: 10 * time.Second},
+			SIWX:        SIWX{MaxLifetime: 24 * time.Hour, CacheSize: 100_000},
 		},
 		Log: Log{Level: "info", Format: "json", AccessLog: true},
 	}
@@ -380,6 +464,17 @@ func (c *Config) fillDerived() {
 	}
 	if c.Auth.Audience == "" {
 		c.Auth.Audience = c.Server.PublicURL
+	}
+	if x := &c.X402.SIWX; c.X402.Enabled {
+		if u, err := url.Parse(c.Server.PublicURL); x.Domain == "" && err == nil {
+			x.Domain = u.Host
+		}
+		if x.URI == "" {
+			x.URI = c.Server.PublicURL
+		}
+		if len(x.Chains) == 0 && c.X402.Network != "" {
+			x.Chains = []string{c.X402.Network}
+		}
 	}
 	if c.Server.TLS.MinVersion == "" {
 		c.Server.TLS.MinVersion = "1.2"

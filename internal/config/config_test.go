@@ -1,6 +1,7 @@
 package config
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -156,5 +157,80 @@ func TestIsReserved(t *testing.T) {
 		if got := IsReserved(path); got != want {
 			t.Errorf("IsReserved(%q) = %v", path, got)
 		}
+	}
+}
+
+// x402YAML is a valid x402 configuration on Base Sepolia with the built-in
+// facilitator; tests replace parts of it.
+const x402YAML = `server: {listen: 127.0.0.1:8080, insecure_http: true, public_url: "https://api.example.com"}
+plans: [{name: pro, rate: {requests_per_second: 10, burst: 20}, quota: {units: 100000, period: month}}]
+x402:
+  enabled: true
+  network: eip155:84532
+  asset: "0x036CbD53842c5426634e7929541eC2318f3dCF7e"
+  asset_name: USDC
+  asset_version: "2"
+  pay_to: "0x209693Bc6afc0C5328bA36FaF03C514EF312287C"
+  facilitator: {url: local}
+  offers: [{plan: pro, price: "1000000", duration: 720h, description: "Pro, 30 days"}]
+`
+
+func TestX402Defaults(t *testing.T) {
+	cfg, err := Parse([]byte(x402YAML), []string{"TOLLGATE_X402_FACILITATOR_AUTH_HEADER=Authorization: Bearer s3cret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := cfg.X402
+	for _, c := range []struct {
+		name      string
+		got, want any
+	}{
+		{"siwx domain from public_url", x.SIWX.Domain, "api.example.com"},
+		{"siwx uri from public_url", x.SIWX.URI, "https://api.example.com"},
+		{"siwx chains from network", x.SIWX.Chains, []string{"eip155:84532"}},
+		{"siwx max lifetime", x.SIWX.MaxLifetime, 24 * time.Hour},
+		{"max timeout", x.MaxTimeout, time.Minute},
+		{"facilitator timeout", x.Facilitator.Timeout, 10 * time.Second},
+		{"auth header from the environment", x.Facilitator.AuthHeader, "Authorization: Bearer s3cret"},
+		{"offer", x.Offers[0], Offer{Plan: "pro", Price: "1000000", Duration: 720 * time.Hour, Description: "Pro, 30 days"}},
+	} {
+		if !reflect.DeepEqual(c.got, c.want) {
+			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
+		}
+	}
+	if off, err := Parse([]byte(strings.Replace(x402YAML, "enabled: true", "enabled: false", 1)), nil); err != nil || off.X402.SIWX.Domain != "" {
+		t.Errorf("disabled: %v, siwx domain %q; want no error and nothing derived", err, off.X402.SIWX.Domain)
+	}
+}
+
+func TestX402ValidationErrors(t *testing.T) {
+	tests := []struct{ name, old, new, want string }{
+		{"bad network", "network: eip155:84532", "network: base-sepolia", "CAIP-2 chain ID"},
+		{"bad asset", `asset: "0x036CbD53842c5426634e7929541eC2318f3dCF7e"`, `asset: "0x036cbd53842c5426634e7929541eC2318f3dCF7e"`, "x402.asset"},
+		{"bad pay_to", `pay_to: "0x209693Bc6afc0C5328bA36FaF03C514EF312287C"`, `pay_to: "0x2096"`, "x402.pay_to"},
+		{"no domain name", "asset_name: USDC", "asset_name: ''", "asset_name and x402.asset_version"},
+		{"local off EVM", "network: eip155:84532", "network: solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1", "EVM networks"},
+		{"bad facilitator", "facilitator: {url: local}", "facilitator: {url: 'ftp://f'}", "an http(s) URL"},
+		{"bad auth header", "facilitator: {url: local}", "facilitator: {url: local, auth_header: 'Bearer x'}", `"Name: value"`},
+		{"unknown plan", "plan: pro, price", "plan: gold, price", "not one of the plans"},
+		{"zero price", `price: "1000000"`, `price: "0"`, "positive integer"},
+		{"decimal price", `price: "1000000"`, `price: "1.5"`, "positive integer"},
+		{"huge price", `price: "1000000"`, `price: "` + strings.Repeat("9", 78) + `"`, "below 2^256"},
+		{"short duration", "duration: 720h", "duration: 30s", "at least 1m"},
+		{"no offers", "offers: [{plan: pro, price: \"1000000\", duration: 720h, description: \"Pro, 30 days\"}]", "offers: []", "at least one offer"},
+		{"bad chain", "offers:", "siwx: {chains: [bitcoin:000000000019d6689c085ae165831e93]}\n  offers:", "not a CAIP-2 chain of EVM"},
+		{"long lifetime", "offers:", "siwx: {max_lifetime: 1000h}\n  offers:", "max_lifetime"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			y := strings.Replace(x402YAML, tt.old, tt.new, 1)
+			if y == x402YAML {
+				t.Fatalf("%q not in the base configuration", tt.old)
+			}
+			_, err := Parse([]byte(y), nil)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want it to mention %q", err, tt.want)
+			}
+		})
 	}
 }

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"math/big"
 	"net"
 	"net/url"
 	"regexp"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/internal/clientip"
+	"github.com/tollgate/tollgate/internal/evm"
 )
 
 // ControlPlaneAudience is the "aud" of dashboard session tokens. API access
@@ -135,6 +137,7 @@ func (c *Config) Validate() error {
 
 	c.validateRoutes(bad)
 	c.validatePlans(bad)
+	c.validateX402(bad)
 
 	u := c.Usage
 	if u.Buffer < 1 || u.Buffer > 10_000_000 {
@@ -248,4 +251,108 @@ func (c *Config) validatePlans(bad func(string, ...any)) {
 	if c.DefaultPlan != "" && !names[c.DefaultPlan] {
 		bad("default_plan %q is not one of the plans", c.DefaultPlan)
 	}
+}
+
+// headerNameRE is an HTTP field name (RFC 9110 token).
+var headerNameRE = regexp.MustCompile("^[-!#$%&'*+.^_`|~0-9A-Za-z]+$")
+
+// caip2RE is a CAIP-2 chain ID: namespace ":" reference.
+var caip2RE = regexp.MustCompile(`^[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}$`)
+
+func (c *Config) validateX402(bad func(string, ...any)) {
+	x := c.X402
+	if !x.Enabled {
+		return
+	}
+	evmNetwork := strings.HasPrefix(x.Network, "eip155:")
+	if !caip2RE.MatchString(x.Network) {
+		bad("x402.network %q: a CAIP-2 chain ID is required, such as eip155:8453", x.Network)
+	}
+	if evmNetwork {
+		for _, f := range []struct{ key, value string }{{"asset", x.Asset}, {"pay_to", x.PayTo}} {
+			if _, err := evm.ParseAddress(f.value); err != nil {
+				bad("x402.%s %q: an EVM address is required (0x and 40 hex digits, EIP-55 if mixed case)", f.key, f.value)
+			}
+		}
+		if x.AssetName == "" || x.AssetVersion == "" {
+			bad("x402.asset_name and x402.asset_version are required: the token's EIP-712 domain (USDC on Base: \"USD Coin\", \"2\")")
+		}
+	} else if x.Asset == "" || x.PayTo == "" {
+		bad("x402.asset and x402.pay_to are required")
+	}
+	if x.MaxTimeout < 5*time.Second || x.MaxTimeout > time.Hour {
+		bad("x402.max_timeout %v: must be between 5s and 1h", x.MaxTimeout)
+	}
+	f := x.Facilitator
+	switch u, err := url.Parse(f.URL); {
+	case f.URL == FacilitatorLocal:
+		if !evmNetwork {
+			bad("x402.facilitator.url local: the built-in facilitator knows EVM networks (eip155:…) only")
+		}
+	case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "":
+		bad("x402.facilitator.url %q: an http(s) URL, or \"local\"", f.URL)
+	}
+	if name, value, ok := strings.Cut(f.AuthHeader, ":"); f.AuthHeader != "" && (!ok || !headerNameRE.MatchString(strings.TrimSpace(name)) || strings.TrimSpace(value) == "") {
+		bad("x402.facilitator.auth_header: must be \"Name: value\"")
+	}
+	if f.Timeout < time.Second || f.Timeout > 2*time.Minute {
+		bad("x402.facilitator.timeout %v: must be between 1s and 2m", f.Timeout)
+	}
+	if len(x.Offers) == 0 {
+		bad("x402.offers: at least one offer is required")
+	}
+	plans := map[string]bool{}
+	for _, p := range c.Plans {
+		plans[p.Name] = true
+	}
+	offered := map[string]bool{}
+	for i, o := range x.Offers {
+		at := fmt.Sprintf("x402.offers[%d]", i)
+		if !plans[o.Plan] {
+			bad("%s.plan %q is not one of the plans", at, o.Plan)
+		}
+		if offered[o.Plan] {
+			bad("%s.plan %q: offered twice", at, o.Plan)
+		}
+		offered[o.Plan] = true
+		if !validPrice(o.Price) {
+			bad("%s.price %q: a positive integer in the asset's atomic units, below 2^256", at, o.Price)
+		}
+		if o.Duration < time.Minute {
+			bad("%s.duration %v: must be at least 1m", at, o.Duration)
+		}
+	}
+	w := x.SIWX
+	if w.Domain == "" {
+		bad("x402.siwx.domain is required (default: the host of server.public_url)")
+	}
+	if u, err := url.Parse(w.URI); err != nil || u.Scheme == "" || u.Host == "" {
+		bad("x402.siwx.uri %q: an absolute URI is required", w.URI)
+	}
+	for _, ch := range w.Chains {
+		if !caip2RE.MatchString(ch) || (!strings.HasPrefix(ch, "eip155:") && !strings.HasPrefix(ch, "solana:")) {
+			bad("x402.siwx.chains: %q is not a CAIP-2 chain of EVM (eip155:…) or Solana (solana:…)", ch)
+		}
+	}
+	if w.MaxLifetime < time.Minute || w.MaxLifetime > 30*24*time.Hour {
+		bad("x402.siwx.max_lifetime %v: must be between 1m and 720h", w.MaxLifetime)
+	}
+	if w.CacheSize <= 0 {
+		bad("x402.siwx.cache_size must be positive")
+	}
+}
+
+// validPrice reports whether s is a positive decimal integer below 2^256,
+// without sign or leading zeros.
+func validPrice(s string) bool {
+	if s == "" || s[0] == '0' || len(s) > 78 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	n, ok := new(big.Int).SetString(s, 10)
+	return ok && n.BitLen() <= 256
 }
