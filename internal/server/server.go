@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"path"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -232,7 +233,7 @@ func (s *Server) build(ctx context.Context) error {
 	mux.Handle("/oauth/", oauthHandler)
 	mux.Handle(oauth.MetadataPath, oauthHandler)
 	mux.Handle("/", gw)
-	publicHandler := httpx.Chain(mux,
+	publicHandler := httpx.Chain(frontDoor(mux, gw),
 		httpx.Recover(s.log),
 		httpx.RequestInfo(ids, clientIP, s.clock, accessLog),
 		httpx.HSTS(cfg.Server.HSTSMaxAge, cfg.Server.HSTSIncludeSubdomains),
@@ -503,4 +504,34 @@ func (s *Server) jwks(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Type", "application/jwk-set+json")
 	h.Set("Cache-Control", "public, max-age=300")
 	_, _ = w.Write(s.keyring.JWKS())
+}
+
+// frontDoor sends proxied requests straight to the gateway, and everything
+// else to mux: Tollgate's own paths, and paths mux must clean up (it
+// redirects "/v1/../api/x" to "/api/x") or refuse. It spares the proxied
+// requests the mux's pattern matching, which allocates several times per
+// request; what each request reaches is the same as through mux alone, where
+// the gateway is the catch-all "/".
+func frontDoor(mux *http.ServeMux, gw http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.Path
+		if r.Method == http.MethodConnect || !isCleanPath(p) || config.IsReserved(p) {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		gw.ServeHTTP(w, r)
+	})
+}
+
+// isCleanPath reports whether ServeMux would leave p as it is: p is rooted
+// and path.Clean changes nothing but, maybe, a trailing slash it keeps.
+func isCleanPath(p string) bool {
+	if p == "" || p[0] != '/' {
+		return false
+	}
+	c := path.Clean(p)
+	if c != "/" && p[len(p)-1] == '/' {
+		return c == p[:len(p)-1]
+	}
+	return c == p
 }
