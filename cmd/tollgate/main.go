@@ -66,7 +66,7 @@ setting's YAML path in upper case, e.g. TOLLGATE_SERVER_LISTEN=0.0.0.0:8443.`,
 	root.SetErr(errOut)
 	root.PersistentFlags().StringVarP(&e.configPath, "config", "c", "", "configuration file (YAML)")
 	root.PersistentFlags().BoolVar(&e.dev, "dev", false, "use the development configuration (data in "+config.DevDataDir+")")
-	root.AddCommand(serveCmd(e), userCmd(e), orgCmd(e), apikeyCmd(e), configCmd(e))
+	root.AddCommand(serveCmd(e), userCmd(e), orgCmd(e), apikeyCmd(e), subscriptionCmd(e), configCmd(e))
 	root.AddCommand(keysCmd(e), secretsCmd(e))
 	root.AddCommand(signCmd(e))
 	return root
