@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"strconv"
 	"time"
@@ -71,7 +72,10 @@ type Error struct {
 	Reason  string // optional refinement, e.g. "ip_not_allowed"
 	Field   string // for BAD_REQUEST: the offending input field
 	Header  http.Header
-	Err     error // internal cause, for logs only
+	// Extra are members of the response body beside "error", such as
+	// x402's "x402Version" and "accepts" in a 402. Never a secret.
+	Extra map[string]any
+	Err   error // internal cause, for logs only
 }
 
 func (e *Error) Error() string {
@@ -120,6 +124,16 @@ func (e *Error) cloneHeader() *Error {
 	if c.Header == nil {
 		c.Header = make(http.Header, 1)
 	}
+	return &c
+}
+
+// WithExtra returns a copy of e whose response body also has the member
+// key ("error" excepted) set to v.
+func (e *Error) WithExtra(key string, v any) *Error {
+	c := *e
+	c.Extra = make(map[string]any, len(e.Extra)+1)
+	maps.Copy(c.Extra, e.Extra)
+	c.Extra[key] = v
 	return &c
 }
 
@@ -204,13 +218,22 @@ func Write(w http.ResponseWriter, r *http.Request, err error) {
 	for k, vs := range e.Header {
 		h[k] = vs
 	}
-	b, _ := json.Marshal(body{Error: bodyError{
+	be := bodyError{
 		Code:      e.Code,
 		Message:   e.Message,
 		Reason:    e.Reason,
 		Field:     e.Field,
 		RequestID: info.ID,
-	}})
+	}
+	var b []byte
+	if len(e.Extra) == 0 {
+		b, _ = json.Marshal(body{Error: be})
+	} else {
+		m := make(map[string]any, len(e.Extra)+1)
+		maps.Copy(m, e.Extra)
+		m["error"] = be
+		b, _ = json.Marshal(m)
+	}
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")

@@ -17,6 +17,7 @@ type Method string
 
 // Methods, in the order the gateway evaluates them (SIWX first).
 const (
+	MethodSIWX   Method = "siwx"
 	MethodAPIKey Method = "apikey"
 	MethodBearer Method = "bearer"
 )

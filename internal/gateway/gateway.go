@@ -56,6 +56,11 @@ type Options struct {
 	// proxy, so that its X-Forwarded-For is kept and extended rather than
 	// replaced. Default: trust nobody.
 	TrustedPeer func(remoteAddr string) bool
+	// NoCredentials, when set, answers a request that carries no credential
+	// of any method on a route that needs one: x402's 402 Payment Required
+	// (seed 004). Default: 401 UNAUTHORIZED with a WWW-Authenticate
+	// challenge per method.
+	NoCredentials *apierror.Error
 	// Meter, when set, is told of every request (see Meter).
 	Meter  Meter
 	Clock  clock.Clock // default clock.System{}
@@ -178,6 +183,9 @@ func New(routes []config.Route, o Options) (*Gateway, error) {
 	g.noCreds = apierror.ErrUnauthorized
 	for _, m := range o.Authenticators {
 		g.noCreds = g.noCreds.AddHeader("WWW-Authenticate", m.Challenge())
+	}
+	if o.NoCredentials != nil {
+		g.noCreds = o.NoCredentials
 	}
 	for _, cr := range routes {
 		u, err := url.Parse(cr.Upstream)

@@ -320,3 +320,34 @@ func TestBufferPool(t *testing.T) {
 		t.Errorf("%v allocations per Get+Put", n)
 	}
 }
+
+// TestNoCredentialsAnswer: with NoCredentials set (x402 enabled), a request
+// without any credential gets that answer instead of 401; a bad credential is
+// still refused by its method, and public routes stay open.
+func TestNoCredentialsAnswer(t *testing.T) {
+	b := newBackend(t)
+	pay := apierror.New(http.StatusPaymentRequired, apierror.PaymentRequired, "payment required").
+		WithHeader("Payment-Required", "eyJ4NDAyVmVyc2lvbiI6Mn0=")
+	g, err := New([]config.Route{{Path: "/v1/", Upstream: b.URL}, {Path: "/open/", Upstream: b.URL, Public: true}}, Options{
+		Authenticators: []authn.Authenticator{APIKeyMethod{Keys: keys{"good": orgPrincipal}}},
+		NoCredentials:  pay,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := serve(g, httptest.NewRequest("GET", "/v1/x", nil), "192.0.2.10")
+	if code, _ := errorCode(t, w); w.Code != 402 || code != "PAYMENT_REQUIRED" || w.Header().Get("Payment-Required") == "" || w.Header().Get("WWW-Authenticate") != "" {
+		t.Errorf("no credentials: %d %s %v", w.Code, code, w.Header())
+	}
+	r := httptest.NewRequest("GET", "/v1/x", nil)
+	r.Header.Set("X-API-KEY", "nope")
+	if w := serve(g, r, "192.0.2.10"); w.Code != 401 {
+		t.Errorf("bad key: %d, want 401", w.Code)
+	}
+	if w := serve(g, httptest.NewRequest("GET", "/open/x", nil), "192.0.2.10"); w.Code != 200 {
+		t.Errorf("public route: %d, want 200", w.Code)
+	}
+	if n := b.count(); n != 1 {
+		t.Errorf("backend received %d requests, want 1 (the public one)", n)
+	}
+}
