@@ -1,0 +1,185 @@
+// Package subscriptions signs wallets in (SIWX) on the strength of the
+// subscriptions they bought with x402 payments (seed 004).
+//
+// A SIWX credential is an EIP-4361 message (or its Solana counterpart) signed
+// by a wallet, sent as "Authorization: SIWX base64(message).signature". It
+// proves who holds the wallet; it admits a request only while the wallet has
+// an active subscription. A wallet without one gets the operator's 402
+// Payment Required answer, which tells it what to buy and where.
+package subscriptions
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+
+	"github.com/tollgate/tollgate/internal/apierror"
+	"github.com/tollgate/tollgate/internal/authn"
+	"github.com/tollgate/tollgate/internal/clock"
+	"github.com/tollgate/tollgate/internal/store"
+)
+
+// Scheme is the authentication scheme of SIWX credentials.
+const Scheme = "SIWX"
+
+// Subscriptions reads wallet subscriptions; store.Store is one.
+type Subscriptions interface {
+	GetSubscription(ctx context.Context, wallet string) (store.Subscription, error)
+}
+
+// VerifyFunc verifies a SIWX token (what follows "SIWX ") and returns the
+// wallet that signed it as "namespace:address" (see store.Subscription). Its
+// errors are sent to the client: *apierror.Error values with the seed's codes
+// (INVALID_TOKEN, INVALID_SIGNATURE, EXPIRED_TOKEN).
+type VerifyFunc func(token string) (wallet string, err error)
+
+// SignInOptions configure a SignIn. Verify, Subscriptions and PaymentRequired
+// are required.
+type SignInOptions struct {
+	Verify        VerifyFunc
+	Subscriptions Subscriptions
+	// PaymentRequired answers a wallet without an active subscription.
+	PaymentRequired *apierror.Error
+	// CacheTTL is how long a subscription read from the store is trusted
+	// from memory: a purchase made through another node is seen within it.
+	// Purchases through this node are seen at once (Forget). Default 5s.
+	CacheTTL time.Duration
+	// CacheSize bounds the number of wallets cached. Default 100,000.
+	CacheSize int
+	Clock     clock.Clock // default clock.System{}
+}
+
+// SignIn is the SIWX authentication method (authn.Authenticator). It is safe
+// for concurrent use.
+type SignIn struct {
+	verify VerifyFunc
+	subs   Subscriptions
+	pay    *apierror.Error
+	ttl    time.Duration
+	clock  clock.Clock
+
+	cache *lru.Cache[string, *walletEntry]
+	// forgets counts Forget calls: a lookup that read the store while a
+	// Forget happened does not cache what it read, which may be stale.
+	mu      sync.Mutex
+	forgets uint64
+}
+
+// walletEntry is what the store said about a wallet, and when. It is
+// immutable once cached.
+type walletEntry struct {
+	read      time.Time
+	found     bool
+	expires   time.Time
+	principal *authn.Principal
+}
+
+// NewSignIn returns the SIWX method.
+func NewSignIn(o SignInOptions) (*SignIn, error) {
+	if o.Verify == nil || o.Subscriptions == nil || o.PaymentRequired == nil {
+		return nil, errors.New("subscriptions: sign-in needs Verify, Subscriptions and PaymentRequired")
+	}
+	if o.CacheTTL <= 0 {
+		o.CacheTTL = 5 * time.Second
+	}
+	if o.CacheSize <= 0 {
+		o.CacheSize = 100_000
+	}
+	if o.Clock == nil {
+		o.Clock = clock.System{}
+	}
+	cache, err := lru.New[string, *walletEntry](o.CacheSize)
+	if err != nil {
+		return nil, err
+	}
+	return &SignIn{verify: o.Verify, subs: o.Subscriptions, pay: o.PaymentRequired, ttl: o.CacheTTL, clock: o.Clock, cache: cache}, nil
+}
+
+var errTwoAuthorizations = apierror.New(http.StatusUnauthorized, apierror.InvalidToken, "more than one Authorization header")
+
+// Token returns the SIWX token of an Authorization header value, and whether
+// the value uses the SIWX scheme (case-insensitive, as auth schemes are).
+func Token(header string) (token string, ok bool) {
+	scheme, token, _ := strings.Cut(header, " ")
+	if !strings.EqualFold(scheme, Scheme) {
+		return "", false
+	}
+	return strings.TrimSpace(token), true
+}
+
+// Authenticate implements authn.Authenticator: a request whose Authorization
+// header uses the SIWX scheme is admitted as its wallet's organization while
+// the wallet's subscription is active, and refused otherwise.
+func (s *SignIn) Authenticate(r *http.Request) (*authn.Principal, error) {
+	vs := r.Header.Values("Authorization")
+	if len(vs) == 0 {
+		return nil, authn.ErrAbsent
+	}
+	token, ok := Token(vs[0])
+	if !ok {
+		return nil, authn.ErrAbsent
+	}
+	if len(vs) > 1 {
+		return nil, errTwoAuthorizations
+	}
+	wallet, err := s.verify(token)
+	if err != nil {
+		return nil, err
+	}
+	e, err := s.lookup(r.Context(), wallet)
+	if err != nil {
+		return nil, err
+	}
+	if !e.found || !s.clock.Now().Before(e.expires) {
+		return nil, s.pay.WithReason("no_active_subscription")
+	}
+	return e.principal, nil
+}
+
+// Challenge implements authn.Authenticator.
+func (s *SignIn) Challenge() string { return Scheme + ` realm="tollgate"` }
+
+// lookup returns what the store says about wallet, from the cache while it
+// is fresh.
+func (s *SignIn) lookup(ctx context.Context, wallet string) (*walletEntry, error) {
+	now := s.clock.Now()
+	if e, ok := s.cache.Get(wallet); ok && now.Sub(e.read) < s.ttl {
+		return e, nil
+	}
+	s.mu.Lock()
+	forgets := s.forgets
+	s.mu.Unlock()
+	sub, err := s.subs.GetSubscription(ctx, wallet)
+	e := &walletEntry{read: now}
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
+		return nil, fmt.Errorf("subscriptions: subscription of %s: %w", wallet, err)
+	default:
+		e.found, e.expires = true, sub.ExpiresAt
+		e.principal = &authn.Principal{
+			OrgID: sub.OrgID, CredentialID: wallet, Method: authn.MethodSIWX, Plan: sub.Plan,
+		}
+	}
+	s.mu.Lock()
+	if s.forgets == forgets {
+		s.cache.Add(wallet, e)
+	}
+	s.mu.Unlock()
+	return e, nil
+}
+
+// Forget drops what is cached about wallet, so that its next request reads
+// the store: after a purchase through this node.
+func (s *SignIn) Forget(wallet string) {
+	s.mu.Lock()
+	s.forgets++
+	s.cache.Remove(wallet)
+	s.mu.Unlock()
+}

@@ -1,0 +1,161 @@
+package subscriptions
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tollgate/tollgate/internal/apierror"
+	"github.com/tollgate/tollgate/internal/authn"
+	"github.com/tollgate/tollgate/internal/clock"
+	"github.com/tollgate/tollgate/internal/store"
+)
+
+const wallet = "eip155:0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
+
+var errBadToken = apierror.New(http.StatusUnauthorized, apierror.InvalidToken, "malformed SIWX token")
+
+// fakeSubs is a subscription store that counts its reads.
+type fakeSubs struct {
+	mu    sync.Mutex
+	subs  map[string]store.Subscription
+	reads int
+	err   error
+}
+
+func (f *fakeSubs) GetSubscription(_ context.Context, w string) (store.Subscription, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reads++
+	if f.err != nil {
+		return store.Subscription{}, f.err
+	}
+	s, ok := f.subs[w]
+	if !ok {
+		return store.Subscription{}, store.ErrNotFound
+	}
+	return s, nil
+}
+
+func (f *fakeSubs) set(s store.Subscription) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.subs[s.Wallet] = s
+}
+
+var payRequired = apierror.New(http.StatusPaymentRequired, apierror.PaymentRequired, "payment required").WithHeader("Payment-Required", "e30=")
+
+func newSignIn(t *testing.T, subs *fakeSubs, clk clock.Clock) *SignIn {
+	t.Helper()
+	s, err := NewSignIn(SignInOptions{
+		Verify: func(token string) (string, error) {
+			if token == "good" {
+				return wallet, nil
+			}
+			return "", errBadToken
+		},
+		Subscriptions: subs, PaymentRequired: payRequired, Clock: clk, CacheTTL: 5 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func authenticate(s *SignIn, headers ...string) (*authn.Principal, error) {
+	r := httptest.NewRequest("GET", "/v1/x", nil)
+	for _, h := range headers {
+		r.Header.Add("Authorization", h)
+	}
+	return s.Authenticate(r)
+}
+
+func TestSignIn(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC))
+	subs := &fakeSubs{subs: map[string]store.Subscription{}}
+	s := newSignIn(t, subs, clk)
+
+	for _, h := range [][]string{nil, {"Bearer abc"}, {"Basic YTpi"}, {"SIWXtoken"}} {
+		if _, err := authenticate(s, h...); !errors.Is(err, authn.ErrAbsent) {
+			t.Errorf("Authorization %q: %v, want ErrAbsent", h, err)
+		}
+	}
+	if _, err := authenticate(s, "SIWX bad"); apierror.From(err).Code != apierror.InvalidToken {
+		t.Errorf("bad token: %v", err)
+	}
+	if _, err := authenticate(s, "SIWX good", "Bearer x"); apierror.From(err).Code != apierror.InvalidToken {
+		t.Errorf("two Authorization headers: %v", err)
+	}
+	// A valid wallet without a subscription: 402 with the requirements.
+	_, err := authenticate(s, "siwx good")
+	if e := apierror.From(err); e.Status != 402 || e.Reason != "no_active_subscription" || e.Header.Get("Payment-Required") == "" {
+		t.Fatalf("no subscription: %v", err)
+	}
+
+	// Bought on another node: seen once the cached answer is older than the TTL.
+	subs.set(store.Subscription{Wallet: wallet, OrgID: "org_w", Plan: "pro", ExpiresAt: clk.Now().Add(time.Hour)})
+	if _, err := authenticate(s, "SIWX good"); apierror.From(err).Status != 402 {
+		t.Errorf("within the cache TTL: %v, want the cached 402", err)
+	}
+	clk.Advance(5 * time.Second)
+	p, err := authenticate(s, "SIWX good")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.OrgID != "org_w" || p.CredentialID != wallet || p.Method != authn.MethodSIWX || p.Plan != "pro" || len(p.Scopes) != 0 {
+		t.Errorf("principal %+v", *p)
+	}
+	reads := subs.reads
+	if _, err := authenticate(s, "SIWX good"); err != nil || subs.reads != reads {
+		t.Errorf("a cached answer read the store again (%d reads, %v)", subs.reads-reads, err)
+	}
+
+	// Expiry is checked on every request, cached or not.
+	clk.Advance(time.Hour - 5*time.Second)
+	if _, err := authenticate(s, "SIWX good"); apierror.From(err).Status != 402 {
+		t.Errorf("at expiry: %v, want 402", err)
+	}
+
+	// Forget: a purchase through this node is seen at once.
+	subs.set(store.Subscription{Wallet: wallet, OrgID: "org_w", Plan: "max", ExpiresAt: clk.Now().Add(time.Hour)})
+	s.Forget(wallet)
+	if p, err := authenticate(s, "SIWX good"); err != nil || p.Plan != "max" {
+		t.Errorf("after Forget: %+v, %v", p, err)
+	}
+
+	// A store failure is an internal error, not a 402.
+	subs.err = errors.New("disk on fire")
+	s.Forget(wallet)
+	if _, err := authenticate(s, "SIWX good"); apierror.From(err).Status != 500 {
+		t.Errorf("store failure: %v, want 500", err)
+	}
+}
+
+func TestSignInConcurrent(t *testing.T) {
+	clk := clock.NewFake(time.Now())
+	subs := &fakeSubs{subs: map[string]store.Subscription{wallet: {Wallet: wallet, OrgID: "org_w", ExpiresAt: clk.Now().Add(time.Hour)}}}
+	s := newSignIn(t, subs, clk)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 200 {
+				if _, err := authenticate(s, "SIWX good"); err != nil {
+					t.Error(err)
+					return
+				}
+				s.Forget("eip155:0xother")
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func TestNewSignInRequires(t *testing.T) {
+	if _, err := NewSignIn(SignInOptions{}); err == nil {
+		t.Error("NewSignIn without options: no error")
+	}
+}
