@@ -1,0 +1,199 @@
+package subscriptions
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/tollgate/tollgate/internal/apierror"
+	"github.com/tollgate/tollgate/internal/config"
+)
+
+// Paths Tollgate serves for x402 (seed 004).
+const (
+	PricingPath  = "/x402/pricing"
+	PurchasePath = "/x402/purchase"
+)
+
+// HeaderPaymentRequired carries the base64 JSON PaymentRequired of x402
+// protocol version 2 in a 402 response.
+const HeaderPaymentRequired = "PAYMENT-REQUIRED"
+
+// requirements is x402 v2 PaymentRequirements for the "exact" scheme.
+type requirements struct {
+	Scheme            string            `json:"scheme"`
+	Network           string            `json:"network"`
+	Amount            string            `json:"amount"`
+	Asset             string            `json:"asset"`
+	PayTo             string            `json:"payTo"`
+	MaxTimeoutSeconds int64             `json:"maxTimeoutSeconds"`
+	Extra             map[string]string `json:"extra,omitempty"`
+}
+
+// resource is x402 v2 ResourceInfo.
+type resource struct {
+	URL         string `json:"url"`
+	Description string `json:"description,omitempty"`
+	MimeType    string `json:"mimeType,omitempty"`
+}
+
+// paymentRequired is x402 v2 PaymentRequired, sent base64-encoded in the
+// PAYMENT-REQUIRED header.
+type paymentRequired struct {
+	X402Version int            `json:"x402Version"`
+	Error       string         `json:"error,omitempty"`
+	Resource    resource       `json:"resource"`
+	Accepts     []requirements `json:"accepts"`
+}
+
+// requirementsV1 is the PaymentRequirements shape of x402 version 1, which
+// v1 clients read from the body of a 402.
+type requirementsV1 struct {
+	Scheme            string            `json:"scheme"`
+	Network           string            `json:"network"`
+	MaxAmountRequired string            `json:"maxAmountRequired"`
+	Resource          string            `json:"resource"`
+	Description       string            `json:"description"`
+	MimeType          string            `json:"mimeType"`
+	PayTo             string            `json:"payTo"`
+	MaxTimeoutSeconds int64             `json:"maxTimeoutSeconds"`
+	Asset             string            `json:"asset"`
+	Extra             map[string]string `json:"extra,omitempty"`
+}
+
+// v1Networks names CAIP-2 chains as x402 version 1 does.
+var v1Networks = map[string]string{
+	"eip155:8453":  "base",
+	"eip155:84532": "base-sepolia",
+	"eip155:1":     "ethereum",
+	"eip155:137":   "polygon",
+	"eip155:80002": "polygon-amoy",
+	"eip155:43114": "avalanche",
+	"eip155:43113": "avalanche-fuji",
+	"solana:5eykt4UsFv8P8NJdTREpY1vzqKqZKvdp": "solana",
+	"solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1": "solana-devnet",
+}
+
+// Offer is a plan for sale, as GET /x402/pricing lists it.
+type Offer struct {
+	Plan            string `json:"plan"`
+	Description     string `json:"description,omitempty"`
+	Price           string `json:"price"` // atomic units of the asset
+	DurationSeconds int64  `json:"duration_seconds"`
+	// The plan's allowance; zero values are unlimited.
+	RequestsPerSecond float64 `json:"requests_per_second"`
+	Burst             int     `json:"burst"`
+	QuotaUnits        int64   `json:"quota_units"`
+	QuotaPeriod       string  `json:"quota_period,omitempty"`
+	// PurchaseURL is where to send the payment for this offer.
+	PurchaseURL string `json:"purchase_url"`
+}
+
+// Pricing is the body of GET /x402/pricing.
+type Pricing struct {
+	X402Version int     `json:"x402Version"`
+	Scheme      string  `json:"scheme"`
+	Network     string  `json:"network"`
+	Asset       string  `json:"asset"`
+	PayTo       string  `json:"pay_to"`
+	Offers      []Offer `json:"offers"`
+}
+
+// Catalog is what an x402 configuration sells, and the answers derived from
+// it: the pricing list and the 402 Payment Required response. It is built
+// once and read-only.
+type Catalog struct {
+	pricing  Pricing
+	required *apierror.Error
+	byPlan   map[string]config.Offer
+}
+
+// NewCatalog builds the catalog of an enabled, validated x402
+// configuration; publicURL is the base of the purchase links.
+func NewCatalog(cfg config.Config) (*Catalog, error) {
+	x := cfg.X402
+	if !x.Enabled {
+		return nil, fmt.Errorf("subscriptions: x402 is not enabled")
+	}
+	base := strings.TrimSuffix(cfg.Server.PublicURL, "/")
+	plans := make(map[string]config.Plan, len(cfg.Plans))
+	for _, p := range cfg.Plans {
+		plans[p.Name] = p
+	}
+	c := &Catalog{
+		pricing:  Pricing{X402Version: 2, Scheme: "exact", Network: x.Network, Asset: x.Asset, PayTo: x.PayTo},
+		byPlan:   make(map[string]config.Offer, len(x.Offers)),
+		required: apierror.New(http.StatusPaymentRequired, apierror.PaymentRequired, "payment required: buy a subscription at "+base+PurchasePath),
+	}
+	extra := map[string]string{}
+	if x.AssetName != "" {
+		extra["name"], extra["version"] = x.AssetName, x.AssetVersion
+	}
+	pr := paymentRequired{
+		X402Version: 2,
+		Error:       "payment required",
+		Resource:    resource{URL: base + PurchasePath, Description: "a subscription to this API", MimeType: "application/json"},
+	}
+	var v1 []requirementsV1
+	for _, o := range x.Offers {
+		p, ok := plans[o.Plan]
+		if !ok {
+			return nil, fmt.Errorf("subscriptions: offer of unknown plan %q", o.Plan)
+		}
+		c.byPlan[o.Plan] = o
+		purchase := base + PurchasePath + "?plan=" + o.Plan
+		c.pricing.Offers = append(c.pricing.Offers, Offer{
+			Plan: o.Plan, Description: o.Description, Price: o.Price, DurationSeconds: int64(o.Duration / time.Second),
+			RequestsPerSecond: p.Rate.RequestsPerSecond, Burst: p.Rate.Burst,
+			QuotaUnits: p.Quota.Units, QuotaPeriod: p.Quota.Period, PurchaseURL: purchase,
+		})
+		req := requirements{
+			Scheme: "exact", Network: x.Network, Amount: o.Price, Asset: x.Asset, PayTo: x.PayTo,
+			MaxTimeoutSeconds: int64(x.MaxTimeout / time.Second), Extra: extra,
+		}
+		pr.Accepts = append(pr.Accepts, req)
+		if name, ok := v1Networks[x.Network]; ok {
+			desc := o.Description
+			if desc == "" {
+				desc = "plan " + o.Plan
+			}
+			v1 = append(v1, requirementsV1{
+				Scheme: "exact", Network: name, MaxAmountRequired: o.Price, Resource: purchase,
+				Description: desc, MimeType: "application/json", PayTo: x.PayTo,
+				MaxTimeoutSeconds: req.MaxTimeoutSeconds, Asset: x.Asset, Extra: extra,
+			})
+		}
+	}
+	header, err := json.Marshal(pr)
+	if err != nil {
+		return nil, err
+	}
+	c.required = c.required.
+		WithHeader(HeaderPaymentRequired, base64.StdEncoding.EncodeToString(header)).
+		WithExtra("x402Version", 1).
+		WithExtra("accepts", v1).
+		WithExtra("purchase", base+PurchasePath).
+		WithExtra("pricing", base+PricingPath)
+	return c, nil
+}
+
+// PaymentRequired is the 402 answer to a request without a valid credential
+// or subscription: the x402 v2 PAYMENT-REQUIRED header, and a body with the
+// error, the v1 "accepts" list, and the purchase and pricing links.
+func (c *Catalog) PaymentRequired() *apierror.Error { return c.required }
+
+// Offer returns the offer of plan.
+func (c *Catalog) Offer(plan string) (config.Offer, bool) {
+	o, ok := c.byPlan[plan]
+	return o, ok
+}
+
+// ServePricing answers GET /x402/pricing.
+func (c *Catalog) ServePricing(w http.ResponseWriter, _ *http.Request) error {
+	w.Header().Set("Cache-Control", "public, max-age=60")
+	w.Header().Set("Content-Type", "application/json")
+	return json.NewEncoder(w).Encode(c.pricing)
+}

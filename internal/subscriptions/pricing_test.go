@@ -1,0 +1,121 @@
+package subscriptions
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/tollgate/tollgate/internal/apierror"
+	"github.com/tollgate/tollgate/internal/config"
+)
+
+const catalogYAML = `server: {listen: 127.0.0.1:8080, insecure_http: true, public_url: "https://api.example.com"}
+plans:
+  - {name: pro, rate: {requests_per_second: 10, burst: 20}, quota: {units: 100000, period: month}}
+  - {name: max}
+x402:
+  enabled: true
+  network: eip155:84532
+  asset: "0x036CbD53842c5426634e7929541eC2318f3dCF7e"
+  asset_name: USDC
+  asset_version: "2"
+  pay_to: "0x209693Bc6afc0C5328bA36FaF03C514EF312287C"
+  max_timeout: 90s
+  facilitator: {url: local}
+  offers:
+    - {plan: pro, price: "1000000", duration: 720h, description: "Pro, 30 days"}
+    - {plan: max, price: "25000000", duration: 24h}
+`
+
+func newCatalog(t *testing.T) *Catalog {
+	t.Helper()
+	cfg, err := config.Parse([]byte(catalogYAML), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := NewCatalog(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestPaymentRequired(t *testing.T) {
+	c := newCatalog(t)
+	rec := httptest.NewRecorder()
+	apierror.Write(rec, httptest.NewRequest("GET", "/v1/data", nil), c.PaymentRequired())
+	if rec.Code != 402 {
+		t.Fatalf("status %d", rec.Code)
+	}
+	raw, err := base64.StdEncoding.DecodeString(rec.Header().Get("PAYMENT-REQUIRED"))
+	if err != nil {
+		t.Fatalf("PAYMENT-REQUIRED is not base64: %v", err)
+	}
+	var pr map[string]any
+	if err := json.Unmarshal(raw, &pr); err != nil {
+		t.Fatal(err)
+	}
+	accepts := pr["accepts"].([]any)
+	first := accepts[0].(map[string]any)
+	want := map[string]any{
+		"scheme": "exact", "network": "eip155:84532", "amount": "1000000",
+		"asset": "0x036CbD53842c5426634e7929541eC2318f3dCF7e", "payTo": "0x209693Bc6afc0C5328bA36FaF03C514EF312287C",
+		"maxTimeoutSeconds": float64(90),
+	}
+	for k, v := range want {
+		if first[k] != v {
+			t.Errorf("accepts[0].%s = %v, want %v", k, first[k], v)
+		}
+	}
+	if extra := first["extra"].(map[string]any); extra["name"] != "USDC" || extra["version"] != "2" {
+		t.Errorf("extra %v", extra)
+	}
+	if pr["x402Version"] != float64(2) || len(accepts) != 2 || pr["resource"].(map[string]any)["url"] != "https://api.example.com/x402/purchase" {
+		t.Errorf("PaymentRequired %s", raw)
+	}
+
+	var body struct {
+		Error       struct{ Code string }
+		X402Version int
+		Accepts     []map[string]any
+		Purchase    string
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+		t.Fatal(err)
+	}
+	if body.Error.Code != "PAYMENT_REQUIRED" || body.X402Version != 1 || body.Purchase != "https://api.example.com/x402/purchase" || len(body.Accepts) != 2 {
+		t.Fatalf("body %s", rec.Body)
+	}
+	v1 := body.Accepts[1]
+	if v1["network"] != "base-sepolia" || v1["maxAmountRequired"] != "25000000" || v1["resource"] != "https://api.example.com/x402/purchase?plan=max" || v1["description"] != "plan max" {
+		t.Errorf("v1 accepts[1] %v", v1)
+	}
+}
+
+func TestPricing(t *testing.T) {
+	c := newCatalog(t)
+	rec := httptest.NewRecorder()
+	if err := c.ServePricing(rec, httptest.NewRequest("GET", PricingPath, nil)); err != nil {
+		t.Fatal(err)
+	}
+	var p Pricing
+	if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil {
+		t.Fatal(err)
+	}
+	if p.Network != "eip155:84532" || len(p.Offers) != 2 {
+		t.Fatalf("pricing %s", rec.Body)
+	}
+	pro := p.Offers[0]
+	if pro != (Offer{Plan: "pro", Description: "Pro, 30 days", Price: "1000000", DurationSeconds: 720 * 3600,
+		RequestsPerSecond: 10, Burst: 20, QuotaUnits: 100000, QuotaPeriod: "month",
+		PurchaseURL: "https://api.example.com/x402/purchase?plan=pro"}) {
+		t.Errorf("pro offer %+v", pro)
+	}
+	if o, ok := c.Offer("max"); !ok || o.Price != "25000000" {
+		t.Errorf("Offer(max) = %+v, %v", o, ok)
+	}
+	if _, ok := c.Offer("gold"); ok {
+		t.Error("Offer(gold) found")
+	}
+}
