@@ -219,6 +219,7 @@ func TestX402ValidationErrors(t *testing.T) {
 		{"short duration", "duration: 720h", "duration: 30s", "at least 1m"},
 		{"no offers", "offers: [{plan: pro, price: \"1000000\", duration: 720h, description: \"Pro, 30 days\"}]", "offers: []", "at least one offer"},
 		{"bad chain", "offers:", "siwx: {chains: [bitcoin:000000000019d6689c085ae165831e93]}\n  offers:", "not a CAIP-2 chain of EVM"},
+		{"uri with query", "offers:", "siwx: {uri: 'https://api.example.com/?a=1'}\n  offers:", "without user, query or fragment"},
 		{"long lifetime", "offers:", "siwx: {max_lifetime: 1000h}\n  offers:", "max_lifetime"},
 	}
 	for _, tt := range tests {

@@ -326,8 +326,8 @@ func (c *Config) validateX402(bad func(string, ...any)) {
 	if w.Domain == "" {
 		bad("x402.siwx.domain is required (default: the host of server.public_url)")
 	}
-	if u, err := url.Parse(w.URI); err != nil || u.Scheme == "" || u.Host == "" {
-		bad("x402.siwx.uri %q: an absolute URI is required", w.URI)
+	if u, err := url.Parse(w.URI); err != nil || u.Scheme == "" || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		bad("x402.siwx.uri %q: an absolute URI without user, query or fragment is required", w.URI)
 	}
 	for _, ch := range w.Chains {
 		if !caip2RE.MatchString(ch) || (!strings.HasPrefix(ch, "eip155:") && !strings.HasPrefix(ch, "solana:")) {

@@ -23,7 +23,6 @@ import (
 	"github.com/tollgate/tollgate/internal/authn"
 	"github.com/tollgate/tollgate/internal/clock"
 	"github.com/tollgate/tollgate/internal/config"
-	"github.com/tollgate/tollgate/internal/httpx"
 	"github.com/tollgate/tollgate/internal/reqinfo"
 	"github.com/tollgate/tollgate/internal/reqsign"
 )
@@ -338,9 +337,9 @@ func (g *Gateway) rewriter(rt *route) func(*httputil.ProxyRequest) {
 		}
 		info := reqinfo.From(in.Context())
 		if !rt.public {
-			// A Bearer token on an authenticated route is for Tollgate,
-			// whether or not it was the credential evaluated.
-			if _, bearer := httpx.ParseBearer(h.Get("Authorization")); bearer {
+			// A Bearer or SIWX credential on an authenticated route is
+			// for Tollgate, whether or not it was the one evaluated.
+			if scheme, _, _ := strings.Cut(h.Get("Authorization"), " "); strings.EqualFold(scheme, "Bearer") || strings.EqualFold(scheme, "SIWX") {
 				delete(h, "Authorization")
 			}
 		}

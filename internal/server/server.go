@@ -37,8 +37,10 @@ import (
 	"github.com/tollgate/tollgate/internal/metrics"
 	"github.com/tollgate/tollgate/internal/oauth"
 	"github.com/tollgate/tollgate/internal/password"
+	"github.com/tollgate/tollgate/internal/siwx"
 	"github.com/tollgate/tollgate/internal/store"
 	"github.com/tollgate/tollgate/internal/store/sqlite"
+	"github.com/tollgate/tollgate/internal/subscriptions"
 	"github.com/tollgate/tollgate/internal/tokens"
 	"github.com/tollgate/tollgate/internal/usage"
 )
@@ -78,8 +80,11 @@ type Server struct {
 	oauth    *oauth.Service
 	limiter  *limits.Limiter
 	gateway  *gateway.Gateway
-	usage    *usage.Recorder
-	metrics  *metrics.Metrics
+	// Set when x402 is enabled.
+	catalog *subscriptions.Catalog
+	signIn  *subscriptions.SignIn
+	usage   *usage.Recorder
+	metrics *metrics.Metrics
 
 	accessLog httpx.AccessLogger
 
@@ -189,15 +194,26 @@ func (s *Server) build(ctx context.Context) error {
 		Plans: cfg.Plans, DefaultPlan: cfg.DefaultPlan, Orgs: s.store, Quotas: s.store, Counters: s.counters, Clock: s.clock,
 		OnDecision: func(o counters.LimitOutcome) { s.metrics.ObserveLimit(outcomeLabel(o)) },
 	})
+	// Seed 004's priority: SIWX (when x402 is enabled), API key, JWT.
+	methods := []authn.Authenticator{
+		gateway.APIKeyMethod{Keys: s.keys, Signatures: &gateway.SignatureChecker{
+			Counters: s.counters, Clock: s.clock, Window: cfg.Auth.SignatureWindow, TrustedPeer: resolver.TrustsPeer,
+		}},
+		s.oauth,
+	}
+	var noCredentials *apierror.Error
+	if cfg.X402.Enabled {
+		if err := s.buildX402(); err != nil {
+			return err
+		}
+		methods = append([]authn.Authenticator{s.signIn}, methods...)
+		noCredentials = s.catalog.PaymentRequired()
+	}
 	gw, err := gateway.New(cfg.Routes, gateway.Options{
-		Authenticators: []authn.Authenticator{
-			gateway.APIKeyMethod{Keys: s.keys, Signatures: &gateway.SignatureChecker{
-				Counters: s.counters, Clock: s.clock, Window: cfg.Auth.SignatureWindow, TrustedPeer: resolver.TrustsPeer,
-			}},
-			s.oauth,
-		},
-		Limiter:     s.limiter,
-		TrustedPeer: resolver.TrustsPeer,
+		Authenticators: methods,
+		NoCredentials:  noCredentials,
+		Limiter:        s.limiter,
+		TrustedPeer:    resolver.TrustsPeer,
 		Meter: func(e *store.UsageEvent, reason string) {
 			s.metrics.ObserveRequest(e, reason)
 			s.usage.Record(*e)
@@ -232,6 +248,9 @@ func (s *Server) build(ctx context.Context) error {
 	oauthHandler := s.oauth.Handler(cfg.Server.PublicURL)
 	mux.Handle("/oauth/", oauthHandler)
 	mux.Handle(oauth.MetadataPath, oauthHandler)
+	if s.catalog != nil {
+		mux.Handle("GET "+subscriptions.PricingPath, apierror.HandlerFunc(s.catalog.ServePricing))
+	}
 	mux.Handle("/", gw)
 	publicHandler := httpx.Chain(frontDoor(mux, gw),
 		httpx.Recover(s.log),
@@ -534,4 +553,29 @@ func isCleanPath(p string) bool {
 		return c == p[:len(p)-1]
 	}
 	return c == p
+}
+
+// buildX402 builds wallet sign-in and the catalog of subscriptions.
+func (s *Server) buildX402() error {
+	x := s.cfg.X402
+	catalog, err := subscriptions.NewCatalog(s.cfg)
+	if err != nil {
+		return err
+	}
+	verifier, err := siwx.New(siwx.Config{
+		Domain: x.SIWX.Domain, URI: x.SIWX.URI, Chains: x.SIWX.Chains, MaxLifetime: x.SIWX.MaxLifetime,
+		Clock: s.clock, CacheSize: x.SIWX.CacheSize,
+	})
+	if err != nil {
+		return fmt.Errorf("server: x402.siwx: %w", err)
+	}
+	signIn, err := subscriptions.NewSignIn(subscriptions.SignInOptions{
+		Verify: subscriptions.VerifySIWX(verifier), Subscriptions: s.store,
+		PaymentRequired: catalog.PaymentRequired(), Clock: s.clock,
+	})
+	if err != nil {
+		return err
+	}
+	s.catalog, s.signIn = catalog, signIn
+	return nil
 }

@@ -1,0 +1,108 @@
+package server
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/decred/dcrd/dcrec/secp256k1/v4"
+
+	"github.com/tollgate/tollgate/internal/clock"
+	"github.com/tollgate/tollgate/internal/evm"
+	"github.com/tollgate/tollgate/internal/store"
+	"github.com/tollgate/tollgate/sdk"
+)
+
+// x402Lines turn a base configuration into one that sells the plan "pro"
+// for x402 payments, with wallet sign-in for api.example.com on Base Sepolia.
+const x402Lines = `
+plans:
+  - {name: pro, rate: {requests_per_second: 100, burst: 100}, quota: {units: 1000, period: month}}
+x402:
+  enabled: true
+  network: eip155:84532
+  asset: "0x036CbD53842c5426634e7929541eC2318f3dCF7e"
+  asset_name: USDC
+  asset_version: "2"
+  pay_to: "0x209693Bc6afc0C5328bA36FaF03C514EF312287C"
+  facilitator: {url: local}
+  offers: [{plan: pro, price: "1000000", duration: 10m}]
+  siwx: {domain: api.example.com, uri: "https://api.example.com"}
+`
+
+// TestWalletSignIn: with x402 enabled, a request without credentials gets
+// 402 with the payment requirements; a wallet's SIWX token gets 402 until the
+// wallet has a subscription, 200 while it lasts (as the wallet's own
+// organization, the token never forwarded), and 402 again once it expires.
+// A bad signature is 401 INVALID_SIGNATURE; API keys still work.
+func TestWalletSignIn(t *testing.T) {
+	backend := newRecorder(t, nil)
+	clk := clock.NewFake(time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC))
+	n := start(t, baseYAML(t.TempDir(), backend.URL)+x402Lines, clk)
+
+	r := do(t, "GET", n.base+"/v1/data", nil)
+	if code, _ := r.errCode(t); r.Status != 402 || code != "PAYMENT_REQUIRED" || r.Header.Get("PAYMENT-REQUIRED") == "" {
+		t.Fatalf("no credentials: %d %s", r.Status, r.Body)
+	}
+	var pr struct {
+		X402Version int
+		Accepts     []struct{ Amount, Network, PayTo string }
+	}
+	raw, err := base64.StdEncoding.DecodeString(r.Header.Get("PAYMENT-REQUIRED"))
+	if err != nil || json.Unmarshal(raw, &pr) != nil || pr.X402Version != 2 || len(pr.Accepts) != 1 || pr.Accepts[0].Amount != "1000000" {
+		t.Fatalf("PAYMENT-REQUIRED %s (%v)", raw, err)
+	}
+	if r := do(t, "GET", n.base+"/x402/pricing", nil); r.Status != 200 || !json.Valid(r.Body) {
+		t.Fatalf("pricing: %d %s", r.Status, r.Body)
+	}
+
+	key, err := secp256k1.GeneratePrivateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, err := sdk.EthereumSIWXToken(key, sdk.SIWXMessage{
+		Domain: "api.example.com", URI: "https://api.example.com", ChainID: "84532", Nonce: "n0nce1234567",
+		IssuedAt: clk.Now(), ExpirationTime: clk.Now().Add(time.Hour),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	siwx := "SIWX " + token
+	r = do(t, "GET", n.base+"/v1/data", nil, "Authorization", siwx)
+	if _, reason := r.errCode(t); r.Status != 402 || reason != "no_active_subscription" {
+		t.Fatalf("wallet without subscription: %d %s", r.Status, r.Body)
+	}
+	tampered := siwx[:len(siwx)-4] + "0000"
+	if code, _ := do(t, "GET", n.base+"/v1/data", nil, "Authorization", tampered).errCode(t); code != "INVALID_SIGNATURE" && code != "INVALID_TOKEN" {
+		t.Errorf("tampered signature: %s", code)
+	}
+
+	wallet := "eip155:" + addressOf(key)
+	sub, err := n.srv.store.Purchase(t.Context(), store.Payment{Wallet: wallet, Authorization: "test-1", Plan: "pro", Time: clk.Now()},
+		10*time.Minute, store.AuditEntry{Action: "subscription.purchase"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(6 * time.Second) // past the sign-in cache's TTL
+	r = do(t, "GET", n.base+"/v1/data", nil, "Authorization", siwx)
+	if r.Status != 200 {
+		t.Fatalf("subscribed wallet: %d %s", r.Status, r.Body)
+	}
+	seen := backend.all()
+	last := seen[len(seen)-1]
+	if last.Header.Get("Authorization") != "" || last.Header.Get("X-Tollgate-Org") != sub.OrgID {
+		t.Errorf("backend saw Authorization %q, org %q (want none, %s)", last.Header.Get("Authorization"), last.Header.Get("X-Tollgate-Org"), sub.OrgID)
+	}
+	if r.Header.Get("Ratelimit-Policy") == "" {
+		t.Errorf("no RateLimit-Policy: the wallet's plan did not apply")
+	}
+
+	clk.Advance(10 * time.Minute)
+	if r := do(t, "GET", n.base+"/v1/data", nil, "Authorization", siwx); r.Status != 402 {
+		t.Errorf("after the subscription expired: %d %s", r.Status, r.Body)
+	}
+}
+
+// addressOf returns the EIP-55 address of key.
+func addressOf(key *secp256k1.PrivateKey) string { return evm.PublicKeyAddress(key.PubKey()).Hex() }
