@@ -83,6 +83,7 @@ type Server struct {
 	// Set when x402 is enabled.
 	catalog *subscriptions.Catalog
 	signIn  *subscriptions.SignIn
+	shop    *subscriptions.Shop
 	usage   *usage.Recorder
 	metrics *metrics.Metrics
 
@@ -250,6 +251,7 @@ func (s *Server) build(ctx context.Context) error {
 	mux.Handle(oauth.MetadataPath, oauthHandler)
 	if s.catalog != nil {
 		mux.Handle("GET "+subscriptions.PricingPath, apierror.HandlerFunc(s.catalog.ServePricing))
+		mux.Handle("POST "+subscriptions.PurchasePath, apierror.HandlerFunc(s.shop.ServePurchase))
 	}
 	mux.Handle("/", gw)
 	publicHandler := httpx.Chain(frontDoor(mux, gw),
@@ -576,6 +578,14 @@ func (s *Server) buildX402() error {
 	if err != nil {
 		return err
 	}
+	if x.Facilitator.URL != config.FacilitatorLocal {
+		return fmt.Errorf("server: x402.facilitator.url %q: this version settles through the built-in local facilitator only; the HTTP facilitator client is not built yet", x.Facilitator.URL)
+	}
+	s.log.Warn("x402: the local facilitator records payments WITHOUT moving funds; use it for development and tests only")
 	s.catalog, s.signIn = catalog, signIn
+	s.shop = &subscriptions.Shop{
+		Catalog: catalog, Facilitator: subscriptions.Local{Clock: s.clock, Logger: s.log},
+		Purchases: s.store, SignIn: signIn,
+	}
 	return nil
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"encoding/base64"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -78,13 +79,27 @@ func TestWalletSignIn(t *testing.T) {
 		t.Errorf("tampered signature: %s", code)
 	}
 
-	wallet := "eip155:" + addressOf(key)
-	sub, err := n.srv.store.Purchase(t.Context(), store.Payment{Wallet: wallet, Authorization: "test-1", Plan: "pro", Time: clk.Now()},
-		10*time.Minute, store.AuditEntry{Action: "subscription.purchase"})
+	// Pay through the local facilitator with the SDK: an EIP-3009
+	// authorization for exactly the offer's price, signed by the wallet.
+	nonce := [32]byte{1, 2, 3}
+	opts := sdk.PurchaseOptions{Now: clk.Now, Nonce: func() ([32]byte, error) { return nonce, nil }}
+	bought, err := sdk.PayForPlan(t.Context(), n.base, "pro", key, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	clk.Advance(6 * time.Second) // past the sign-in cache's TTL
+	wallet := "eip155:" + addressOf(key)
+	if bought.Subscription.Wallet != wallet || bought.Subscription.Plan != "pro" || bought.Facilitator != "local" ||
+		!bought.Subscription.ExpiresAt.Equal(clk.Now().Add(10*time.Minute)) || bought.PaymentResponse["success"] != true {
+		t.Fatalf("purchase: %+v", bought)
+	}
+	sub := store.Subscription{OrgID: bought.Subscription.OrganizationID}
+	// The same authorization again buys nothing.
+	if _, err := sdk.PayForPlan(t.Context(), n.base, "pro", key, opts); err == nil || !strings.Contains(err.Error(), "409") {
+		t.Errorf("the same authorization again: %v, want 409", err)
+	}
+	if subs, err := n.srv.store.ListSubscriptions(t.Context()); err != nil || len(subs) != 1 || !subs[0].ExpiresAt.Equal(clk.Now().Add(10*time.Minute)) {
+		t.Errorf("subscriptions after a replay: %+v, %v", subs, err)
+	}
 	r = do(t, "GET", n.base+"/v1/data", nil, "Authorization", siwx)
 	if r.Status != 200 {
 		t.Fatalf("subscribed wallet: %d %s", r.Status, r.Body)

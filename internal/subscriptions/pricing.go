@@ -109,6 +109,8 @@ type Catalog struct {
 	pricing  Pricing
 	required *apierror.Error
 	byPlan   map[string]config.Offer
+	reqs     map[string]Requirement
+	perPlan  map[string]*apierror.Error // the 402 of POST /x402/purchase?plan=
 }
 
 // NewCatalog builds the catalog of an enabled, validated x402
@@ -126,6 +128,8 @@ func NewCatalog(cfg config.Config) (*Catalog, error) {
 	c := &Catalog{
 		pricing:  Pricing{X402Version: 2, Scheme: "exact", Network: x.Network, Asset: x.Asset, PayTo: x.PayTo},
 		byPlan:   make(map[string]config.Offer, len(x.Offers)),
+		reqs:     make(map[string]Requirement, len(x.Offers)),
+		perPlan:  make(map[string]*apierror.Error, len(x.Offers)),
 		required: apierror.New(http.StatusPaymentRequired, apierror.PaymentRequired, "payment required: buy a subscription at "+base+PurchasePath),
 	}
 	extra := map[string]string{}
@@ -155,6 +159,10 @@ func NewCatalog(cfg config.Config) (*Catalog, error) {
 			MaxTimeoutSeconds: int64(x.MaxTimeout / time.Second), Extra: extra,
 		}
 		pr.Accepts = append(pr.Accepts, req)
+		c.reqs[o.Plan] = Requirement{
+			Network: x.Network, Asset: x.Asset, PayTo: x.PayTo, Amount: o.Price,
+			MaxTimeoutSeconds: req.MaxTimeoutSeconds, AssetName: x.AssetName, AssetVersion: x.AssetVersion,
+		}
 		if name, ok := v1Networks[x.Network]; ok {
 			desc := o.Description
 			if desc == "" {
@@ -167,16 +175,38 @@ func NewCatalog(cfg config.Config) (*Catalog, error) {
 			})
 		}
 	}
-	header, err := json.Marshal(pr)
-	if err != nil {
+	answer := func(pr paymentRequired, v1 []requirementsV1) (*apierror.Error, error) {
+		header, err := json.Marshal(pr)
+		if err != nil {
+			return nil, err
+		}
+		return c.required.
+			WithHeader(HeaderPaymentRequired, base64.StdEncoding.EncodeToString(header)).
+			WithExtra("x402Version", 1).
+			WithExtra("accepts", v1).
+			WithExtra("purchase", base+PurchasePath).
+			WithExtra("pricing", base+PricingPath), nil
+	}
+	// POST /x402/purchase?plan=NAME asks for that offer alone, so that a
+	// plain x402 client pays it by retrying with the first requirements.
+	for i, o := range x.Offers {
+		one := pr
+		one.Resource.URL = base + PurchasePath + "?plan=" + o.Plan
+		one.Accepts = pr.Accepts[i : i+1]
+		var oneV1 []requirementsV1
+		if len(v1) > 0 {
+			oneV1 = v1[i : i+1]
+		}
+		e, err := answer(one, oneV1)
+		if err != nil {
+			return nil, err
+		}
+		c.perPlan[o.Plan] = e
+	}
+	var err error
+	if c.required, err = answer(pr, v1); err != nil {
 		return nil, err
 	}
-	c.required = c.required.
-		WithHeader(HeaderPaymentRequired, base64.StdEncoding.EncodeToString(header)).
-		WithExtra("x402Version", 1).
-		WithExtra("accepts", v1).
-		WithExtra("purchase", base+PurchasePath).
-		WithExtra("pricing", base+PricingPath)
 	return c, nil
 }
 
@@ -185,10 +215,20 @@ func NewCatalog(cfg config.Config) (*Catalog, error) {
 // error, the v1 "accepts" list, and the purchase and pricing links.
 func (c *Catalog) PaymentRequired() *apierror.Error { return c.required }
 
+// PaymentRequiredFor is the 402 answer of a purchase of plan without a
+// payment: the requirements of that offer alone.
+func (c *Catalog) PaymentRequiredFor(plan string) *apierror.Error { return c.perPlan[plan] }
+
 // Offer returns the offer of plan.
 func (c *Catalog) Offer(plan string) (config.Offer, bool) {
 	o, ok := c.byPlan[plan]
 	return o, ok
+}
+
+// Requirement returns what the offer of plan asks a payment to be.
+func (c *Catalog) Requirement(plan string) (Requirement, bool) {
+	r, ok := c.reqs[plan]
+	return r, ok
 }
 
 // ServePricing answers GET /x402/pricing.

@@ -1,0 +1,134 @@
+package subscriptions
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/tollgate/tollgate/internal/apierror"
+	"github.com/tollgate/tollgate/internal/reqinfo"
+	"github.com/tollgate/tollgate/internal/store"
+)
+
+// Purchases records purchases; store.Store is one.
+type Purchases interface {
+	Purchase(ctx context.Context, p store.Payment, d time.Duration, a store.AuditEntry) (store.Subscription, error)
+}
+
+// Shop sells the catalog's offers: POST /x402/purchase?plan=NAME.
+type Shop struct {
+	Catalog     *Catalog
+	Facilitator Facilitator
+	Purchases   Purchases
+	// SignIn, when set, forgets the buyer's cached subscription, so that
+	// its next request on this node sees the purchase.
+	SignIn *SignIn
+}
+
+// SubscriptionView is a subscription as the purchase answer shows it.
+type SubscriptionView struct {
+	Wallet         string    `json:"wallet"`
+	OrganizationID string    `json:"organization_id"`
+	Plan           string    `json:"plan"`
+	StartedAt      time.Time `json:"started_at"`
+	ExpiresAt      time.Time `json:"expires_at"`
+}
+
+// PurchaseResult is the body of a successful purchase.
+type PurchaseResult struct {
+	Subscription SubscriptionView `json:"subscription"`
+	Transaction  string           `json:"transaction"`
+	Facilitator  string           `json:"facilitator"`
+}
+
+// settlement is x402's SettlementResponse, sent base64-encoded in
+// PAYMENT-RESPONSE (and X-PAYMENT-RESPONSE for version 1).
+type settlement struct {
+	Success     bool   `json:"success"`
+	ErrorReason string `json:"errorReason,omitempty"`
+	Transaction string `json:"transaction"`
+	Network     string `json:"network"`
+	Payer       string `json:"payer"`
+}
+
+var errPaymentUsed = apierror.New(http.StatusConflict, apierror.Conflict, "this payment authorization has been used already")
+
+// ServePurchase takes the payment in PAYMENT-SIGNATURE (x402 version 2) or
+// X-PAYMENT (version 1), has the facilitator verify and settle it, and
+// creates or extends the payer wallet's subscription to the plan. Without a
+// payment it answers 402 with the requirements; a payment that does not pay
+// this offer is 402 with the reason; an authorization used before is 409.
+func (s *Shop) ServePurchase(w http.ResponseWriter, r *http.Request) error {
+	plan := r.URL.Query().Get("plan")
+	offer, ok := s.Catalog.Offer(plan)
+	if !ok {
+		return apierror.Invalid("plan", "no offer of plan %q: see %s", plan, PricingPath)
+	}
+	req, _ := s.Catalog.Requirement(plan)
+	header, version := r.Header.Get(HeaderPaymentSignature), 2
+	if header == "" {
+		header, version = r.Header.Get(HeaderXPayment), 1
+	}
+	if header == "" {
+		return s.Catalog.PaymentRequiredFor(plan).WithReason("no_payment")
+	}
+	p, err := DecodePayment(header, version)
+	if err != nil {
+		e := s.Catalog.PaymentRequiredFor(plan).WithReason("invalid_payment").Wrap(err)
+		e.Message = err.Error()
+		return e
+	}
+	if err := s.Facilitator.Verify(r.Context(), p, req); err != nil {
+		if errors.Is(err, ErrPaymentInvalid) {
+			e := s.Catalog.PaymentRequiredFor(plan).WithReason("invalid_payment")
+			e.Message = err.Error()
+			return e
+		}
+		return apierror.New(http.StatusBadGateway, apierror.BadGateway, "the payment facilitator failed").Wrap(err)
+	}
+	tx, err := s.Facilitator.Settle(r.Context(), p, req)
+	if err != nil {
+		return apierror.New(http.StatusBadGateway, apierror.BadGateway, "the payment could not be settled").Wrap(err)
+	}
+	wallet := "eip155:" + p.Authorization.From.Hex()
+	info := reqinfo.From(r.Context())
+	ip := ""
+	if info.ClientIP.IsValid() {
+		ip = info.ClientIP.String()
+	}
+	sub, err := s.Purchases.Purchase(r.Context(), store.Payment{
+		Authorization: p.Key(req.Asset), Wallet: wallet, Plan: plan, Network: req.Network, Asset: req.Asset,
+		Amount: req.Amount, PayTo: req.PayTo, Transaction: tx, Facilitator: s.Facilitator.Name(),
+	}, offer.Duration, store.AuditEntry{
+		ActorType: store.ActorAnon, ActorID: wallet, Action: "subscription.purchase", TargetType: "organization",
+		IP: ip, Details: map[string]string{"plan": plan, "amount": req.Amount, "network": req.Network, "transaction": tx},
+	})
+	if errors.Is(err, store.ErrAlreadyExists) {
+		return errPaymentUsed
+	}
+	if err != nil {
+		return fmt.Errorf("subscriptions: record purchase: %w", err)
+	}
+	if s.SignIn != nil {
+		s.SignIn.Forget(wallet)
+	}
+	resp, err := json.Marshal(settlement{Success: true, Transaction: tx, Network: req.Network, Payer: p.Authorization.From.Hex()})
+	if err != nil {
+		return err
+	}
+	name := HeaderPaymentResponse
+	if version == 1 {
+		name = HeaderXPaymentResponse
+	}
+	w.Header().Set(name, base64.StdEncoding.EncodeToString(resp))
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	return json.NewEncoder(w).Encode(PurchaseResult{
+		Subscription: SubscriptionView{Wallet: sub.Wallet, OrganizationID: sub.OrgID, Plan: sub.Plan, StartedAt: sub.StartedAt, ExpiresAt: sub.ExpiresAt},
+		Transaction:  tx, Facilitator: s.Facilitator.Name(),
+	})
+}

@@ -1,0 +1,213 @@
+package subscriptions
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/decred/dcrd/dcrec/secp256k1/v4"
+
+	"github.com/tollgate/tollgate/internal/apierror"
+	"github.com/tollgate/tollgate/internal/clock"
+	"github.com/tollgate/tollgate/internal/eip3009"
+	"github.com/tollgate/tollgate/internal/evm"
+	"github.com/tollgate/tollgate/internal/store"
+)
+
+// memPurchases records purchases in memory, refusing a reused authorization
+// as the store does.
+type memPurchases struct {
+	mu   sync.Mutex
+	seen map[string]store.Payment
+}
+
+func (m *memPurchases) Purchase(_ context.Context, p store.Payment, d time.Duration, _ store.AuditEntry) (store.Subscription, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.seen[p.Authorization]; ok {
+		return store.Subscription{}, store.ErrAlreadyExists
+	}
+	m.seen[p.Authorization] = p
+	return store.Subscription{Wallet: p.Wallet, OrgID: "org_w", Plan: p.Plan, ExpiresAt: time.Unix(0, 0).Add(d)}, nil
+}
+
+var testNow = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+
+// paymentFor builds a v2 or v1 payment header for the offer "pro" of
+// catalogYAML, signed by key, after mod has changed the authorization.
+func paymentFor(t testing.TB, key *secp256k1.PrivateKey, version int, mod func(*eip3009.Authorization)) string {
+	t.Helper()
+	asset := must(evm.ParseAddress("0x036CbD53842c5426634e7929541eC2318f3dCF7e"))
+	a := eip3009.Authorization{
+		From: evm.PublicKeyAddress(key.PubKey()), To: must(evm.ParseAddress("0x209693Bc6afc0C5328bA36FaF03C514EF312287C")),
+		Value: big.NewInt(1000000), ValidAfter: big.NewInt(testNow.Unix() - 10), ValidBefore: big.NewInt(testNow.Unix() + 60),
+		Nonce: [32]byte{9, 9, byte(version)},
+	}
+	sig, err := eip3009.Sign(key, eip3009.TokenDomain("USDC", "2", 84532, asset), a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mod != nil {
+		mod(&a)
+	}
+	payload := map[string]any{
+		"signature": "0x" + hex.EncodeToString(sig),
+		"authorization": map[string]string{
+			"from": a.From.Hex(), "to": a.To.Hex(), "value": a.Value.String(),
+			"validAfter": a.ValidAfter.String(), "validBefore": a.ValidBefore.String(), "nonce": "0x" + hex.EncodeToString(a.Nonce[:]),
+		},
+	}
+	msg := map[string]any{"x402Version": version, "payload": payload}
+	if version == 2 {
+		msg["accepted"] = map[string]any{"scheme": "exact", "network": "eip155:84532", "amount": "1000000",
+			"asset": "0x036CbD53842c5426634e7929541eC2318f3dCF7e", "payTo": "0x209693Bc6afc0C5328bA36FaF03C514EF312287C",
+			"maxTimeoutSeconds": 90, "extra": map[string]string{"name": "USDC", "version": "2"}}
+	} else {
+		msg["scheme"], msg["network"] = "exact", "base-sepolia"
+	}
+	raw, err := json.Marshal(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return base64.StdEncoding.EncodeToString(raw)
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+func TestPurchase(t *testing.T) {
+	c := newCatalog(t)
+	purchases := &memPurchases{seen: map[string]store.Payment{}}
+	shop := &Shop{Catalog: c, Facilitator: Local{Clock: clock.NewFake(testNow)}, Purchases: purchases}
+	key, err := secp256k1.GeneratePrivateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	buy := func(plan string, headers ...string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest("POST", PurchasePath+"?plan="+plan, nil)
+		for i := 0; i+1 < len(headers); i += 2 {
+			r.Header.Set(headers[i], headers[i+1])
+		}
+		w := httptest.NewRecorder()
+		apierror.HandlerFunc(shop.ServePurchase).ServeHTTP(w, r)
+		return w
+	}
+
+	if w := buy("gold"); w.Code != 400 {
+		t.Errorf("unknown plan: %d", w.Code)
+	}
+	w := buy("pro")
+	raw, _ := base64.StdEncoding.DecodeString(w.Header().Get(HeaderPaymentRequired))
+	if w.Code != 402 || strings.Count(string(raw), `"scheme"`) != 1 || !strings.Contains(string(raw), "?plan=pro") {
+		t.Errorf("no payment: %d, requirements %s", w.Code, raw)
+	}
+
+	for _, c := range []struct {
+		name string
+		mod  func(*eip3009.Authorization)
+		want string
+	}{
+		{"underpaid", func(a *eip3009.Authorization) { a.Value = big.NewInt(999999) }, "costs 1000000"},
+		{"another recipient", func(a *eip3009.Authorization) { a.To[0] ^= 1 }, "the authorization pays"},
+		{"expired", func(a *eip3009.Authorization) { a.ValidBefore = big.NewInt(testNow.Unix() - 1) }, "not valid now"},
+		{"tampered", func(a *eip3009.Authorization) { a.Nonce[31] ^= 1 }, "signature"},
+	} {
+		w := buy("pro", HeaderPaymentSignature, paymentFor(t, key, 2, c.mod))
+		if w.Code != 402 || !strings.Contains(w.Body.String(), c.want) {
+			t.Errorf("%s: %d %s", c.name, w.Code, w.Body)
+		}
+	}
+	if w := buy("pro", HeaderPaymentSignature, "not base64!"); w.Code != 402 || !strings.Contains(w.Body.String(), "invalid_payment") {
+		t.Errorf("garbage: %d %s", w.Code, w.Body)
+	}
+	if len(purchases.seen) != 0 {
+		t.Fatalf("refused payments were recorded: %v", purchases.seen)
+	}
+
+	for _, v := range []struct {
+		version        int
+		header, answer string
+	}{{2, HeaderPaymentSignature, HeaderPaymentResponse}, {1, HeaderXPayment, HeaderXPaymentResponse}} {
+		payment := paymentFor(t, key, v.version, nil)
+		w := buy("pro", v.header, payment)
+		if w.Code != 200 {
+			t.Fatalf("v%d: %d %s", v.version, w.Code, w.Body)
+		}
+		raw, err := base64.StdEncoding.DecodeString(w.Header().Get(v.answer))
+		var s settlement
+		if err != nil || json.Unmarshal(raw, &s) != nil || !s.Success || s.Payer != evm.PublicKeyAddress(key.PubKey()).Hex() || !strings.HasPrefix(s.Transaction, "local-unsettled:") {
+			t.Errorf("v%d %s: %s", v.version, v.answer, raw)
+		}
+		if w := buy("pro", v.header, payment); w.Code != http.StatusConflict {
+			t.Errorf("v%d replayed: %d %s", v.version, w.Code, w.Body)
+		}
+	}
+	if len(purchases.seen) != 2 {
+		t.Errorf("%d purchases recorded, want 2", len(purchases.seen))
+	}
+	for k, p := range purchases.seen {
+		if p.Wallet != "eip155:"+evm.PublicKeyAddress(key.PubKey()).Hex() || p.Amount != "1000000" || p.Facilitator != "local" || !strings.HasPrefix(k, "eip155:84532:0x036cbd") {
+			t.Errorf("recorded %s: %+v", k, p)
+		}
+	}
+}
+
+func TestDecodePaymentRefuses(t *testing.T) {
+	enc := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+	good := `{"x402Version":1,"scheme":"exact","network":"base-sepolia","payload":{"signature":"0x` + strings.Repeat("ab", 65) +
+		`","authorization":{"from":"0x209693Bc6afc0C5328bA36FaF03C514EF312287C","to":"0x209693Bc6afc0C5328bA36FaF03C514EF312287C","value":"1","validAfter":"0","validBefore":"9","nonce":"0x` + strings.Repeat("00", 32) + `"}}}`
+	if _, err := DecodePayment(enc(good), 1); err != nil {
+		t.Fatalf("good v1 payment: %v", err)
+	}
+	for name, c := range map[string]struct {
+		header  string
+		version int
+	}{
+		"version mismatch": {enc(good), 2},
+		"unknown member":   {enc(strings.Replace(good, `"scheme"`, `"extra":1,"scheme"`, 1)), 1},
+		"other scheme":     {enc(strings.Replace(good, `"exact"`, `"upto"`, 1)), 1},
+		"unknown network":  {enc(strings.Replace(good, "base-sepolia", "moon", 1)), 1},
+		"leading zero":     {enc(strings.Replace(good, `"value":"1"`, `"value":"01"`, 1)), 1},
+		"negative":         {enc(strings.Replace(good, `"value":"1"`, `"value":"-1"`, 1)), 1},
+		"2^256":            {enc(strings.Replace(good, `"value":"1"`, `"value":"115792089237316195423570985008687907853269984665640564039457584007913129639936"`, 1)), 1},
+		"short nonce":      {enc(strings.Replace(good, strings.Repeat("00", 32), "00", 1)), 1},
+		"short signature":  {enc(strings.Replace(good, strings.Repeat("ab", 65), "ab", 1)), 1},
+		"trailing data":    {enc(good + "{}"), 1},
+		"too long":         {strings.Repeat("A", MaxPaymentHeader+4), 1},
+		"url base64":       {base64.URLEncoding.EncodeToString([]byte(good + "\xff\xfe")), 1},
+	} {
+		if _, err := DecodePayment(c.header, c.version); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+}
+
+func FuzzDecodePayment(f *testing.F) {
+	key, _ := secp256k1.GeneratePrivateKey()
+	f.Add(paymentFor(f, key, 2, nil), 2)
+	f.Add(paymentFor(f, key, 1, nil), 1)
+	f.Add("", 2)
+	f.Fuzz(func(t *testing.T, header string, version int) {
+		p, err := DecodePayment(header, version)
+		if err != nil {
+			return
+		}
+		if p.Version != version || p.Network == "" || p.Authorization.Value == nil || len(p.Signature) != 65 {
+			t.Fatalf("accepted an incomplete payment: %+v", p)
+		}
+		_ = Local{Clock: clock.NewFake(testNow)}.Verify(context.Background(), p, Requirement{Network: p.Network,
+			Asset: "0x036CbD53842c5426634e7929541eC2318f3dCF7e", PayTo: "0x209693Bc6afc0C5328bA36FaF03C514EF312287C", Amount: "1"})
+	})
+}
