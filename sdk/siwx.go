@@ -37,7 +37,7 @@ func EthereumSIWXToken(key *secp256k1.PrivateKey, m SIWXMessage) (string, error)
 	}
 	h := evm.PersonalMessageHash([]byte(text))
 	compact := ecdsa.SignCompact(key, h[:], false) // [27+recid] ‖ r ‖ s
-	sig := append(compact[1:65:65], compact[0])     // r ‖ s ‖ v
+	sig := append(compact[1:65:65], compact[0])    // r ‖ s ‖ v
 	return base64.StdEncoding.EncodeToString([]byte(text)) + ".0x" + hex.EncodeToString(sig), nil
 }
 
