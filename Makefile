@@ -53,7 +53,7 @@ bench: build ## Tollgate vs a bare reverse proxy vs the backend under wrk, one r
 
 .PHONY: microbench
 microbench: ## Go micro-benchmarks of the hot path (auth, limits, metering)
-	$(GO) test -run '^$$' -bench . -benchmem ./internal/credentials/ ./internal/oauth/ ./internal/tokens/ ./internal/reqsign/ ./internal/counters/memory/ ./internal/apikey/ ./internal/ipallow/ ./internal/clientip/ ./internal/limits/ ./internal/usage/ ./internal/metrics/ ./internal/gateway/ ./internal/httpx/ ./internal/store/sqlite/
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/credentials/ ./internal/oauth/ ./internal/tokens/ ./internal/reqsign/ ./internal/counters/memory/ ./internal/apikey/ ./internal/ipallow/ ./internal/clientip/ ./internal/limits/ ./internal/usage/ ./internal/metrics/ ./internal/gateway/ ./internal/httpx/ ./internal/store/sqlite/ ./internal/siwx/ ./internal/eip3009/ ./internal/evm/
 
 .PHONY: clean
 clean: ## Remove build output and the development data directory

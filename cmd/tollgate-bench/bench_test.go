@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"math"
 	"os"
 	"regexp"
@@ -78,5 +79,24 @@ func TestSelectTargetsKeepsBaselines(t *testing.T) {
 	}
 	if len(names) != 3 || names[2] != "tollgate-jwt" {
 		t.Errorf("selected %v", names)
+	}
+}
+
+// TestSummarizeGoalsAmongManyTargets: with the goal target behind several
+// others (as in a full run), the goals are still judged. They were once lost
+// when a pointer into the growing summary slice went stale.
+func TestSummarizeGoalsAmongManyTargets(t *testing.T) {
+	targets := []*target{
+		{Name: "direct", Rounds: []measurement{{RPS: 40000, ServerCPUUSPerReq: 20}}},
+		{Name: "bare-proxy", Direct: "direct", Rounds: []measurement{{RPS: 10000, ServerCPUUSPerReq: 100}}},
+		{Name: "tollgate-open", Baseline: "bare-proxy", Rounds: []measurement{{RPS: 9900, ServerCPUUSPerReq: 101}}},
+		{Name: goalTarget, Baseline: "bare-proxy", Direct: "direct", Rounds: []measurement{{RPS: 9500, ServerCPUUSPerReq: 110}}},
+	}
+	for i := range 6 {
+		targets = append(targets, &target{Name: fmt.Sprintf("other-%d", i), Baseline: "bare-proxy", Rounds: []measurement{{RPS: 1, ServerCPUUSPerReq: 1}}})
+	}
+	res := summarize(targets, settings{}, "/nonexistent/wrk")
+	if len(res.Goals) != 2 || !res.Goals[0].Met || !res.Goals[1].Met || math.Abs(res.Goals[1].Got-1.1) > 1e-9 {
+		t.Errorf("goals %+v", res.Goals)
 	}
 }

@@ -224,11 +224,12 @@ type skipped struct {
 
 func summarize(targets []*target, s settings, wrkBin string) results {
 	res := results{Started: time.Now().UTC().Format(time.RFC3339), Settings: s, Machine: describeMachine(wrkBin)}
-	byName := map[string]*summary{}
-	for _, t := range targets {
-		sm := summary{target: *t, Median: median(t.Rounds)}
-		res.Targets = append(res.Targets, sm)
-		byName[t.Name] = &res.Targets[len(res.Targets)-1]
+	// Allocated in full first: byName points into it.
+	res.Targets = make([]summary, len(targets))
+	byName := make(map[string]*summary, len(targets))
+	for i, t := range targets {
+		res.Targets[i] = summary{target: *t, Median: median(t.Rounds)}
+		byName[t.Name] = &res.Targets[i]
 	}
 	// Ratios are paired: each round's measurement against the same round's
 	// baseline, measured moments apart, then the median over the rounds.
