@@ -64,19 +64,19 @@ func PayForPlan(ctx context.Context, baseURL, plan string, key *secp256k1.Privat
 		o.Nonce = func() (n [32]byte, err error) { _, err = rand.Read(n[:]); return n, err }
 	}
 	target := strings.TrimSuffix(baseURL, "/") + "/x402/purchase?plan=" + plan
-	res, body, err := post(ctx, o.Client, target, "")
+	res, err := post(ctx, o.Client, target, "")
 	if err != nil {
 		return nil, err
 	}
-	if res.StatusCode != http.StatusPaymentRequired {
-		return nil, fmt.Errorf("sdk: purchase without payment: %s, want 402: %s", res.Status, body)
+	if res.status != http.StatusPaymentRequired {
+		return nil, fmt.Errorf("sdk: purchase without payment: %d, want 402: %s", res.status, res.body)
 	}
 	var required struct {
 		X402Version int              `json:"x402Version"`
 		Resource    json.RawMessage  `json:"resource"`
 		Accepts     []map[string]any `json:"accepts"`
 	}
-	raw, err := base64.StdEncoding.DecodeString(res.Header.Get("PAYMENT-REQUIRED"))
+	raw, err := base64.StdEncoding.DecodeString(res.header.Get("PAYMENT-REQUIRED"))
 	if err != nil || json.Unmarshal(raw, &required) != nil || required.X402Version != 2 || len(required.Accepts) == 0 {
 		return nil, fmt.Errorf("sdk: no x402 version 2 requirements in the 402")
 	}
@@ -132,38 +132,47 @@ func PayForPlan(ctx context.Context, baseURL, plan string, key *secp256k1.Privat
 	if err != nil {
 		return nil, err
 	}
-	res, body, err = post(ctx, o.Client, target, base64.StdEncoding.EncodeToString(payload))
+	res, err = post(ctx, o.Client, target, base64.StdEncoding.EncodeToString(payload))
 	if err != nil {
 		return nil, err
 	}
-	if res.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("sdk: purchase: %s: %s", res.Status, body)
+	if res.status != http.StatusOK {
+		return nil, fmt.Errorf("sdk: purchase: %d: %s", res.status, res.body)
 	}
 	var p Purchase
-	if err := json.Unmarshal(body, &p); err != nil {
+	if err := json.Unmarshal(res.body, &p); err != nil {
 		return nil, fmt.Errorf("sdk: purchase answer: %w", err)
 	}
-	if raw, err := base64.StdEncoding.DecodeString(res.Header.Get("PAYMENT-RESPONSE")); err == nil {
+	if raw, err := base64.StdEncoding.DecodeString(res.header.Get("PAYMENT-RESPONSE")); err == nil {
 		_ = json.Unmarshal(raw, &p.PaymentResponse)
 	}
 	return &p, nil
 }
 
+// answer is what post read of a response.
+type answer struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
 // post sends an empty POST, with a PAYMENT-SIGNATURE header when payment is
 // set, and reads at most 1 MiB of the answer.
-func post(ctx context.Context, c *http.Client, target, payment string) (*http.Response, []byte, error) {
+func post(ctx context.Context, c *http.Client, target, payment string) (answer, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(nil))
 	if err != nil {
-		return nil, nil, err
+		return answer{}, err
 	}
 	if payment != "" {
 		req.Header.Set("PAYMENT-SIGNATURE", payment)
 	}
 	res, err := c.Do(req)
 	if err != nil {
-		return nil, nil, err
+		return answer{}, err
 	}
-	defer res.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
-	return res, body, err
+	if cerr := res.Body.Close(); err == nil {
+		err = cerr
+	}
+	return answer{res.StatusCode, res.Header, body}, err
 }
