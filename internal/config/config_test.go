@@ -211,6 +211,7 @@ func TestX402ValidationErrors(t *testing.T) {
 		{"no domain name", "asset_name: USDC", "asset_name: ''", "asset_name and x402.asset_version"},
 		{"local off EVM", "network: eip155:84532", "network: solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1", "EVM networks"},
 		{"bad facilitator", "facilitator: {url: local}", "facilitator: {url: 'ftp://f'}", "an http(s) URL"},
+		{"facilitator with query", "facilitator: {url: local}", "facilitator: {url: 'https://f.example/?k=1'}", "without query"},
 		{"bad auth header", "facilitator: {url: local}", "facilitator: {url: local, auth_header: 'Bearer x'}", `"Name: value"`},
 		{"unknown plan", "plan: pro, price", "plan: gold, price", "not one of the plans"},
 		{"zero price", `price: "1000000"`, `price: "0"`, "positive integer"},
@@ -233,5 +234,11 @@ func TestX402ValidationErrors(t *testing.T) {
 				t.Fatalf("err = %v, want it to mention %q", err, tt.want)
 			}
 		})
+	}
+	// Payments are EIP-3009 authorizations, through any facilitator.
+	y := strings.NewReplacer("network: eip155:84532", "network: solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1",
+		"facilitator: {url: local}", "facilitator: {url: 'https://f.example'}").Replace(x402YAML)
+	if _, err := Parse([]byte(y), nil); err == nil || !strings.Contains(err.Error(), "payments are taken on EVM networks") {
+		t.Errorf("remote facilitator on Solana: %v", err)
 	}
 }

@@ -289,8 +289,10 @@ func (c *Config) validateX402(bad func(string, ...any)) {
 		if !evmNetwork {
 			bad("x402.facilitator.url local: the built-in facilitator knows EVM networks (eip155:…) only")
 		}
-	case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "":
-		bad("x402.facilitator.url %q: an http(s) URL, or \"local\"", f.URL)
+	case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "":
+		bad("x402.facilitator.url %q: an http(s) URL without query or fragment, or \"local\"", f.URL)
+	case !evmNetwork:
+		bad("x402.network %q: payments are taken on EVM networks (eip155:…) only, as EIP-3009 authorizations; Solana wallets may still sign in (x402.siwx.chains)", x.Network)
 	}
 	if name, value, ok := strings.Cut(f.AuthHeader, ":"); f.AuthHeader != "" && (!ok || !headerNameRE.MatchString(strings.TrimSpace(name)) || strings.TrimSpace(value) == "") {
 		bad("x402.facilitator.auth_header: must be \"Name: value\"")

@@ -35,6 +35,9 @@ const (
 	HeaderApp        = "X-Tollgate-App"
 	HeaderCredential = "X-Tollgate-Credential" //nolint:gosec // G101: a header name
 	HeaderScopes     = "X-Tollgate-Scopes"
+	// headerSignInWithX is x402's SIGN-IN-WITH-X, canonicalized: a
+	// wallet's sign-in proof, for Tollgate only.
+	headerSignInWithX = "Sign-In-With-X"
 	// tollgatePrefix starts every header Tollgate vouches for; inbound ones
 	// are removed before forwarding so a client cannot forge them.
 	tollgatePrefix = "X-Tollgate-"
@@ -58,8 +61,9 @@ type Options struct {
 	// NoCredentials, when set, answers a request that carries no credential
 	// of any method on a route that needs one: x402's 402 Payment Required
 	// (seed 004). Default: 401 UNAUTHORIZED with a WWW-Authenticate
-	// challenge per method.
-	NoCredentials *apierror.Error
+	// challenge per method. It is called for each such request, so that
+	// its answer may change (x402's sign-in-with-x challenge does).
+	NoCredentials func() *apierror.Error
 	// Meter, when set, is told of every request (see Meter).
 	Meter  Meter
 	Clock  clock.Clock // default clock.System{}
@@ -81,7 +85,7 @@ type Gateway struct {
 	routes  []*route
 	methods []authn.Authenticator
 	limiter Limiter
-	noCreds *apierror.Error // the answer to a request without credentials
+	noCreds func() *apierror.Error // the answer to a request without credentials
 	trusted func(string) bool
 	meter   Meter
 	clock   clock.Clock
@@ -179,10 +183,11 @@ func New(routes []config.Route, o Options) (*Gateway, error) {
 		meter: o.Meter, clock: o.Clock, log: o.Logger,
 	}
 	buffers := NewBufferPool()
-	g.noCreds = apierror.ErrUnauthorized
+	unauthorized := apierror.ErrUnauthorized
 	for _, m := range o.Authenticators {
-		g.noCreds = g.noCreds.AddHeader("WWW-Authenticate", m.Challenge())
+		unauthorized = unauthorized.AddHeader("WWW-Authenticate", m.Challenge())
 	}
+	g.noCreds = func() *apierror.Error { return unauthorized }
 	if o.NoCredentials != nil {
 		g.noCreds = o.NoCredentials
 	}
@@ -314,7 +319,7 @@ func (g *Gateway) authenticate(r *http.Request) (*authn.Principal, error) {
 		}
 		return p, err
 	}
-	return nil, g.noCreds
+	return nil, g.noCreds()
 }
 
 // rewriter builds the outbound request: upstream URL, credentials and forged
@@ -342,6 +347,7 @@ func (g *Gateway) rewriter(rt *route) func(*httputil.ProxyRequest) {
 			if scheme, _, _ := strings.Cut(h.Get("Authorization"), " "); strings.EqualFold(scheme, "Bearer") || strings.EqualFold(scheme, "SIWX") {
 				delete(h, "Authorization")
 			}
+			delete(h, headerSignInWithX)
 		}
 		for k := range h {
 			if strings.HasPrefix(k, tollgatePrefix) {

@@ -126,6 +126,7 @@ func TestForwardsWithCallerContextAndWithoutSecrets(t *testing.T) {
 	r.Header.Set("X-Forwarded-Proto", "https")      // likewise
 	r.Header.Set("X-Forwarded-Host", "evil.example")
 	r.Header.Set("Authorization", "Basic backend-own")
+	r.Header.Set("SIGN-IN-WITH-X", "eyJwcm9vZiI6MX0=") // a wallet's proof, for Tollgate only
 	w := serve(g, r, "192.0.2.10")
 	if w.Code != 200 || w.Body.String() != "payload" {
 		t.Fatalf("status %d body %q", w.Code, w.Body.String())
@@ -143,6 +144,7 @@ func TestForwardsWithCallerContextAndWithoutSecrets(t *testing.T) {
 		"X-Forwarded-Proto":     "http",
 		"X-Forwarded-Host":      "example.com", // httptest.NewRequest's host
 		"Authorization":         "Basic backend-own",
+		"Sign-In-With-X":        "",
 	}
 	for h, want := range checks {
 		if v := got.Header.Get(h); v != want {
@@ -298,7 +300,7 @@ func TestUpstreamDownIs502(t *testing.T) {
 // The rewriter deletes these with the delete builtin, which matches only a
 // canonical name.
 func TestStrippedHeadersCanonical(t *testing.T) {
-	for _, k := range append([]string{HeaderAPIKey, "Authorization"}, signatureHeaders...) {
+	for _, k := range append([]string{HeaderAPIKey, "Authorization", headerSignInWithX}, signatureHeaders...) {
 		if c := http.CanonicalHeaderKey(k); c != k {
 			t.Errorf("%q is not canonical (%q)", k, c)
 		}
@@ -330,7 +332,7 @@ func TestNoCredentialsAnswer(t *testing.T) {
 		WithHeader("Payment-Required", "eyJ4NDAyVmVyc2lvbiI6Mn0=")
 	g, err := New([]config.Route{{Path: "/v1/", Upstream: b.URL}, {Path: "/open/", Upstream: b.URL, Public: true}}, Options{
 		Authenticators: []authn.Authenticator{APIKeyMethod{Keys: keys{"good": orgPrincipal}}},
-		NoCredentials:  pay,
+		NoCredentials:  func() *apierror.Error { return pay },
 	})
 	if err != nil {
 		t.Fatal(err)

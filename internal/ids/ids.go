@@ -27,6 +27,12 @@ const (
 	Request      = "req"
 	UsageBatch   = "batch"
 	Payment      = "pay"
+	// Webhooks: an endpoint, an event (its ID is the Standard Webhooks
+	// "webhook-id", the same for every endpoint and attempt), and a delivery
+	// of an event to an endpoint.
+	WebhookEndpoint = "wh"
+	WebhookEvent    = "msg"
+	WebhookDelivery = "dlv"
 )
 
 var encoding = base32.NewEncoding("0123456789abcdefghjkmnpqrstvwxyz").WithPadding(base32.NoPadding)

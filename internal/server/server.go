@@ -202,13 +202,13 @@ func (s *Server) build(ctx context.Context) error {
 		}},
 		s.oauth,
 	}
-	var noCredentials *apierror.Error
+	var noCredentials func() *apierror.Error
 	if cfg.X402.Enabled {
 		if err := s.buildX402(); err != nil {
 			return err
 		}
 		methods = append([]authn.Authenticator{s.signIn}, methods...)
-		noCredentials = s.catalog.PaymentRequired()
+		noCredentials = s.catalog.PaymentRequired
 	}
 	gw, err := gateway.New(cfg.Routes, gateway.Options{
 		Authenticators: methods,
@@ -560,7 +560,7 @@ func isCleanPath(p string) bool {
 // buildX402 builds wallet sign-in and the catalog of subscriptions.
 func (s *Server) buildX402() error {
 	x := s.cfg.X402
-	catalog, err := subscriptions.NewCatalog(s.cfg)
+	catalog, err := subscriptions.NewCatalog(s.cfg, s.clock)
 	if err != nil {
 		return err
 	}
@@ -572,20 +572,47 @@ func (s *Server) buildX402() error {
 		return fmt.Errorf("server: x402.siwx: %w", err)
 	}
 	signIn, err := subscriptions.NewSignIn(subscriptions.SignInOptions{
-		Verify: subscriptions.VerifySIWX(verifier), Subscriptions: s.store,
-		PaymentRequired: catalog.PaymentRequired(), Clock: s.clock,
+		Verify: subscriptions.VerifySIWX(verifier), VerifyHeader: subscriptions.VerifySIWXHeader(verifier),
+		Subscriptions: s.store, PaymentRequired: catalog.PaymentRequired, Clock: s.clock,
 	})
 	if err != nil {
 		return err
 	}
-	if x.Facilitator.URL != config.FacilitatorLocal {
-		return fmt.Errorf("server: x402.facilitator.url %q: this version settles through the built-in local facilitator only; the HTTP facilitator client is not built yet", x.Facilitator.URL)
+	var facilitator subscriptions.Facilitator
+	if x.Facilitator.URL == config.FacilitatorLocal {
+		s.log.Warn("x402: the local facilitator records payments WITHOUT moving funds; use it for development and tests only")
+		facilitator = subscriptions.Local{Clock: s.clock, Logger: s.log}
+	} else {
+		remote, err := subscriptions.NewRemote(subscriptions.RemoteOptions{
+			URL: x.Facilitator.URL, AuthHeader: x.Facilitator.AuthHeader, Timeout: x.Facilitator.Timeout,
+		})
+		if err != nil {
+			return fmt.Errorf("server: x402.facilitator: %w", err)
+		}
+		s.checkFacilitator(remote, x.Network)
+		facilitator = remote
 	}
-	s.log.Warn("x402: the local facilitator records payments WITHOUT moving funds; use it for development and tests only")
 	s.catalog, s.signIn = catalog, signIn
 	s.shop = &subscriptions.Shop{
-		Catalog: catalog, Facilitator: subscriptions.Local{Clock: s.clock, Logger: s.log},
-		Purchases: s.store, SignIn: signIn,
+		Catalog: catalog, Facilitator: facilitator, Purchases: s.store, SignIn: signIn, Logger: s.log,
 	}
 	return nil
+}
+
+// checkFacilitator asks a remote facilitator whether it settles the
+// network, and warns when it does not or cannot be asked: purchases would
+// fail, but the API and its other credentials still work, so the gateway
+// starts anyway.
+func (s *Server) checkFacilitator(f *subscriptions.Remote, network string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	kinds, err := f.Supported(ctx)
+	switch {
+	case err != nil:
+		s.log.Warn("x402: the facilitator could not be asked what it supports; purchases may fail", "facilitator", f.Name(), "err", err)
+	case !subscriptions.Supports(kinds, network):
+		s.log.Warn("x402: the facilitator does not list the exact scheme on this network; purchases may fail", "facilitator", f.Name(), "network", network)
+	default:
+		s.log.Info("x402: facilitator ready", "facilitator", f.Name(), "network", network)
+	}
 }

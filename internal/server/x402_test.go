@@ -3,7 +3,12 @@ package server
 import (
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -74,6 +79,19 @@ func TestWalletSignIn(t *testing.T) {
 	if _, reason := r.errCode(t); r.Status != 402 || reason != "no_active_subscription" {
 		t.Fatalf("wallet without subscription: %d %s", r.Status, r.Body)
 	}
+	// An x402-native agent signs the 402's sign-in-with-x challenge and
+	// sends it in SIGN-IN-WITH-X instead.
+	challenge, err := sdk.ParseSIWXChallenge(r.Header.Get("PAYMENT-REQUIRED"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	proof, err := challenge.EthereumProof(key, "eip155:84532")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, reason := do(t, "GET", n.base+"/v1/data", nil, "SIGN-IN-WITH-X", proof).errCode(t); reason != "no_active_subscription" {
+		t.Fatalf("proof without subscription: %s", reason)
+	}
 	tampered := siwx[:len(siwx)-4] + "0000"
 	if code, _ := do(t, "GET", n.base+"/v1/data", nil, "Authorization", tampered).errCode(t); code != "INVALID_SIGNATURE" && code != "INVALID_TOKEN" {
 		t.Errorf("tampered signature: %s", code)
@@ -109,11 +127,22 @@ func TestWalletSignIn(t *testing.T) {
 	if last.Header.Get("Authorization") != "" || last.Header.Get("X-Tollgate-Org") != sub.OrgID {
 		t.Errorf("backend saw Authorization %q, org %q (want none, %s)", last.Header.Get("Authorization"), last.Header.Get("X-Tollgate-Org"), sub.OrgID)
 	}
+	if r := do(t, "GET", n.base+"/v1/data", nil, "SIGN-IN-WITH-X", proof); r.Status != 200 {
+		t.Fatalf("subscribed wallet's proof: %d %s", r.Status, r.Body)
+	}
+	seen = backend.all()
+	if last := seen[len(seen)-1]; last.Header.Get("Sign-In-With-X") != "" || last.Header.Get("X-Tollgate-Org") != sub.OrgID {
+		t.Errorf("backend saw SIGN-IN-WITH-X %q, org %q", last.Header.Get("Sign-In-With-X"), last.Header.Get("X-Tollgate-Org"))
+	}
 	if r.Header.Get("Ratelimit-Policy") == "" {
 		t.Errorf("no RateLimit-Policy: the wallet's plan did not apply")
 	}
 
-	clk.Advance(10 * time.Minute)
+	clk.Advance(5 * time.Minute)
+	if code, _ := do(t, "GET", n.base+"/v1/data", nil, "SIGN-IN-WITH-X", proof).errCode(t); code != "EXPIRED_TOKEN" {
+		t.Errorf("a proof 5 minutes after its challenge: %s, want EXPIRED_TOKEN", code)
+	}
+	clk.Advance(5 * time.Minute)
 	if r := do(t, "GET", n.base+"/v1/data", nil, "Authorization", siwx); r.Status != 402 {
 		t.Errorf("after the subscription expired: %d %s", r.Status, r.Body)
 	}
@@ -121,3 +150,70 @@ func TestWalletSignIn(t *testing.T) {
 
 // addressOf returns the EIP-55 address of key.
 func addressOf(key *secp256k1.PrivateKey) string { return evm.PublicKeyAddress(key.PubKey()).Hex() }
+
+// TestRemoteFacilitator buys through a facilitator over x402's HTTP API,
+// configured by URL and auth header: the gateway sends it the payment and
+// records the transaction it settles.
+func TestRemoteFacilitator(t *testing.T) {
+	var mu sync.Mutex
+	calls := map[string]int{}
+	fac := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		calls[r.Method+" "+r.URL.Path]++
+		mu.Unlock()
+		if r.Header.Get("X-Facilitator-Key") != "k-123" {
+			http.Error(w, "no key", http.StatusUnauthorized)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		if r.URL.Path == "/supported" {
+			_, _ = io.WriteString(w, `{"kinds":[{"x402Version":2,"scheme":"exact","network":"eip155:84532"}],"extensions":[],"signers":{}}`)
+			return
+		}
+		var body struct {
+			X402Version    int
+			PaymentPayload struct {
+				Payload struct{ Authorization struct{ From string } }
+			}
+			PaymentRequirements struct{ Network, Amount string }
+		}
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil || body.X402Version != 2 ||
+			body.PaymentRequirements.Amount != "1000000" || body.PaymentRequirements.Network != "eip155:84532" {
+			http.Error(w, `{"isValid":false,"invalidReason":"invalid_payload"}`, http.StatusBadRequest)
+			return
+		}
+		payer := body.PaymentPayload.Payload.Authorization.From
+		if r.URL.Path == "/verify" {
+			_, _ = fmt.Fprintf(w, `{"isValid":true,"payer":%q}`, payer)
+			return
+		}
+		_, _ = fmt.Fprintf(w, `{"success":true,"transaction":"0xabc123","network":"eip155:84532","payer":%q}`, payer)
+	}))
+	defer fac.Close()
+
+	backend := newRecorder(t, nil)
+	clk := clock.NewFake(time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC))
+	yaml := strings.Replace(x402Lines, "facilitator: {url: local}",
+		`facilitator: {url: "`+fac.URL+`", auth_header: "X-Facilitator-Key: k-123"}`, 1)
+	n := start(t, baseYAML(t.TempDir(), backend.URL)+yaml, clk)
+	key, err := secp256k1.GeneratePrivateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bought, err := sdk.PayForPlan(t.Context(), n.base, "pro", key, sdk.PurchaseOptions{Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bought.Facilitator != fac.URL || bought.Transaction != "0xabc123" || bought.Subscription.Plan != "pro" {
+		t.Fatalf("purchase %+v", bought)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if calls["GET /supported"] != 1 || calls["POST /verify"] != 1 || calls["POST /settle"] != 1 {
+		t.Errorf("facilitator calls %v", calls)
+	}
+	subs, err := n.srv.store.ListPayments(t.Context(), "eip155:"+addressOf(key))
+	if err != nil || len(subs) != 1 || subs[0].Transaction != "0xabc123" || subs[0].Facilitator != fac.URL {
+		t.Errorf("payments %+v, %v", subs, err)
+	}
+}

@@ -82,3 +82,42 @@ func FuzzVerify(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseHeader checks that ParseHeader never panics, that its errors
+// wrap ErrMalformed, and that the text it rebuilds parses as itself.
+func FuzzParseHeader(f *testing.F) {
+	tf, _ := loadTokens(f)
+	for _, h := range tf.Headers {
+		f.Add(h.Header)
+	}
+	f.Add("")
+	f.Add("e30=")
+	v, err := New(testConfig(clock.NewFake(time.Date(2030, 1, 1, 0, 2, 0, 0, time.UTC))))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		tk, err := ParseHeader(s)
+		if err != nil {
+			if !errors.Is(err, ErrMalformed) {
+				t.Fatalf("error %v does not wrap ErrMalformed", err)
+			}
+		} else {
+			m, err := message.Parse(tk.Text)
+			if err != nil || m.String() != tk.Text {
+				t.Fatalf("rebuilt text %q does not parse as itself: %v", tk.Text, err)
+			}
+		}
+		if _, _, err := v.VerifyHeader(s); err != nil {
+			n := 0
+			for _, e := range []error{ErrMalformed, ErrSignature, ErrExpired} {
+				if errors.Is(err, e) {
+					n++
+				}
+			}
+			if n != 1 {
+				t.Fatalf("error %v wraps %d sentinels", err, n)
+			}
+		}
+	})
+}

@@ -21,6 +21,12 @@ type tokenFile struct {
 		Message string `json:"message"`
 		Token   string `json:"token"`
 	} `json:"tokens"`
+	Headers []struct {
+		Name    string `json:"name"`
+		Note    string `json:"note"`
+		Message string `json:"message"`
+		Header  string `json:"header"`
+	} `json:"headers"`
 }
 
 type testToken struct{ message, token string }

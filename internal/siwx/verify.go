@@ -52,6 +52,9 @@ const (
 	DefaultMaxLifetime = 24 * time.Hour
 	DefaultSkew        = time.Minute
 	DefaultCacheSize   = 10_000
+	// DefaultHeaderMaxAge is how long a SIGN-IN-WITH-X proof is valid
+	// after its issuedAt, as x402's sign-in-with-x extension specifies.
+	DefaultHeaderMaxAge = 5 * time.Minute
 )
 
 // Config configures a [Verifier]. Only Domain, URI and Chains are required.
@@ -81,6 +84,11 @@ type Config struct {
 	// may be, for wallets whose clocks run fast. It does not extend
 	// Expiration Time. Zero means DefaultSkew (1 minute).
 	Skew time.Duration
+	// HeaderMaxAge is how long after its issuedAt a SIGN-IN-WITH-X
+	// proof is accepted (x402 requires issuedAt to be "recent"); its
+	// expirationTime may end it sooner, and is not required. Zero means
+	// DefaultHeaderMaxAge (5 minutes). It does not apply to SIWX tokens.
+	HeaderMaxAge time.Duration
 	// Clock tells the time tokens are checked at. Nil means the system
 	// clock.
 	Clock clock.Clock
@@ -121,6 +129,7 @@ type Verifier struct {
 	chains      map[string]bool
 	maxLifetime time.Duration
 	skew        time.Duration
+	headerAge   time.Duration
 	clock       clock.Clock
 	cache       *cache // nil when disabled
 }
@@ -141,6 +150,7 @@ func New(cfg Config) (*Verifier, error) {
 		chains:      make(map[string]bool, len(cfg.Chains)),
 		maxLifetime: cfg.MaxLifetime,
 		skew:        cfg.Skew,
+		headerAge:   cfg.HeaderMaxAge,
 		clock:       cfg.Clock,
 	}
 	if len(cfg.Chains) == 0 {
@@ -163,6 +173,12 @@ func New(cfg Config) (*Verifier, error) {
 		v.skew = DefaultSkew
 	case v.skew < 0:
 		return nil, fmt.Errorf("siwx: negative Skew %v", v.skew)
+	}
+	switch {
+	case v.headerAge == 0:
+		v.headerAge = DefaultHeaderMaxAge
+	case v.headerAge < 0:
+		return nil, fmt.Errorf("siwx: negative HeaderMaxAge %v", v.headerAge)
 	}
 	if v.clock == nil {
 		v.clock = clock.System{}
@@ -260,38 +276,75 @@ func (v *Verifier) verify(token string, now time.Time) (Wallet, time.Time, error
 	if err != nil {
 		return Wallet{}, time.Time{}, err
 	}
-	m := t.Message
-	if err := v.checkMessage(m, now); err != nil {
+	if err := v.checkMessage(t.Message, now); err != nil {
 		return Wallet{}, time.Time{}, err
 	}
+	w, err := verifySignature(t)
+	return w, t.Message.ExpirationTime, err
+}
+
+// verifySignature checks that t's signature is its address's signature of
+// its text, and returns the wallet.
+func verifySignature(t Token) (Wallet, error) {
+	m := t.Message
 	w := Wallet{Chain: m.CAIP2()}
 	switch m.Chain {
 	case message.ChainEthereum:
 		addr, err := evm.ParseChecksummed(m.Address)
 		if err != nil {
-			return Wallet{}, time.Time{}, fmt.Errorf("%w: address %q is not in its EIP-55 checksummed form", ErrMalformed, m.Address)
+			return Wallet{}, fmt.Errorf("%w: address %q is not in its EIP-55 checksummed form", ErrMalformed, m.Address)
 		}
 		if err := evm.VerifyPersonalSign([]byte(t.Text), t.Signature, addr); err != nil {
-			return Wallet{}, time.Time{}, fmt.Errorf("%w: %w", ErrSignature, err)
+			return Wallet{}, fmt.Errorf("%w: %w", ErrSignature, err)
 		}
 		w.Address = addr.Hex()
 	case message.ChainSolana:
 		pub, err := solana.ParseAddress(m.Address)
 		if err != nil {
-			return Wallet{}, time.Time{}, fmt.Errorf("%w: %w", ErrMalformed, err)
+			return Wallet{}, fmt.Errorf("%w: %w", ErrMalformed, err)
 		}
 		if err := solana.Verify(pub, []byte(t.Text), t.Signature); err != nil {
-			return Wallet{}, time.Time{}, fmt.Errorf("%w: %w", ErrSignature, err)
+			return Wallet{}, fmt.Errorf("%w: %w", ErrSignature, err)
 		}
 		w.Address = pub.String()
-	default: // ParseToken returns no other chain
-		return Wallet{}, time.Time{}, fmt.Errorf("%w: unknown chain %q", ErrMalformed, m.Chain)
+	default: // ParseToken and ParseHeader return no other chain
+		return Wallet{}, fmt.Errorf("%w: unknown chain %q", ErrMalformed, m.Chain)
 	}
-	return w, m.ExpirationTime, nil
+	return w, nil
 }
 
 // checkMessage checks everything about m but its address and signature.
 func (v *Verifier) checkMessage(m *message.Message, now time.Time) error {
+	if err := v.checkBinding(m); err != nil {
+		return err
+	}
+	switch {
+	case m.ExpirationTime.IsZero():
+		return fmt.Errorf("%w: no Expiration Time", ErrMalformed)
+	case !m.ExpirationTime.After(m.IssuedAt):
+		return fmt.Errorf("%w: Expiration Time is not after Issued At", ErrMalformed)
+	case m.ExpirationTime.Sub(m.IssuedAt) > v.maxLifetime:
+		return fmt.Errorf("%w: lifetime %v (Issued At to Expiration Time) exceeds %v", ErrMalformed, m.ExpirationTime.Sub(m.IssuedAt), v.maxLifetime)
+	}
+	return v.checkTimes(m, m.ExpirationTime, now)
+}
+
+// checkTimes checks that m is valid at now, until expires.
+func (v *Verifier) checkTimes(m *message.Message, expires, now time.Time) error {
+	switch {
+	case m.IssuedAt.After(now.Add(v.skew)):
+		return fmt.Errorf("%w: issued in the future (at %s)", ErrMalformed, m.IssuedAt.UTC().Format(time.RFC3339))
+	case !m.NotBefore.IsZero() && m.NotBefore.After(now.Add(v.skew)):
+		return fmt.Errorf("%w: not yet valid (Not Before %s)", ErrMalformed, m.NotBefore.UTC().Format(time.RFC3339))
+	case !now.Before(expires):
+		return expiredError(expires)
+	}
+	return nil
+}
+
+// checkBinding checks that m is for this verifier: its domain, scheme, URI,
+// chain and version.
+func (v *Verifier) checkBinding(m *message.Message) error {
 	switch {
 	case m.Domain != v.domain:
 		return fmt.Errorf("%w: domain %q, want %q", ErrMalformed, m.Domain, v.domain)
@@ -303,18 +356,6 @@ func (v *Verifier) checkMessage(m *message.Message, now time.Time) error {
 		return fmt.Errorf("%w: chain %q is not accepted", ErrMalformed, m.CAIP2())
 	case m.Version != "1":
 		return fmt.Errorf("%w: version %q, want \"1\"", ErrMalformed, m.Version)
-	case m.ExpirationTime.IsZero():
-		return fmt.Errorf("%w: no Expiration Time", ErrMalformed)
-	case !m.ExpirationTime.After(m.IssuedAt):
-		return fmt.Errorf("%w: Expiration Time is not after Issued At", ErrMalformed)
-	case m.ExpirationTime.Sub(m.IssuedAt) > v.maxLifetime:
-		return fmt.Errorf("%w: lifetime %v (Issued At to Expiration Time) exceeds %v", ErrMalformed, m.ExpirationTime.Sub(m.IssuedAt), v.maxLifetime)
-	case m.IssuedAt.After(now.Add(v.skew)):
-		return fmt.Errorf("%w: issued in the future (at %s)", ErrMalformed, m.IssuedAt.UTC().Format(time.RFC3339))
-	case !m.NotBefore.IsZero() && m.NotBefore.After(now.Add(v.skew)):
-		return fmt.Errorf("%w: not yet valid (Not Before %s)", ErrMalformed, m.NotBefore.UTC().Format(time.RFC3339))
-	case !now.Before(m.ExpirationTime):
-		return expiredError(m.ExpirationTime)
 	}
 	return nil
 }

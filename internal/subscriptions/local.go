@@ -33,6 +33,9 @@ type Requirement struct {
 	Network, Asset, PayTo, Amount string
 	MaxTimeoutSeconds             int64
 	AssetName, AssetVersion       string
+	// Resource is the offer's purchase URL, and Description its
+	// description (x402 version 1 requirements carry both).
+	Resource, Description string
 }
 
 // ErrPaymentInvalid is wrapped by every refusal of Verify.

@@ -39,6 +39,9 @@ type Payment struct {
 	Accepted      *requirements
 	Authorization eip3009.Authorization
 	Signature     []byte
+	// Raw is the PaymentPayload JSON as the payer sent it, which a remote
+	// facilitator is given unchanged.
+	Raw json.RawMessage
 }
 
 // wirePayment is PaymentPayload, both versions: v2 carries "accepted", v1
@@ -86,13 +89,13 @@ func DecodePayment(header string, version int) (Payment, error) {
 	if err := dec.Decode(&w); err != nil {
 		return bad("JSON: %v", err)
 	}
-	if dec.More() {
+	if strings.TrimLeft(string(raw[dec.InputOffset():]), " \t\r\n") != "" {
 		return bad("data after the JSON object")
 	}
 	if w.X402Version != version {
 		return bad("x402Version %d in a version %d header", w.X402Version, version)
 	}
-	p := Payment{Version: version}
+	p := Payment{Version: version, Raw: json.RawMessage(raw)}
 	switch version {
 	case 2:
 		if w.Accepted == nil {

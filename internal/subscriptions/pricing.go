@@ -1,15 +1,20 @@
 package subscriptions
 
 import (
+	"crypto/rand"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/tollgate/tollgate/internal/apierror"
+	"github.com/tollgate/tollgate/internal/clock"
 	"github.com/tollgate/tollgate/internal/config"
+	"github.com/tollgate/tollgate/internal/siwx"
 )
 
 // Paths Tollgate serves for x402 (seed 004).
@@ -47,6 +52,60 @@ type paymentRequired struct {
 	Error       string         `json:"error,omitempty"`
 	Resource    resource       `json:"resource"`
 	Accepts     []requirements `json:"accepts"`
+	Extensions  *extensions    `json:"extensions,omitempty"`
+}
+
+// extensions are the x402 extensions a 402 advertises.
+type extensions struct {
+	SignInWithX *signInWithX `json:"sign-in-with-x,omitempty"`
+}
+
+// signInWithX advertises x402's sign-in-with-x extension: the message
+// fields to sign, the chains and signature types accepted, and the JSON
+// Schema of the proof.
+type signInWithX struct {
+	Info            signInInfo       `json:"info"`
+	SupportedChains []supportedChain `json:"supportedChains"`
+	Schema          json.RawMessage  `json:"schema"`
+}
+
+type signInInfo struct {
+	Domain         string   `json:"domain"`
+	URI            string   `json:"uri"`
+	Version        string   `json:"version"`
+	Nonce          string   `json:"nonce"`
+	IssuedAt       string   `json:"issuedAt"`
+	ExpirationTime string   `json:"expirationTime"`
+	Statement      string   `json:"statement"`
+	Resources      []string `json:"resources"`
+}
+
+type supportedChain struct {
+	ChainID         string `json:"chainId"`
+	Type            string `json:"type"`
+	SignatureScheme string `json:"signatureScheme"`
+}
+
+// proofSchema is the JSON Schema of a SIGN-IN-WITH-X proof, as the
+// extension publishes it.
+var proofSchema = json.RawMessage(`{"$schema":"https://json-schema.org/draft/2020-12/schema","type":"object",` +
+	`"properties":{"domain":{"type":"string"},"address":{"type":"string"},"statement":{"type":"string"},` +
+	`"uri":{"type":"string","format":"uri"},"version":{"type":"string"},"chainId":{"type":"string"},` +
+	`"type":{"type":"string"},"nonce":{"type":"string"},"issuedAt":{"type":"string","format":"date-time"},` +
+	`"expirationTime":{"type":"string","format":"date-time"},"notBefore":{"type":"string","format":"date-time"},` +
+	`"requestId":{"type":"string"},"resources":{"type":"array","items":{"type":"string","format":"uri"}},` +
+	`"signatureScheme":{"type":"string"},"signature":{"type":"string"}},` +
+	`"required":["domain","address","uri","version","chainId","type","nonce","issuedAt","signature"]}`)
+
+// A challenge (the 402 with its sign-in-with-x nonce and times) is renewed
+// this often; a proof of it is accepted for siwx.DefaultHeaderMaxAge after
+// its issuedAt.
+const challengeRefresh = time.Minute
+
+// challenge is a 402 answer built at a time.
+type challenge struct {
+	at  time.Time
+	err *apierror.Error
 }
 
 // requirementsV1 is the PaymentRequirements shape of x402 version 1, which
@@ -107,15 +166,27 @@ type Pricing struct {
 // once and read-only.
 type Catalog struct {
 	pricing  Pricing
-	required *apierror.Error
-	byPlan   map[string]config.Offer
-	reqs     map[string]Requirement
-	perPlan  map[string]*apierror.Error // the 402 of POST /x402/purchase?plan=
+	required *apierror.Error // without the sign-in-with-x extension
+	clock    clock.Clock
+
+	// For the sign-in-with-x extension, when advertised: the 402 without
+	// it, and the current challenge.
+	pr      paymentRequired
+	v1      []requirementsV1
+	signIn  *signInWithX
+	current atomic.Pointer[challenge]
+
+	byPlan  map[string]config.Offer
+	reqs    map[string]Requirement
+	perPlan map[string]*apierror.Error // the 402 of POST /x402/purchase?plan=
+	answer  func(paymentRequired, []requirementsV1) (*apierror.Error, error)
 }
 
 // NewCatalog builds the catalog of an enabled, validated x402
-// configuration; publicURL is the base of the purchase links.
-func NewCatalog(cfg config.Config) (*Catalog, error) {
+// configuration. Its 402 answer advertises x402's sign-in-with-x extension
+// for the configured SIWX domain, URI and chains, with a nonce and times
+// renewed every minute by clk (nil: the system clock).
+func NewCatalog(cfg config.Config, clk clock.Clock) (*Catalog, error) {
 	x := cfg.X402
 	if !x.Enabled {
 		return nil, fmt.Errorf("subscriptions: x402 is not enabled")
@@ -131,6 +202,10 @@ func NewCatalog(cfg config.Config) (*Catalog, error) {
 		reqs:     make(map[string]Requirement, len(x.Offers)),
 		perPlan:  make(map[string]*apierror.Error, len(x.Offers)),
 		required: apierror.New(http.StatusPaymentRequired, apierror.PaymentRequired, "payment required: buy a subscription at "+base+PurchasePath),
+		clock:    clk,
+	}
+	if c.clock == nil {
+		c.clock = clock.System{}
 	}
 	extra := map[string]string{}
 	if x.AssetName != "" {
@@ -159,15 +234,16 @@ func NewCatalog(cfg config.Config) (*Catalog, error) {
 			MaxTimeoutSeconds: int64(x.MaxTimeout / time.Second), Extra: extra,
 		}
 		pr.Accepts = append(pr.Accepts, req)
+		desc := o.Description
+		if desc == "" {
+			desc = "plan " + o.Plan
+		}
 		c.reqs[o.Plan] = Requirement{
 			Network: x.Network, Asset: x.Asset, PayTo: x.PayTo, Amount: o.Price,
 			MaxTimeoutSeconds: req.MaxTimeoutSeconds, AssetName: x.AssetName, AssetVersion: x.AssetVersion,
+			Resource: purchase, Description: desc,
 		}
 		if name, ok := v1Networks[x.Network]; ok {
-			desc := o.Description
-			if desc == "" {
-				desc = "plan " + o.Plan
-			}
 			v1 = append(v1, requirementsV1{
 				Scheme: "exact", Network: name, MaxAmountRequired: o.Price, Resource: purchase,
 				Description: desc, MimeType: "application/json", PayTo: x.PayTo,
@@ -207,13 +283,72 @@ func NewCatalog(cfg config.Config) (*Catalog, error) {
 	if c.required, err = answer(pr, v1); err != nil {
 		return nil, err
 	}
+	c.answer, c.pr, c.v1 = answer, pr, v1
+	if sx := x.SIWX; sx.Domain != "" && sx.URI != "" && len(sx.Chains) > 0 {
+		c.signIn = &signInWithX{
+			Info: signInInfo{
+				Domain: sx.Domain, URI: sx.URI, Version: "1",
+				Statement: "Sign in to " + sx.Domain, Resources: []string{sx.URI},
+			},
+			Schema: proofSchema,
+		}
+		for _, ch := range sx.Chains {
+			sc := supportedChain{ChainID: ch, Type: siwx.TypeEIP191, SignatureScheme: siwx.TypeEIP191}
+			if strings.HasPrefix(ch, "solana:") {
+				sc.Type, sc.SignatureScheme = siwx.TypeEd25519, siwx.SchemeSIWS
+			}
+			c.signIn.SupportedChains = append(c.signIn.SupportedChains, sc)
+		}
+	}
 	return c, nil
 }
 
 // PaymentRequired is the 402 answer to a request without a valid credential
 // or subscription: the x402 v2 PAYMENT-REQUIRED header, and a body with the
-// error, the v1 "accepts" list, and the purchase and pricing links.
-func (c *Catalog) PaymentRequired() *apierror.Error { return c.required }
+// error, the v1 "accepts" list, the purchase and pricing links, and, when
+// wallet sign-in is configured, the sign-in-with-x extension (in both): a
+// challenge renewed every minute, with a fresh nonce, that an x402 client
+// signs and sends back in a SIGN-IN-WITH-X header. It is safe for
+// concurrent use.
+func (c *Catalog) PaymentRequired() *apierror.Error {
+	if c.signIn == nil {
+		return c.required
+	}
+	now := c.clock.Now()
+	if ch := c.current.Load(); ch != nil && !now.Before(ch.at) && now.Sub(ch.at) < challengeRefresh {
+		return ch.err
+	}
+	e, err := c.challenge(now)
+	if err != nil {
+		return c.required // cannot happen: encoding fixed types, reading crypto/rand
+	}
+	c.current.Store(&challenge{at: now, err: e})
+	return e
+}
+
+// challenge builds the 402 answer with a sign-in-with-x challenge issued
+// at now.
+func (c *Catalog) challenge(now time.Time) (*apierror.Error, error) {
+	var nonce [16]byte
+	if _, err := rand.Read(nonce[:]); err != nil {
+		return nil, err
+	}
+	sx := *c.signIn
+	sx.Info.Nonce = hex.EncodeToString(nonce[:])
+	sx.Info.IssuedAt = now.UTC().Format(isoMillis)
+	sx.Info.ExpirationTime = now.Add(siwx.DefaultHeaderMaxAge).UTC().Format(isoMillis)
+	pr := c.pr
+	pr.Extensions = &extensions{SignInWithX: &sx}
+	e, err := c.answer(pr, c.v1)
+	if err != nil {
+		return nil, err
+	}
+	return e.WithExtra("extensions", pr.Extensions), nil
+}
+
+// isoMillis is JavaScript's Date.prototype.toISOString form, which x402
+// clients write.
+const isoMillis = "2006-01-02T15:04:05.000Z"
 
 // PaymentRequiredFor is the 402 answer of a purchase of plan without a
 // payment: the requirements of that offer alone.

@@ -4,9 +4,14 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http/httptest"
+	"regexp"
 	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/tollgate/tollgate/internal/apierror"
+	"github.com/tollgate/tollgate/internal/clock"
 	"github.com/tollgate/tollgate/internal/config"
 )
 
@@ -28,17 +33,26 @@ x402:
     - {plan: max, price: "25000000", duration: 24h}
 `
 
+var catalogTime = time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+
 func newCatalog(t *testing.T) *Catalog {
+	t.Helper()
+	c, _ := newCatalogClock(t)
+	return c
+}
+
+func newCatalogClock(t *testing.T) (*Catalog, *clock.Fake) {
 	t.Helper()
 	cfg, err := config.Parse([]byte(catalogYAML), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := NewCatalog(cfg)
+	clk := clock.NewFake(catalogTime)
+	c, err := NewCatalog(cfg, clk)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return c
+	return c, clk
 }
 
 func TestPaymentRequired(t *testing.T) {
@@ -117,5 +131,70 @@ func TestPricing(t *testing.T) {
 	}
 	if _, ok := c.Offer("gold"); ok {
 		t.Error("Offer(gold) found")
+	}
+}
+
+// signInExtension returns the sign-in-with-x extension of a 402's
+// PAYMENT-REQUIRED header and of its body.
+func signInExtension(t *testing.T, e *apierror.Error) (header, body map[string]any) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	apierror.Write(rec, httptest.NewRequest("GET", "/v1/data", nil), e)
+	raw, err := base64.StdEncoding.DecodeString(rec.Header().Get("PAYMENT-REQUIRED"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pr, b struct {
+		Extensions map[string]map[string]any `json:"extensions"`
+	}
+	if err := json.Unmarshal(raw, &pr); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &b); err != nil {
+		t.Fatal(err)
+	}
+	return pr.Extensions["sign-in-with-x"], b.Extensions["sign-in-with-x"]
+}
+
+// TestPaymentRequiredSignInWithX advertises x402's sign-in-with-x
+// extension, in the header and the body, renewed every minute.
+func TestPaymentRequiredSignInWithX(t *testing.T) {
+	c, clk := newCatalogClock(t)
+	h, b := signInExtension(t, c.PaymentRequired())
+	if h == nil || !cmp.Equal(h, b) {
+		t.Fatalf("header extension %v, body %v", h, b)
+	}
+	info := h["info"].(map[string]any)
+	nonce := info["nonce"].(string)
+	if !regexp.MustCompile(`^[0-9a-f]{32}$`).MatchString(nonce) {
+		t.Errorf("nonce %q", nonce)
+	}
+	want := map[string]any{
+		"domain": "api.example.com", "uri": "https://api.example.com", "version": "1",
+		"issuedAt": "2026-12-05T12:00:00.000Z", "expirationTime": "2026-12-05T12:05:00.000Z",
+		"statement": "Sign in to api.example.com", "resources": []any{"https://api.example.com"}, "nonce": nonce,
+	}
+	if d := cmp.Diff(want, info); d != "" {
+		t.Errorf("info (-want +got):\n%s", d)
+	}
+	chains := []any{map[string]any{"chainId": "eip155:84532", "type": "eip191", "signatureScheme": "eip191"}}
+	if d := cmp.Diff(chains, h["supportedChains"]); d != "" {
+		t.Errorf("supportedChains (-want +got):\n%s", d)
+	}
+	if h["schema"].(map[string]any)["type"] != "object" {
+		t.Errorf("schema %v", h["schema"])
+	}
+	clk.Advance(59 * time.Second)
+	if h2, _ := signInExtension(t, c.PaymentRequired()); h2["info"].(map[string]any)["nonce"] != nonce {
+		t.Error("the challenge changed within the minute")
+	}
+	clk.Advance(time.Second)
+	h3, _ := signInExtension(t, c.PaymentRequired())
+	if i3 := h3["info"].(map[string]any); i3["nonce"] == nonce || i3["issuedAt"] != "2026-12-05T12:01:00.000Z" {
+		t.Errorf("not renewed after a minute: %v", i3)
+	}
+	// The purchase 402 asks for a payment, not a sign-in.
+	if h, _ := signInExtension(t, c.PaymentRequiredFor("pro")); h != nil {
+		t.Errorf("purchase 402 advertises sign-in: %v", h)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -27,7 +28,17 @@ type Shop struct {
 	// SignIn, when set, forgets the buyer's cached subscription, so that
 	// its next request on this node sees the purchase.
 	SignIn *SignIn
+	// Logger records settled payments that could not be recorded, for the
+	// operator to reconcile. Nil discards.
+	Logger *slog.Logger
 }
+
+// Recording a settled payment is retried this many times, this far apart
+// (doubling): the funds have moved, the subscription must follow.
+const (
+	recordAttempts = 4
+	recordBackoff  = 100 * time.Millisecond
+)
 
 // SubscriptionView is a subscription as the purchase answer shows it.
 type SubscriptionView struct {
@@ -90,8 +101,16 @@ func (s *Shop) ServePurchase(w http.ResponseWriter, r *http.Request) error {
 		}
 		return apierror.New(http.StatusBadGateway, apierror.BadGateway, "the payment facilitator failed").Wrap(err)
 	}
-	tx, err := s.Facilitator.Settle(r.Context(), p, req)
+	// From settlement on, the buyer hanging up must not stop the work:
+	// funds that move must buy the subscription.
+	ctx := context.WithoutCancel(r.Context())
+	tx, err := s.Facilitator.Settle(ctx, p, req)
 	if err != nil {
+		if errors.Is(err, ErrPaymentInvalid) {
+			e := s.Catalog.PaymentRequiredFor(plan).WithReason("settlement_failed")
+			e.Message = err.Error()
+			return e
+		}
 		return apierror.New(http.StatusBadGateway, apierror.BadGateway, "the payment could not be settled").Wrap(err)
 	}
 	wallet := "eip155:" + p.Authorization.From.Hex()
@@ -100,17 +119,31 @@ func (s *Shop) ServePurchase(w http.ResponseWriter, r *http.Request) error {
 	if info.ClientIP.IsValid() {
 		ip = info.ClientIP.String()
 	}
-	sub, err := s.Purchases.Purchase(r.Context(), store.Payment{
+	payment := store.Payment{
 		Authorization: p.Key(req.Asset), Wallet: wallet, Plan: plan, Network: req.Network, Asset: req.Asset,
 		Amount: req.Amount, PayTo: req.PayTo, Transaction: tx, Facilitator: s.Facilitator.Name(),
-	}, offer.Duration, store.AuditEntry{
+	}
+	audit := store.AuditEntry{
 		ActorType: store.ActorAnon, ActorID: wallet, Action: "subscription.purchase", TargetType: "organization",
 		IP: ip, Details: map[string]string{"plan": plan, "amount": req.Amount, "network": req.Network, "transaction": tx},
-	})
+	}
+	var sub store.Subscription
+	for i, wait := 0, recordBackoff; ; i, wait = i+1, 2*wait {
+		sub, err = s.Purchases.Purchase(ctx, payment, offer.Duration, audit)
+		if err == nil || errors.Is(err, store.ErrAlreadyExists) || i == recordAttempts-1 {
+			break
+		}
+		time.Sleep(wait)
+	}
 	if errors.Is(err, store.ErrAlreadyExists) {
 		return errPaymentUsed
 	}
 	if err != nil {
+		if s.Logger != nil {
+			s.Logger.Error("x402: a SETTLED payment could not be recorded: reconcile it by hand",
+				"wallet", wallet, "plan", plan, "amount", req.Amount, "network", req.Network,
+				"transaction", tx, "facilitator", s.Facilitator.Name(), "authorization", payment.Authorization, "err", err)
+		}
 		return fmt.Errorf("subscriptions: record purchase: %w", err)
 	}
 	if s.SignIn != nil {

@@ -2,9 +2,10 @@
 // subscriptions they bought with x402 payments (seed 004).
 //
 // A SIWX credential is an EIP-4361 message (or its Solana counterpart) signed
-// by a wallet, sent as "Authorization: SIWX base64(message).signature". It
-// proves who holds the wallet; it admits a request only while the wallet has
-// an active subscription. A wallet without one gets the operator's 402
+// by a wallet, sent as "Authorization: SIWX base64(message).signature", or as
+// x402's SIGN-IN-WITH-X header (base64 JSON of the message's fields and the
+// signature). It proves who holds the wallet; it admits a request only while
+// the wallet has an active subscription. A wallet without one gets the operator's 402
 // Payment Required answer, which tells it what to buy and where.
 package subscriptions
 
@@ -22,6 +23,7 @@ import (
 	"github.com/tollgate/tollgate/internal/apierror"
 	"github.com/tollgate/tollgate/internal/authn"
 	"github.com/tollgate/tollgate/internal/clock"
+	"github.com/tollgate/tollgate/internal/siwx"
 	"github.com/tollgate/tollgate/internal/store"
 )
 
@@ -42,10 +44,14 @@ type VerifyFunc func(token string) (wallet string, err error)
 // SignInOptions configure a SignIn. Verify, Subscriptions and PaymentRequired
 // are required.
 type SignInOptions struct {
-	Verify        VerifyFunc
+	Verify VerifyFunc
+	// VerifyHeader verifies a SIGN-IN-WITH-X header value the same way;
+	// nil ignores the header.
+	VerifyHeader  VerifyFunc
 	Subscriptions Subscriptions
-	// PaymentRequired answers a wallet without an active subscription.
-	PaymentRequired *apierror.Error
+	// PaymentRequired answers a wallet without an active subscription
+	// (Catalog.PaymentRequired).
+	PaymentRequired func() *apierror.Error
 	// CacheTTL is how long a subscription read from the store is trusted
 	// from memory: a purchase made through another node is seen within it.
 	// Purchases through this node are seen at once (Forget). Default 5s.
@@ -58,11 +64,12 @@ type SignInOptions struct {
 // SignIn is the SIWX authentication method (authn.Authenticator). It is safe
 // for concurrent use.
 type SignIn struct {
-	verify VerifyFunc
-	subs   Subscriptions
-	pay    *apierror.Error
-	ttl    time.Duration
-	clock  clock.Clock
+	verify       VerifyFunc
+	verifyHeader VerifyFunc
+	subs         Subscriptions
+	pay          func() *apierror.Error
+	ttl          time.Duration
+	clock        clock.Clock
 
 	cache *lru.Cache[string, *walletEntry]
 	// forgets counts Forget calls: a lookup that read the store while a
@@ -98,7 +105,7 @@ func NewSignIn(o SignInOptions) (*SignIn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &SignIn{verify: o.Verify, subs: o.Subscriptions, pay: o.PaymentRequired, ttl: o.CacheTTL, clock: o.Clock, cache: cache}, nil
+	return &SignIn{verify: o.Verify, verifyHeader: o.VerifyHeader, subs: o.Subscriptions, pay: o.PaymentRequired, ttl: o.CacheTTL, clock: o.Clock, cache: cache}, nil
 }
 
 var errTwoAuthorizations = apierror.New(http.StatusUnauthorized, apierror.InvalidToken, "more than one Authorization header")
@@ -114,21 +121,12 @@ func Token(header string) (token string, ok bool) {
 }
 
 // Authenticate implements authn.Authenticator: a request whose Authorization
-// header uses the SIWX scheme is admitted as its wallet's organization while
-// the wallet's subscription is active, and refused otherwise.
+// header uses the SIWX scheme, or that carries a SIGN-IN-WITH-X header, is
+// admitted as its wallet's organization while the wallet's subscription is
+// active, and refused otherwise. The Authorization header wins when a
+// request has both.
 func (s *SignIn) Authenticate(r *http.Request) (*authn.Principal, error) {
-	vs := r.Header.Values("Authorization")
-	if len(vs) == 0 {
-		return nil, authn.ErrAbsent
-	}
-	token, ok := Token(vs[0])
-	if !ok {
-		return nil, authn.ErrAbsent
-	}
-	if len(vs) > 1 {
-		return nil, errTwoAuthorizations
-	}
-	wallet, err := s.verify(token)
+	wallet, err := s.wallet(r)
 	if err != nil {
 		return nil, err
 	}
@@ -137,9 +135,36 @@ func (s *SignIn) Authenticate(r *http.Request) (*authn.Principal, error) {
 		return nil, err
 	}
 	if !e.found || !s.clock.Now().Before(e.expires) {
-		return nil, s.pay.WithReason("no_active_subscription")
+		return nil, s.pay().WithReason("no_active_subscription")
 	}
 	return e.principal, nil
+}
+
+var errTwoProofs = apierror.New(http.StatusUnauthorized, apierror.InvalidToken, "more than one "+siwx.Header+" header")
+
+// wallet verifies the request's SIWX credential and returns its wallet, or
+// authn.ErrAbsent when it has none.
+func (s *SignIn) wallet(r *http.Request) (string, error) {
+	if vs := r.Header.Values("Authorization"); len(vs) > 0 {
+		if token, ok := Token(vs[0]); ok {
+			if len(vs) > 1 {
+				return "", errTwoAuthorizations
+			}
+			return s.verify(token)
+		}
+	}
+	if s.verifyHeader == nil {
+		return "", authn.ErrAbsent
+	}
+	vs := r.Header.Values(siwx.Header)
+	switch len(vs) {
+	case 0:
+		return "", authn.ErrAbsent
+	case 1:
+		return s.verifyHeader(strings.TrimSpace(vs[0]))
+	default:
+		return "", errTwoProofs
+	}
 }
 
 // Challenge implements authn.Authenticator.

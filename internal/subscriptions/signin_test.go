@@ -58,7 +58,13 @@ func newSignIn(t *testing.T, subs *fakeSubs, clk clock.Clock) *SignIn {
 			}
 			return "", errBadToken
 		},
-		Subscriptions: subs, PaymentRequired: payRequired, Clock: clk, CacheTTL: 5 * time.Second,
+		VerifyHeader: func(h string) (string, error) {
+			if h == "proof" {
+				return wallet, nil
+			}
+			return "", errBadToken
+		},
+		Subscriptions: subs, PaymentRequired: func() *apierror.Error { return payRequired }, Clock: clk, CacheTTL: 5 * time.Second,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -157,5 +163,47 @@ func TestSignInConcurrent(t *testing.T) {
 func TestNewSignInRequires(t *testing.T) {
 	if _, err := NewSignIn(SignInOptions{}); err == nil {
 		t.Error("NewSignIn without options: no error")
+	}
+}
+
+// TestSignInHeader admits x402's SIGN-IN-WITH-X header like an
+// Authorization SIWX token, which wins when both are sent.
+func TestSignInHeader(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC))
+	subs := &fakeSubs{subs: map[string]store.Subscription{}}
+	s := newSignIn(t, subs, clk)
+	req := func(auth string, proofs ...string) (*authn.Principal, error) {
+		r := httptest.NewRequest("GET", "/v1/x", nil)
+		if auth != "" {
+			r.Header.Set("Authorization", auth)
+		}
+		for _, p := range proofs {
+			r.Header.Add("SIGN-IN-WITH-X", p)
+		}
+		return s.Authenticate(r)
+	}
+	var e *apierror.Error
+	if _, err := req("", "proof"); !errors.As(err, &e) || e.Status != 402 || e.Reason != "no_active_subscription" {
+		t.Fatalf("no subscription: %v", err)
+	}
+	subs.set(store.Subscription{Wallet: wallet, OrgID: "org_1", Plan: "pro", ExpiresAt: clk.Now().Add(time.Hour)})
+	s.Forget(wallet)
+	if p, err := req("", "proof"); err != nil || p.OrgID != "org_1" || p.Method != authn.MethodSIWX {
+		t.Fatalf("header: %+v, %v", p, err)
+	}
+	if _, err := req("", "forged"); !errors.Is(err, errBadToken) {
+		t.Fatalf("bad header: %v", err)
+	}
+	if _, err := req("", "proof", "proof"); !errors.As(err, &e) || e.Code != apierror.InvalidToken {
+		t.Fatalf("two headers: %v", err)
+	}
+	if _, err := req("SIWX bad", "proof"); !errors.Is(err, errBadToken) {
+		t.Fatalf("the Authorization token must win: %v", err)
+	}
+	if _, err := req("Bearer x", "proof"); err != nil {
+		t.Fatalf("a Bearer token beside a proof: %v", err)
+	}
+	if _, err := req("Bearer x"); !errors.Is(err, authn.ErrAbsent) {
+		t.Fatalf("no SIWX credential: %v", err)
 	}
 }

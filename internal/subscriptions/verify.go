@@ -9,26 +9,43 @@ import (
 	"github.com/tollgate/tollgate/internal/siwx"
 )
 
-// VerifySIWX returns the VerifyFunc of v: the wallet as its account
-// ("namespace:address"), and errors with the seed's codes: EXPIRED_TOKEN,
-// INVALID_SIGNATURE, or INVALID_TOKEN for anything else (malformed, another
-// domain, URI or chain, a lifetime too long, not yet valid). The reason
-// siwx gives goes into the message: it names what the signer must fix and
-// holds nothing secret.
+// VerifySIWX returns the VerifyFunc of v for SIWX tokens: the wallet as its
+// account ("namespace:address"), and errors with the seed's codes:
+// EXPIRED_TOKEN, INVALID_SIGNATURE, or INVALID_TOKEN for anything else
+// (malformed, another domain, URI or chain, a lifetime too long, not yet
+// valid). The reason siwx gives goes into the message: it names what the
+// signer must fix and holds nothing secret.
 func VerifySIWX(v *siwx.Verifier) VerifyFunc {
 	return func(token string) (string, error) {
 		w, _, err := v.Verify(token)
-		if err == nil {
-			return w.Account(), nil
+		if err != nil {
+			return "", apiError("SIWX ", err)
 		}
-		msg := strings.TrimPrefix(err.Error(), "siwx: ")
-		switch {
-		case errors.Is(err, siwx.ErrExpired):
-			return "", apierror.New(http.StatusUnauthorized, apierror.ExpiredToken, "SIWX "+msg).Wrap(err)
-		case errors.Is(err, siwx.ErrSignature):
-			return "", apierror.New(http.StatusUnauthorized, apierror.InvalidSignature, "SIWX "+msg).Wrap(err)
-		default:
-			return "", apierror.New(http.StatusUnauthorized, apierror.InvalidToken, "SIWX "+msg).Wrap(err)
+		return w.Account(), nil
+	}
+}
+
+// VerifySIWXHeader returns the VerifyFunc of v for SIGN-IN-WITH-X headers,
+// with the errors of VerifySIWX.
+func VerifySIWXHeader(v *siwx.Verifier) VerifyFunc {
+	return func(header string) (string, error) {
+		w, _, err := v.VerifyHeader(header)
+		if err != nil {
+			return "", apiError(siwx.Header+" ", err)
 		}
+		return w.Account(), nil
+	}
+}
+
+// apiError maps a siwx error to the API's.
+func apiError(prefix string, err error) error {
+	msg := prefix + strings.TrimPrefix(err.Error(), "siwx: ")
+	switch {
+	case errors.Is(err, siwx.ErrExpired):
+		return apierror.New(http.StatusUnauthorized, apierror.ExpiredToken, msg).Wrap(err)
+	case errors.Is(err, siwx.ErrSignature):
+		return apierror.New(http.StatusUnauthorized, apierror.InvalidSignature, msg).Wrap(err)
+	default:
+		return apierror.New(http.StatusUnauthorized, apierror.InvalidToken, msg).Wrap(err)
 	}
 }

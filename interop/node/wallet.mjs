@@ -1,6 +1,7 @@
 // Wallet interoperability check: an agent built on independent JavaScript
 // implementations (ethers for EIP-191 personal_sign and EIP-712 typed data,
-// tweetnacl + bs58 for Solana) signs in with SIWX and buys a subscription
+// tweetnacl + bs58 for Solana) signs in with SIWX (Authorization: SIWX, and
+// x402's SIGN-IN-WITH-X header from the 402's challenge) and buys a subscription
 // with x402 against the tollgate binary, whose Go code verifies what they
 // signed.
 //
@@ -47,6 +48,26 @@ function siweMessage(address, chainId, header = "Ethereum") {
     `Expiration Time: ${exp.toISOString()}`,
   ].join("\n");
 }
+// x402's sign-in-with-x extension: the message built from the challenge's
+// fields (the extension's spec, "Message Format"), the proof as base64 JSON.
+function proofHeader(challenge, chain, address, signature) {
+  const sc = challenge.supportedChains.find((c) => c.chainId === chain);
+  return Buffer.from(JSON.stringify({
+    ...challenge.info, address, chainId: chain, type: sc.type, signatureScheme: sc.signatureScheme, signature,
+  }), "utf8").toString("base64");
+}
+function proofMessage(challenge, chain, address) {
+  const i = challenge.info;
+  const lines = [
+    `${i.domain} wants you to sign in with your ${chain.startsWith("solana:") ? "Solana" : "Ethereum"} account:`,
+    address, "",
+  ];
+  if (i.statement) lines.push(i.statement);
+  lines.push("", `URI: ${i.uri}`, `Version: ${i.version}`, `Chain ID: ${chain.split(":")[1]}`, `Nonce: ${i.nonce}`, `Issued At: ${i.issuedAt}`);
+  if (i.expirationTime) lines.push(`Expiration Time: ${i.expirationTime}`);
+  if (i.resources?.length) lines.push("Resources:", ...i.resources.map((u) => `- ${u}`));
+  return lines.join("\n");
+}
 const token = (message, signature) => "SIWX " + Buffer.from(message, "utf8").toString("base64") + "." + signature;
 
 // 1. No credentials: 402 with the x402 v2 requirements.
@@ -67,6 +88,17 @@ check("ethers-signed SIWX without subscription: 402", r.status === 402 && r.body
 const other = Wallet.createRandom();
 r = await call("GET", "/v1/hello", { Authorization: token(msg, await other.signMessage(msg)) });
 check("signed by another wallet: 401 INVALID_SIGNATURE", r.status === 401 && r.body.error?.code === "INVALID_SIGNATURE", JSON.stringify(r.body));
+// The same wallet as an x402-native agent: it signs the 402's
+// sign-in-with-x challenge and sends SIGN-IN-WITH-X.
+const challenge = required.extensions?.["sign-in-with-x"];
+check("the 402 advertises sign-in-with-x", !!challenge?.info?.nonce && challenge.supportedChains?.some((c) => c.chainId === required.accepts[0].network && c.type === "eip191"), JSON.stringify(required.extensions));
+const evmChain = required.accepts[0].network;
+const proofText = proofMessage(challenge, evmChain, wallet.address);
+const proof = proofHeader(challenge, evmChain, wallet.address, await wallet.signMessage(proofText));
+r = await call("GET", "/v1/hello", { "SIGN-IN-WITH-X": proof });
+check("ethers-signed SIGN-IN-WITH-X without subscription: 402", r.status === 402 && r.body.error?.reason === "no_active_subscription", JSON.stringify(r.body));
+r = await call("GET", "/v1/hello", { "SIGN-IN-WITH-X": proofHeader(challenge, evmChain, wallet.address, await other.signMessage(proofText)) });
+check("SIGN-IN-WITH-X signed by another wallet: 401 INVALID_SIGNATURE", r.status === 401 && r.body.error?.code === "INVALID_SIGNATURE", JSON.stringify(r.body));
 const msg2 = siweMessage(wallet.address, chainId);
 const siwx2 = token(msg2, await wallet.signMessage(msg2));
 check("a second token of the same wallet: 402 as well", (await call("GET", "/v1/hello", { Authorization: siwx2 })).status === 402);
@@ -129,6 +161,8 @@ r = await call("GET", "/v1/hello", { Authorization: siwx });
 check("subscribed wallet, same SIWX token: 200 from the upstream", r.status === 200, JSON.stringify(r.body));
 r = await call("GET", "/v1/hello", { Authorization: siwx2 });
 check("subscribed wallet, its other token: 200", r.status === 200, JSON.stringify(r.body));
+r = await call("GET", "/v1/hello", { "SIGN-IN-WITH-X": proof });
+check("subscribed wallet, its SIGN-IN-WITH-X proof: 200", r.status === 200, JSON.stringify(r.body));
 
 // 5. A Solana wallet (tweetnacl, base58) signs in with SIWS: verified, not
 // subscribed; tampered: refused.

@@ -182,6 +182,35 @@ func formatTime(t time.Time, orig timeText) string {
 	return t.Format(time.RFC3339Nano)
 }
 
+// SetTimes sets IssuedAt, ExpirationTime and NotBefore from RFC 3339
+// date-times, which String then writes exactly as given (so that a message
+// rebuilt from its fields, as x402's SIGN-IN-WITH-X header sends them, is
+// the text that was signed: ".000Z" and "Z" are different bytes). An empty
+// expirationTime or notBefore leaves that time absent; issuedAt is
+// required. Every error wraps [ErrMalformed].
+func (m *Message) SetTimes(issuedAt, expirationTime, notBefore string) error {
+	t, err := parseTime(0, issuedAt)
+	if err != nil {
+		return fmt.Errorf("issuedAt: %w", err)
+	}
+	m.IssuedAt, m.issuedAtText = t, timeText{t, issuedAt}
+	m.ExpirationTime, m.expirationTimeText = time.Time{}, timeText{}
+	if expirationTime != "" {
+		if t, err = parseTime(0, expirationTime); err != nil {
+			return fmt.Errorf("expirationTime: %w", err)
+		}
+		m.ExpirationTime, m.expirationTimeText = t, timeText{t, expirationTime}
+	}
+	m.NotBefore, m.notBeforeText = time.Time{}, timeText{}
+	if notBefore != "" {
+		if t, err = parseTime(0, notBefore); err != nil {
+			return fmt.Errorf("notBefore: %w", err)
+		}
+		m.NotBefore, m.notBeforeText = t, timeText{t, notBefore}
+	}
+	return nil
+}
+
 func sameOffset(a, b time.Time) bool {
 	_, oa := a.Zone()
 	_, ob := b.Zone()

@@ -122,9 +122,66 @@ sol("solana_devnet", "devnet, not configured", { chainId: SOLANA_DEVNET });
 sol("solana_wrong_address", "names key 1's address, signed by key 0", { address: solAddress(solKeys[1]) });
 sol("solana_long_lifetime", "25 hours", { expirationTime: "2030-01-02T01:00:00Z" });
 
+// SIGN-IN-WITH-X headers (x402's sign-in-with-x extension): the JSON proof
+// in base64, its message built from the fields as x402 clients build it,
+// times in JavaScript's toISOString form (milliseconds, "Z").
+const headers = [];
+const HDR_INFO = {
+  domain: "api.example.com",
+  uri: "https://api.example.com/v1/data",
+  version: "1",
+  nonce: "a1b2c3d4e5f67890a1b2c3d4e5f67890",
+  issuedAt: new Date(Date.UTC(2030, 0, 1, 0, 0, 0)).toISOString(),
+  expirationTime: new Date(Date.UTC(2030, 0, 1, 0, 5, 0)).toISOString(),
+  statement: "Sign in to access the API",
+  resources: ["https://api.example.com/v1/data"],
+};
+async function header(name, note, f = {}, { solana = false, signer, tamper } = {}) {
+  const p = { ...HDR_INFO, ...f };
+  for (const k of Object.keys(p)) if (p[k] === null) delete p[k];
+  let address, sign;
+  if (solana) {
+    const kp = signer ?? solKeys[0];
+    address = solAddress(kp);
+    sign = async (text) => bs58.encode(nacl.sign.detached(utf8(text), kp.secretKey));
+    p.chainId ??= `solana:${SOLANA_MAINNET}`;
+    p.type ??= "ed25519";
+    p.signatureScheme ??= "siws";
+  } else {
+    const w = signer ?? evmKeys[0];
+    address = w.address;
+    sign = (text) => w.signMessage(text);
+    p.chainId ??= "eip155:8453";
+    p.type ??= "eip191";
+    p.signatureScheme ??= "eip191";
+  }
+  p.address = address;
+  const text = message({
+    solana, domain: p.domain, address, statement: p.statement, uri: p.uri,
+    chainId: p.chainId.split(":")[1], nonce: p.nonce, issuedAt: p.issuedAt,
+    expirationTime: p.expirationTime ?? null, notBefore: p.notBefore, requestId: p.requestId, resources: p.resources,
+  });
+  p.signature = await sign(text);
+  if (tamper) tamper(p);
+  headers.push({ name, note, message: text, header: Buffer.from(JSON.stringify(p), "utf8").toString("base64") });
+}
+await header("hdr_evm", "valid on Base, issued 2030-01-01T00:00:00.000Z, expires 00:05");
+await header("hdr_evm_no_expiry", "no expirationTime: valid 5 minutes from issuedAt", { expirationTime: null });
+await header("hdr_evm_long", "expirationTime an hour after issuedAt: still 5 minutes at most", {
+  expirationTime: new Date(Date.UTC(2030, 0, 1, 1, 0, 0)).toISOString(),
+});
+await header("hdr_evm_minimal", "no statement, resources or scheme hint", { statement: null, resources: null, signatureScheme: null });
+await header("hdr_evm_tampered", "statement changed after signing", {}, { tamper: (p) => { p.statement = "Sign in to something else"; } });
+await header("hdr_evm_wrong_domain", "another domain", { domain: "evil.example.com" });
+await header("hdr_evm_smart_wallet", "signatureScheme eip1271", { signatureScheme: "eip1271" });
+await header("hdr_evm_wrong_type", "type ed25519 on an EVM chain", { type: "ed25519" });
+await header("hdr_solana", "valid on Solana mainnet", {}, { solana: true });
+await header("hdr_solana_tampered", "nonce changed after signing", {}, { solana: true, tamper: (p) => { p.nonce = "ffffffffffffffffffffffffffffffff"; } });
+
 console.log(JSON.stringify({
   generator: `ethers ${ethersVersion}, tweetnacl ${pkgVersion("tweetnacl")}, bs58 ${pkgVersion("bs58")}`,
   evm_addresses: evmKeys.map((w) => w.address),
   solana_addresses: solKeys.map(solAddress),
   tokens,
+  headers,
 }, null, 1));
