@@ -13,6 +13,7 @@ import (
 	"github.com/tollgate/tollgate/internal/config"
 	"github.com/tollgate/tollgate/internal/controlapi"
 	"github.com/tollgate/tollgate/internal/logging"
+	"github.com/tollgate/tollgate/internal/respsign"
 	"github.com/tollgate/tollgate/internal/server"
 	"github.com/tollgate/tollgate/internal/store"
 	"github.com/tollgate/tollgate/internal/tokens"
@@ -58,10 +59,14 @@ type rotation struct {
 func keysCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "keys",
-		Short: "Rotate and list the keys that sign access tokens",
+		Short: "Rotate and list the keys that sign access tokens (or, with --responses, responses)",
 		Long: `Rotate and list the RSA keys that sign access tokens. Every stored key is
 published in /.well-known/jwks.json, so tokens signed by a retired key stay
-valid until they expire.`,
+valid until they expire.
+
+With --responses: the secp256k1 keys that sign responses (X-Signature),
+published at /.well-known/response-signing-key; a retired key stays published
+for response_signing.retired_key_grace.`,
 	}
 	rotate := &cobra.Command{
 		Use:   "rotate",
@@ -100,9 +105,93 @@ key stay valid until they expire.`,
 			return e.printKeys(keys)
 		}),
 	}
+	var responses bool
+	cmd.PersistentFlags().BoolVar(&responses, "responses", false,
+		"the secp256k1 keys that sign responses (X-Signature), published at "+respsign.WellKnownPath)
+	jwtRotate, jwtList := rotate.RunE, list.RunE
+	rotate.RunE = func(c *cobra.Command, args []string) error {
+		if !responses {
+			return jwtRotate(c, args)
+		}
+		return e.withResponseKeyring(true, func(ctx context.Context, k *respsign.Keyring) error {
+			id, retired, err := k.Rotate(ctx)
+			if err != nil {
+				return err
+			}
+			if e.json {
+				return e.printJSON(rotation{KeyID: id, Retired: append([]string{}, retired...)})
+			}
+			was := "none"
+			if len(retired) > 0 {
+				was = strings.Join(retired, ", ")
+			}
+			fmt.Fprintf(e.out, "new response signing key: %s\nretired: %s\n\n", id, was)
+			fmt.Fprintln(e.out, "Running servers switch to the new key within their key reload interval (1 minute).\n"+
+				"A retired key stays published for response_signing.retired_key_grace.")
+			return nil
+		})(c, args)
+	}
+	list.RunE = func(c *cobra.Command, args []string) error {
+		if !responses {
+			return jwtList(c, args)
+		}
+		return e.withResponseKeyring(false, func(_ context.Context, k *respsign.Keyring) error {
+			var keys []tokens.KeyInfo
+			if k != nil {
+				for _, ki := range k.Keys() {
+					keys = append(keys, tokens.KeyInfo{ID: ki.ID, Algorithm: ki.Algorithm, CreatedAt: ki.CreatedAt, RetiredAt: ki.RetiredAt, Signing: ki.Signing})
+				}
+			}
+			return e.printKeys(keys)
+		})(c, args)
+	}
 	cmd.AddCommand(rotate, list)
 	addJSONFlag(e, cmd)
 	return cmd
+}
+
+// withResponseKeyring is withKeyring for the keys that sign responses.
+func (e *env) withResponseKeyring(generate bool, f func(ctx context.Context, k *respsign.Keyring) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, _ []string) error {
+		ctx := cmd.Context()
+		cfg, log, st, err := e.openStore(ctx)
+		if err != nil {
+			return err
+		}
+		err = func() error {
+			if !generate && !hasKeys(ctx, st, respsign.Algorithm) {
+				return f(ctx, nil)
+			}
+			box, err := server.LoadMasterKey(cfg, log)
+			if err != nil {
+				return err
+			}
+			k, err := respsign.LoadKeyring(ctx, st, box, clock.System{})
+			if err != nil {
+				return err
+			}
+			return f(ctx, k)
+		}()
+		if cerr := st.Close(); err == nil {
+			err = cerr
+		}
+		return err
+	}
+}
+
+// hasKeys reports whether st holds a signing key of algorithm (false when
+// it cannot tell: the caller then loads the keyring and reports the error).
+func hasKeys(ctx context.Context, st store.Store, algorithm string) bool {
+	stored, err := st.ListSigningKeys(ctx)
+	if err != nil {
+		return true
+	}
+	for _, k := range stored {
+		if k.Algorithm == algorithm {
+			return true
+		}
+	}
+	return false
 }
 
 func (e *env) printKeys(keys []tokens.KeyInfo) error {
@@ -148,14 +237,8 @@ func (e *env) withKeyring(generate bool, f func(ctx context.Context, k *tokens.K
 		}
 		clk := clock.System{}
 		err = func() error {
-			if !generate {
-				stored, err := st.ListSigningKeys(ctx)
-				if err != nil {
-					return err
-				}
-				if len(stored) == 0 {
-					return f(ctx, nil)
-				}
+			if !generate && !hasKeys(ctx, st, tokens.Algorithm) {
+				return f(ctx, nil)
 			}
 			box, err := server.LoadMasterKey(cfg, log)
 			if err != nil {

@@ -161,3 +161,37 @@ func TestSecretsReseal(t *testing.T) {
 		t.Fatalf("keys under the new master key alone: %s", out)
 	}
 }
+
+// TestResponseKeys: keys --responses rotates and lists the secp256k1 keys
+// that sign responses, apart from the RSA keys that sign tokens.
+func TestResponseKeys(t *testing.T) {
+	cfg, _ := writeConfig(t)
+	list := func() keysList {
+		out := must(t, "keys", "list", "--responses", "--json", "-c", cfg)
+		var l keysList
+		if err := json.Unmarshal([]byte(out), &l); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+		return l
+	}
+	if l := list(); len(l.Data) != 0 {
+		t.Fatalf("fresh store lists %+v", l.Data)
+	}
+	must(t, "keys", "rotate", "-c", cfg) // the token keys
+	out := must(t, "keys", "rotate", "--responses", "-c", cfg)
+	if !strings.Contains(out, "new response signing key: sig_") || !strings.Contains(out, "retired_key_grace") {
+		t.Fatalf("rotate --responses:\n%s", out)
+	}
+	l := list()
+	if len(l.Data) != 2 || l.Data[0].Status != "retired" || l.Data[1].Status != "signing" || l.Data[1].Algorithm != "ES256K" {
+		t.Fatalf("response keys after a rotation: %+v", l.Data)
+	}
+	for _, k := range listKeys(t, cfg).Data {
+		if k.Algorithm != "RS256" {
+			t.Fatalf("keys list shows a response key: %+v", k)
+		}
+	}
+	if n := len(listKeys(t, cfg).Data); n != 2 {
+		t.Fatalf("%d token keys, want 2 (one rotation)", n)
+	}
+}

@@ -45,7 +45,11 @@ type Config struct {
 	DefaultPlan string `yaml:"default_plan" env:"DEFAULT_PLAN"`
 	Usage       Usage  `yaml:"usage" envPrefix:"USAGE_"`
 	X402        X402   `yaml:"x402" envPrefix:"X402_"`
-	Log         Log    `yaml:"log" envPrefix:"LOG_"`
+	// ResponseSigning configures signed responses (seed 003).
+	ResponseSigning ResponseSigning `yaml:"response_signing" envPrefix:"RESPONSE_SIGNING_"`
+	// Webhooks configures webhook deliveries.
+	Webhooks Webhooks `yaml:"webhooks" envPrefix:"WEBHOOKS_"`
+	Log      Log      `yaml:"log" envPrefix:"LOG_"`
 
 	// Dev is set by `tollgate serve --dev`; it is not read from files.
 	Dev bool `yaml:"-" env:"-"`
@@ -207,6 +211,9 @@ type Route struct {
 	// ends, for every started megabyte (10^6 bytes) it carried in either
 	// direction; Units is charged once, at the handshake. 0: bytes are free.
 	WebSocketUnitsPerMB int64 `yaml:"websocket_units_per_mb" env:"WEBSOCKET_UNITS_PER_MB"`
+	// SignResponse signs this route's responses, the gateway's errors
+	// included (see ResponseSigning).
+	SignResponse bool `yaml:"sign_response" env:"SIGN_RESPONSE"`
 }
 
 // UnitCost returns the route's units, 1 when unset.
@@ -390,8 +397,54 @@ func Default() Config {
 			Facilitator: Facilitator{Timeout: 10 * time.Second},
 			SIWX:        SIWX{MaxLifetime: 24 * time.Hour, CacheSize: 100_000},
 		},
+		ResponseSigning: ResponseSigning{MaxBodyBytes: 1 << 20, RetiredKeyGrace: 7 * 24 * time.Hour},
+		Webhooks: Webhooks{
+			AttemptTimeout: 15 * time.Second, MaxFailures: 50, SecretGrace: 24 * time.Hour,
+			Retention: 30 * 24 * time.Hour, Workers: 8,
+		},
 		Log: Log{Level: "info", Format: "json", AccessLog: true},
 	}
+}
+
+// ResponseSigning configures response signatures: X-Signature, the base64
+// DER ECDSA secp256k1 signature of the SHA-256 of the body sent, and
+// X-Signature-Key-Id; the public keys are published at
+// /.well-known/response-signing-key.
+type ResponseSigning struct {
+	// All signs every response of the public listener; otherwise only the
+	// routes with sign_response: true are signed.
+	All bool `yaml:"all" env:"ALL"`
+	// MaxBodyBytes is the largest body buffered to be signed; larger ones
+	// stream through unsigned, with X-Signature-Status saying so.
+	MaxBodyBytes int64 `yaml:"max_body_bytes" env:"MAX_BODY_BYTES"`
+	// RetiredKeyGrace is how long a key retired by a rotation stays
+	// published, for clients verifying responses it signed.
+	RetiredKeyGrace time.Duration `yaml:"retired_key_grace" env:"RETIRED_KEY_GRACE"`
+}
+
+// Webhooks configures the delivery of webhook events.
+type Webhooks struct {
+	// AllowPrivateNetworks lets endpoints resolve to loopback, private,
+	// link-local and other non-public addresses. For development and
+	// tests: it opens the gateway's network to whoever may create a
+	// webhook.
+	AllowPrivateNetworks bool `yaml:"allow_private_networks" env:"ALLOW_PRIVATE_NETWORKS"`
+	// AllowedCIDRs are non-public ranges endpoints may nevertheless use
+	// (an internal receiver's subnet, say).
+	AllowedCIDRs []string `yaml:"allowed_cidrs" env:"ALLOWED_CIDRS"`
+	// AllowHTTP lets endpoints use plain http:// URLs. Development only.
+	AllowHTTP bool `yaml:"allow_http" env:"ALLOW_HTTP"`
+	// AttemptTimeout bounds each delivery attempt.
+	AttemptTimeout time.Duration `yaml:"attempt_timeout" env:"ATTEMPT_TIMEOUT"`
+	// MaxFailures is the run of failed attempts after which an endpoint is
+	// disabled.
+	MaxFailures int `yaml:"max_failures" env:"MAX_FAILURES"`
+	// SecretGrace is how long a rotated-out secret keeps signing.
+	SecretGrace time.Duration `yaml:"secret_grace" env:"SECRET_GRACE"`
+	// Retention is how long finished deliveries stay in the log.
+	Retention time.Duration `yaml:"retention" env:"RETENTION"`
+	// Workers is the number of deliveries sent at once by each node.
+	Workers int `yaml:"workers" env:"WORKERS"`
 }
 
 // Load reads the YAML file at path (unknown keys are errors), applies the

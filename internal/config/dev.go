@@ -10,7 +10,8 @@ const DevDataDir = "./tollgate-data"
 // Dev returns the configuration of `tollgate serve --dev`: plain HTTP on
 // 127.0.0.1:8080, the admin API on 127.0.0.1:8081, SQLite under dataDir, and
 // two routes to the built-in demo upstream at demoURL: /v1/, and /v1/kyt/,
-// which requires the kyt.read scope. The environment
+// which requires the kyt.read scope; webhooks may target local http://
+// receivers. The environment
 // still applies on top; the result is validated.
 func Dev(dataDir, demoURL string, environ []string) (Config, error) {
 	cfg := Default()
@@ -19,6 +20,8 @@ func Dev(dataDir, demoURL string, environ []string) (Config, error) {
 	cfg.Admin.Listen = "127.0.0.1:8081"
 	cfg.Storage.SQLite.Path = filepath.Join(dataDir, "tollgate.db")
 	cfg.Log.Format = "text"
+	// Local receivers (http://localhost:…) for webhooks under development.
+	cfg.Webhooks.AllowPrivateNetworks, cfg.Webhooks.AllowHTTP = true, true
 	cfg.Routes = []Route{
 		{Path: "/v1/", Upstream: demoURL},
 		{Path: "/v1/kyt/", Upstream: demoURL, Scopes: []string{"kyt.read"}},

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/big"
 	"net"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"strings"
@@ -157,6 +158,35 @@ func (c *Config) Validate() error {
 	}
 	if u.HourlyRetention < 24*time.Hour {
 		bad("usage.hourly_retention %v: must be at least 24h", u.HourlyRetention)
+	}
+
+	rs := c.ResponseSigning
+	if rs.MaxBodyBytes < 1024 || rs.MaxBodyBytes > 64<<20 {
+		bad("response_signing.max_body_bytes %d: must be between 1024 and 67108864", rs.MaxBodyBytes)
+	}
+	if rs.RetiredKeyGrace < time.Hour {
+		bad("response_signing.retired_key_grace %v: must be at least 1h", rs.RetiredKeyGrace)
+	}
+	wh := c.Webhooks
+	for _, cidr := range wh.AllowedCIDRs {
+		if _, err := netip.ParsePrefix(cidr); err != nil {
+			bad("webhooks.allowed_cidrs: %q is not a CIDR prefix", cidr)
+		}
+	}
+	if wh.AttemptTimeout < time.Second || wh.AttemptTimeout > 2*time.Minute {
+		bad("webhooks.attempt_timeout %v: must be between 1s and 2m", wh.AttemptTimeout)
+	}
+	if wh.MaxFailures < 1 || wh.MaxFailures > 10_000 {
+		bad("webhooks.max_failures %d: must be between 1 and 10000", wh.MaxFailures)
+	}
+	if wh.SecretGrace < 0 || wh.SecretGrace > 30*24*time.Hour {
+		bad("webhooks.secret_grace %v: must be between 0 and 720h", wh.SecretGrace)
+	}
+	if wh.Retention < 24*time.Hour {
+		bad("webhooks.retention %v: must be at least 24h", wh.Retention)
+	}
+	if wh.Workers < 1 || wh.Workers > 256 {
+		bad("webhooks.workers %d: must be between 1 and 256", wh.Workers)
 	}
 
 	switch c.Log.Level {

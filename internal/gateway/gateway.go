@@ -65,9 +65,17 @@ type Options struct {
 	// its answer may change (x402's sign-in-with-x challenge does).
 	NoCredentials func() *apierror.Error
 	// Meter, when set, is told of every request (see Meter).
-	Meter  Meter
-	Clock  clock.Clock // default clock.System{}
-	Logger *slog.Logger
+	Meter Meter
+	// Sign wraps a handler so that its responses are signed (package
+	// respsign). The gateway applies it to the routes with SignResponse,
+	// their refusals included. Nil signs nothing.
+	Sign func(http.Handler) http.Handler
+	// SignAll says that every response is signed outside the gateway:
+	// Sign is not applied, but every route is prepared for signing (see
+	// SignResponse).
+	SignAll bool
+	Clock   clock.Clock // default clock.System{}
+	Logger  *slog.Logger
 }
 
 // Limiter decides an authenticated request costing units: Limit sets the
@@ -90,6 +98,9 @@ type Gateway struct {
 	meter   Meter
 	clock   clock.Clock
 	log     *slog.Logger
+	// signed serves the requests of signed routes; nil when no route is
+	// signed by the gateway.
+	signed http.Handler
 
 	sessions sync.WaitGroup // upgraded connections not yet metered
 }
@@ -101,7 +112,10 @@ type route struct {
 	scopes  []string
 	public  bool
 	strip   bool
-	units   int64
+	// sign: the route's responses are signed, so they must reach the
+	// client exactly as signed: no content coding.
+	sign  bool
+	units int64
 	// unitsPerMB is charged per started megabyte of a WebSocket session.
 	unitsPerMB int64
 	upstream   *url.URL
@@ -203,6 +217,7 @@ func New(routes []config.Route, o Options) (*Gateway, error) {
 			scopes:     cr.Scopes,
 			public:     cr.Public,
 			strip:      cr.StripPrefix,
+			sign:       cr.SignResponse || o.SignAll,
 			units:      cr.UnitCost(),
 			unitsPerMB: cr.WebSocketUnitsPerMB,
 			upstream:   u,
@@ -221,6 +236,9 @@ func New(routes []config.Route, o Options) (*Gateway, error) {
 			ErrorLog:       slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn),
 		}
 		g.routes = append(g.routes, rt)
+	}
+	if o.Sign != nil && !o.SignAll && slices.ContainsFunc(routes, func(cr config.Route) bool { return cr.SignResponse }) {
+		g.signed = o.Sign(http.HandlerFunc(g.serveHTTP))
 	}
 	// Longest prefix first; among equals, host-specific before any-host.
 	slices.SortStableFunc(g.routes, func(a, b *route) int {
@@ -265,6 +283,17 @@ func (g *Gateway) match(r *http.Request) (*route, error) {
 }
 
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if g.signed != nil {
+		if rt, _ := g.match(r); rt != nil && rt.sign {
+			g.signed.ServeHTTP(w, r)
+			return
+		}
+	}
+	g.serveHTTP(w, r)
+}
+
+// serveHTTP is ServeHTTP without the signing of signed routes.
+func (g *Gateway) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	if g.meter != nil {
 		g.serveMetered(w, r)
 		return
@@ -348,6 +377,14 @@ func (g *Gateway) rewriter(rt *route) func(*httputil.ProxyRequest) {
 				delete(h, "Authorization")
 			}
 			delete(h, headerSignInWithX)
+		}
+		if rt.sign {
+			// A signature covers the bytes sent; a client whose HTTP
+			// library decodes a gzip body transparently would be left
+			// with other bytes. Without the client's Accept-Encoding,
+			// the transport asks for gzip itself and decodes the answer:
+			// the client gets, and the signature covers, the plain body.
+			delete(h, "Accept-Encoding")
 		}
 		for k := range h {
 			if strings.HasPrefix(k, tollgatePrefix) {

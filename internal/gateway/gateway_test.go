@@ -353,3 +353,48 @@ func TestNoCredentialsAnswer(t *testing.T) {
 		t.Errorf("backend received %d requests, want 1 (the public one)", n)
 	}
 }
+
+// TestSignedRoutes applies Options.Sign to the routes with SignResponse,
+// their refusals included, and asks their upstream for no content coding.
+func TestSignedRoutes(t *testing.T) {
+	b := newBackend(t)
+	sign := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("X-Test-Signed", "yes")
+			next.ServeHTTP(w, r)
+		})
+	}
+	g, err := New([]config.Route{
+		{Path: "/v1/", Upstream: b.URL},
+		{Path: "/v1/signed/", Upstream: b.URL, SignResponse: true},
+	}, Options{Authenticators: []authn.Authenticator{APIKeyMethod{Keys: keys{"good": orgPrincipal}}}, Sign: sign})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		path, key string
+		status    int
+		signed    bool
+	}{
+		{"/v1/signed/x", "good", 200, true},
+		{"/v1/signed/x", "bad", 401, true},
+		{"/v1/x", "good", 200, false},
+		{"/v2/x", "good", 404, false},
+	} {
+		r := httptest.NewRequest("GET", tc.path, nil)
+		r.Header.Set("X-API-KEY", tc.key)
+		r.Header.Set("Accept-Encoding", "gzip")
+		w := serve(g, r, "192.0.2.10")
+		if w.Code != tc.status || (w.Header().Get("X-Test-Signed") == "yes") != tc.signed {
+			t.Errorf("%s with key %s: %d, signed %q", tc.path, tc.key, w.Code, w.Header().Get("X-Test-Signed"))
+		}
+		// The client's Accept-Encoding reaches the upstream on unsigned
+		// routes only; on signed ones the transport asks for gzip itself
+		// and decodes the answer, so the client gets the bytes signed.
+		if tc.status == 200 && !tc.signed {
+			if got := b.last().Header.Get("Accept-Encoding"); got != "gzip" {
+				t.Errorf("%s: upstream saw Accept-Encoding %q", tc.path, got)
+			}
+		}
+	}
+}

@@ -37,6 +37,7 @@ import (
 	"github.com/tollgate/tollgate/internal/metrics"
 	"github.com/tollgate/tollgate/internal/oauth"
 	"github.com/tollgate/tollgate/internal/password"
+	"github.com/tollgate/tollgate/internal/respsign"
 	"github.com/tollgate/tollgate/internal/siwx"
 	"github.com/tollgate/tollgate/internal/store"
 	"github.com/tollgate/tollgate/internal/store/sqlite"
@@ -75,6 +76,8 @@ type Server struct {
 	store    store.Store
 	counters counters.Store
 	keyring  *tokens.Keyring
+	// respKeys sign responses; nil when no response is signed.
+	respKeys *respsign.Keyring
 	accounts *accounts.Service
 	keys     *credentials.Service
 	oauth    *oauth.Service
@@ -151,6 +154,13 @@ func (s *Server) build(ctx context.Context) error {
 	if s.keyring, err = tokens.LoadKeyring(ctx, s.store, box, s.clock); err != nil {
 		return err
 	}
+	var sign func(http.Handler) http.Handler
+	if signsResponses(cfg) {
+		if s.respKeys, err = respsign.LoadKeyring(ctx, s.store, box, s.clock); err != nil {
+			return err
+		}
+		sign = (&respsign.Middleware{Keyring: s.respKeys, MaxBody: cfg.ResponseSigning.MaxBodyBytes}).Wrap
+	}
 	for _, p := range cfg.Plans {
 		err := s.store.UpsertPlan(ctx, store.Plan{
 			Name: p.Name, RequestsPerSecond: p.Rate.RequestsPerSecond, Burst: p.Rate.Burst,
@@ -219,6 +229,7 @@ func (s *Server) build(ctx context.Context) error {
 			s.metrics.ObserveRequest(e, reason)
 			s.usage.Record(*e)
 		},
+		Sign: sign, SignAll: cfg.ResponseSigning.All,
 		Clock: s.clock, Logger: s.log,
 	})
 	if err != nil {
@@ -253,8 +264,15 @@ func (s *Server) build(ctx context.Context) error {
 		mux.Handle("GET "+subscriptions.PricingPath, apierror.HandlerFunc(s.catalog.ServePricing))
 		mux.Handle("POST "+subscriptions.PurchasePath, apierror.HandlerFunc(s.shop.ServePurchase))
 	}
+	if s.respKeys != nil {
+		mux.Handle("GET "+respsign.WellKnownPath, s.respKeys)
+	}
 	mux.Handle("/", gw)
-	publicHandler := httpx.Chain(frontDoor(mux, gw),
+	core := frontDoor(mux, gw)
+	if cfg.ResponseSigning.All {
+		core = sign(core) // every response, the control plane's included
+	}
+	publicHandler := httpx.Chain(core,
 		httpx.Recover(s.log),
 		httpx.RequestInfo(ids, clientIP, s.clock, accessLog),
 		httpx.HSTS(cfg.Server.HSTSMaxAge, cfg.Server.HSTSIncludeSubdomains),
@@ -392,6 +410,11 @@ func (s *Server) maintain(ctx context.Context) {
 			if err := s.keyring.Reload(ctx); err != nil {
 				s.log.Warn("reload signing keys", "error", err)
 			}
+			if s.respKeys != nil {
+				if err := s.respKeys.Reload(ctx); err != nil {
+					s.log.Warn("reload response signing keys", "error", err)
+				}
+			}
 		case <-purge.C:
 			s.purge(ctx)
 		}
@@ -427,6 +450,29 @@ func (s *Server) purge(ctx context.Context) {
 	} else if len(deleted) > 0 {
 		s.log.Info("deleted retired signing keys", "keys", deleted)
 	}
+	if s.respKeys != nil {
+		// Published for the grace, and signing on other nodes until their
+		// next reload.
+		deleted, err := s.respKeys.Prune(ctx, s.cfg.ResponseSigning.RetiredKeyGrace+KeyReloadInterval)
+		if err != nil {
+			s.log.Warn("prune response signing keys", "error", err)
+		} else if len(deleted) > 0 {
+			s.log.Info("deleted retired response signing keys", "keys", deleted)
+		}
+	}
+}
+
+// signsResponses reports whether cfg signs any response.
+func signsResponses(cfg config.Config) bool {
+	if cfg.ResponseSigning.All {
+		return true
+	}
+	for _, r := range cfg.Routes {
+		if r.SignResponse {
+			return true
+		}
+	}
+	return false
 }
 
 // outcomeLabel names a limiter outcome in metrics.

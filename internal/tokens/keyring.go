@@ -147,14 +147,15 @@ func (k *Keyring) create(ctx context.Context) (string, error) {
 	return id, nil
 }
 
-// Rotate creates and stores a new signing key, retires every older key that
-// is not retired yet and reloads. It returns the new key's ID and the IDs of
-// the keys it retired.
+// Rotate creates and stores a new signing key, retires every older RS256 key
+// that is not retired yet and reloads. It returns the new key's ID and the
+// IDs of the keys it retired.
 //
 // Retired keys still verify and stay in the JWKS until Prune deletes them, so
 // tokens they signed remain valid until they expire. Keys newer than the new
 // one, created by a concurrent rotation elsewhere, are left alone, so that two
-// rotations never leave no key to sign with.
+// rotations never leave no key to sign with. Keys of other algorithms in the
+// table (package respsign's) are never touched.
 func (k *Keyring) Rotate(ctx context.Context) (newID string, retired []string, err error) {
 	newID, err = k.create(ctx)
 	if err != nil {
@@ -175,7 +176,7 @@ func (k *Keyring) Rotate(ctx context.Context) (newID string, retired []string, e
 	}
 	now := k.clock.Now()
 	for _, s := range stored {
-		if s.ID == newID || !s.RetiredAt.IsZero() || s.CreatedAt.After(created) {
+		if s.Algorithm != Algorithm || s.ID == newID || !s.RetiredAt.IsZero() || s.CreatedAt.After(created) {
 			continue
 		}
 		if err := k.store.RetireSigningKey(ctx, s.ID, now); err != nil {
@@ -189,11 +190,11 @@ func (k *Keyring) Rotate(ctx context.Context) (newID string, retired []string, e
 	return newID, retired, k.Reload(ctx)
 }
 
-// Prune deletes the keys retired more than keep ago and reloads. It never
-// deletes the signing key. keep must cover the longest token lifetime plus
-// the verifiers' leeway and reload interval, so that every token a deleted
-// key signed has expired everywhere. Prune returns the IDs of the deleted
-// keys.
+// Prune deletes the RS256 keys retired more than keep ago and reloads. It
+// never deletes the signing key. keep must cover the longest token lifetime
+// plus the verifiers' leeway and reload interval, so that every token a
+// deleted key signed has expired everywhere. Prune returns the IDs of the
+// deleted keys. Keys of other algorithms are never touched.
 func (k *Keyring) Prune(ctx context.Context, keep time.Duration) (deleted []string, err error) {
 	if keep < 0 {
 		return nil, fmt.Errorf("tokens: prune: negative keep %v", keep)
@@ -204,14 +205,14 @@ func (k *Keyring) Prune(ctx context.Context, keep time.Duration) (deleted []stri
 	}
 	signing := ""
 	for _, s := range stored {
-		if s.RetiredAt.IsZero() {
+		if s.Algorithm == Algorithm && s.RetiredAt.IsZero() {
 			signing = s.ID // newest non-retired wins
 		}
 	}
 	active := k.ActiveKeyID()
 	cutoff := k.clock.Now().Add(-keep)
 	for _, s := range stored {
-		if s.RetiredAt.IsZero() || !s.RetiredAt.Before(cutoff) || s.ID == signing || s.ID == active {
+		if s.Algorithm != Algorithm || s.RetiredAt.IsZero() || !s.RetiredAt.Before(cutoff) || s.ID == signing || s.ID == active {
 			continue
 		}
 		if err := k.store.DeleteSigningKey(ctx, s.ID); err != nil {
