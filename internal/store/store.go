@@ -1,5 +1,6 @@
 // Package store defines Tollgate's durable state: organizations, users, apps,
-// API keys, plans, signing keys, refresh tokens and the audit log.
+// API keys, plans, signing keys, refresh tokens, subscriptions, usage, the
+// webhook outbox and the audit log.
 //
 // The Store interface is implemented by the sqlite package (the embedded
 // default) and by later backends; every implementation must pass the
@@ -32,6 +33,11 @@ var (
 	// ErrTokenUsed: a refresh token was presented after it had been used or
 	// revoked (see RotateRefreshToken).
 	ErrTokenUsed = errors.New("store: refresh token already used")
+	// ErrConflict: the object is not in the state the change requires, such
+	// as a webhook attempt recorded for a delivery that has moved on, or a
+	// pending delivery redelivered (see RecordWebhookAttempt and
+	// RedeliverWebhook).
+	ErrConflict = errors.New("store: conflict")
 )
 
 // Organization is a customer of the API platform. It owns users, apps and
@@ -206,6 +212,112 @@ type Payment struct {
 	Transaction   string // the facilitator's settlement reference
 	Facilitator   string // "local", or the facilitator's URL
 	Time          time.Time
+}
+
+// WebhookEndpoint is where an organization's events are delivered.
+type WebhookEndpoint struct {
+	ID          string // ids.WebhookEndpoint
+	OrgID       string
+	URL         string
+	Description string
+	// EventTypes are the event types delivered, non-empty; "*" means all.
+	// The store keeps them sorted and without duplicates.
+	EventTypes []string
+	// Secret is the signing secret sealed by the master key (see package
+	// secretbox); PreviousSecret is the one it replaced, still signing until
+	// PreviousSecretExpiresAt (empty and zero when there is none).
+	Secret                  []byte
+	PreviousSecret          []byte
+	PreviousSecretExpiresAt time.Time
+	// Disabled endpoints get no deliveries of new events; their pending
+	// deliveries wait, unclaimed, until they are enabled again (see
+	// ClaimWebhookDeliveries for the exception of test deliveries).
+	Disabled       bool
+	DisabledReason string // e.g. "failures" or "operator"
+	DisabledAt     time.Time
+	// ConsecutiveFailures counts the failed attempts since the last
+	// successful one; RecordWebhookAttempt keeps it, an update may reset it.
+	ConsecutiveFailures int
+	CreatedAt           time.Time
+	UpdatedAt           time.Time
+}
+
+// WebhookEvent is something that happened, to be delivered to every enabled
+// endpoint of its organization subscribed to its type. Its ID is the
+// Standard Webhooks "webhook-id", the same for every delivery and attempt,
+// by which receivers drop duplicates.
+type WebhookEvent struct {
+	ID        string // ids.WebhookEvent
+	OrgID     string
+	Type      string // e.g. "apikey.created"
+	Payload   []byte // the exact JSON body delivered
+	CreatedAt time.Time
+	// Endpoint, when set, delivers the event to that endpoint only, whatever
+	// its event types and even when it is disabled (a test delivery); it
+	// must belong to OrgID.
+	Endpoint string
+}
+
+// WebhookDeliveryStatus is the state of a webhook delivery.
+type WebhookDeliveryStatus string
+
+// Webhook delivery statuses. A delivery is pending until an attempt succeeds
+// or the dispatcher gives up; succeeded and failed are final.
+const (
+	WebhookPending   WebhookDeliveryStatus = "pending"
+	WebhookSucceeded WebhookDeliveryStatus = "succeeded"
+	WebhookFailed    WebhookDeliveryStatus = "failed" // gave up, or the endpoint was deleted
+)
+
+// WebhookDelivery is one event's delivery to one endpoint: an entry of the
+// outbox while pending, of the delivery log once finished.
+type WebhookDelivery struct {
+	ID         string // ids.WebhookDelivery
+	EventID    string
+	EndpointID string // kept after the endpoint is deleted
+	OrgID      string
+	// EventType, Payload and EventCreatedAt are the event's.
+	EventType      string
+	Payload        []byte
+	EventCreatedAt time.Time
+	Status         WebhookDeliveryStatus
+	Attempts       int // attempts recorded so far
+	// NextAttemptAt is, while the delivery is pending, when it is due, or
+	// when its claim lease ends; zero once it is finished.
+	NextAttemptAt  time.Time
+	LastAttemptAt  time.Time
+	LastStatusCode int    // 0 when no HTTP answer
+	LastError      string // "" on success
+	CreatedAt      time.Time
+	FinishedAt     time.Time // when it succeeded or failed for good
+	// RedeliveryOf is the ID of the delivery this one repeats, if any.
+	RedeliveryOf string
+}
+
+// WebhookAttempt is one HTTP attempt of a delivery.
+type WebhookAttempt struct {
+	DeliveryID string
+	N          int // 1, 2, …
+	At         time.Time
+	// Duration is kept at microsecond precision, like times.
+	Duration   time.Duration
+	StatusCode int    // 0 when no HTTP answer
+	Error      string // "" when the endpoint answered 2xx
+	Succeeded  bool
+}
+
+// WebhookDeliveryFilter selects webhook deliveries, newest first (by
+// CreatedAt, then by ID descending). Zero fields match everything.
+type WebhookDeliveryFilter struct {
+	OrgID      string
+	EndpointID string
+	EventID    string
+	Status     WebhookDeliveryStatus
+	// Before is a page cursor, the ID of the previous page's last delivery:
+	// only deliveries listed after it (older). An unknown ID is
+	// ErrNotFound.
+	Before string
+	Limit  int // at most this many; 0 means 100; at most 1000
 }
 
 // UsageEvent is one metered request, or one WebSocket session, as the
@@ -527,6 +639,70 @@ type Store interface {
 	ListSubscriptions(ctx context.Context) ([]Subscription, error)
 	// ListPayments lists the payments of a wallet, newest first.
 	ListPayments(ctx context.Context, wallet string) ([]Payment, error)
+
+	// CreateWebhookEndpoint creates an endpoint. ID, OrgID, URL, EventTypes
+	// and Secret are required; the organization must exist (ErrNotFound).
+	CreateWebhookEndpoint(ctx context.Context, e WebhookEndpoint, a AuditEntry) error
+	GetWebhookEndpoint(ctx context.Context, id string) (WebhookEndpoint, error)
+	// ListWebhookEndpoints lists an organization's endpoints, oldest first;
+	// orgID "" lists every organization's.
+	ListWebhookEndpoints(ctx context.Context, orgID string) ([]WebhookEndpoint, error)
+	// UpdateWebhookEndpoint updates an endpoint; ID, OrgID and CreatedAt
+	// cannot change, and URL, EventTypes and Secret stay required.
+	UpdateWebhookEndpoint(ctx context.Context, id string, update func(WebhookEndpoint) (WebhookEndpoint, error), a AuditEntry) (WebhookEndpoint, error)
+	// DeleteWebhookEndpoint deletes an endpoint. Its pending deliveries fail
+	// at the given time with LastError "endpoint deleted"; its deliveries and
+	// their attempts stay in the delivery log, with their EndpointID.
+	DeleteWebhookEndpoint(ctx context.Context, id string, at time.Time, a AuditEntry) error
+
+	// EnqueueWebhookEvent stores ev and, in the same transaction, a pending
+	// delivery due at ev.CreatedAt for every enabled endpoint of ev.OrgID
+	// whose EventTypes hold ev.Type or "*" (or for ev.Endpoint only, when
+	// set, even disabled; ErrNotFound if it is not an endpoint of
+	// ev.OrgID). It returns how many deliveries it queued. An event whose
+	// ID is stored already changes nothing and returns 0 (retries are
+	// idempotent as long as the event is kept, see
+	// PurgeWebhookDeliveries); an event no endpoint wants is stored all
+	// the same. ID, OrgID and Type are required; a zero CreatedAt means
+	// now.
+	EnqueueWebhookEvent(ctx context.Context, ev WebhookEvent) (deliveries int, err error)
+	// ClaimWebhookDeliveries claims up to limit pending deliveries due at
+	// now (NextAttemptAt <= now), oldest NextAttemptAt first, whose endpoint
+	// exists and is enabled, or is the one their event was addressed to
+	// (a test delivery). It moves their NextAttemptAt to now+lease, so
+	// that no other claim, from this process or another sharing the
+	// database, returns them before the lease ends, and returns them as
+	// claimed. A delivery whose attempt is not recorded before its lease
+	// ends is claimed again: delivery is at least once. limit and lease
+	// must be positive.
+	ClaimWebhookDeliveries(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]WebhookDelivery, error)
+	// RecordWebhookAttempt records attempt at of a pending delivery whose
+	// Attempts is at.N-1 (ErrConflict otherwise, and nothing changes), and
+	// in the same transaction sets the delivery's Attempts and Last*
+	// fields, and its status: succeeded if at.Succeeded, failed (the
+	// dispatcher gave up) if next is zero, still pending and due at next
+	// otherwise. Succeeded and failed deliveries get FinishedAt at.At. It
+	// resets the endpoint's ConsecutiveFailures on success and adds one on
+	// failure, and returns the delivery and endpoint as stored, so that
+	// the caller can disable the endpoint.
+	RecordWebhookAttempt(ctx context.Context, at WebhookAttempt, next time.Time) (WebhookDelivery, WebhookEndpoint, error)
+	GetWebhookDelivery(ctx context.Context, id string) (WebhookDelivery, error)
+	// ListWebhookDeliveries pages through the deliveries selected by f,
+	// newest first.
+	ListWebhookDeliveries(ctx context.Context, f WebhookDeliveryFilter) ([]WebhookDelivery, error)
+	// ListWebhookAttempts lists a delivery's attempts in order.
+	ListWebhookAttempts(ctx context.Context, deliveryID string) ([]WebhookAttempt, error)
+	// RedeliverWebhook queues a new delivery of a finished delivery's event
+	// to the same endpoint, due at the given time, with RedeliveryOf set;
+	// the original is left as it is. A pending original is ErrConflict; a
+	// deleted endpoint ErrNotFound. The audit entry's TargetID is filled in
+	// with the new delivery's ID when empty.
+	RedeliverWebhook(ctx context.Context, deliveryID string, at time.Time, a AuditEntry) (WebhookDelivery, error)
+	// PurgeWebhookDeliveries forgets the deliveries (and their attempts)
+	// that finished before the given time, then the events created before
+	// it that have no delivery left. It returns how many deliveries it
+	// removed.
+	PurgeWebhookDeliveries(ctx context.Context, finishedBefore time.Time) (int64, error)
 
 	// AppendAudit records an entry that goes with no other change, such as a
 	// failed login.

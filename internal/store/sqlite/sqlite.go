@@ -19,7 +19,8 @@
 //
 // All SQL lives in this package, next to the methods of the table it serves
 // (orgs.go, users.go, apps.go, apikeys.go, plans.go, signingkeys.go,
-// refreshtokens.go, revokedtokens.go, audit.go, usage.go, quota.go).
+// refreshtokens.go, revokedtokens.go, audit.go, usage.go, quota.go,
+// subscriptions.go, webhooks.go and webhook_deliveries.go).
 package sqlite
 
 import (

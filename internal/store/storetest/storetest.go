@@ -6,9 +6,11 @@
 // precision, slices and maps never nil), the sentinel errors, update
 // closures (abort, immutable fields), the audit entry that goes with every
 // change, list orders and filters, refresh-token rotation, usage (the
-// request log, its calendar rollups and paging, quota counts), and three
+// request log, its calendar rollups and paging, quota counts), the webhook
+// outbox (fan-out, claim leases, attempts, redelivery, purge), and the
 // races (concurrent updates of one key, concurrent rotations of one token,
-// concurrent usage batches) that are meant to be run with -race.
+// concurrent usage batches and purchases, concurrent claims of webhook
+// deliveries) that are meant to be run with -race.
 //
 // It is an ordinary package, not a _test one, so that backends in other
 // packages can import it; nothing outside tests should.
@@ -16,6 +18,7 @@ package storetest
 
 import (
 	"testing"
+	"time"
 
 	"github.com/tollgate/tollgate/internal/store"
 )
@@ -71,6 +74,18 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Purchase", testPurchase},
 		{"ListSubscriptions", testListSubscriptions},
 		{"ConcurrentPurchase", testConcurrentPurchase},
+		{"WebhookEndpoints", testWebhookEndpoints},
+		{"UpdateWebhookEndpoint", testUpdateWebhookEndpoint},
+		{"DeleteWebhookEndpoint", testDeleteWebhookEndpoint},
+		{"EnqueueWebhookEvent", testEnqueueWebhookEvent},
+		{"WebhookTestEvent", testWebhookTestEvent},
+		{"ClaimWebhookDeliveries", testClaimWebhookDeliveries},
+		{"ConcurrentClaimWebhookDeliveries", testConcurrentClaimWebhookDeliveries},
+		{"RecordWebhookAttempt", testRecordWebhookAttempt},
+		{"RedeliverWebhook", testRedeliverWebhook},
+		{"ListWebhookDeliveries", testListWebhookDeliveries},
+		{"ListWebhookDeliveriesLimit", testListWebhookDeliveriesLimit},
+		{"PurgeWebhookDeliveries", testPurgeWebhookDeliveries},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -99,6 +114,8 @@ func testEmptyStore(f *fixture) {
 		{"GetAPIKeyByHash", second(s.GetAPIKeyByHash(ctx, hash("missing")))},
 		{"GetPlan", second(s.GetPlan(ctx, "missing"))},
 		{"GetRefreshTokenByHash", second(s.GetRefreshTokenByHash(ctx, hash("missing")))},
+		{"GetWebhookEndpoint", second(s.GetWebhookEndpoint(ctx, "wh_missing"))},
+		{"GetWebhookDelivery", second(s.GetWebhookDelivery(ctx, "dlv_missing"))},
 	}
 	for _, tt := range notFound {
 		wantErr(t, tt.name, tt.err, store.ErrNotFound)
@@ -118,6 +135,10 @@ func testEmptyStore(f *fixture) {
 		{"ListRequests", listResult(s.ListRequests(ctx, store.RequestFilter{OrgID: "org_missing"}))},
 		{"UsageSeries", listResult(s.UsageSeries(ctx, store.UsageQuery{OrgID: "org_missing", Granularity: store.GranularityDay,
 			From: start.AddDate(0, 0, -1), To: start.AddDate(0, 0, 1)}))},
+		{"ListWebhookEndpoints", listResult(s.ListWebhookEndpoints(ctx, ""))},
+		{"ListWebhookDeliveries", listResult(s.ListWebhookDeliveries(ctx, store.WebhookDeliveryFilter{}))},
+		{"ListWebhookAttempts", listResult(s.ListWebhookAttempts(ctx, "dlv_missing"))},
+		{"ClaimWebhookDeliveries", listResult(s.ClaimWebhookDeliveries(ctx, start, time.Minute, 10))},
 	}
 	for _, l := range lists {
 		mustDo(t, l.err)
@@ -128,6 +149,7 @@ func testEmptyStore(f *fixture) {
 
 	wantEqual(t, "GetQuotaCount", must(s.GetQuotaCount(ctx, "missing"))(t), int64(0))
 	wantEqual(t, "PurgeRequests", must(s.PurgeRequests(ctx, start, start))(t), int64(0))
+	wantEqual(t, "PurgeWebhookDeliveries", must(s.PurgeWebhookDeliveries(ctx, start))(t), int64(0))
 	mustDo(t, s.PurgeQuotaCounts(ctx, start))
 }
 
