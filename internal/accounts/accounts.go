@@ -16,6 +16,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"github.com/tollgate/tollgate/internal/events"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -77,6 +78,9 @@ type Options struct {
 	RefreshTTL time.Duration
 	Login      config.Login
 	Logger     *slog.Logger
+	// Events reports security.alert (a refresh token used twice); nil
+	// reports nothing.
+	Events events.Func
 }
 
 // Service is safe for concurrent use.
@@ -427,6 +431,16 @@ func (s *Service) reuse(ctx context.Context, old store.RefreshToken, ip netip.Ad
 		actor := store.Actor{Type: store.ActorAnon, IP: ip.String()}
 		_ = s.store.AppendAudit(ctx, actor.Entry(u.OrgID, "session.refresh_reuse", "user", u.ID,
 			map[string]string{"session": old.FamilyID}))
+		if s.o.Events != nil {
+			s.o.Events(ctx, u.OrgID, events.SecurityAlert, map[string]any{
+				"kind":        "refresh_token_reuse",
+				"severity":    "high",
+				"description": "a dashboard refresh token was used twice; the session was revoked",
+				"user_id":     u.ID,
+				"session_id":  old.FamilyID,
+				"client_ip":   ip.String(),
+			})
+		}
 	}
 	s.log.WarnContext(ctx, "refresh token reuse: session revoked", "user_id", old.UserID, "session", old.FamilyID, "client_ip", ip.String())
 	return errReused

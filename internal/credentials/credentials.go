@@ -14,6 +14,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"github.com/tollgate/tollgate/internal/events"
 	"log/slog"
 	"maps"
 	"net/http"
@@ -59,11 +60,15 @@ type Options struct {
 	CacheTTL  time.Duration // default 30s
 	CacheSize int           // default 100000
 	Logger    *slog.Logger  // default: discard
+	// Events reports apikey.created and apikey.revoked; nil reports
+	// nothing.
+	Events events.Func
 }
 
 // Service is safe for concurrent use. Call Close to write the last uses.
 type Service struct {
 	store  Store
+	events events.Func
 	sealer Sealer
 	clock  clock.Clock
 	log    *slog.Logger
@@ -91,6 +96,7 @@ func New(st Store, o Options) *Service {
 	}
 	return &Service{
 		store:   st,
+		events:  o.Events,
 		sealer:  o.Sealer,
 		clock:   o.Clock,
 		log:     o.Logger,
@@ -203,7 +209,41 @@ func (s *Service) Create(ctx context.Context, orgID string, in CreateInput, acto
 		return Created{}, fmt.Errorf("credentials: create key: %w", err)
 	}
 	s.cache.remove(h) // a cached "no such key" would hide the new key
+	s.report(ctx, events.APIKeyCreated, k)
 	return Created{Key: k, Secret: secret, SigningSecret: signing}, nil
+}
+
+// keyEvent is an API key as events describe it: never its secrets.
+type keyEvent struct {
+	ID        string     `json:"id"`
+	Name      string     `json:"name"`
+	Prefix    string     `json:"prefix"`
+	AppID     string     `json:"app_id,omitempty"`
+	Scopes    []string   `json:"scopes"`
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	CreatedAt time.Time  `json:"created_at"`
+	CreatedBy string     `json:"created_by,omitempty"`
+	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+}
+
+// report reports eventType about k.
+func (s *Service) report(ctx context.Context, eventType string, k store.APIKey) {
+	if s.events == nil {
+		return
+	}
+	v := keyEvent{ID: k.ID, Name: k.Name, Prefix: k.Prefix, AppID: k.AppID, Scopes: k.Scopes, CreatedAt: k.CreatedAt.UTC(), CreatedBy: k.CreatedBy}
+	if v.Scopes == nil {
+		v.Scopes = []string{}
+	}
+	if !k.ExpiresAt.IsZero() {
+		t := k.ExpiresAt.UTC()
+		v.ExpiresAt = &t
+	}
+	if !k.RevokedAt.IsZero() {
+		t := k.RevokedAt.UTC()
+		v.RevokedAt = &t
+	}
+	s.events(ctx, k.OrgID, eventType, map[string]any{"api_key": v})
 }
 
 // Resealer is a Sealer that tells which values a previous master key sealed;
@@ -403,6 +443,7 @@ func (s *Service) Revoke(ctx context.Context, orgID, id string, actor store.Acto
 		return store.APIKey{}, err
 	}
 	s.invalidate(k.Hash)
+	s.report(ctx, events.APIKeyRevoked, k)
 	return k, nil
 }
 

@@ -76,6 +76,29 @@ type Options struct {
 	// OnDecision, when set, is told the outcome of every decision (for
 	// metrics). It must be cheap and safe for concurrent use.
 	OnDecision func(counters.LimitOutcome)
+	// OnQuota, when set, is told when an admitted request takes a quota's
+	// use across ThresholdPercent of the quota, or to all of it: once per
+	// period and quota, since the counts are exact (on every node
+	// together). It runs on the request's goroutine: it must not block.
+	OnQuota func(QuotaCrossing)
+}
+
+// ThresholdPercent is the share of a quota whose crossing OnQuota reports
+// as a threshold.
+const ThresholdPercent = 80
+
+// QuotaCrossing is a quota's use crossing ThresholdPercent (Exhausted
+// false) or reaching the quota (Exhausted true).
+type QuotaCrossing struct {
+	OrgID string
+	// CredentialID is set when the quota is the credential's own (a wallet
+	// subscription's plan), not its organization's.
+	CredentialID string
+	Plan         string
+	Period       string // "day", "month", …
+	PeriodEnd    time.Time
+	Used, Quota  int64
+	Exhausted    bool
 }
 
 // Limiter decides requests against their organization's plan. It is safe for
@@ -212,6 +235,9 @@ func (l *Limiter) Limit(w http.ResponseWriter, r *http.Request, p *authn.Princip
 	case counters.Admitted:
 		if a.Quota > 0 && units > 0 {
 			l.markDirty(quotaKey, a.PeriodEnd)
+			if l.o.OnQuota != nil {
+				l.crossed(p, plan, a, d.QuotaUsed, units)
+			}
 		}
 	case counters.RateLimited:
 		return apierror.New(http.StatusTooManyRequests, apierror.RateLimited,
@@ -223,6 +249,26 @@ func (l *Limiter) Limit(w http.ResponseWriter, r *http.Request, p *authn.Princip
 			WithReason(apierror.ReasonQuotaExhausted).WithRetryAfter(d.RetryAfter)
 	}
 	return nil
+}
+
+// crossed reports to OnQuota a use that went from used-units to used
+// across the threshold or to the quota.
+func (l *Limiter) crossed(p *authn.Principal, plan config.Plan, a counters.Allowance, used, units int64) {
+	before := used - units
+	threshold := (a.Quota*ThresholdPercent + 99) / 100 // the first count at or above 80%
+	atThreshold := before < threshold && used >= threshold && used < a.Quota
+	exhausted := before < a.Quota && used >= a.Quota
+	if !atThreshold && !exhausted {
+		return // nearly always
+	}
+	c := QuotaCrossing{
+		OrgID: p.OrgID, Plan: plan.Name, Period: plan.Quota.Period, PeriodEnd: a.PeriodEnd,
+		Used: used, Quota: a.Quota, Exhausted: exhausted,
+	}
+	if plan.Name == p.Plan {
+		c.CredentialID = p.CredentialID
+	}
+	l.o.OnQuota(c)
 }
 
 // Charge adds units to the quota of p's plan without deciding anything: for

@@ -113,3 +113,45 @@ type fixedOrgs struct{}
 func (fixedOrgs) GetOrganization(_ context.Context, id string) (store.Organization, error) {
 	return store.Organization{ID: id}, nil
 }
+
+// TestOnQuota reports the crossing of 80% of the quota, and of the whole
+// quota, once per period; a period later they are reported again.
+func TestOnQuota(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC))
+	var got []QuotaCrossing
+	l := New(Options{
+		Plans:       []config.Plan{{Name: "free", Quota: config.PlanQuota{Units: 10, Period: "day"}}},
+		DefaultPlan: "free", Orgs: fixedOrgs{}, Counters: memory.New(clk), Clock: clk,
+		OnQuota: func(c QuotaCrossing) { got = append(got, c) },
+	})
+	p := &authn.Principal{OrgID: "org_q", CredentialID: "key_1"}
+	take := func(units int64) error {
+		return l.Limit(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/v1/x", nil), p, units)
+	}
+	for i := range 7 {
+		if err := take(1); err != nil || len(got) != 0 {
+			t.Fatalf("request %d: %v, crossings %+v", i+1, err, got)
+		}
+	}
+	if err := take(1); err != nil || len(got) != 1 || got[0].Exhausted || got[0].Used != 8 || got[0].Quota != 10 ||
+		got[0].OrgID != "org_q" || got[0].CredentialID != "" || got[0].Plan != "free" || got[0].Period != "day" {
+		t.Fatalf("at 8 of 10: %v, %+v", err, got)
+	}
+	_ = take(1)
+	if err := take(1); err != nil || len(got) != 2 || !got[1].Exhausted || got[1].Used != 10 {
+		t.Fatalf("at 10 of 10: %v, %+v", err, got)
+	}
+	if err := take(1); err == nil || len(got) != 2 {
+		t.Fatalf("refused beyond the quota: %v, %+v", err, got)
+	}
+	clk.Advance(24 * time.Hour)
+	if err := take(9); err != nil || len(got) != 3 || got[2].Exhausted || got[2].Used != 9 {
+		t.Fatalf("next day, 9 at once: %v, %+v", err, got)
+	}
+	if err := take(5); err == nil {
+		t.Fatal("14 of 10 admitted")
+	}
+	if err := take(1); err != nil || len(got) != 4 || !got[3].Exhausted {
+		t.Fatalf("the last unit: %v, %+v", err, got)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"github.com/tollgate/tollgate/internal/events"
 	"net/http"
 	"regexp"
 	"strings"
@@ -274,5 +275,15 @@ func (s *Service) DeleteApp(ctx context.Context, orgID, id string, actor store.A
 		s.o.Keys.InvalidateKeys(revoked)
 	}
 	s.forgetClient(app.ClientID)
+	if s.o.Events != nil {
+		keys := revoked
+		if keys == nil {
+			keys = []string{}
+		}
+		s.o.Events(ctx, orgID, events.AppDeleted, map[string]any{
+			"app":              map[string]string{"id": app.ID, "name": app.Name, "client_id": app.ClientID},
+			"revoked_api_keys": keys,
+		})
+	}
 	return revoked, nil
 }

@@ -21,6 +21,7 @@ package oauth
 import (
 	"context"
 	"errors"
+	"github.com/tollgate/tollgate/internal/events"
 	"log/slog"
 	"net/http"
 	"time"
@@ -61,6 +62,8 @@ type KeyInvalidator interface {
 
 // Options configure a Service. Zero values take the defaults noted.
 type Options struct {
+	// Events reports app.deleted; nil reports nothing.
+	Events   events.Func
 	Clock    clock.Clock     // default clock.System{}
 	Keyring  *tokens.Keyring // required
 	Counters counters.Store  // required: failed client authentications

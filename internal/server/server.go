@@ -44,6 +44,7 @@ import (
 	"github.com/tollgate/tollgate/internal/subscriptions"
 	"github.com/tollgate/tollgate/internal/tokens"
 	"github.com/tollgate/tollgate/internal/usage"
+	"github.com/tollgate/tollgate/internal/webhooks"
 )
 
 // Intervals of the background work.
@@ -78,6 +79,7 @@ type Server struct {
 	keyring  *tokens.Keyring
 	// respKeys sign responses; nil when no response is signed.
 	respKeys *respsign.Keyring
+	webhooks *webhooks.Service
 	accounts *accounts.Service
 	keys     *credentials.Service
 	oauth    *oauth.Service
@@ -154,6 +156,9 @@ func (s *Server) build(ctx context.Context) error {
 	if s.keyring, err = tokens.LoadKeyring(ctx, s.store, box, s.clock); err != nil {
 		return err
 	}
+	if err := s.buildWebhooks(box); err != nil {
+		return err
+	}
 	var sign func(http.Handler) http.Handler
 	if signsResponses(cfg) {
 		if s.respKeys, err = respsign.LoadKeyring(ctx, s.store, box, s.clock); err != nil {
@@ -173,11 +178,12 @@ func (s *Server) build(ctx context.Context) error {
 	s.counters = memory.New(s.clock)
 	s.keys = credentials.New(s.store, credentials.Options{
 		Sealer: box, Clock: s.clock, CacheTTL: cfg.Auth.APIKeyCacheTTL, CacheSize: cfg.Auth.APIKeyCacheSize, Logger: s.log,
+		Events: s.emit,
 	})
 	s.accounts = accounts.New(s.store, accounts.Options{
 		Clock: s.clock, Hasher: NewHasher(), Counters: s.counters, Keyring: s.keyring,
 		Issuer: cfg.Auth.Issuer, SessionTTL: cfg.Auth.SessionTTL, RefreshTTL: cfg.Auth.RefreshTTL,
-		Login: cfg.Auth.Login, Logger: s.log,
+		Login: cfg.Auth.Login, Logger: s.log, Events: s.emit,
 	})
 	if cfg.Auth.Audience == accounts.Audience {
 		return fmt.Errorf("server: auth.audience must not be %s", accounts.Audience)
@@ -186,7 +192,7 @@ func (s *Server) build(ctx context.Context) error {
 		Clock: s.clock, Keyring: s.keyring, Counters: s.counters,
 		Issuer: cfg.Auth.Issuer, Audience: cfg.Auth.Audience, TokenTTL: cfg.Auth.AccessTokenTTL, Leeway: cfg.Auth.Leeway,
 		CacheTTL: cfg.Auth.TokenCacheTTL, CacheSize: cfg.Auth.TokenCacheSize, Limits: cfg.Auth.Login,
-		Keys: s.keys, Logger: s.log,
+		Keys: s.keys, Logger: s.log, Events: s.emit,
 	})
 	if err != nil {
 		return err
@@ -204,6 +210,7 @@ func (s *Server) build(ctx context.Context) error {
 	s.limiter = limits.New(limits.Options{
 		Plans: cfg.Plans, DefaultPlan: cfg.DefaultPlan, Orgs: s.store, Quotas: s.store, Counters: s.counters, Clock: s.clock,
 		OnDecision: func(o counters.LimitOutcome) { s.metrics.ObserveLimit(outcomeLabel(o)) },
+		OnQuota:    s.quotaEvent,
 	})
 	// Seed 004's priority: SIWX (when x402 is enabled), API key, JWT.
 	methods := []authn.Authenticator{
@@ -257,6 +264,9 @@ func (s *Server) build(ctx context.Context) error {
 		Usage: s.store, Allowance: s.limiter,
 		Clock: s.clock, MaxBody: cfg.Server.MaxAPIBodyBytes,
 	}))
+	hooks := webhooks.NewAPI(s.webhooks, s.authorizeWebhooks, cfg.Server.MaxAPIBodyBytes)
+	mux.Handle("/api/v1/webhooks", hooks)
+	mux.Handle("/api/v1/webhooks/", hooks)
 	oauthHandler := s.oauth.Handler(cfg.Server.PublicURL)
 	mux.Handle("/oauth/", oauthHandler)
 	mux.Handle(oauth.MetadataPath, oauthHandler)
@@ -373,7 +383,13 @@ func (s *Server) Start() error {
 	}
 	bgCtx, stop := context.WithCancel(context.Background())
 	s.stopBG = stop
-	s.bg.Add(4)
+	s.bg.Add(5)
+	go func() {
+		defer s.bg.Done()
+		if err := s.webhooks.Run(bgCtx); err != nil && !errors.Is(err, context.Canceled) {
+			s.log.Error("webhook dispatcher stopped", "error", err)
+		}
+	}()
 	go func() {
 		defer s.bg.Done()
 		s.keys.RunFlusher(bgCtx, LastUsedFlushInterval)
@@ -641,6 +657,7 @@ func (s *Server) buildX402() error {
 	s.catalog, s.signIn = catalog, signIn
 	s.shop = &subscriptions.Shop{
 		Catalog: catalog, Facilitator: facilitator, Purchases: s.store, SignIn: signIn, Logger: s.log,
+		Events: s.emit,
 	}
 	return nil
 }

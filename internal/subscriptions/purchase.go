@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/internal/apierror"
+	"github.com/tollgate/tollgate/internal/events"
 	"github.com/tollgate/tollgate/internal/reqinfo"
 	"github.com/tollgate/tollgate/internal/store"
 )
@@ -31,6 +32,9 @@ type Shop struct {
 	// Logger records settled payments that could not be recorded, for the
 	// operator to reconcile. Nil discards.
 	Logger *slog.Logger
+	// Events reports subscription.created for each purchase; nil reports
+	// nothing.
+	Events events.Func
 }
 
 // Recording a settled payment is retried this many times, this far apart
@@ -148,6 +152,16 @@ func (s *Shop) ServePurchase(w http.ResponseWriter, r *http.Request) error {
 	}
 	if s.SignIn != nil {
 		s.SignIn.Forget(wallet)
+	}
+	if s.Events != nil {
+		s.Events(ctx, sub.OrgID, events.SubscriptionCreated, map[string]any{
+			"wallet": sub.Wallet, "organization_id": sub.OrgID, "plan": sub.Plan,
+			"started_at": sub.StartedAt.UTC(), "expires_at": sub.ExpiresAt.UTC(),
+			// A purchase while subscribed extends the subscription.
+			"renewal": sub.ExpiresAt.Add(-offer.Duration).After(sub.StartedAt),
+			"amount":  req.Amount, "asset": req.Asset, "network": req.Network,
+			"transaction": tx, "facilitator": s.Facilitator.Name(),
+		})
 	}
 	resp, err := json.Marshal(settlement{Success: true, Transaction: tx, Network: req.Network, Payer: p.Authorization.From.Hex()})
 	if err != nil {
