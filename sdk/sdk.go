@@ -19,6 +19,15 @@
 // an [http.RoundTripper] that adds X-API-KEY and an HMAC-SHA256 signature,
 // in the seed scheme (X-Timestamp, X-Signature) or as an RFC 9421 HTTP
 // Message Signature.
+//
+// A wallet signs in and pays with [EthereumSIWXToken], [SolanaSIWXToken],
+// [SIWXChallenge] (x402's SIGN-IN-WITH-X) and [PayForPlan].
+//
+// What Tollgate signs, the SDK verifies: [VerifyWebhook] and
+// [WebhookHandler] check a webhook delivery (X-Webhook-Signature and the
+// Standard Webhooks headers); [ResponseVerifier] and [SignedTransport]
+// check signed responses (X-Signature) against the keys the gateway
+// publishes.
 package sdk
 
 import (
