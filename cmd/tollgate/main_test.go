@@ -257,3 +257,42 @@ func TestAPIKeySetPlan(t *testing.T) {
 		t.Fatalf("plan after --clear: %q", k.Plan)
 	}
 }
+
+// TestCLIEvents: a key created or revoked with the CLI is an event in the
+// webhook outbox, for the server's dispatcher to deliver.
+func TestCLIEvents(t *testing.T) {
+	cfg, db := writeConfig(t)
+	must(t, "user", "create", "hooks@example.com", "--org-name", "Hooks Co", "-c", cfg)
+	st := openStore(t, db)
+	ctx := context.Background()
+	org, err := st.GetOrganizationBySlug(ctx, "hooks-co")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep := store.WebhookEndpoint{
+		ID: ids.New(ids.WebhookEndpoint), OrgID: org.ID, URL: "https://hooks.example.com/x",
+		EventTypes: []string{"*"}, Secret: []byte("sealed"), CreatedAt: time.Now(), UpdatedAt: time.Now(),
+	}
+	if err := st.CreateWebhookEndpoint(ctx, ep, store.AuditEntry{OrgID: org.ID, ActorType: store.ActorCLI, Action: "webhook.create", TargetType: "webhook", TargetID: ep.ID}); err != nil {
+		t.Fatal(err)
+	}
+	var created struct{ ID string }
+	if err := json.Unmarshal([]byte(must(t, "apikey", "create", "--org", "hooks-co", "--name", "ci", "--json", "-c", cfg)), &created); err != nil {
+		t.Fatal(err)
+	}
+	must(t, "apikey", "revoke", "--org", "hooks-co", created.ID, "-c", cfg)
+	ds, err := st.ListWebhookDeliveries(ctx, store.WebhookDeliveryFilter{EndpointID: ep.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var types []string
+	for _, d := range ds {
+		types = append(types, d.EventType)
+		if !strings.Contains(string(d.Payload), created.ID) {
+			t.Errorf("%s does not name the key: %s", d.EventType, d.Payload)
+		}
+	}
+	if strings.Join(types, ",") != "apikey.revoked,apikey.created" {
+		t.Fatalf("outbox: %v", types)
+	}
+}

@@ -24,6 +24,7 @@ import (
 	"github.com/tollgate/tollgate/internal/ipallow"
 	"github.com/tollgate/tollgate/internal/server"
 	"github.com/tollgate/tollgate/internal/store"
+	"github.com/tollgate/tollgate/internal/webhooks"
 )
 
 // services are what management commands work with: the store and the
@@ -47,14 +48,26 @@ func (e *env) open(ctx context.Context) (*services, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Events of what the CLI does go to the webhook outbox, for the
+	// server's dispatcher to deliver.
+	outbox, err := webhooks.New(webhooks.Options{Store: st, Clock: clk})
+	if err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	emit := func(ctx context.Context, orgID, eventType string, data any) {
+		if _, err := outbox.Emit(ctx, orgID, eventType, data); err != nil {
+			fmt.Fprintf(e.errOut, "tollgate: warning: the %s webhook event was not recorded: %v\n", eventType, err)
+		}
+	}
 	return &services{
 		cfg:   cfg,
 		store: st,
 		clock: clk,
 		accounts: accounts.New(st, accounts.Options{
-			Clock: clk, Hasher: server.NewHasher(), Counters: memory.New(clk), Login: cfg.Auth.Login,
+			Clock: clk, Hasher: server.NewHasher(), Counters: memory.New(clk), Login: cfg.Auth.Login, Events: emit,
 		}),
-		keys: credentials.New(st, credentials.Options{Clock: clk}),
+		keys: credentials.New(st, credentials.Options{Clock: clk, Events: emit}),
 	}, nil
 }
 

@@ -245,6 +245,9 @@ func (s *Service) deliver(ctx context.Context, d store.WebhookDelivery) {
 // secrets opens the keys that sign e's deliveries at now: the current
 // secret's, then the previous one's during its grace.
 func (s *Service) secrets(e store.WebhookEndpoint, now time.Time) ([][]byte, error) {
+	if s.sealer == nil {
+		return nil, errNoSealer
+	}
 	sealed := [][]byte{e.Secret}
 	if previousLive(e, now) {
 		sealed = append(sealed, e.PreviousSecret)

@@ -870,7 +870,6 @@ func TestNewOptions(t *testing.T) {
 	e := newEnv(t, nil)
 	for name, o := range map[string]webhooks.Options{
 		"no store":            {Sealer: e.box},
-		"no sealer":           {Store: e.store},
 		"zero delay":          {Store: e.store, Sealer: e.box, Schedule: []time.Duration{time.Second, 0}},
 		"jitter 1":            {Store: e.store, Sealer: e.box, Jitter: 1},
 		"lease below timeout": {Store: e.store, Sealer: e.box, AttemptTimeout: time.Minute, Lease: time.Minute},
@@ -881,6 +880,17 @@ func TestNewOptions(t *testing.T) {
 	}
 	if _, err := webhooks.New(webhooks.Options{Store: e.store, Sealer: e.box}); err != nil {
 		t.Errorf("defaults: %v", err)
+	}
+	// Without a sealer: events are recorded, endpoints cannot be made.
+	rec, err := webhooks.New(webhooks.Options{Store: e.store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rec.Emit(t.Context(), e.org, webhooks.EventAPIKeyCreated, map[string]string{"k": "v"}); err != nil {
+		t.Errorf("Emit without a sealer: %v", err)
+	}
+	if _, _, err := rec.Create(t.Context(), e.org, webhooks.Input{URL: "https://hooks.example.com/x", EventTypes: []string{"*"}}, store.Actor{Type: store.ActorCLI}); err == nil {
+		t.Error("Create without a sealer succeeded")
 	}
 	var _ webhooks.Store = (*sqlite.Store)(nil)
 	var _ webhooks.Store = store.Store(nil)

@@ -78,11 +78,14 @@ const (
 	MaxPayloadSize = 256 << 10
 )
 
-// Options configure a Service. Store and Sealer are required; the other
-// zero values take the defaults noted.
+// Options configure a Service. Store is required; the other zero values
+// take the defaults noted.
 type Options struct {
-	Store  Store
-	Sealer Sealer      // seals endpoints' secrets; *secretbox.Box
+	Store Store
+	// Sealer seals endpoints' secrets; *secretbox.Box. Without one, the
+	// Service only records events (Emit and the read-only methods): the
+	// CLI's, whose events the server's dispatcher delivers.
+	Sealer Sealer
 	Clock  clock.Clock // default clock.System{}
 	// Policy says which URLs endpoints may have and which addresses
 	// deliveries may connect to. The zero Policy is the strict one: https
@@ -148,8 +151,8 @@ type Service struct {
 // Sealer is missing, or an option is out of range (a non-positive delay in
 // Schedule, Jitter of 1 or more, Lease not above AttemptTimeout).
 func New(o Options) (*Service, error) {
-	if o.Store == nil || o.Sealer == nil {
-		return nil, errors.New("webhooks: a store and a sealer are required")
+	if o.Store == nil {
+		return nil, errors.New("webhooks: a store is required")
 	}
 	if o.Clock == nil {
 		o.Clock = clock.System{}
@@ -329,11 +332,16 @@ func (s *Service) Create(ctx context.Context, orgID string, in Input, actor stor
 	return EndpointView(e, now), secret, nil
 }
 
+var errNoSealer = errors.New("webhooks: no sealer: this Service only records events")
+
 // newSecret makes a secret for endpoint id and seals it.
 func (s *Service) newSecret(id string) (secret string, sealed []byte, err error) {
 	secret, err = whsig.NewSecret()
 	if err != nil {
 		return "", nil, err
+	}
+	if s.sealer == nil {
+		return "", nil, errNoSealer
 	}
 	sealed, err = s.sealer.Seal([]byte(secret), secretAD(id))
 	if err != nil {
