@@ -69,7 +69,7 @@ setting's YAML path in upper case, e.g. TOLLGATE_SERVER_LISTEN=0.0.0.0:8443.`,
 	root.AddCommand(serveCmd(e), userCmd(e), orgCmd(e), apikeyCmd(e), subscriptionCmd(e), configCmd(e))
 	root.AddCommand(keysCmd(e), secretsCmd(e))
 	root.AddCommand(signCmd(e))
-	root.AddCommand(verifyCmd(e))
+	root.AddCommand(verifyCmd(e), webhookCmd(e))
 	return root
 }
 

@@ -57,6 +57,20 @@ prints "valid (…)" and exits 0, or exits 1 saying why not.`,
 	return cmd
 }
 
+// webhookCmd is the webhook command group: "tollgate webhook verify" is
+// "tollgate verify webhook".
+func webhookCmd(e *env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "webhook",
+		Short: "Webhook tools (verify a saved delivery)",
+	}
+	v := verifyWebhookCmd(e)
+	v.Use = strings.Replace(v.Use, "webhook", "verify", 1)
+	v.Long = strings.ReplaceAll(v.Long, "tollgate verify webhook", "tollgate webhook verify")
+	cmd.AddCommand(v)
+	return cmd
+}
+
 func verifyWebhookCmd(e *env) *cobra.Command {
 	var o verifyWebhookOptions
 	cmd := &cobra.Command{

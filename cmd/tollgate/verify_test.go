@@ -401,3 +401,22 @@ func FuzzParseHeaderLines(f *testing.F) {
 		}
 	})
 }
+
+// TestWebhookVerifyAlias: "tollgate webhook verify" is "tollgate verify
+// webhook".
+func TestWebhookVerifyAlias(t *testing.T) {
+	headers := writeTemp(t, "headers", deliveryHeaders(t, verifyTime, verifyBody, verifyOldSecret))
+	body := writeTemp(t, "body", verifyBody)
+	var out, errOut bytes.Buffer
+	root := newRoot(&out, &errOut, []string{"HOME=/nonexistent", webhookSecretEnv + "=" + verifyOldSecret})
+	root.SetArgs([]string{"webhook", "verify", "--headers", headers, "--body", body, "--now", verifyNow})
+	if err := root.ExecuteContext(context.Background()); err != nil || !strings.HasPrefix(out.String(), "valid (") {
+		t.Fatalf("webhook verify: %v, %q %q", err, out.String(), errOut.String())
+	}
+	tampered := writeTemp(t, "tampered", append([]byte("x"), verifyBody...))
+	root = newRoot(&out, &errOut, []string{"HOME=/nonexistent", webhookSecretEnv + "=" + verifyOldSecret})
+	root.SetArgs([]string{"webhook", "verify", "--headers", headers, "--body", tampered, "--now", verifyNow})
+	if err := root.ExecuteContext(context.Background()); err == nil {
+		t.Fatal("a tampered body verified")
+	}
+}
