@@ -52,8 +52,8 @@ bench: build ## Tollgate vs a bare reverse proxy vs the backend under wrk, one r
 	bin/tollgate-bench -tollgate bin/tollgate $(BENCH_FLAGS)
 
 .PHONY: microbench
-microbench: ## Go micro-benchmarks of the hot path (auth, limits, metering)
-	$(GO) test -run '^$$' -bench . -benchmem ./internal/credentials/ ./internal/oauth/ ./internal/tokens/ ./internal/reqsign/ ./internal/counters/memory/ ./internal/apikey/ ./internal/ipallow/ ./internal/clientip/ ./internal/limits/ ./internal/usage/ ./internal/metrics/ ./internal/gateway/ ./internal/httpx/ ./internal/store/sqlite/ ./internal/siwx/ ./internal/eip3009/ ./internal/evm/
+microbench: ## Go micro-benchmarks of the hot path (auth, limits, metering, signatures)
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/credentials/ ./internal/oauth/ ./internal/tokens/ ./internal/reqsign/ ./internal/counters/memory/ ./internal/apikey/ ./internal/ipallow/ ./internal/clientip/ ./internal/limits/ ./internal/usage/ ./internal/metrics/ ./internal/gateway/ ./internal/httpx/ ./internal/store/sqlite/ ./internal/siwx/ ./internal/eip3009/ ./internal/evm/ ./internal/respsign/ ./internal/whsig/
 
 .PHONY: clean
 clean: ## Remove build output and the development data directory

@@ -185,3 +185,60 @@ func TestWebhookSSRF(t *testing.T) {
 		wantRefusal(t, r, 400, "BAD_REQUEST")
 	}
 }
+
+// TestWebhookEvents: the other events reach an endpoint subscribed to all:
+// quota.threshold at 80% and quota.exhausted at 100% of the plan's quota,
+// app.deleted, and security.alert when a refresh token is used twice.
+func TestWebhookEvents(t *testing.T) {
+	backend := newRecorder(t, nil)
+	rc := newReceiver(t)
+	yaml := baseYAML(t.TempDir(), backend.URL) + `webhooks: {allow_private_networks: true, allow_http: true}
+plans: [{name: tiny, quota: {units: 5, period: day}}]
+default_plan: tiny
+`
+	n := start(t, yaml, nil)
+	token := n.account("events@example.com", "Events Co")
+	if r := do(t, "POST", n.base+"/api/v1/webhooks", map[string]any{"url": rc.URL, "event_types": []string{"*"}}, bearer(token)...); r.Status != 201 {
+		t.Fatalf("create: %d %s", r.Status, r.Body)
+	}
+	key, _ := n.createKey(token, nil)
+	for i := 1; i <= 6; i++ {
+		r := do(t, "GET", n.base+"/v1/x", nil, "X-API-KEY", key)
+		if (i <= 5) != (r.Status == 200) {
+			t.Fatalf("request %d: %d", i, r.Status)
+		}
+	}
+	var q struct {
+		Data struct {
+			Plan      string
+			UnitsUsed int64 `json:"units_used"`
+			Percent   int64
+		}
+	}
+	if err := json.Unmarshal(rc.next(t, "quota.threshold").body, &q); err != nil || q.Data.Plan != "tiny" || q.Data.UnitsUsed != 4 || q.Data.Percent != 80 {
+		t.Errorf("quota.threshold: %+v %v", q, err)
+	}
+	if err := json.Unmarshal(rc.next(t, "quota.exhausted").body, &q); err != nil || q.Data.UnitsUsed != 5 || q.Data.Percent != 100 {
+		t.Errorf("quota.exhausted: %+v %v", q, err)
+	}
+
+	a := n.createApp(token, nil)
+	if r := do(t, "DELETE", n.base+"/api/v1/apps/"+a.ID, nil, bearer(token)...); r.Status != 200 {
+		t.Fatalf("delete app: %d %s", r.Status, r.Body)
+	}
+	if d := rc.next(t, "app.deleted"); !strings.Contains(string(d.body), a.ClientID) {
+		t.Errorf("app.deleted: %s", d.body)
+	}
+
+	login := do(t, "POST", n.base+"/api/v1/auth/email/login", map[string]string{"email": "events@example.com", "password": "correct horse battery"}).json(t)
+	refresh := map[string]string{"refresh_token": login["refresh_token"].(string)}
+	if r := do(t, "POST", n.base+"/api/v1/auth/refresh", refresh); r.Status != 200 {
+		t.Fatalf("refresh: %d %s", r.Status, r.Body)
+	}
+	if r := do(t, "POST", n.base+"/api/v1/auth/refresh", refresh); r.Status != 401 {
+		t.Fatalf("refresh again: %d %s", r.Status, r.Body)
+	}
+	if d := rc.next(t, "security.alert"); !strings.Contains(string(d.body), "refresh_token_reuse") {
+		t.Errorf("security.alert: %s", d.body)
+	}
+}
