@@ -15,6 +15,7 @@ import (
 	"github.com/tollgate/tollgate/internal/logging"
 	"github.com/tollgate/tollgate/internal/respsign"
 	"github.com/tollgate/tollgate/internal/server"
+	"github.com/tollgate/tollgate/internal/signingkeys"
 	"github.com/tollgate/tollgate/internal/store"
 	"github.com/tollgate/tollgate/internal/tokens"
 )
@@ -80,17 +81,7 @@ key stay valid until they expire.`,
 			if err != nil {
 				return err
 			}
-			if e.json {
-				return e.printJSON(rotation{KeyID: id, Retired: append([]string{}, retired...)})
-			}
-			was := "none"
-			if len(retired) > 0 {
-				was = strings.Join(retired, ", ")
-			}
-			fmt.Fprintf(e.out, "new signing key: %s\nretired: %s\n\n", id, was)
-			fmt.Fprintln(e.out, "Running servers switch to the new key within their key reload interval (1 minute).\n"+
-				"Tokens signed by a retired key stay valid until they expire.")
-			return nil
+			return e.printRotation("signing key", id, retired, "Tokens signed by a retired key stay valid until they expire.")
 		}),
 	}
 	list := &cobra.Command{
@@ -118,17 +109,7 @@ key stay valid until they expire.`,
 			if err != nil {
 				return err
 			}
-			if e.json {
-				return e.printJSON(rotation{KeyID: id, Retired: append([]string{}, retired...)})
-			}
-			was := "none"
-			if len(retired) > 0 {
-				was = strings.Join(retired, ", ")
-			}
-			fmt.Fprintf(e.out, "new response signing key: %s\nretired: %s\n\n", id, was)
-			fmt.Fprintln(e.out, "Running servers switch to the new key within their key reload interval (1 minute).\n"+
-				"A retired key stays published for response_signing.retired_key_grace.")
-			return nil
+			return e.printRotation("response signing key", id, retired, "A retired key stays published for response_signing.retired_key_grace.")
 		})(c, args)
 	}
 	list.RunE = func(c *cobra.Command, args []string) error {
@@ -148,6 +129,21 @@ key stay valid until they expire.`,
 	cmd.AddCommand(rotate, list)
 	addJSONFlag(e, cmd)
 	return cmd
+}
+
+// printRotation reports a rotation to what: the new key, the keys it
+// retired, and what becomes of them.
+func (e *env) printRotation(what, id string, retired []string, fate string) error {
+	if e.json {
+		return e.printJSON(rotation{KeyID: id, Retired: append([]string{}, retired...)})
+	}
+	was := "none"
+	if len(retired) > 0 {
+		was = strings.Join(retired, ", ")
+	}
+	fmt.Fprintf(e.out, "new %s: %s\nretired: %s\n\n", what, id, was)
+	fmt.Fprintln(e.out, "Running servers switch to the new key within their key reload interval (1 minute).\n"+fate)
+	return nil
 }
 
 // withResponseKeyring is withKeyring for the keys that sign responses.
@@ -179,19 +175,11 @@ func (e *env) withResponseKeyring(generate bool, f func(ctx context.Context, k *
 	}
 }
 
-// hasKeys reports whether st holds a signing key of algorithm (false when
+// hasKeys reports whether st holds a signing key of algorithm (true when
 // it cannot tell: the caller then loads the keyring and reports the error).
 func hasKeys(ctx context.Context, st store.Store, algorithm string) bool {
-	stored, err := st.ListSigningKeys(ctx)
-	if err != nil {
-		return true
-	}
-	for _, k := range stored {
-		if k.Algorithm == algorithm {
-			return true
-		}
-	}
-	return false
+	keys, err := signingkeys.List(ctx, st, algorithm)
+	return err != nil || len(keys) > 0
 }
 
 func (e *env) printKeys(keys []tokens.KeyInfo) error {

@@ -6,7 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"sort"
+	"github.com/tollgate/tollgate/internal/signingkeys"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -32,9 +32,7 @@ const scalarSize = secp256k1.PrivKeyBytesLen
 // never retires or deletes, keys of another algorithm.
 type KeyStore interface {
 	CreateSigningKey(ctx context.Context, k store.SigningKey) error
-	ListSigningKeys(ctx context.Context) ([]store.SigningKey, error)
-	RetireSigningKey(ctx context.Context, id string, at time.Time) error
-	DeleteSigningKey(ctx context.Context, id string) error
+	signingkeys.Store
 }
 
 var _ KeyStore = store.Store(nil)
@@ -151,31 +149,9 @@ func (k *Keyring) Rotate(ctx context.Context) (newID string, retired []string, e
 	if err != nil {
 		return "", nil, err
 	}
-	stored, err := k.list(ctx)
+	retired, err = signingkeys.RetireOlder(ctx, k.store, Algorithm, newID, k.clock.Now())
 	if err != nil {
-		return newID, nil, errors.Join(err, k.Reload(ctx))
-	}
-	var created time.Time
-	for _, s := range stored {
-		if s.ID == newID {
-			created = s.CreatedAt // as stored, which may be truncated
-		}
-	}
-	if created.IsZero() {
-		return newID, nil, errors.Join(fmt.Errorf("respsign: new key %s is not listed", newID), k.Reload(ctx))
-	}
-	now := k.clock.Now()
-	for _, s := range stored {
-		if s.ID == newID || !s.RetiredAt.IsZero() || s.CreatedAt.After(created) {
-			continue
-		}
-		if err := k.store.RetireSigningKey(ctx, s.ID, now); err != nil {
-			if errors.Is(err, store.ErrNotFound) {
-				continue
-			}
-			return newID, retired, errors.Join(fmt.Errorf("respsign: retire key %s: %w", s.ID, err), k.Reload(ctx))
-		}
-		retired = append(retired, s.ID)
+		return newID, retired, errors.Join(fmt.Errorf("%s: %w", "respsign", err), k.Reload(ctx))
 	}
 	return newID, retired, k.Reload(ctx)
 }
@@ -190,47 +166,20 @@ func (k *Keyring) Prune(ctx context.Context, grace time.Duration) (deleted []str
 	if grace < 0 {
 		return nil, fmt.Errorf("respsign: prune: negative grace %v", grace)
 	}
-	stored, err := k.list(ctx)
+	deleted, err = signingkeys.Prune(ctx, k.store, Algorithm, k.clock.Now().Add(-grace), k.ActiveKeyID())
 	if err != nil {
-		return nil, err
-	}
-	signing := ""
-	for _, s := range stored {
-		if s.RetiredAt.IsZero() {
-			signing = s.ID // newest non-retired wins
-		}
-	}
-	active := k.ActiveKeyID()
-	cutoff := k.clock.Now().Add(-grace)
-	for _, s := range stored {
-		if s.RetiredAt.IsZero() || !s.RetiredAt.Before(cutoff) || s.ID == signing || s.ID == active {
-			continue
-		}
-		if err := k.store.DeleteSigningKey(ctx, s.ID); err != nil {
-			if errors.Is(err, store.ErrNotFound) {
-				continue // pruned elsewhere
-			}
-			return deleted, errors.Join(fmt.Errorf("respsign: delete key %s: %w", s.ID, err), k.Reload(ctx))
-		}
-		deleted = append(deleted, s.ID)
+		return deleted, errors.Join(fmt.Errorf("respsign: %w", err), k.Reload(ctx))
 	}
 	return deleted, k.Reload(ctx)
 }
 
 // list returns the stored ES256K keys, oldest first.
 func (k *Keyring) list(ctx context.Context) ([]store.SigningKey, error) {
-	all, err := k.store.ListSigningKeys(ctx)
+	keys, err := signingkeys.List(ctx, k.store, Algorithm)
 	if err != nil {
-		return nil, fmt.Errorf("respsign: list keys: %w", err)
+		return nil, fmt.Errorf("respsign: %w", err)
 	}
-	stored := make([]store.SigningKey, 0, len(all))
-	for _, s := range all {
-		if s.Algorithm == Algorithm {
-			stored = append(stored, s)
-		}
-	}
-	sort.SliceStable(stored, func(i, j int) bool { return stored[i].CreatedAt.Before(stored[j].CreatedAt) })
-	return stored, nil
+	return keys, nil
 }
 
 // Reload re-reads the keys from the store, so that a rotation made by another

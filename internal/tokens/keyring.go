@@ -21,7 +21,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
+	"github.com/tollgate/tollgate/internal/signingkeys"
 	"sync"
 	"time"
 
@@ -50,9 +50,7 @@ const (
 // KeyStore is the part of the store a Keyring uses.
 type KeyStore interface {
 	CreateSigningKey(ctx context.Context, k store.SigningKey) error
-	ListSigningKeys(ctx context.Context) ([]store.SigningKey, error)
-	RetireSigningKey(ctx context.Context, id string, at time.Time) error
-	DeleteSigningKey(ctx context.Context, id string) error
+	signingkeys.Store
 }
 
 var _ KeyStore = store.Store(nil)
@@ -161,31 +159,9 @@ func (k *Keyring) Rotate(ctx context.Context) (newID string, retired []string, e
 	if err != nil {
 		return "", nil, err
 	}
-	stored, err := k.list(ctx)
+	retired, err = signingkeys.RetireOlder(ctx, k.store, Algorithm, newID, k.clock.Now())
 	if err != nil {
-		return newID, nil, errors.Join(err, k.Reload(ctx))
-	}
-	var created time.Time
-	for _, s := range stored {
-		if s.ID == newID {
-			created = s.CreatedAt // as stored, which may be truncated
-		}
-	}
-	if created.IsZero() {
-		return newID, nil, errors.Join(fmt.Errorf("tokens: new key %s is not listed", newID), k.Reload(ctx))
-	}
-	now := k.clock.Now()
-	for _, s := range stored {
-		if s.Algorithm != Algorithm || s.ID == newID || !s.RetiredAt.IsZero() || s.CreatedAt.After(created) {
-			continue
-		}
-		if err := k.store.RetireSigningKey(ctx, s.ID, now); err != nil {
-			if errors.Is(err, store.ErrNotFound) {
-				continue
-			}
-			return newID, retired, errors.Join(fmt.Errorf("tokens: retire key %s: %w", s.ID, err), k.Reload(ctx))
-		}
-		retired = append(retired, s.ID)
+		return newID, retired, errors.Join(fmt.Errorf("%s: %w", "tokens", err), k.Reload(ctx))
 	}
 	return newID, retired, k.Reload(ctx)
 }
@@ -199,41 +175,20 @@ func (k *Keyring) Prune(ctx context.Context, keep time.Duration) (deleted []stri
 	if keep < 0 {
 		return nil, fmt.Errorf("tokens: prune: negative keep %v", keep)
 	}
-	stored, err := k.list(ctx)
+	deleted, err = signingkeys.Prune(ctx, k.store, Algorithm, k.clock.Now().Add(-keep), k.ActiveKeyID())
 	if err != nil {
-		return nil, err
-	}
-	signing := ""
-	for _, s := range stored {
-		if s.Algorithm == Algorithm && s.RetiredAt.IsZero() {
-			signing = s.ID // newest non-retired wins
-		}
-	}
-	active := k.ActiveKeyID()
-	cutoff := k.clock.Now().Add(-keep)
-	for _, s := range stored {
-		if s.Algorithm != Algorithm || s.RetiredAt.IsZero() || !s.RetiredAt.Before(cutoff) || s.ID == signing || s.ID == active {
-			continue
-		}
-		if err := k.store.DeleteSigningKey(ctx, s.ID); err != nil {
-			if errors.Is(err, store.ErrNotFound) {
-				continue // pruned elsewhere
-			}
-			return deleted, errors.Join(fmt.Errorf("tokens: delete key %s: %w", s.ID, err), k.Reload(ctx))
-		}
-		deleted = append(deleted, s.ID)
+		return deleted, errors.Join(fmt.Errorf("tokens: %w", err), k.Reload(ctx))
 	}
 	return deleted, k.Reload(ctx)
 }
 
-// list returns the stored keys, oldest first.
+// list returns the stored RS256 keys, oldest first.
 func (k *Keyring) list(ctx context.Context) ([]store.SigningKey, error) {
-	stored, err := k.store.ListSigningKeys(ctx)
+	keys, err := signingkeys.List(ctx, k.store, Algorithm)
 	if err != nil {
-		return nil, fmt.Errorf("tokens: list keys: %w", err)
+		return nil, fmt.Errorf("tokens: %w", err)
 	}
-	sort.SliceStable(stored, func(i, j int) bool { return stored[i].CreatedAt.Before(stored[j].CreatedAt) })
-	return stored, nil
+	return keys, nil
 }
 
 // Reload re-reads the keys from the store, so that a rotation made by another
@@ -250,9 +205,6 @@ func (k *Keyring) Reload(ctx context.Context) error {
 	var active *signingKey
 	var set jose.JSONWebKeySet
 	for _, s := range stored {
-		if s.Algorithm != Algorithm {
-			continue
-		}
 		der, err := k.sealer.Open(s.PrivateKey, associatedData(s.ID))
 		if err != nil {
 			return fmt.Errorf("tokens: open key %s (wrong master key?): %w", s.ID, err)
