@@ -2,6 +2,7 @@ package controlapi
 
 import (
 	"encoding/json"
+	"github.com/tollgate/tollgate/internal/httpx"
 	"time"
 
 	"github.com/tollgate/tollgate/internal/apierror"
@@ -140,24 +141,9 @@ func optTime(t time.Time) *time.Time {
 	return &t
 }
 
-// Optional is a request field that distinguishes absent (Set false), null
-// (Null true) and a value.
-type Optional[T any] struct {
-	Set   bool
-	Null  bool
-	Value T
-}
-
-// UnmarshalJSON implements json.Unmarshaler; it is only called when the
-// field is present.
-func (o *Optional[T]) UnmarshalJSON(b []byte) error {
-	o.Set = true
-	if string(b) == "null" {
-		o.Null = true
-		return nil
-	}
-	return json.Unmarshal(b, &o.Value)
-}
+// Optional is a request field that distinguishes absent, null and a value
+// (httpx.Optional).
+type Optional[T any] = httpx.Optional[T]
 
 // Allowlist is an IP allowlist request field: a JSON array of addresses and
 // CIDR prefixes, or one comma-separated string.

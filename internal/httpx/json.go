@@ -113,3 +113,22 @@ func ParseBearer(header string) (token string, bearer bool) {
 	}
 	return strings.TrimSpace(token), true
 }
+
+// Optional is a JSON request field (of a PATCH, typically) that distinguishes absent (Set false), null
+// (Null true) and a value.
+type Optional[T any] struct {
+	Set   bool
+	Null  bool
+	Value T
+}
+
+// UnmarshalJSON implements json.Unmarshaler; it is only called when the
+// field is present.
+func (o *Optional[T]) UnmarshalJSON(b []byte) error {
+	o.Set = true
+	if string(b) == "null" {
+		o.Null = true
+		return nil
+	}
+	return json.Unmarshal(b, &o.Value)
+}

@@ -151,7 +151,7 @@ func (k *Keyring) Rotate(ctx context.Context) (newID string, retired []string, e
 	}
 	retired, err = signingkeys.RetireOlder(ctx, k.store, Algorithm, newID, k.clock.Now())
 	if err != nil {
-		return newID, retired, errors.Join(fmt.Errorf("%s: %w", "respsign", err), k.Reload(ctx))
+		return newID, retired, errors.Join(fmt.Errorf("respsign: %w", err), k.Reload(ctx))
 	}
 	return newID, retired, k.Reload(ctx)
 }

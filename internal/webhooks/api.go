@@ -1,7 +1,6 @@
 package webhooks
 
 import (
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -150,24 +149,9 @@ func (req UpdateRequest) Patch() (Patch, error) {
 	return p, nil
 }
 
-// Optional is a request field that distinguishes absent (Set false), null
-// (Null true) and a value.
-type Optional[T any] struct {
-	Set   bool
-	Null  bool
-	Value T
-}
-
-// UnmarshalJSON implements json.Unmarshaler; it is only called when the
-// field is present.
-func (o *Optional[T]) UnmarshalJSON(b []byte) error {
-	o.Set = true
-	if string(b) == "null" {
-		o.Null = true
-		return nil
-	}
-	return json.Unmarshal(b, &o.Value)
-}
+// Optional is a request field that distinguishes absent, null and a value
+// (httpx.Optional).
+type Optional[T any] = httpx.Optional[T]
 
 func (a *API) decode(r *http.Request, v any) error {
 	// RFC 7396 bodies read the same as plain JSON here.
