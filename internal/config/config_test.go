@@ -120,6 +120,14 @@ func TestValidationErrors(t *testing.T) {
 		{"quota without period", base + "plans: [{name: free, quota: {units: 10}}]", "period is required"},
 		{"short admin token", base + "admin: {listen: 127.0.0.1:9090, token: short}", "at least 32"},
 		{"bad level", base + "log: {level: loud}", "log.level"},
+		{"tiny signed body", base + "response_signing: {max_body_bytes: 10}", "response_signing.max_body_bytes"},
+		{"short key grace", base + "response_signing: {retired_key_grace: 1m}", "response_signing.retired_key_grace"},
+		{"bad webhook cidr", base + "webhooks: {allowed_cidrs: [10.0.0.0]}", "not a CIDR prefix"},
+		{"webhook timeout", base + "webhooks: {attempt_timeout: 10m}", "webhooks.attempt_timeout"},
+		{"webhook failures", base + "webhooks: {max_failures: 0}", "webhooks.max_failures"},
+		{"webhook grace", base + "webhooks: {secret_grace: -1h}", "webhooks.secret_grace"},
+		{"webhook retention", base + "webhooks: {retention: 1h}", "webhooks.retention"},
+		{"webhook workers", base + "webhooks: {workers: 0}", "webhooks.workers"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -146,6 +154,12 @@ func TestDev(t *testing.T) {
 	if !cfg.Dev || !cfg.Server.InsecureHTTP || cfg.Storage.SQLite.Path != "/tmp/data/tollgate.db" ||
 		cfg.Routes[0].Upstream != "http://127.0.0.1:4567" || cfg.Admin.Listen == "" {
 		t.Errorf("dev config = %+v", cfg)
+	}
+	if !cfg.Webhooks.AllowPrivateNetworks || !cfg.Webhooks.AllowHTTP {
+		t.Errorf("dev webhooks = %+v, want local http receivers allowed", cfg.Webhooks)
+	}
+	if d := Default(); d.Webhooks.AllowPrivateNetworks || d.Webhooks.AllowHTTP {
+		t.Errorf("default webhooks = %+v, want the strict policy", d.Webhooks)
 	}
 }
 

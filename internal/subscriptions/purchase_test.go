@@ -1,10 +1,13 @@
 package subscriptions
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
+	"log/slog"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -185,6 +188,7 @@ func TestDecodePaymentRefuses(t *testing.T) {
 		"short nonce":      {enc(strings.Replace(good, strings.Repeat("00", 32), "00", 1)), 1},
 		"short signature":  {enc(strings.Replace(good, strings.Repeat("ab", 65), "ab", 1)), 1},
 		"trailing data":    {enc(good + "{}"), 1},
+		"trailing brace":   {enc(good + "}"), 1},
 		"too long":         {strings.Repeat("A", MaxPaymentHeader+4), 1},
 		"url base64":       {base64.URLEncoding.EncodeToString([]byte(good + "\xff\xfe")), 1},
 	} {
@@ -210,4 +214,67 @@ func FuzzDecodePayment(f *testing.F) {
 		_ = Local{Clock: clock.NewFake(testNow)}.Verify(context.Background(), p, Requirement{Network: p.Network,
 			Asset: "0x036CbD53842c5426634e7929541eC2318f3dCF7e", PayTo: "0x209693Bc6afc0C5328bA36FaF03C514EF312287C", Amount: "1"})
 	})
+}
+
+// flakyPurchases fails its first failures calls with a store error.
+type flakyPurchases struct {
+	memPurchases
+	failures int
+	calls    int
+}
+
+func (f *flakyPurchases) Purchase(ctx context.Context, p store.Payment, d time.Duration, a store.AuditEntry) (store.Subscription, error) {
+	f.calls++
+	if f.calls <= f.failures {
+		return store.Subscription{}, errors.New("database is locked")
+	}
+	return f.memPurchases.Purchase(ctx, p, d, a)
+}
+
+// TestPurchaseRecording: a settled payment is recorded even if the store
+// fails a few times, reported as subscription.created; if recording keeps
+// failing, the answer is 500 and an error log names the settled payment for
+// reconciliation.
+func TestPurchaseRecording(t *testing.T) {
+	key := must(secp256k1.GeneratePrivateKey())
+	type event struct {
+		org, typ string
+		data     map[string]any
+	}
+	for _, tc := range []struct {
+		name     string
+		failures int
+		status   int
+	}{{"two failures", 2, 200}, {"always failing", 100, 500}} {
+		t.Run(tc.name, func(t *testing.T) {
+			purchases := &flakyPurchases{memPurchases: memPurchases{seen: map[string]store.Payment{}}, failures: tc.failures}
+			var logs bytes.Buffer
+			var events []event
+			shop := &Shop{
+				Catalog: newCatalog(t), Facilitator: Local{Clock: clock.NewFake(testNow)}, Purchases: purchases,
+				Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+				Events: func(_ context.Context, org, typ string, data any) {
+					events = append(events, event{org, typ, data.(map[string]any)})
+				},
+			}
+			r := httptest.NewRequest("POST", PurchasePath+"?plan=pro", nil)
+			r.Header.Set(HeaderPaymentSignature, paymentFor(t, key, 2, nil))
+			w := httptest.NewRecorder()
+			apierror.HandlerFunc(shop.ServePurchase).ServeHTTP(w, r)
+			if w.Code != tc.status {
+				t.Fatalf("%d %s", w.Code, w.Body)
+			}
+			if tc.status == 200 {
+				if purchases.calls != 3 || len(events) != 1 || events[0].typ != "subscription.created" || events[0].org != "org_w" ||
+					events[0].data["plan"] != "pro" || events[0].data["amount"] != "1000000" || !strings.HasPrefix(events[0].data["transaction"].(string), "local-unsettled:") {
+					t.Errorf("calls %d, events %+v", purchases.calls, events)
+				}
+				return
+			}
+			if purchases.calls != recordAttempts || len(events) != 0 || !strings.Contains(logs.String(), "SETTLED payment could not be recorded") ||
+				!strings.Contains(logs.String(), "local-unsettled:") {
+				t.Errorf("calls %d, events %v, log %s", purchases.calls, events, logs.String())
+			}
+		})
+	}
 }
