@@ -2,11 +2,11 @@
 // every node must agree on and that may be lost without harm to durable data.
 // Today that is attempt throttling (failed logins, sign-ups), the replay cache
 // of signed requests (signatures and nonces seen within their window) and the
-// gateway's rate limits and quotas, decided together by Take; bans follow
-// behind the same interface.
+// gateway's rate limits and quotas, decided together by Take; and temporary
+// bans. Beside the Store, a Bus broadcasts cache invalidations to every node.
 //
 // Implementations: memory (one node) and, for clusters, Redis. Both pass the
-// conformance suite in package counterstest.
+// conformance suites in package counterstest.
 package counters
 
 import (
@@ -93,6 +93,52 @@ type Store interface {
 	// that is not after the store's clock stores nothing. used must not be
 	// negative.
 	SetQuotaUsed(ctx context.Context, quotaKey string, used int64, expiresAt time.Time) error
+
+	// Ban bans key for ttl from the store's clock: Banned reports it until
+	// then. A ban only ever grows: banning a banned key for longer extends
+	// the ban, for less changes nothing. ttl must be positive and may be
+	// rounded up to the store's resolution (milliseconds in Redis). Bans do
+	// not share keys with the other state of the store.
+	Ban(ctx context.Context, key string, ttl time.Duration) error
+	// Banned reports how long key remains banned, 0 if it is not. It is
+	// meant to be checked on every request, so it never waits on the
+	// network: the Redis store answers from a mirror of the bans in the
+	// node's memory, loaded when the store starts (a SCAN of the ban keys)
+	// and kept current through pub/sub, so that a ban set through one node
+	// is seen by the others well within a second (and at once by the node
+	// that set it). A node whose subscription is down misses the bans set
+	// meanwhile until it reconnects and reloads them. The error is for
+	// implementations that must ask their backend; both here return nil.
+	Banned(ctx context.Context, key string) (remaining time.Duration, err error)
+}
+
+// Resync is the message a Bus delivers to its subscribers when messages may
+// have been lost (the Redis subscription reconnected, or a subscriber fell
+// too far behind): the subscriber must drop everything it caches. Publishing
+// Resync tells every node to do so.
+const Resync = "*"
+
+// Bus broadcasts short messages (cache invalidations) to every node.
+//
+// Delivery is at most once: messages published while a node's subscription
+// is down (the Redis connection lost and being re-established) are lost for
+// that node. Once the subscription is back, its subscribers receive Resync,
+// after which they must not trust anything they cached from messages. A
+// subscriber that falls thousands of messages behind gets Resync in place of
+// the messages it missed.
+type Bus interface {
+	// Publish sends msg to every subscriber of every node, this one
+	// included. It returns once the backend has accepted msg, not once it
+	// has been delivered.
+	Publish(ctx context.Context, msg string) error
+	// Subscribe calls fn for each message published by any node, this one
+	// included, from now on, until cancel is called. fn runs on one
+	// goroutine per subscription, in order; it must not block long.
+	//
+	// Messages published after cancel returns are not delivered; a call of
+	// fn under way may still finish after it. cancel may be called more
+	// than once, and from fn.
+	Subscribe(fn func(msg string)) (cancel func())
 }
 
 // Allowance is what a plan allows one organization (or key): a rate and a

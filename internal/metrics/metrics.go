@@ -14,6 +14,9 @@
 //	usage_events_dropped_total                  counter
 //	usage_events_written_total                  counter
 //	usage_events_failed_total                   counter
+//	counters_unavailable                        gauge (1 while Redis is unreachable)
+//	counters_outages_total                      counter
+//	counters_fallback_decisions_total           counter (fail-open decisions)
 //
 // An empty route or auth method is exported as "none". Label values come
 // from the configuration (routes), fixed code sets (statuses, error codes,
@@ -231,5 +234,34 @@ func (m *Metrics) WatchUsageQueue(depth func() int, dropped, written, failed fun
 			"Usage events written to the store.", written),
 		counter("usage_events_failed_total",
 			"Usage events given up after failed writes to the store.", failed),
+	)
+}
+
+// WatchCounters exports the health of the shared counter store: down as the
+// gauge counters_unavailable (1 while unreachable), and outages and
+// fallbacks as the counters counters_outages_total and
+// counters_fallback_decisions_total (decisions made with this node's own
+// counters in fail-open mode). The functions are called at every scrape.
+//
+// Call it once: a second call panics.
+func (m *Metrics) WatchCounters(down func() bool, outages, fallbacks func() uint64) {
+	m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: Namespace, Name: "counters_unavailable",
+			Help: "1 while the shared counter store (Redis) is unreachable.",
+		}, func() float64 {
+			if down() {
+				return 1
+			}
+			return 0
+		}),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "counters_outages_total",
+			Help: "Times the shared counter store became unreachable.",
+		}, func() float64 { return float64(outages()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "counters_fallback_decisions_total",
+			Help: "Counter operations decided by this node alone while the shared store was unreachable (fail-open).",
+		}, func() float64 { return float64(fallbacks()) }),
 	)
 }

@@ -15,13 +15,18 @@ import (
 
 // Harness gives the suite a fresh store and a way to read and move its clock.
 // Advance moves the clock the store reads (a fake clock for memory; for a
-// store using a server clock it may sleep). Now reads it (nil: time.Now), for
-// the quota periods the suite names; the suite allows a second between Now
-// and the store's reading.
+// store using a server clock it may sleep or skew it). Now reads it (nil:
+// time.Now), for the quota periods the suite names; the suite allows a
+// second between Now and the store's reading.
+//
+// NewPeer, if not nil, returns another store sharing s's backend state, as
+// a second node of a cluster would (with the same clock: Advance moves
+// both); the tests of state seen across nodes are skipped without it.
 type Harness struct {
 	New     func(t *testing.T) counters.Store
 	Advance func(t *testing.T, d time.Duration)
 	Now     func(t *testing.T) time.Time
+	NewPeer func(t *testing.T, s counters.Store) counters.Store
 }
 
 func (h Harness) now(t *testing.T) time.Time {
@@ -47,6 +52,7 @@ func RunTests(t *testing.T, h Harness) {
 	t.Run("SeenConcurrentExactlyOnce", func(t *testing.T) { testSeenConcurrent(t, h) })
 	t.Run("SeenRejectsNonPositiveTTL", func(t *testing.T) { testSeenBadTTL(t, h) })
 	runTakeTests(t, h)
+	runBanTests(t, h)
 }
 
 var ctx = context.Background()

@@ -15,6 +15,11 @@
 //     refuses new keys with an error (ErrQuotaFull, ErrFull) instead, after
 //     reclaiming expired ones: some 60 to 100 bytes each plus the key's
 //     length.
+//   - bans: one map, swept of expired bans whenever it has doubled. It is
+//     not bounded: bans are set by the server against abuse, not by
+//     clients, and each costs some 50 bytes plus the key's length.
+//
+// Bus is the in-process counters.Bus that goes with it.
 package memory
 
 import (
@@ -72,6 +77,7 @@ type Store struct {
 	maxQuotaPer int
 	shards      [shardCount]shard
 	sweepEv     int
+	bans        bans
 }
 
 type shard struct {
@@ -373,5 +379,3 @@ func (s *Store) count(f func(*shard) int) int {
 	}
 	return n
 }
-
-var _ counters.Store = (*Store)(nil)
