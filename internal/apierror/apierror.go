@@ -189,12 +189,19 @@ type bodyError struct {
 }
 
 // From converts any error into an *Error: an *Error found with errors.As is
-// returned as is, a request body over its limit becomes 413, and anything
-// else becomes a 500 that keeps err as its internal cause.
+// returned as is, an error reporting Unavailable() true (a store that cannot
+// be reached) becomes 503 with Retry-After, a request body over its limit
+// becomes 413, and anything else becomes a 500 that keeps err as its
+// internal cause.
 func From(err error) *Error {
 	var e *Error
 	if errors.As(err, &e) {
 		return e
+	}
+	var down interface{ Unavailable() bool }
+	if errors.As(err, &down) && down.Unavailable() {
+		return New(http.StatusServiceUnavailable, ServiceUnavailable, "temporarily unavailable, try again shortly").
+			WithRetryAfter(5 * time.Second).Wrap(err)
 	}
 	var tooLarge *http.MaxBytesError
 	if errors.As(err, &tooLarge) {

@@ -38,7 +38,16 @@ var (
 	// pending delivery redelivered (see RecordWebhookAttempt and
 	// RedeliverWebhook).
 	ErrConflict = errors.New("store: conflict")
+	// ErrUnavailable: the database could not be reached (a network failure,
+	// a restart); the same call may succeed later. Errors that wrap it
+	// report Unavailable() true, which the HTTP layer answers with 503.
+	ErrUnavailable error = unavailableError{}
 )
+
+type unavailableError struct{}
+
+func (unavailableError) Error() string     { return "store: unavailable" }
+func (unavailableError) Unavailable() bool { return true }
 
 // Organization is a customer of the API platform. It owns users, apps and
 // API keys, and is the unit that plans, quotas and usage apply to.

@@ -1,0 +1,112 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tollgate/tollgate/internal/store"
+)
+
+const (
+	rtColumns = `id, family_id, user_id, hash, created_at, expires_at, used_at, revoked_at`
+	rtInsert  = `INSERT INTO refresh_tokens (` + rtColumns + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`
+	rtByHash  = `SELECT ` + rtColumns + ` FROM refresh_tokens WHERE hash = $1`
+	// rtByHashForUpd locks the token being rotated, so that concurrent
+	// rotations of one token run one after the other: the second finds it
+	// used.
+	rtByHashForUpd = rtByHash + ` FOR UPDATE`
+	// rtUse marks a token used only if it is still unused and unrevoked.
+	rtUse          = `UPDATE refresh_tokens SET used_at = $1 WHERE id = $2 AND used_at IS NULL AND revoked_at IS NULL`
+	rtRevokeFamily = `UPDATE refresh_tokens SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL`
+	rtRevokeUser   = `UPDATE refresh_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL`
+)
+
+func scanRefreshToken(r rowScanner) (store.RefreshToken, error) {
+	var t store.RefreshToken
+	err := r.Scan(&t.ID, &t.FamilyID, &t.UserID, blobCol{&t.Hash}, timeCol{&t.CreatedAt},
+		timeCol{&t.ExpiresAt}, timeCol{&t.UsedAt}, timeCol{&t.RevokedAt})
+	return t, err
+}
+
+func getRefreshToken(ctx context.Context, q querier, query string, hash []byte) (store.RefreshToken, error) {
+	t, err := scanRefreshToken(q.QueryRow(ctx, query, blob(hash)))
+	return t, wrapErr(err, "refresh token by hash")
+}
+
+func insertRefreshToken(ctx context.Context, q querier, t store.RefreshToken) error {
+	_, err := q.Exec(ctx, rtInsert, t.ID, t.FamilyID, t.UserID, blob(t.Hash), micros(t.CreatedAt),
+		micros(t.ExpiresAt), micros(t.UsedAt), micros(t.RevokedAt))
+	return wrapErr(err, "refresh token "+quote(t.ID))
+}
+
+// CreateRefreshToken stores a refresh token.
+func (s *Store) CreateRefreshToken(ctx context.Context, t store.RefreshToken) error {
+	return s.retry(ctx, func() error { return insertRefreshToken(ctx, s.pool, t) })
+}
+
+// GetRefreshTokenByHash returns the refresh token whose hash is hash.
+func (s *Store) GetRefreshTokenByHash(ctx context.Context, hash []byte) (store.RefreshToken, error) {
+	return getRefreshToken(ctx, s.pool, rtByHash, hash)
+}
+
+// RotateRefreshToken marks the token with oldHash used at `at` (now if zero)
+// and stores next, in one transaction, and returns the old token as stored
+// (with UsedAt set). If the old token was already used or revoked it writes
+// nothing and returns it as it is with store.ErrTokenUsed. next must have the
+// old token's FamilyID and UserID.
+func (s *Store) RotateRefreshToken(ctx context.Context, oldHash []byte, next store.RefreshToken, at time.Time) (store.RefreshToken, error) {
+	var old store.RefreshToken
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		old, err = getRefreshToken(ctx, tx, rtByHashForUpd, oldHash)
+		if err != nil {
+			return err
+		}
+		if !old.UsedAt.IsZero() || !old.RevokedAt.IsZero() {
+			return fmt.Errorf("postgres: refresh token %q: %w", old.ID, store.ErrTokenUsed)
+		}
+		if next.FamilyID != old.FamilyID || next.UserID != old.UserID {
+			return fmt.Errorf("postgres: refresh token %q: next token %q is of family %q and user %q, want %q and %q",
+				old.ID, next.ID, next.FamilyID, next.UserID, old.FamilyID, old.UserID)
+		}
+		usedAt := s.orNow(at)
+		n, err := execAffected(ctx, tx, rtUse, micros(usedAt), old.ID)
+		if err != nil {
+			return wrapErr(err, "refresh token "+quote(old.ID))
+		}
+		if n == 0 {
+			return fmt.Errorf("postgres: refresh token %q: %w", old.ID, store.ErrTokenUsed)
+		}
+		if err := insertRefreshToken(ctx, tx, next); err != nil {
+			return err
+		}
+		old, err = getRefreshToken(ctx, tx, rtByHash, oldHash)
+		return err
+	})
+	switch {
+	case err == nil:
+		return old, nil
+	case old.ID != "" && errors.Is(err, store.ErrTokenUsed):
+		return old, err
+	default:
+		return store.RefreshToken{}, err
+	}
+}
+
+// RevokeRefreshTokenFamily revokes, at `at` (now if zero), every token of the
+// family that is not revoked yet.
+func (s *Store) RevokeRefreshTokenFamily(ctx context.Context, familyID string, at time.Time) error {
+	_, err := s.exec(ctx, rtRevokeFamily, micros(s.orNow(at)), familyID)
+	return wrapErr(err, "revoke refresh token family "+quote(familyID))
+}
+
+// RevokeUserRefreshTokens revokes, at `at` (now if zero), every token of the
+// user that is not revoked yet.
+func (s *Store) RevokeUserRefreshTokens(ctx context.Context, userID string, at time.Time) error {
+	_, err := s.exec(ctx, rtRevokeUser, micros(s.orNow(at)), userID)
+	return wrapErr(err, "revoke refresh tokens of user "+quote(userID))
+}

@@ -1,0 +1,46 @@
+package postgres
+
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tollgate/tollgate/internal/store"
+)
+
+const (
+	// revokedInsert inserts nothing for a token already revoked; a
+	// concurrent revocation of the same token waits for the first to commit
+	// and then inserts nothing either.
+	revokedInsert = `INSERT INTO revoked_tokens (jti, client_id, expires_at, revoked_at) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (jti) DO NOTHING`
+	revokedExists = `SELECT EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = $1)`
+	revokedPurge  = `DELETE FROM revoked_tokens WHERE expires_at < $1`
+)
+
+// RevokeAccessToken records a revoked access token and its audit entry; a
+// token already recorded is left as it is, without an audit entry.
+func (s *Store) RevokeAccessToken(ctx context.Context, t store.RevokedToken, a store.AuditEntry) error {
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		n, err := execAffected(ctx, tx, revokedInsert, t.JTI, t.ClientID, micros(t.ExpiresAt), micros(s.orNow(t.RevokedAt)))
+		if err != nil || n == 0 {
+			return wrapErr(err, "revoked token "+quote(t.JTI))
+		}
+		return s.writeAudit(ctx, tx, a, "")
+	})
+}
+
+// AccessTokenRevoked reports whether the token with this jti was revoked.
+func (s *Store) AccessTokenRevoked(ctx context.Context, jti string) (bool, error) {
+	var revoked bool
+	err := s.pool.QueryRow(ctx, revokedExists, jti).Scan(&revoked)
+	return revoked, wrapErr(err, "revoked token "+quote(jti))
+}
+
+// PurgeRevokedTokens deletes the revoked tokens that expired before the
+// given time.
+func (s *Store) PurgeRevokedTokens(ctx context.Context, expiredBefore time.Time) (int64, error) {
+	n, err := s.exec(ctx, revokedPurge, micros(expiredBefore))
+	return n, wrapErr(err, "purge revoked tokens")
+}

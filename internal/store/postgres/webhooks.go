@@ -1,0 +1,171 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tollgate/tollgate/internal/store"
+)
+
+// Webhook endpoints. The outbox of their deliveries is in
+// webhook_deliveries.go.
+
+const (
+	endpointColumns = `id, org_id, url, description, event_types, secret, previous_secret, previous_secret_expires_at,
+		disabled, disabled_reason, disabled_at, consecutive_failures, created_at, updated_at`
+	endpointSelect = `SELECT ` + endpointColumns + ` FROM webhook_endpoints`
+	endpointInsert = `INSERT INTO webhook_endpoints (` + endpointColumns + `)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`
+	endpointUpdate = `UPDATE webhook_endpoints SET url = $1, description = $2, event_types = $3, secret = $4, previous_secret = $5,
+		previous_secret_expires_at = $6, disabled = $7, disabled_reason = $8, disabled_at = $9, consecutive_failures = $10,
+		updated_at = $11 WHERE id = $12`
+	endpointByID       = endpointSelect + ` WHERE id = $1`
+	endpointByIDForUpd = endpointByID + ` FOR UPDATE`
+	endpointsOfOrg     = endpointSelect + ` WHERE org_id = $1 ORDER BY created_at, id`
+	endpointsOrdered   = endpointSelect + ` ORDER BY created_at, id`
+	endpointDelete     = `DELETE FROM webhook_endpoints WHERE id = $1`
+	// endpointsFor selects the enabled endpoints of an organization that
+	// take an event type (the type, or "*", is in their JSON list), and
+	// keeps them from being deleted before the deliveries queued for them
+	// are committed (FOR KEY SHARE conflicts with DELETE only, not with the
+	// updates of other fields).
+	endpointsFor = `SELECT id FROM webhook_endpoints
+		WHERE org_id = $1 AND NOT disabled AND (event_types @> jsonb_build_array($2::text) OR event_types @> '["*"]')
+		ORDER BY created_at, id FOR KEY SHARE`
+	endpointOfOrg = `SELECT 1 FROM webhook_endpoints WHERE id = $1 AND org_id = $2 FOR KEY SHARE`
+	// endpointKept checks that an endpoint exists and keeps it from being
+	// deleted until the transaction ends.
+	endpointKept = `SELECT 1 FROM webhook_endpoints WHERE id = $1 FOR KEY SHARE`
+	// endpointAttempted keeps the count of consecutive failures.
+	endpointAttempted = `UPDATE webhook_endpoints SET consecutive_failures = CASE WHEN $1 THEN 0 ELSE consecutive_failures + 1 END
+		WHERE id = $2`
+)
+
+func scanEndpoint(r rowScanner) (store.WebhookEndpoint, error) {
+	var e store.WebhookEndpoint
+	err := r.Scan(&e.ID, &e.OrgID, &e.URL, &e.Description, listCol{&e.EventTypes}, blobCol{&e.Secret},
+		blobCol{&e.PreviousSecret}, timeCol{&e.PreviousSecretExpiresAt}, &e.Disabled, &e.DisabledReason,
+		timeCol{&e.DisabledAt}, &e.ConsecutiveFailures, timeCol{&e.CreatedAt}, timeCol{&e.UpdatedAt})
+	return e, err
+}
+
+func getEndpoint(ctx context.Context, q querier, query, id string) (store.WebhookEndpoint, error) {
+	e, err := scanEndpoint(q.QueryRow(ctx, query, id))
+	return e, wrapErr(err, "webhook endpoint "+quote(id))
+}
+
+// checkEndpoint refuses an endpoint without one of its required fields.
+func checkEndpoint(e store.WebhookEndpoint) error {
+	if e.ID == "" || e.OrgID == "" || e.URL == "" || len(e.EventTypes) == 0 || len(e.Secret) == 0 {
+		return fmt.Errorf("postgres: webhook endpoint %q: ID, organization, URL, event types and secret are required", e.ID)
+	}
+	return nil
+}
+
+// eventTypes returns the event types as stored: sorted, without duplicates.
+func eventTypes(types []string) string {
+	return jsonList(slices.Compact(slices.Sorted(slices.Values(types))))
+}
+
+// CreateWebhookEndpoint creates a webhook endpoint; its event types are
+// stored sorted, without duplicates.
+func (s *Store) CreateWebhookEndpoint(ctx context.Context, e store.WebhookEndpoint, a store.AuditEntry) error {
+	if err := checkEndpoint(e); err != nil {
+		return err
+	}
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, endpointInsert, e.ID, e.OrgID, e.URL, e.Description, eventTypes(e.EventTypes),
+			blob(e.Secret), nullBlob(e.PreviousSecret), micros(e.PreviousSecretExpiresAt), e.Disabled, e.DisabledReason,
+			micros(e.DisabledAt), e.ConsecutiveFailures, micros(e.CreatedAt), micros(e.UpdatedAt))
+		if err != nil {
+			return wrapErr(err, "webhook endpoint "+quote(e.ID))
+		}
+		return s.writeAudit(ctx, tx, a, e.ID)
+	})
+}
+
+// GetWebhookEndpoint returns the webhook endpoint with the given ID.
+func (s *Store) GetWebhookEndpoint(ctx context.Context, id string) (store.WebhookEndpoint, error) {
+	return getEndpoint(ctx, s.pool, endpointByID, id)
+}
+
+// ListWebhookEndpoints lists an organization's webhook endpoints (every
+// organization's for orgID ""), oldest first.
+func (s *Store) ListWebhookEndpoints(ctx context.Context, orgID string) ([]store.WebhookEndpoint, error) {
+	query, args := endpointsOrdered, []any{}
+	if orgID != "" {
+		query, args = endpointsOfOrg, []any{orgID}
+	}
+	out, err := queryAll(ctx, s.pool, scanEndpoint, query, args...)
+	return out, wrapErr(err, "list webhook endpoints")
+}
+
+// UpdateWebhookEndpoint updates a webhook endpoint; ID, OrgID and CreatedAt
+// cannot change, and the required fields must stay set.
+func (s *Store) UpdateWebhookEndpoint(ctx context.Context, id string, fn func(store.WebhookEndpoint) (store.WebhookEndpoint, error), a store.AuditEntry) (store.WebhookEndpoint, error) {
+	return update(ctx, s, rowUpdate[store.WebhookEndpoint]{
+		get: func(ctx context.Context, q querier) (store.WebhookEndpoint, error) {
+			return getEndpoint(ctx, q, endpointByIDForUpd, id)
+		},
+		keep: func(old, e store.WebhookEndpoint) store.WebhookEndpoint {
+			e.ID, e.OrgID, e.CreatedAt = old.ID, old.OrgID, old.CreatedAt
+			return e
+		},
+		put: func(ctx context.Context, q querier, e store.WebhookEndpoint) error {
+			if err := checkEndpoint(e); err != nil {
+				return err
+			}
+			_, err := q.Exec(ctx, endpointUpdate, e.URL, e.Description, eventTypes(e.EventTypes), blob(e.Secret),
+				nullBlob(e.PreviousSecret), micros(e.PreviousSecretExpiresAt), e.Disabled, e.DisabledReason,
+				micros(e.DisabledAt), e.ConsecutiveFailures, micros(e.UpdatedAt), e.ID)
+			return wrapErr(err, "webhook endpoint "+quote(e.ID))
+		},
+	}, fn, a)
+}
+
+// DeleteWebhookEndpoint deletes a webhook endpoint and fails its pending
+// deliveries at the given time (a zero at means now). Its deliveries stay,
+// as the delivery log. The deletion waits for the transactions queueing
+// deliveries for the endpoint (which lock it FOR KEY SHARE), so that it
+// fails theirs too.
+func (s *Store) DeleteWebhookEndpoint(ctx context.Context, id string, at time.Time, a store.AuditEntry) error {
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		n, err := execAffected(ctx, tx, endpointDelete, id)
+		if err == nil && n == 0 {
+			err = pgx.ErrNoRows
+		}
+		if err != nil {
+			return wrapErr(err, "webhook endpoint "+quote(id))
+		}
+		if _, err := tx.Exec(ctx, deliveriesEndpointDeleted, string(store.WebhookFailed), endpointDeletedError,
+			micros(s.orNow(at)), id, string(store.WebhookPending)); err != nil {
+			return wrapErr(err, "fail deliveries of webhook endpoint "+quote(id))
+		}
+		return s.writeAudit(ctx, tx, a, "")
+	})
+}
+
+// endpointIDs returns the endpoints an event goes to: ev.Endpoint if set (an
+// endpoint of ev.OrgID, enabled or not), or else the enabled endpoints of
+// ev.OrgID that take ev.Type. It locks them FOR KEY SHARE.
+func endpointIDs(ctx context.Context, q querier, ev store.WebhookEvent) ([]string, error) {
+	if ev.Endpoint != "" {
+		var one int
+		err := q.QueryRow(ctx, endpointOfOrg, ev.Endpoint, ev.OrgID).Scan(&one)
+		if err != nil {
+			return nil, wrapErr(err, fmt.Sprintf("webhook endpoint %q of organization %q", ev.Endpoint, ev.OrgID))
+		}
+		return []string{ev.Endpoint}, nil
+	}
+	out, err := queryAll(ctx, q, scanID, endpointsFor, ev.OrgID, ev.Type)
+	return out, wrapErr(err, "webhook endpoints of organization "+quote(ev.OrgID))
+}
+
+func scanID(r rowScanner) (id string, err error) {
+	err = r.Scan(&id)
+	return id, err
+}
