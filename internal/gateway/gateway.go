@@ -52,6 +52,11 @@ type Options struct {
 	// Limiter decides the rate limit and quota of authenticated requests;
 	// nil: unlimited.
 	Limiter Limiter
+	// Decider, when set, decides every request on a non-public route in
+	// place of Authenticators and Limiter: a gateway-role node asks the
+	// auth service. Limiter's Charge is still used for what is charged
+	// after the fact.
+	Decider Decider
 	// Transport carries requests to upstreams. Default: NewTransport().
 	Transport *http.Transport
 	// TrustedPeer reports whether the direct peer of a request is a trusted
@@ -87,12 +92,21 @@ type Limiter interface {
 	Charge(ctx context.Context, p *authn.Principal, units int64) error
 }
 
+// Decider decides a request on the route with prefix route, elsewhere than
+// in this process: it returns the principal of an admitted request, having
+// set the headers for the client (RateLimit-*) on w, or the refusal, with
+// the principal when it is known (for metering).
+type Decider interface {
+	Decide(w http.ResponseWriter, r *http.Request, route string) (*authn.Principal, error)
+}
+
 // Gateway is an http.Handler for every path that is not Tollgate's own. It is
 // safe for concurrent use; its routes are compiled once, at New.
 type Gateway struct {
 	routes  []*route
 	methods []authn.Authenticator
 	limiter Limiter
+	decider Decider
 	noCreds func() *apierror.Error // the answer to a request without credentials
 	trusted func(string) bool
 	meter   Meter
@@ -193,7 +207,7 @@ func New(routes []config.Route, o Options) (*Gateway, error) {
 		o.Clock = clock.System{}
 	}
 	g := &Gateway{
-		methods: o.Authenticators, limiter: o.Limiter, trusted: o.TrustedPeer,
+		methods: o.Authenticators, limiter: o.Limiter, decider: o.Decider, trusted: o.TrustedPeer,
 		meter: o.Meter, clock: o.Clock, log: o.Logger,
 	}
 	buffers := NewBufferPool()
@@ -313,29 +327,78 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) (*route, error) 
 	info := reqinfo.From(r.Context())
 	info.Route = rt.prefix
 	if !rt.public {
-		p, err := g.authenticate(r)
-		if err != nil {
-			return rt, err
-		}
-		info.Principal = p
-		if !p.IPAllowlist.Contains(info.ClientIP) {
-			return rt, errIPDenied
-		}
-		if !p.HasScopes(rt.scopes) {
-			if p.Method == authn.MethodBearer { // RFC 6750 §3.1
-				return rt, errScope.WithHeader("WWW-Authenticate",
-					`Bearer realm="tollgate", error="insufficient_scope", scope="`+strings.Join(rt.scopes, " ")+`"`)
-			}
-			return rt, errScope
-		}
-		if g.limiter != nil {
-			if err := g.limiter.Limit(w, r, p, rt.units); err != nil {
+		if g.decider != nil {
+			p, err := g.decider.Decide(w, r, rt.prefix)
+			info.Principal = p
+			if err != nil {
 				return rt, err
 			}
+		} else if err := g.decide(w, r, rt); err != nil {
+			return rt, err
 		}
 	}
 	rt.proxy.ServeHTTP(w, r)
 	return rt, nil
+}
+
+// decide runs the pipeline's decision on r, for a non-public route:
+// authenticate, authorize (IP allowlist, scopes), limit. It records the
+// principal in the request's reqinfo.Info as soon as it is known.
+func (g *Gateway) decide(w http.ResponseWriter, r *http.Request, rt *route) error {
+	info := reqinfo.From(r.Context())
+	p, err := g.authenticate(r)
+	if err != nil {
+		return err
+	}
+	info.Principal = p
+	if !p.IPAllowlist.Contains(info.ClientIP) {
+		return errIPDenied
+	}
+	if !p.HasScopes(rt.scopes) {
+		if p.Method == authn.MethodBearer { // RFC 6750 §3.1
+			return errScope.WithHeader("WWW-Authenticate",
+				`Bearer realm="tollgate", error="insufficient_scope", scope="`+strings.Join(rt.scopes, " ")+`"`)
+		}
+		return errScope
+	}
+	if g.limiter != nil {
+		if err := g.limiter.Limit(w, r, p, rt.units); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Decision is the outcome of Authorize for an admitted request.
+type Decision struct {
+	// Route is the matched route's path prefix.
+	Route string
+	// Units is what the request was charged.
+	Units int64
+	// Principal is the caller; nil on a public route.
+	Principal *authn.Principal
+}
+
+// Authorize decides r as ServeHTTP would, without forwarding it: the
+// decision API of the auth service (forward-auth, Envoy ext_authz, gateway
+// nodes) runs it on a request rebuilt from what its caller saw. It sets the
+// headers for the client (RateLimit-*) on w and returns the decision, or
+// the refusal, which it has not written. The principal, once known, is in
+// the request's reqinfo.Info even when the request is refused.
+func (g *Gateway) Authorize(w http.ResponseWriter, r *http.Request) (Decision, error) {
+	rt, err := g.match(r)
+	if err != nil {
+		return Decision{}, err
+	}
+	info := reqinfo.From(r.Context())
+	info.Route = rt.prefix
+	if rt.public {
+		return Decision{Route: rt.prefix}, nil
+	}
+	if err := g.decide(w, r, rt); err != nil {
+		return Decision{Route: rt.prefix}, err
+	}
+	return Decision{Route: rt.prefix, Units: rt.units, Principal: info.Principal}, nil
 }
 
 // authenticate evaluates exactly one credential: that of the first method,
