@@ -14,7 +14,8 @@ import (
 )
 
 func serveCmd(e *env) *cobra.Command {
-	return &cobra.Command{
+	var role string
+	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run a Tollgate node",
 		Long: `Run a Tollgate node: the gateway and the control-plane API on server.listen,
@@ -22,12 +23,25 @@ and the admin API on admin.listen when set.
 
 With --dev and no file: SQLite under ./tollgate-data, plain HTTP on 127.0.0.1:8080,
 the admin API on 127.0.0.1:8081, and a demo upstream behind /v1/. A demo account
-and a first API key are created and printed on first start.`,
+and a first API key are created and printed on first start.
+
+--role splits a cluster's work (the role setting, TOLLGATE_ROLE):
+  all      decide and proxy in-process (default)
+  auth     the auth & billing service: control-plane API, the decision API on
+           auth_service.listen (forward-auth for nginx, Traefik, Caddy) and
+           Envoy ext_authz on auth_service.grpc_listen
+  gateway  proxy only, asking the auth service at auth_service.url for each
+           decision (one hop; no database of its own)`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if role != "" {
+				e.environ = append(e.environ, "TOLLGATE_ROLE="+role)
+			}
 			return e.serve(cmd.Context())
 		},
 	}
+	cmd.Flags().StringVar(&role, "role", "", "all, auth or gateway (default: the role setting, all)")
+	return cmd
 }
 
 func (e *env) serve(ctx context.Context) error {
@@ -73,7 +87,7 @@ func (e *env) serve(ctx context.Context) error {
 		_ = srv.Close()
 		return err
 	}
-	if cfg.Dev {
+	if cfg.Dev && cfg.Role != server.RoleGateway {
 		_ = logOut.Flush()
 		if err := srv.DevBootstrap(ctx, e.out, adminToken); err != nil {
 			log.Error("development bootstrap failed", "error", err)

@@ -49,7 +49,19 @@ type Config struct {
 	ResponseSigning ResponseSigning `yaml:"response_signing" envPrefix:"RESPONSE_SIGNING_"`
 	// Webhooks configures webhook deliveries.
 	Webhooks Webhooks `yaml:"webhooks" envPrefix:"WEBHOOKS_"`
-	Log      Log      `yaml:"log" envPrefix:"LOG_"`
+	// Counters chooses where the hot counters live: rate limits, quotas,
+	// replay nonces, bans and the cache invalidations between nodes.
+	Counters Counters `yaml:"counters" envPrefix:"COUNTERS_"`
+	// Role is what this node does: "all" (default) decides and proxies
+	// in-process; "auth" runs only the auth & billing service (the control
+	// plane, the decision API, forward-auth and Envoy ext_authz);
+	// "gateway" proxies, asking an auth service (AuthService.URL) for each
+	// decision. `tollgate serve --role` overrides it.
+	Role string `yaml:"role" env:"ROLE"`
+	// AuthService configures the decision API of the auth role and how a
+	// gateway-role node reaches it.
+	AuthService AuthService `yaml:"auth_service" envPrefix:"AUTH_SERVICE_"`
+	Log         Log         `yaml:"log" envPrefix:"LOG_"`
 
 	// Dev is set by `tollgate serve --dev`; it is not read from files.
 	Dev bool `yaml:"-" env:"-"`
@@ -110,9 +122,83 @@ type Admin struct {
 
 // Storage chooses the durable store.
 type Storage struct {
-	// Type is "sqlite" (the embedded default).
-	Type   string `yaml:"type" env:"TYPE"`
-	SQLite SQLite `yaml:"sqlite" envPrefix:"SQLITE_"`
+	// Type is "sqlite" (the embedded default) or "postgres" (cluster mode:
+	// every node points at the same database).
+	Type     string   `yaml:"type" env:"TYPE"`
+	SQLite   SQLite   `yaml:"sqlite" envPrefix:"SQLITE_"`
+	Postgres Postgres `yaml:"postgres" envPrefix:"POSTGRES_"`
+}
+
+// Postgres configures the PostgreSQL store.
+type Postgres struct {
+	// URL is the connection URL, postgres://user:password@host:5432/db
+	// ?sslmode=verify-full; pool settings go in its query (pool_max_conns).
+	// Prefer the environment (TOLLGATE_STORAGE_POSTGRES_URL) for a URL
+	// with a password.
+	URL string `yaml:"url" env:"URL"`
+	// Schema, when set, is the schema Tollgate's tables live in (created
+	// if missing); default: the connection's search_path.
+	Schema string `yaml:"schema" env:"SCHEMA"`
+}
+
+// Counters chooses the hot-counter store.
+type Counters struct {
+	// Type is "memory" (default: one node) or "redis" (every node shares
+	// the same counters; required for exact limits across nodes).
+	Type  string `yaml:"type" env:"TYPE"`
+	Redis Redis  `yaml:"redis" envPrefix:"REDIS_"`
+	// FailureMode says what a request gets while Redis is unreachable:
+	// "closed" (default) refuses it with 503 SERVICE_UNAVAILABLE;
+	// "open" decides it with this node's own in-memory limits until Redis
+	// is back. Either way the outage is logged, shown by /readyz and
+	// counted in tollgate_counters_fallback_total.
+	FailureMode string `yaml:"failure_mode" env:"FAILURE_MODE"`
+}
+
+// Redis configures the Redis counters.
+type Redis struct {
+	// URL is redis://[user:password@]host:6379/0 or rediss:// for TLS.
+	// With Cluster, list the other seed nodes as addr parameters:
+	// redis://host1:6379?addr=host2:6379&addr=host3:6379.
+	URL string `yaml:"url" env:"URL"`
+	// Cluster connects to a Redis Cluster. Every key of one organization
+	// carries its ID as a hash tag, so each decision stays one script on
+	// one shard.
+	Cluster bool `yaml:"cluster" env:"CLUSTER"`
+	// Prefix starts every key Tollgate writes (default "tollgate:"), so
+	// that several deployments can share one Redis.
+	Prefix string `yaml:"prefix" env:"PREFIX"`
+}
+
+// AuthService configures the auth & billing service's decision API.
+type AuthService struct {
+	// Listen is the host:port of the decision API (roles auth and all):
+	// HTTP forward-auth for nginx, Traefik and Caddy, and the decision
+	// endpoint gateway-role nodes call. "" disables it. Keep it on a
+	// private network.
+	Listen string `yaml:"listen" env:"LISTEN"`
+	// GRPCListen is the host:port of the Envoy ext_authz v3 gRPC service;
+	// "" disables it.
+	GRPCListen string `yaml:"grpc_listen" env:"GRPC_LISTEN"`
+	// Token is the shared secret callers of the decision API present
+	// (Authorization: Bearer, or gRPC metadata authorization). Prefer the
+	// environment (TOLLGATE_AUTH_SERVICE_TOKEN) or TokenSHA256. Empty: the
+	// API trusts its network (a warning is logged).
+	Token string `yaml:"token" env:"TOKEN"`
+	// TokenSHA256 is the hex SHA-256 of Token, for the auth side's files.
+	TokenSHA256 string `yaml:"token_sha256" env:"TOKEN_SHA256"`
+	// URL is the decision API a gateway-role node asks, e.g.
+	// http://auth.internal:8090.
+	URL string `yaml:"url" env:"URL"`
+	// Timeout bounds one decision round trip of a gateway-role node.
+	Timeout time.Duration `yaml:"timeout" env:"TIMEOUT"`
+	// DecisionCacheTTL is how long a gateway-role node reuses a decision
+	// that no counter takes part in (an unlimited plan, a public route, a
+	// refusal for scope or IP); decisions that consume a rate or quota are
+	// never cached. 0 disables the cache.
+	DecisionCacheTTL time.Duration `yaml:"decision_cache_ttl" env:"DECISION_CACHE_TTL"`
+	// DecisionCacheSize bounds the cached decisions.
+	DecisionCacheSize int `yaml:"decision_cache_size" env:"DECISION_CACHE_SIZE"`
 }
 
 // SQLite configures the embedded store.
@@ -165,6 +251,11 @@ type Auth struct {
 	TokenCacheTTL time.Duration `yaml:"token_cache_ttl" env:"TOKEN_CACHE_TTL"`
 	// TokenCacheSize bounds the number of cached access tokens.
 	TokenCacheSize int `yaml:"token_cache_size" env:"TOKEN_CACHE_SIZE"`
+	// StoreOutageGrace is how long past their cache TTL cached API keys
+	// and organization plans keep being used while the store cannot be
+	// read (a PostgreSQL outage). New credentials, logins and changes
+	// fail with 503 meanwhile. 0: no grace.
+	StoreOutageGrace time.Duration `yaml:"store_outage_grace" env:"STORE_OUTAGE_GRACE"`
 	// SignatureWindow is how far a signed request's timestamp may be from
 	// the server's clock, either way (seed 001: 5 minutes).
 	SignatureWindow time.Duration `yaml:"signature_window" env:"SIGNATURE_WINDOW"`
@@ -264,6 +355,10 @@ type Usage struct {
 	// After a crash, at most the units admitted within one interval are
 	// missing from the count; a graceful shutdown loses none.
 	QuotaFlushInterval time.Duration `yaml:"quota_flush_interval" env:"QUOTA_FLUSH_INTERVAL"`
+	// RetryFor is how long a batch of usage events the store refuses is
+	// retried (the queue meanwhile holds up to Buffer events) before it is
+	// given up and counted in tollgate_usage_events_failed_total.
+	RetryFor time.Duration `yaml:"retry_for" env:"RETRY_FOR"`
 }
 
 // X402 configures wallet subscriptions: plans sold for x402 payments (seed
@@ -366,17 +461,23 @@ func Default() Config {
 			IdleTimeout:       120 * time.Second,
 			ShutdownTimeout:   30 * time.Second,
 		},
-		Storage: Storage{Type: "sqlite", SQLite: SQLite{Path: "./tollgate.db"}},
+		Storage:  Storage{Type: "sqlite", SQLite: SQLite{Path: "./tollgate.db"}},
+		Counters: Counters{Type: "memory", FailureMode: "closed", Redis: Redis{Prefix: "tollgate:"}},
+		Role:     "all",
+		AuthService: AuthService{
+			Timeout: 2 * time.Second, DecisionCacheTTL: time.Second, DecisionCacheSize: 100_000,
+		},
 		Auth: Auth{
-			SessionTTL:      15 * time.Minute,
-			RefreshTTL:      30 * 24 * time.Hour,
-			APIKeyCacheTTL:  30 * time.Second,
-			APIKeyCacheSize: 100_000,
-			AccessTokenTTL:  24 * time.Hour,
-			Leeway:          30 * time.Second,
-			TokenCacheTTL:   30 * time.Second,
-			TokenCacheSize:  100_000,
-			SignatureWindow: 5 * time.Minute,
+			SessionTTL:       15 * time.Minute,
+			RefreshTTL:       30 * 24 * time.Hour,
+			APIKeyCacheTTL:   30 * time.Second,
+			APIKeyCacheSize:  100_000,
+			AccessTokenTTL:   24 * time.Hour,
+			Leeway:           30 * time.Second,
+			TokenCacheTTL:    30 * time.Second,
+			TokenCacheSize:   100_000,
+			SignatureWindow:  5 * time.Minute,
+			StoreOutageGrace: 5 * time.Minute,
 			Login: Login{
 				MaxFailuresPerAccount: 5,
 				MaxFailuresPerIP:      20,
@@ -391,6 +492,7 @@ func Default() Config {
 			RequestLogRetention: 30 * 24 * time.Hour,
 			HourlyRetention:     90 * 24 * time.Hour,
 			QuotaFlushInterval:  time.Second,
+			RetryFor:            10 * time.Minute,
 		},
 		X402: X402{
 			MaxTimeout:  time.Minute,

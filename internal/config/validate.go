@@ -102,9 +102,17 @@ func (c *Config) Validate() error {
 		if c.Storage.SQLite.Path == "" {
 			bad("storage.sqlite.path is required")
 		}
+	case "postgres":
+		if u, err := url.Parse(c.Storage.Postgres.URL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+			bad("storage.postgres.url: must be a postgres:// URL")
+		}
+		if sc := c.Storage.Postgres.Schema; sc != "" && !identRE.MatchString(sc) {
+			bad("storage.postgres.schema %q: must be a lower-case SQL identifier", sc)
+		}
 	default:
-		bad("storage.type %q: supported types are: sqlite", c.Storage.Type)
+		bad("storage.type %q: supported types are: sqlite, postgres", c.Storage.Type)
 	}
+	c.validateCluster(bad)
 
 	a := c.Auth
 	if a.SessionTTL < time.Minute || a.SessionTTL > 24*time.Hour {
@@ -387,4 +395,59 @@ func validPrice(s string) bool {
 	}
 	n, ok := new(big.Int).SetString(s, 10)
 	return ok && n.BitLen() <= 256
+}
+
+// identRE is a plain, lower-case SQL identifier.
+var identRE = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
+
+func (c *Config) validateCluster(bad func(string, ...any)) {
+	switch c.Counters.Type {
+	case "memory":
+	case "redis":
+		if u, err := url.Parse(c.Counters.Redis.URL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+			bad("counters.redis.url: must be a redis:// or rediss:// URL")
+		}
+		if p := c.Counters.Redis.Prefix; p == "" || strings.ContainsAny(p, "{}") {
+			bad("counters.redis.prefix %q: must be non-empty and without { or }", p)
+		}
+	default:
+		bad("counters.type %q: supported types are: memory, redis", c.Counters.Type)
+	}
+	if m := c.Counters.FailureMode; m != "closed" && m != "open" {
+		bad("counters.failure_mode %q: must be closed or open", m)
+	}
+	a := c.AuthService
+	for name, addr := range map[string]string{"auth_service.listen": a.Listen, "auth_service.grpc_listen": a.GRPCListen} {
+		if addr == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			bad("%s %q: %v", name, addr, err)
+		}
+	}
+	if a.Token != "" && len(a.Token) < 32 {
+		bad("auth_service.token must be at least 32 characters")
+	}
+	if h := a.TokenSHA256; h != "" && !sha256RE.MatchString(h) {
+		bad("auth_service.token_sha256 must be 64 lowercase hex digits")
+	}
+	if a.Timeout <= 0 || a.DecisionCacheTTL < 0 || a.DecisionCacheSize <= 0 {
+		bad("auth_service.timeout and decision_cache_size must be positive, decision_cache_ttl not negative")
+	}
+	switch c.Role {
+	case "all":
+	case "auth":
+		if a.Listen == "" && a.GRPCListen == "" {
+			bad("role auth: set auth_service.listen or auth_service.grpc_listen")
+		}
+	case "gateway":
+		if u, err := url.Parse(a.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("role gateway: auth_service.url must be the http(s) URL of the auth service")
+		}
+	default:
+		bad("role %q: must be all, auth or gateway", c.Role)
+	}
+	if c.Auth.StoreOutageGrace < 0 || c.Usage.RetryFor < 0 {
+		bad("auth.store_outage_grace and usage.retry_for must not be negative")
+	}
 }

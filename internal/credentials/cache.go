@@ -66,6 +66,22 @@ func (c *cache) get(h [32]byte, now time.Time) *entry {
 	return e
 }
 
+// stale returns the entry for h if it is younger than the ttl plus grace,
+// for use while the store cannot be read.
+func (c *cache) stale(h [32]byte, now time.Time, grace time.Duration) *entry {
+	if grace <= 0 {
+		return nil
+	}
+	s := c.shard(h)
+	s.mu.RLock()
+	e := s.m[h]
+	s.mu.RUnlock()
+	if e == nil || now.Sub(e.fetched) >= c.ttl+grace {
+		return nil
+	}
+	return e
+}
+
 // put stores e under h, evicting to stay within bounds. It returns the entry
 // it replaced or evicted, if that one has an unflushed use to carry over.
 func (c *cache) put(h [32]byte, e *entry) (displaced []*entry) {

@@ -12,6 +12,7 @@ package credentials
 import (
 	"context"
 	"crypto/subtle"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"github.com/tollgate/tollgate/internal/events"
@@ -19,6 +20,7 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -63,17 +65,26 @@ type Options struct {
 	// Events reports apikey.created and apikey.revoked; nil reports
 	// nothing.
 	Events events.Func
+	// Broadcast, when set, tells the other nodes of a cluster that a key
+	// changed (a message for their Apply); this node drops its own cache
+	// entry regardless. It must not block for long.
+	Broadcast func(msg string)
+	// StoreOutageGrace is how long past CacheTTL a cached key keeps being
+	// used when the store cannot be read; 0: none.
+	StoreOutageGrace time.Duration
 }
 
 // Service is safe for concurrent use. Call Close to write the last uses.
 type Service struct {
-	store  Store
-	events events.Func
-	sealer Sealer
-	clock  clock.Clock
-	log    *slog.Logger
-	cache  *cache
-	flight singleflight.Group
+	store     Store
+	events    events.Func
+	broadcast func(string)
+	grace     time.Duration
+	sealer    Sealer
+	clock     clock.Clock
+	log       *slog.Logger
+	cache     *cache
+	flight    singleflight.Group
 
 	// pending holds uses not yet written whose cache entry is gone.
 	pendingMu sync.Mutex
@@ -95,13 +106,15 @@ func New(st Store, o Options) *Service {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Service{
-		store:   st,
-		events:  o.Events,
-		sealer:  o.Sealer,
-		clock:   o.Clock,
-		log:     o.Logger,
-		cache:   newCache(o.CacheTTL, o.CacheSize),
-		pending: map[string]time.Time{},
+		store:     st,
+		events:    o.Events,
+		broadcast: o.Broadcast,
+		grace:     max(0, o.StoreOutageGrace),
+		sealer:    o.Sealer,
+		clock:     o.Clock,
+		log:       o.Logger,
+		cache:     newCache(o.CacheTTL, o.CacheSize),
+		pending:   map[string]time.Time{},
 	}
 }
 
@@ -208,7 +221,7 @@ func (s *Service) Create(ctx context.Context, orgID string, in CreateInput, acto
 	if err := s.store.CreateAPIKey(ctx, k, actor.Entry(orgID, "apikey.create", "apikey", k.ID, details)); err != nil {
 		return Created{}, fmt.Errorf("credentials: create key: %w", err)
 	}
-	s.cache.remove(h) // a cached "no such key" would hide the new key
+	s.invalidate(h[:]) // a cached "no such key" would hide the new key
 	s.report(ctx, events.APIKeyCreated, k)
 	return Created{Key: k, Secret: secret, SigningSecret: signing}, nil
 }
@@ -454,11 +467,49 @@ var errAlreadyRevoked = errors.New("already revoked")
 func (s *Service) Invalidate(hash []byte) { s.invalidate(hash) }
 
 // InvalidateKeys drops keys from the cache by their IDs, such as the keys
-// revoked with their app.
+// revoked with their app, on this node and, through Broadcast, on the others.
 func (s *Service) InvalidateKeys(ids []string) {
 	if len(ids) == 0 {
 		return
 	}
+	s.dropKeys(ids)
+	if s.broadcast != nil {
+		s.broadcast(msgKeyIDs + strings.Join(ids, ","))
+	}
+}
+
+// Messages of Broadcast and Apply.
+const (
+	msgKeyHash = "apikey:"     // + hex SHA-256 of the key
+	msgKeyIDs  = "apikey-ids:" // + comma-separated key IDs
+)
+
+// Apply carries out a message another node broadcast, or the counters.Resync
+// message "*", which drops the whole cache (messages may have been missed).
+// It reports whether the message was this service's.
+func (s *Service) Apply(msg string) bool {
+	switch {
+	case msg == "*":
+		var all [][32]byte
+		s.cache.each(func(h [32]byte, _ *entry) { all = append(all, h) })
+		for _, h := range all {
+			s.drop(h)
+		}
+		return true
+	case strings.HasPrefix(msg, msgKeyHash):
+		var h [32]byte
+		if b, err := hex.DecodeString(msg[len(msgKeyHash):]); err == nil && copy(h[:], b) == len(h) {
+			s.drop(h)
+		}
+		return true
+	case strings.HasPrefix(msg, msgKeyIDs):
+		s.dropKeys(strings.Split(msg[len(msgKeyIDs):], ","))
+		return true
+	}
+	return false
+}
+
+func (s *Service) dropKeys(ids []string) {
 	var hashes [][32]byte
 	s.cache.each(func(h [32]byte, e *entry) {
 		if e.keyID != "" && slices.Contains(ids, e.keyID) {
@@ -477,6 +528,13 @@ func (s *Service) invalidate(hash []byte) {
 	if copy(h[:], hash) != len(h) {
 		return
 	}
+	s.drop(h)
+	if s.broadcast != nil {
+		s.broadcast(msgKeyHash + hex.EncodeToString(h[:]))
+	}
+}
+
+func (s *Service) drop(h [32]byte) {
 	if e := s.cache.remove(h); e != nil {
 		s.keepPending(e)
 	}
@@ -519,7 +577,11 @@ func (s *Service) Lookup(ctx context.Context, presented string) (Key, error) {
 	if e == nil {
 		var err error
 		if e, err = s.load(ctx, h, now); err != nil {
-			return Key{}, errStoreDown.Wrap(err)
+			// A store outage: a key known valid a little while ago
+			// keeps working for the grace.
+			if e = s.cache.stale(h, now, s.grace); e == nil || e.principal == nil {
+				return Key{}, errStoreDown.Wrap(err)
+			}
 		}
 	}
 	switch {

@@ -70,6 +70,9 @@ type Options struct {
 	// PlanCacheTTL bounds how long an organization's plan is trusted from
 	// memory; `tollgate org set-plan` is seen within it. Default 30s.
 	PlanCacheTTL time.Duration
+	// StoreOutageGrace is how long past PlanCacheTTL a cached plan is
+	// still used while the store cannot be read; 0: none.
+	StoreOutageGrace time.Duration
 	// Quotas keeps quota counts across restarts; nil: they live only in
 	// Counters.
 	Quotas QuotaStore
@@ -164,10 +167,15 @@ func (l *Limiter) planOf(ctx context.Context, orgID string, now time.Time) (conf
 			l.mu.Unlock()
 			return e, nil
 		})
-		if err != nil {
+		switch {
+		case err == nil:
+			e = v.(planEntry)
+		case ok && now.Sub(e.fetched) < l.o.PlanCacheTTL+l.o.StoreOutageGrace:
+			// A store outage: the plan known a little while ago holds
+			// for the grace.
+		default:
 			return config.Plan{}, false, err
 		}
-		e = v.(planEntry)
 	}
 	name := e.name
 	if name == "" {

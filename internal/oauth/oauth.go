@@ -82,6 +82,9 @@ type Options struct {
 	Limits config.Login
 	Keys   KeyInvalidator // optional
 	Logger *slog.Logger   // default: discard
+	// Broadcast, when set, tells the other nodes of a cluster that an
+	// app changed or a token was revoked (a message for their Apply).
+	Broadcast func(msg string)
 }
 
 // Service manages apps and issues, verifies, revokes and introspects their

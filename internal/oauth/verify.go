@@ -3,6 +3,7 @@ package oauth
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -177,9 +178,47 @@ func minTime(a, b time.Time) time.Time {
 	return b
 }
 
-// forgetClient drops every cached token of a client, so that a change to
-// its app applies to the next request.
+// Messages of Broadcast and Apply.
+const (
+	msgClient = "oauth-client:" // + client ID
+	msgToken  = "oauth-token:"  //nolint:gosec // G101: a message prefix; + hex SHA-256 of the token
+)
+
+// Apply carries out a message another node broadcast, or the counters.Resync
+// message "*", which drops every cached token. It reports whether the
+// message was this service's.
+func (s *Service) Apply(msg string) bool {
+	switch {
+	case msg == "*":
+		s.cache.Purge()
+		return true
+	case strings.HasPrefix(msg, msgClient):
+		s.dropClient(msg[len(msgClient):])
+		return true
+	case strings.HasPrefix(msg, msgToken):
+		var h [32]byte
+		if b, err := hex.DecodeString(msg[len(msgToken):]); err == nil && copy(h[:], b) == len(h) {
+			s.cache.Remove(h)
+		}
+		return true
+	}
+	return false
+}
+
+func (s *Service) broadcast(msg string) {
+	if s.o.Broadcast != nil {
+		s.o.Broadcast(msg)
+	}
+}
+
+// forgetClient drops every cached token of a client, here and on the other
+// nodes, so that a change to its app applies to the next request.
 func (s *Service) forgetClient(clientID string) {
+	s.dropClient(clientID)
+	s.broadcast(msgClient + clientID)
+}
+
+func (s *Service) dropClient(clientID string) {
 	for _, h := range s.cache.Keys() {
 		if e, ok := s.cache.Peek(h); ok && e.claims.ClientID == clientID {
 			s.cache.Remove(h)
@@ -204,7 +243,9 @@ func (s *Service) Revoke(ctx context.Context, app store.App, token string, actor
 	if err := s.store.RevokeAccessToken(ctx, rt, actor.Entry(app.OrgID, "token.revoke", "app", app.ID, details)); err != nil {
 		return false, err
 	}
-	s.cache.Remove(sha256.Sum256([]byte(token)))
+	h := sha256.Sum256([]byte(token))
+	s.cache.Remove(h)
+	s.broadcast(msgToken + hex.EncodeToString(h[:]))
 	return true, nil
 }
 

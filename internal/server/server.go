@@ -20,16 +20,20 @@ import (
 	"sync/atomic"
 	"time"
 
+	"google.golang.org/grpc"
+
 	"github.com/tollgate/tollgate/internal/accounts"
 	"github.com/tollgate/tollgate/internal/adminapi"
 	"github.com/tollgate/tollgate/internal/apierror"
 	"github.com/tollgate/tollgate/internal/authn"
+	"github.com/tollgate/tollgate/internal/authz"
 	"github.com/tollgate/tollgate/internal/clientip"
 	"github.com/tollgate/tollgate/internal/clock"
 	"github.com/tollgate/tollgate/internal/config"
 	"github.com/tollgate/tollgate/internal/controlapi"
 	"github.com/tollgate/tollgate/internal/counters"
-	"github.com/tollgate/tollgate/internal/counters/memory"
+	"github.com/tollgate/tollgate/internal/counters/failover"
+	redisctr "github.com/tollgate/tollgate/internal/counters/redis"
 	"github.com/tollgate/tollgate/internal/credentials"
 	"github.com/tollgate/tollgate/internal/gateway"
 	"github.com/tollgate/tollgate/internal/httpx"
@@ -40,6 +44,7 @@ import (
 	"github.com/tollgate/tollgate/internal/respsign"
 	"github.com/tollgate/tollgate/internal/siwx"
 	"github.com/tollgate/tollgate/internal/store"
+	"github.com/tollgate/tollgate/internal/store/postgres"
 	"github.com/tollgate/tollgate/internal/store/sqlite"
 	"github.com/tollgate/tollgate/internal/subscriptions"
 	"github.com/tollgate/tollgate/internal/tokens"
@@ -94,13 +99,27 @@ type Server struct {
 
 	accessLog httpx.AccessLogger
 
+	// Cluster mode: the Redis counters behind the failover policy, the
+	// bus of cache invalidations, what to close at the end.
+	redis    *redisctr.Store
+	failover *failover.Store
+	bus      counters.Bus
+	closers  []func() error
+	// edge asks the auth service, on a gateway-role node.
+	edge *authz.Client
+
 	public, admin     *http.Server
 	publicLn, adminLn net.Listener
-	baseCtx           context.Context
-	baseCancel        context.CancelFunc
-	draining          atomic.Bool
-	bg                sync.WaitGroup
-	stopBG            context.CancelFunc
+	// The decision API (auth_service.listen and grpc_listen).
+	authSrv    *http.Server
+	authLn     net.Listener
+	grpcSrv    *grpc.Server
+	grpcLn     net.Listener
+	baseCtx    context.Context
+	baseCancel context.CancelFunc
+	draining   atomic.Bool
+	bg         sync.WaitGroup
+	stopBG     context.CancelFunc
 }
 
 // Open opens the store named by cfg.Storage, creating the SQLite file's
@@ -112,6 +131,12 @@ func Open(ctx context.Context, cfg config.Config, clk clock.Clock) (store.Store,
 			return nil, fmt.Errorf("server: create data directory: %w", err)
 		}
 		return sqlite.Open(ctx, cfg.Storage.SQLite.Path, sqlite.WithClock(clk))
+	case "postgres":
+		opts := []postgres.Option{postgres.WithClock(clk)}
+		if sc := cfg.Storage.Postgres.Schema; sc != "" {
+			opts = append(opts, postgres.WithSchema(sc))
+		}
+		return postgres.Open(ctx, cfg.Storage.Postgres.URL, opts...)
 	default:
 		return nil, fmt.Errorf("server: unknown storage type %q", cfg.Storage.Type)
 	}
@@ -135,13 +160,24 @@ func New(ctx context.Context, cfg config.Config, o Options) (*Server, error) {
 		o.Clock = clock.System{}
 	}
 	s := &Server{cfg: cfg, log: o.Logger, clock: o.Clock, accessLog: o.AccessLog}
+	s.baseCtx, s.baseCancel = context.WithCancel(context.Background())
+	switch cfg.Role {
+	case RoleGateway:
+		if err := s.buildEdge(); err != nil {
+			return nil, err
+		}
+		return s, nil
+	case RoleAll, RoleAuth, "":
+	default:
+		return nil, fmt.Errorf("%w %q", errNoRole, cfg.Role)
+	}
 	st, err := Open(ctx, cfg, o.Clock)
 	if err != nil {
 		return nil, err
 	}
 	s.store = st
 	if err := s.build(ctx); err != nil {
-		_ = st.Close()
+		_ = s.Close()
 		return nil, err
 	}
 	return s, nil
@@ -175,10 +211,12 @@ func (s *Server) build(ctx context.Context) error {
 			return fmt.Errorf("server: store plan %s: %w", p.Name, err)
 		}
 	}
-	s.counters = memory.New(s.clock)
+	if err := s.buildCounters(ctx); err != nil {
+		return err
+	}
 	s.keys = credentials.New(s.store, credentials.Options{
 		Sealer: box, Clock: s.clock, CacheTTL: cfg.Auth.APIKeyCacheTTL, CacheSize: cfg.Auth.APIKeyCacheSize, Logger: s.log,
-		Events: s.emit,
+		Events: s.emit, Broadcast: s.broadcast, StoreOutageGrace: cfg.Auth.StoreOutageGrace,
 	})
 	s.accounts = accounts.New(s.store, accounts.Options{
 		Clock: s.clock, Hasher: NewHasher(), Counters: s.counters, Keyring: s.keyring,
@@ -192,7 +230,7 @@ func (s *Server) build(ctx context.Context) error {
 		Clock: s.clock, Keyring: s.keyring, Counters: s.counters,
 		Issuer: cfg.Auth.Issuer, Audience: cfg.Auth.Audience, TokenTTL: cfg.Auth.AccessTokenTTL, Leeway: cfg.Auth.Leeway,
 		CacheTTL: cfg.Auth.TokenCacheTTL, CacheSize: cfg.Auth.TokenCacheSize, Limits: cfg.Auth.Login,
-		Keys: s.keys, Logger: s.log, Events: s.emit,
+		Keys: s.keys, Logger: s.log, Events: s.emit, Broadcast: s.broadcast,
 	})
 	if err != nil {
 		return err
@@ -205,12 +243,17 @@ func (s *Server) build(ctx context.Context) error {
 	u := cfg.Usage
 	s.usage = usage.New(s.store, usage.Options{
 		Buffer: u.Buffer, BatchSize: u.BatchSize, FlushInterval: u.FlushInterval, Logger: s.log, Clock: s.clock,
+		RetryFor: u.RetryFor,
 	})
 	s.metrics.WatchUsageQueue(s.usage.Depth, s.usage.Dropped, s.usage.Written, s.usage.Failed)
+	if s.failover != nil {
+		s.metrics.WatchCounters(s.failover.Down, s.failover.Outages, s.failover.Fallbacks)
+	}
 	s.limiter = limits.New(limits.Options{
 		Plans: cfg.Plans, DefaultPlan: cfg.DefaultPlan, Orgs: s.store, Quotas: s.store, Counters: s.counters, Clock: s.clock,
-		OnDecision: func(o counters.LimitOutcome) { s.metrics.ObserveLimit(outcomeLabel(o)) },
-		OnQuota:    s.quotaEvent,
+		StoreOutageGrace: cfg.Auth.StoreOutageGrace,
+		OnDecision:       func(o counters.LimitOutcome) { s.metrics.ObserveLimit(outcomeLabel(o)) },
+		OnQuota:          s.quotaEvent,
 	})
 	// Seed 004's priority: SIWX (when x402 is enabled), API key, JWT.
 	methods := []authn.Authenticator{
@@ -243,21 +286,8 @@ func (s *Server) build(ctx context.Context) error {
 		return err
 	}
 	s.gateway = gw
-	clientIP := func(r *http.Request) netip.Addr {
-		return resolver.ClientIP(r.RemoteAddr, r.Header.Values("X-Forwarded-For"))
-	}
-	var accessLog httpx.AccessLogger
-	if cfg.Log.AccessLog {
-		accessLog = s.accessLog
-		if accessLog == nil {
-			accessLog = httpx.SlogAccessLog(s.log)
-		}
-	}
-	ids := httpx.NewIDGenerator()
 
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", s.healthz)
-	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.HandleFunc("GET /.well-known/jwks.json", s.jwks)
 	mux.Handle("/api/", controlapi.New(controlapi.Options{
 		Accounts: s.accounts, Keys: s.keys, Apps: s.oauth, Audit: s.store, Orgs: s.store,
@@ -277,9 +307,49 @@ func (s *Server) build(ctx context.Context) error {
 	if s.respKeys != nil {
 		mux.Handle("GET "+respsign.WellKnownPath, s.respKeys)
 	}
-	mux.Handle("/", gw)
-	core := frontDoor(mux, gw)
-	if cfg.ResponseSigning.All {
+	proxy := gw
+	if cfg.Role == RoleAuth {
+		proxy = nil // the auth service decides; it forwards nothing
+	}
+	if err := s.buildListeners(resolver, mux, proxy, sign); err != nil {
+		return err
+	}
+	ids := httpx.NewIDGenerator()
+	return s.buildAuthService(resolver, ids, s.accessLogger())
+}
+
+// accessLogger returns the access log, nil when it is off.
+func (s *Server) accessLogger() httpx.AccessLogger {
+	if !s.cfg.Log.AccessLog {
+		return nil
+	}
+	if s.accessLog != nil {
+		return s.accessLog
+	}
+	return httpx.SlogAccessLog(s.log)
+}
+
+// buildListeners builds the public listener, serving mux and, when gw is
+// set, proxying every other path through it, and the admin listener.
+func (s *Server) buildListeners(resolver *clientip.Resolver, mux *http.ServeMux, gw *gateway.Gateway, sign func(http.Handler) http.Handler) error {
+	cfg := s.cfg
+	clientIP := func(r *http.Request) netip.Addr {
+		return resolver.ClientIP(r.RemoteAddr, r.Header.Values("X-Forwarded-For"))
+	}
+	accessLog := s.accessLogger()
+	ids := httpx.NewIDGenerator()
+
+	if mux == nil {
+		mux = http.NewServeMux()
+	}
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("GET /readyz", s.readyz)
+	var core http.Handler = mux
+	if gw != nil {
+		mux.Handle("/", gw)
+		core = frontDoor(mux, gw)
+	}
+	if cfg.ResponseSigning.All && sign != nil {
 		core = sign(core) // every response, the control plane's included
 	}
 	publicHandler := httpx.Chain(core,
@@ -289,7 +359,6 @@ func (s *Server) build(ctx context.Context) error {
 		httpx.LimitBody(cfg.Server.MaxBodyBytes),
 	)
 
-	s.baseCtx, s.baseCancel = context.WithCancel(context.Background())
 	errorLog := slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)
 	s.public = &http.Server{
 		Handler:           publicHandler,
@@ -317,18 +386,20 @@ func (s *Server) build(ctx context.Context) error {
 	}
 
 	if cfg.Admin.Listen != "" {
-		tokenHash, ok := adminapi.TokenHash(cfg.Admin.Token, cfg.Admin.TokenSHA256)
-		if !ok {
-			s.log.Warn("admin API has no token (admin.token / TOLLGATE_ADMIN_TOKEN): it refuses every request")
-		}
 		adminMux := http.NewServeMux()
 		adminMux.HandleFunc("GET /healthz", s.healthz)
 		adminMux.HandleFunc("GET /readyz", s.readyz)
 		adminMux.Handle("GET /metrics", s.metrics.Handler())
-		adminMux.Handle("/admin/", adminapi.New(adminapi.Options{
-			TokenSHA256: tokenHash, Accounts: s.accounts, Keys: s.keys, Apps: s.oauth, Orgs: s.store,
-			Counters: s.counters, Clock: s.clock, MaxBody: cfg.Server.MaxAPIBodyBytes, Pprof: cfg.Admin.Pprof,
-		}))
+		if s.store != nil {
+			tokenHash, ok := adminapi.TokenHash(cfg.Admin.Token, cfg.Admin.TokenSHA256)
+			if !ok {
+				s.log.Warn("admin API has no token (admin.token / TOLLGATE_ADMIN_TOKEN): it refuses every request")
+			}
+			adminMux.Handle("/admin/", adminapi.New(adminapi.Options{
+				TokenSHA256: tokenHash, Accounts: s.accounts, Keys: s.keys, Apps: s.oauth, Orgs: s.store,
+				Counters: s.counters, Clock: s.clock, MaxBody: cfg.Server.MaxAPIBodyBytes, Pprof: cfg.Admin.Pprof,
+			}))
+		}
 		s.admin = &http.Server{
 			Handler: httpx.Chain(adminMux,
 				httpx.Recover(s.log),
@@ -358,14 +429,21 @@ func (s *Server) Start() error {
 	if s.publicLn, err = net.Listen("tcp", s.cfg.Server.Listen); err != nil {
 		return fmt.Errorf("server: listen: %w", err)
 	}
-	if s.admin != nil {
-		if s.adminLn, err = net.Listen("tcp", s.cfg.Admin.Listen); err != nil {
-			_ = s.publicLn.Close()
-			return fmt.Errorf("server: admin listen: %w", err)
+	if s.adminLn, err = listen(s.admin, s.cfg.Admin.Listen, "admin"); err == nil {
+		if s.authLn, err = listen(s.authSrv, s.cfg.AuthService.Listen, "auth_service"); err == nil {
+			s.grpcLn, err = listen(s.grpcSrv, s.cfg.AuthService.GRPCListen, "auth_service grpc")
 		}
 	}
+	if err != nil {
+		for _, ln := range []net.Listener{s.publicLn, s.adminLn, s.authLn} {
+			if ln != nil {
+				_ = ln.Close()
+			}
+		}
+		return err
+	}
 	serve := func(name string, f func() error) {
-		if err := f(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := f(); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, grpc.ErrServerStopped) {
 			s.log.Error("listener stopped", "listener", name, "error", err)
 		}
 	}
@@ -381,32 +459,41 @@ func (s *Server) Start() error {
 	if s.admin != nil {
 		go serve("admin", func() error { return s.admin.Serve(s.adminLn) })
 	}
+	if s.authSrv != nil {
+		go serve("auth_service", func() error { return s.authSrv.Serve(s.authLn) })
+	}
+	if s.grpcSrv != nil {
+		go serve("auth_service grpc", func() error { return s.grpcSrv.Serve(s.grpcLn) })
+	}
 	bgCtx, stop := context.WithCancel(context.Background())
 	s.stopBG = stop
-	s.bg.Add(5)
-	go func() {
-		defer s.bg.Done()
-		if err := s.webhooks.Run(bgCtx); err != nil && !errors.Is(err, context.Canceled) {
-			s.log.Error("webhook dispatcher stopped", "error", err)
-		}
-	}()
-	go func() {
-		defer s.bg.Done()
-		s.keys.RunFlusher(bgCtx, LastUsedFlushInterval)
-	}()
-	go func() {
-		defer s.bg.Done()
-		s.limiter.RunFlusher(bgCtx, s.cfg.Usage.QuotaFlushInterval, s.log)
-	}()
-	go func() {
-		defer s.bg.Done()
-		s.usage.Run(bgCtx)
-	}()
-	go func() {
-		defer s.bg.Done()
-		s.maintain(bgCtx)
-	}()
-	s.log.Info("tollgate listening", "public", scheme+"://"+s.Addr(), "admin", s.AdminAddr(), "routes", len(s.cfg.Routes))
+	run := func(f func(ctx context.Context)) {
+		s.bg.Add(1)
+		go func() {
+			defer s.bg.Done()
+			f(bgCtx)
+		}()
+	}
+	run(s.usage.Run)
+	if s.store != nil {
+		// The invalidations of other nodes, from now on; a Resync drops
+		// whatever may have been missed before.
+		cancelSub := s.bus.Subscribe(s.applyInvalidation)
+		run(func(ctx context.Context) { <-ctx.Done(); cancelSub() })
+		run(func(ctx context.Context) {
+			if err := s.webhooks.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				s.log.Error("webhook dispatcher stopped", "error", err)
+			}
+		})
+		run(func(ctx context.Context) { s.keys.RunFlusher(ctx, LastUsedFlushInterval) })
+		run(func(ctx context.Context) { s.limiter.RunFlusher(ctx, s.cfg.Usage.QuotaFlushInterval, s.log) })
+		run(s.maintain)
+	}
+	if s.failover != nil {
+		run(s.failover.Run)
+	}
+	s.log.Info("tollgate listening", "role", s.cfg.Role, "public", scheme+"://"+s.Addr(), "admin", s.AdminAddr(),
+		"auth_service", s.AuthAddr(), "auth_service_grpc", s.GRPCAddr(), "routes", len(s.cfg.Routes))
 	return nil
 }
 
@@ -507,6 +594,22 @@ func outcomeLabel(o counters.LimitOutcome) string {
 // Addr is the public listener's address (useful with port 0).
 func (s *Server) Addr() string { return s.publicLn.Addr().String() }
 
+// AuthAddr is the decision API's address, "" when it is disabled.
+func (s *Server) AuthAddr() string {
+	if s.authLn == nil {
+		return ""
+	}
+	return s.authLn.Addr().String()
+}
+
+// GRPCAddr is the ext_authz gRPC listener's address, "" when it is disabled.
+func (s *Server) GRPCAddr() string {
+	if s.grpcLn == nil {
+		return ""
+	}
+	return s.grpcLn.Addr().String()
+}
+
 // AdminAddr is the admin listener's address, "" when it is disabled.
 func (s *Server) AdminAddr() string {
 	if s.adminLn == nil {
@@ -520,8 +623,15 @@ func (s *Server) AdminAddr() string {
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.draining.Store(true)
 	var wg sync.WaitGroup
-	var errs [2]error
-	for i, srv := range []*http.Server{s.public, s.admin} {
+	var errs [3]error
+	if s.grpcSrv != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.grpcSrv.GracefulStop()
+		}()
+	}
+	for i, srv := range []*http.Server{s.public, s.admin, s.authSrv} {
 		if srv == nil {
 			continue
 		}
@@ -542,13 +652,25 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.stopBG()
 		s.bg.Wait()
 	}
-	return errors.Join(errs[0], errs[1], s.store.Close())
+	return errors.Join(errs[0], errs[1], errs[2], s.close())
 }
 
 // Close releases a Server that was never started.
 func (s *Server) Close() error {
 	s.baseCancel()
-	return s.store.Close()
+	return s.close()
+}
+
+// close closes the store and the counters.
+func (s *Server) close() error {
+	var errs []error
+	if s.store != nil {
+		errs = append(errs, s.store.Close())
+	}
+	for _, c := range s.closers {
+		errs = append(errs, c())
+	}
+	return errors.Join(errs...)
 }
 
 // Run starts the server and shuts it down gracefully when ctx ends.
@@ -575,11 +697,12 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
-	if err := s.store.Ping(ctx); err != nil {
-		apierror.Write(w, r, apierror.New(http.StatusServiceUnavailable, apierror.ServiceUnavailable, "store unreachable").Wrap(err))
+	st, err := s.readiness(ctx)
+	if err != nil {
+		apierror.Write(w, r, err)
 		return
 	}
-	_ = httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	_ = httpx.WriteJSON(w, http.StatusOK, st)
 }
 
 func (s *Server) jwks(w http.ResponseWriter, r *http.Request) {

@@ -7,9 +7,11 @@
 // Options.BatchSize, at the latest Options.FlushInterval after a batch's
 // first event arrived.
 //
-// A failed write is retried with exponential backoff while new events keep
-// queueing. A store that is slow or down therefore fills the queue and then
-// turns into counted drops, never into blocked requests or unbounded memory.
+// A failed write is retried with exponential backoff (up to 5 s apart) for
+// Options.RetryFor, 10 minutes by default, while new events keep queueing: a
+// store that is briefly down (a PostgreSQL failover, a restart) loses
+// nothing. A store that stays down fills the queue and then turns into
+// counted drops, never into blocked requests or unbounded memory.
 // Nothing is lost silently: every event recorded ends up in exactly one of
 // Written, Failed (a batch given up after its retries) and Dropped, or is
 // still queued (Depth). Drops are logged at most once every 10 seconds, with
@@ -59,6 +61,9 @@ type Options struct {
 	// Clock times the 10-second windows of drop reports. Default
 	// clock.System{}.
 	Clock clock.Clock
+	// RetryFor is how long a failed batch is retried before it is given up
+	// (counted in Failed). Default 10 minutes.
+	RetryFor time.Duration
 }
 
 // Defaults of Options.
@@ -66,6 +71,7 @@ const (
 	DefaultBuffer        = 65536
 	DefaultBatchSize     = 1000
 	DefaultFlushInterval = time.Second
+	DefaultRetryFor      = 10 * time.Minute
 )
 
 const (
@@ -75,11 +81,10 @@ const (
 	// has ended.
 	finalFlushTimeout = 10 * time.Second
 	// Write retries: backoff starts at retryMin and doubles up to retryMax;
-	// a batch is given up after retryAttempts failed attempts (about 11s
-	// of waiting with these values).
-	retryMin      = 100 * time.Millisecond
-	retryMax      = 5 * time.Second
-	retryAttempts = 8
+	// a batch is given up once Options.RetryFor has passed since its first
+	// failure.
+	retryMin = 100 * time.Millisecond
+	retryMax = 5 * time.Second
 )
 
 // A Recorder queues usage events and writes them to a Sink in batches.
@@ -99,8 +104,10 @@ type Recorder struct {
 	// Retry policy and final-flush bound; constants above, shortened by
 	// tests.
 	retryMin, retryMax time.Duration
-	retryAttempts      int
-	finalTimeout       time.Duration
+	retryFor           time.Duration
+	// retryAttempts, when positive, also bounds the attempts (tests).
+	retryAttempts int
+	finalTimeout  time.Duration
 
 	started atomic.Bool // Run was called
 	closed  atomic.Bool // Run is ending: Record drops instead of queueing
@@ -147,6 +154,9 @@ func New(sink Sink, o Options) *Recorder {
 	if o.Clock == nil {
 		o.Clock = clock.System{}
 	}
+	if o.RetryFor <= 0 {
+		o.RetryFor = DefaultRetryFor
+	}
 	return &Recorder{
 		sink:          sink,
 		queue:         make(chan store.UsageEvent, o.Buffer),
@@ -157,7 +167,7 @@ func New(sink Sink, o Options) *Recorder {
 		epoch:         o.Clock.Now(),
 		retryMin:      retryMin,
 		retryMax:      retryMax,
-		retryAttempts: retryAttempts,
+		retryFor:      o.RetryFor,
 		finalTimeout:  finalFlushTimeout,
 	}
 }
@@ -314,6 +324,7 @@ func (r *Recorder) fill(batch []store.UsageEvent) []store.UsageEvent {
 func (r *Recorder) write(ctx context.Context, id string, batch []store.UsageEvent, final bool) bool {
 	n := len(batch)
 	backoff := r.retryMin
+	var firstFailure time.Time
 	for attempt := 1; ; attempt++ {
 		err := r.sink.RecordUsage(ctx, id, batch)
 		if err == nil {
@@ -323,7 +334,11 @@ func (r *Recorder) write(ctx context.Context, id string, batch []store.UsageEven
 		if ctx.Err() != nil && !final {
 			return false
 		}
-		if attempt >= r.retryAttempts || ctx.Err() != nil {
+		now := r.clock.Now()
+		if firstFailure.IsZero() {
+			firstFailure = now
+		}
+		if now.Sub(firstFailure) >= r.retryFor || (r.retryAttempts > 0 && attempt >= r.retryAttempts) || ctx.Err() != nil {
 			r.log.Error("usage events not stored: giving up on batch",
 				"events", n, "attempts", attempt, "err", err)
 			r.settle(n, &r.failed)

@@ -686,3 +686,37 @@ func BenchmarkRecordDrop(b *testing.B) {
 		}
 	})
 }
+
+// A store down for longer than a few attempts (a PostgreSQL restart) loses
+// nothing: the batch is retried until RetryFor has passed on the clock.
+func TestSinkDownForLongRetriedUntilRetryFor(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	sink := &memSink{fail: func(call int64, _ context.Context) error {
+		if call <= 40 {
+			clk.Advance(5 * time.Second) // 200 s of outage, under RetryFor
+			return errors.New("store down")
+		}
+		return nil
+	}}
+	r := New(sink, Options{BatchSize: 100, FlushInterval: time.Millisecond, Clock: clk, RetryFor: 5 * time.Minute})
+	r.retryMin, r.retryMax = time.Millisecond, time.Millisecond
+	for i := range 5 {
+		r.Record(event(i))
+	}
+	start(t, r)
+	waitFor(t, "the batch written after a long outage", func() bool { return r.Written() == 5 })
+	if r.Failed() != 0 {
+		t.Errorf("Failed() = %d, want 0", r.Failed())
+	}
+
+	// Past RetryFor, the batch is given up and counted.
+	sink2 := &memSink{fail: func(int64, context.Context) error { clk.Advance(time.Minute); return errors.New("down") }}
+	r2 := New(sink2, Options{BatchSize: 100, FlushInterval: time.Millisecond, Clock: clk, RetryFor: 5 * time.Minute})
+	r2.retryMin, r2.retryMax = time.Millisecond, time.Millisecond
+	r2.Record(event(0))
+	start(t, r2)
+	waitFor(t, "the batch given up after RetryFor", func() bool { return r2.Failed() == 1 })
+	if got := sink2.calls.Load(); got != 6 {
+		t.Errorf("%d attempts, want 6 (first failure, then 5 more minutes)", got)
+	}
+}
