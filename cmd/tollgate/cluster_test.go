@@ -36,8 +36,8 @@ type clusterNode struct {
 // rate limit admits within 1% of its theoretical count; a key created on one
 // node works on another at once; a key revoked on one is refused by the
 // others within a second, although their caches would keep it for an hour;
-// a decision costs one Redis command; killing a node leaves the others
-// serving.
+// so is a credential banned on one; a decision costs one Redis command;
+// killing a node leaves the others serving.
 func TestCluster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts server processes")
@@ -264,6 +264,25 @@ log:
 				}
 				time.Sleep(5 * time.Millisecond)
 			}
+		}
+	})
+
+	t.Run("BanOnASeenByC", func(t *testing.T) {
+		key, id := createKey(a, "free-co")
+		if s := call(c, key); s != 200 {
+			t.Fatalf("before the ban: %d", s)
+		}
+		admin(a, "POST", "/admin/v1/bans", map[string]any{"kind": "credential", "id": id, "duration": "1m"})
+		banned := time.Now()
+		for call(c, key) != 403 {
+			if time.Since(banned) > time.Second {
+				t.Fatal("node C still admits a credential banned on A 1s later")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		t.Logf("node C refuses the credential banned on A after %v", time.Since(banned).Round(time.Millisecond))
+		if v := admin(c, "GET", "/admin/v1/bans/credential/"+id, nil); v["banned"] != true {
+			t.Errorf("node C's admin API: %v", v)
 		}
 	})
 

@@ -11,6 +11,7 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/tollgate/tollgate/internal/accounts"
@@ -19,6 +20,7 @@ import (
 	"github.com/tollgate/tollgate/internal/controlapi"
 	"github.com/tollgate/tollgate/internal/counters"
 	"github.com/tollgate/tollgate/internal/credentials"
+	"github.com/tollgate/tollgate/internal/gateway"
 	"github.com/tollgate/tollgate/internal/httpx"
 	"github.com/tollgate/tollgate/internal/oauth"
 	"github.com/tollgate/tollgate/internal/reqinfo"
@@ -85,6 +87,8 @@ func New(o Options) *API {
 	handle("GET /admin/v1/organizations/{org}/apps", a.listApps)
 	handle("DELETE /admin/v1/organizations/{org}/apps/{id}", a.deleteApp)
 	handle("POST /admin/v1/organizations/{org}/apps/{id}/revoke-tokens", a.revokeAppTokens)
+	handle("POST /admin/v1/bans", a.ban)
+	handle("GET /admin/v1/bans/{kind}/{id}", a.getBan)
 	if o.Pprof {
 		a.servePprof(handle)
 	}
@@ -260,4 +264,80 @@ func (a *API) revokeAppTokens(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return httpx.WriteJSON(w, http.StatusOK, controlapi.AppView(app))
+}
+
+// banRequest is the body of POST /admin/v1/bans.
+type banRequest struct {
+	// Kind is ip, credential or org.
+	Kind string `json:"kind"`
+	ID   string `json:"id"`
+	// Duration is a Go duration ("15m", "24h"), at most 30 days.
+	Duration string `json:"duration"`
+}
+
+// banView describes a ban.
+type banView struct {
+	Kind             string `json:"kind"`
+	ID               string `json:"id"`
+	Banned           bool   `json:"banned"`
+	RemainingSeconds int64  `json:"remaining_seconds"`
+}
+
+// maxBan bounds a ban set by hand.
+const maxBan = 30 * 24 * time.Hour
+
+func banTarget(kind, id string) (string, error) {
+	switch kind {
+	case gateway.BanIP:
+		ip, err := netip.ParseAddr(id)
+		if err != nil {
+			return "", apierror.Invalid("id", "not an IP address")
+		}
+		return gateway.BanKey(kind, ip.Unmap().String()), nil
+	case gateway.BanCredential, gateway.BanOrganization:
+		if id == "" || len(id) > 64 {
+			return "", apierror.Invalid("id", "a credential or organization ID is required")
+		}
+		return gateway.BanKey(kind, id), nil
+	}
+	return "", apierror.Invalid("kind", "kind must be ip, credential or org")
+}
+
+// ban bans an address, a credential or an organization for a while: the
+// gateway refuses it with 403 FORBIDDEN, reason banned, on every node that
+// shares the counter store.
+func (a *API) ban(w http.ResponseWriter, r *http.Request) error {
+	var req banRequest
+	if err := httpx.DecodeJSON(r, a.o.MaxBody, &req); err != nil {
+		return err
+	}
+	key, err := banTarget(req.Kind, req.ID)
+	if err != nil {
+		return err
+	}
+	d, err := time.ParseDuration(req.Duration)
+	if err != nil || d < time.Second || d > maxBan {
+		return apierror.Invalid("duration", "a duration between 1s and 720h, such as 15m")
+	}
+	if err := a.o.Counters.Ban(r.Context(), key, d); err != nil {
+		return err
+	}
+	return a.writeBan(w, r, http.StatusCreated, req.Kind, req.ID, key)
+}
+
+func (a *API) getBan(w http.ResponseWriter, r *http.Request) error {
+	kind, id := r.PathValue("kind"), r.PathValue("id")
+	key, err := banTarget(kind, id)
+	if err != nil {
+		return err
+	}
+	return a.writeBan(w, r, http.StatusOK, kind, id, key)
+}
+
+func (a *API) writeBan(w http.ResponseWriter, r *http.Request, status int, kind, id, key string) error {
+	d, err := a.o.Counters.Banned(r.Context(), key)
+	if err != nil {
+		return err
+	}
+	return httpx.WriteJSON(w, status, banView{Kind: kind, ID: id, Banned: d > 0, RemainingSeconds: apierror.Seconds(d)})
 }

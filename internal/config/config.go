@@ -262,6 +262,20 @@ type Auth struct {
 	// Login bounds password guessing; its limits apply to OAuth client
 	// secrets too (per client ID and per client IP).
 	Login Login `yaml:"login" envPrefix:"LOGIN_"`
+	// Bans configures the automatic temporary bans of client addresses
+	// that keep presenting bad credentials to the gateway.
+	Bans Bans `yaml:"bans" envPrefix:"BANS_"`
+}
+
+// Bans configures automatic bans: MaxFailures failed authentications (an
+// invalid key, signature or token) from one address within Window ban it
+// for Duration, on every node sharing the counters. The admin API bans
+// addresses, credentials and organizations by hand.
+type Bans struct {
+	// MaxFailures is the threshold; 0 disables automatic bans.
+	MaxFailures int           `yaml:"max_failures" env:"MAX_FAILURES"`
+	Window      time.Duration `yaml:"window" env:"WINDOW"`
+	Duration    time.Duration `yaml:"duration" env:"DURATION"`
 }
 
 // Login bounds password guessing and sign-up abuse.

@@ -447,6 +447,9 @@ func (c *Config) validateCluster(bad func(string, ...any)) {
 	default:
 		bad("role %q: must be all, auth or gateway", c.Role)
 	}
+	if b := c.Auth.Bans; b.MaxFailures < 0 || (b.MaxFailures > 0 && (b.Window <= 0 || b.Duration <= 0)) {
+		bad("auth.bans: max_failures must not be negative; with it, window and duration must be positive")
+	}
 	if c.Auth.StoreOutageGrace < 0 || c.Usage.RetryFor < 0 {
 		bad("auth.store_outage_grace and usage.retry_for must not be negative")
 	}

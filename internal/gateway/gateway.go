@@ -52,6 +52,9 @@ type Options struct {
 	// Limiter decides the rate limit and quota of authenticated requests;
 	// nil: unlimited.
 	Limiter Limiter
+	// Bans refuses banned callers and bans addresses that keep failing to
+	// authenticate; nil bans nobody.
+	Bans *Bans
 	// Decider, when set, decides every request on a non-public route in
 	// place of Authenticators and Limiter: a gateway-role node asks the
 	// auth service. Limiter's Charge is still used for what is charged
@@ -106,6 +109,7 @@ type Gateway struct {
 	routes  []*route
 	methods []authn.Authenticator
 	limiter Limiter
+	bans    *Bans
 	decider Decider
 	noCreds func() *apierror.Error // the answer to a request without credentials
 	trusted func(string) bool
@@ -207,7 +211,7 @@ func New(routes []config.Route, o Options) (*Gateway, error) {
 		o.Clock = clock.System{}
 	}
 	g := &Gateway{
-		methods: o.Authenticators, limiter: o.Limiter, decider: o.Decider, trusted: o.TrustedPeer,
+		methods: o.Authenticators, limiter: o.Limiter, decider: o.Decider, bans: o.Bans, trusted: o.TrustedPeer,
 		meter: o.Meter, clock: o.Clock, log: o.Logger,
 	}
 	buffers := NewBufferPool()
@@ -342,15 +346,23 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) (*route, error) 
 }
 
 // decide runs the pipeline's decision on r, for a non-public route:
-// authenticate, authorize (IP allowlist, scopes), limit. It records the
+// authenticate, authorize (bans, IP allowlist, scopes), limit. It records the
 // principal in the request's reqinfo.Info as soon as it is known.
 func (g *Gateway) decide(w http.ResponseWriter, r *http.Request, rt *route) error {
 	info := reqinfo.From(r.Context())
+	ctx := r.Context()
+	if err := g.bans.checkAddr(ctx, info.ClientIP); err != nil {
+		return err
+	}
 	p, err := g.authenticate(r)
 	if err != nil {
+		g.bans.failed(ctx, info.ClientIP, err)
 		return err
 	}
 	info.Principal = p
+	if err := g.bans.checkPrincipal(ctx, p); err != nil {
+		return err
+	}
 	if !p.IPAllowlist.Contains(info.ClientIP) {
 		return errIPDenied
 	}

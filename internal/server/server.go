@@ -270,7 +270,11 @@ func (s *Server) build(ctx context.Context) error {
 		methods = append([]authn.Authenticator{s.signIn}, methods...)
 		noCredentials = s.catalog.PaymentRequired
 	}
+	b := cfg.Auth.Bans
 	gw, err := gateway.New(cfg.Routes, gateway.Options{
+		Bans: &gateway.Bans{
+			Counters: s.counters, MaxFailures: b.MaxFailures, Window: b.Window, Duration: b.Duration, Logger: s.log,
+		},
 		Authenticators: methods,
 		NoCredentials:  noCredentials,
 		Limiter:        s.limiter,
