@@ -40,8 +40,29 @@ plans:
 `, serviceToken)
 }
 
-// nginxConfig is the README's nginx configuration, on the test's ports.
-func nginxConfig(prefix, listen, auth, backend, token string) string {
+// nginxConfig is docs/forward-auth/nginx.conf, the README's configuration,
+// on the test's addresses, in a main configuration of its own.
+func nginxConfig(t *testing.T, prefix, listen, auth, backend, token string) string {
+	t.Helper()
+	raw, err := os.ReadFile("../../docs/forward-auth/nginx.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	site := string(raw)
+	for old, repl := range map[string]string{
+		"server 127.0.0.1:8091;":     "server " + auth + ";",
+		"listen 8080;":               "listen " + listen + ";",
+		"http://127.0.0.1:9000":      backend,
+		"REPLACE_WITH_SERVICE_TOKEN": token,
+	} {
+		if !strings.Contains(site, old) {
+			t.Fatalf("docs/forward-auth/nginx.conf no longer contains %q", old)
+		}
+		site = strings.ReplaceAll(site, old, repl)
+	}
+	if err := os.WriteFile(filepath.Join(prefix, "tollgate.conf"), []byte(site), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	return fmt.Sprintf(`worker_processes 1;
 daemon off;
 pid %[1]s/nginx.pid;
@@ -54,78 +75,9 @@ http {
     fastcgi_temp_path %[1]s/fastcgi;
     uwsgi_temp_path %[1]s/uwsgi;
     scgi_temp_path %[1]s/scgi;
-
-    upstream tollgate_auth { server %[3]s; keepalive 32; }
-
-    server {
-        listen %[2]s;
-
-        # Tollgate decides every request: one call to its decision API.
-        location = /_tollgate_auth {
-            internal;
-            proxy_pass http://tollgate_auth/forward-auth/nginx;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_pass_request_body off;
-            proxy_set_header Content-Length "";
-            proxy_set_header X-Forwarded-Method $request_method;
-            proxy_set_header X-Forwarded-Uri $request_uri;
-            proxy_set_header X-Forwarded-Host $host;
-            proxy_set_header X-Forwarded-Proto $scheme;
-            proxy_set_header X-Forwarded-For $remote_addr;
-            proxy_set_header X-Tollgate-Service-Token "%[5]s";
-            proxy_buffer_size 16k;
-            proxy_buffers 4 16k;
-        }
-
-        location / {
-            auth_request /_tollgate_auth;
-            auth_request_set $tg_org $upstream_http_x_tollgate_org;
-            auth_request_set $tg_app $upstream_http_x_tollgate_app;
-            auth_request_set $tg_credential $upstream_http_x_tollgate_credential;
-            auth_request_set $tg_scopes $upstream_http_x_tollgate_scopes;
-            auth_request_set $tg_request_id $upstream_http_x_request_id;
-            auth_request_set $tg_status $upstream_http_x_tollgate_status;
-            auth_request_set $tg_error $upstream_http_x_tollgate_error;
-            auth_request_set $tg_retry_after $upstream_http_retry_after;
-            auth_request_set $tg_ratelimit $upstream_http_ratelimit;
-            auth_request_set $tg_ratelimit_policy $upstream_http_ratelimit_policy;
-            auth_request_set $tg_payment_required $upstream_http_payment_required;
-            auth_request_set $tg_www_authenticate $upstream_http_www_authenticate;
-            error_page 401 = @tollgate_refused;
-
-            add_header RateLimit $tg_ratelimit always;
-            add_header RateLimit-Policy $tg_ratelimit_policy always;
-            add_header X-Request-Id $tg_request_id always;
-            proxy_set_header X-Tollgate-Org $tg_org;
-            proxy_set_header X-Tollgate-App $tg_app;
-            proxy_set_header X-Tollgate-Credential $tg_credential;
-            proxy_set_header X-Tollgate-Scopes $tg_scopes;
-            proxy_set_header X-Request-Id $tg_request_id;
-            proxy_set_header X-API-KEY "";
-            proxy_pass %[4]s;
-        }
-
-        # A refusal: Tollgate's status and JSON error body.
-        location @tollgate_refused {
-            default_type application/json;
-            add_header Retry-After $tg_retry_after always;
-            add_header RateLimit $tg_ratelimit always;
-            add_header RateLimit-Policy $tg_ratelimit_policy always;
-            add_header PAYMENT-REQUIRED $tg_payment_required always;
-            add_header WWW-Authenticate $tg_www_authenticate always;
-            add_header Cache-Control no-store always;
-            if ($tg_status = 402) { return 402 $tg_error; }
-            if ($tg_status = 403) { return 403 $tg_error; }
-            if ($tg_status = 404) { return 404 $tg_error; }
-            if ($tg_status = 405) { return 405 $tg_error; }
-            if ($tg_status = 429) { return 429 $tg_error; }
-            if ($tg_status = 503) { return 503 $tg_error; }
-            return 401 $tg_error;
-        }
-    }
+    include %[1]s/tollgate.conf;
 }
-`, prefix, listen, auth, backend, token)
+`, prefix)
 }
 
 // startNginx runs Debian's nginx on conf until the test ends. Outside CI,
@@ -194,7 +146,7 @@ func TestNginxAuthRequest(t *testing.T) {
 	token := n.account("nginx@example.com", "Nginx Co")
 	key, id := n.createKey(token, nil)
 	listen := freeAddr(t)
-	startNginx(t, nginxConfig(t.TempDir(), listen, n.srv.AuthAddr(), backend.URL, serviceToken), listen)
+	startNginx(t, nginxConfig(t, t.TempDir(), listen, n.srv.AuthAddr(), backend.URL, serviceToken), listen)
 	front := "http://" + listen
 
 	// Admitted: the backend gets the caller's context, not the key.
