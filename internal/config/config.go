@@ -492,6 +492,7 @@ func Default() Config {
 			TokenCacheSize:   100_000,
 			SignatureWindow:  5 * time.Minute,
 			StoreOutageGrace: 5 * time.Minute,
+			Bans:             Bans{MaxFailures: 100, Window: time.Minute, Duration: 15 * time.Minute},
 			Login: Login{
 				MaxFailuresPerAccount: 5,
 				MaxFailuresPerIP:      20,

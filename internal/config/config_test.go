@@ -115,7 +115,21 @@ func TestValidationErrors(t *testing.T) {
 		{"duplicate route", base + "routes: [{path: /v1/, upstream: http://a}, {path: /v1/, upstream: http://b}]", "duplicate"},
 		{"bad proxy", "server: {listen: 127.0.0.1:8080, insecure_http: true, trusted_proxies: [nope]}", "not an IP address"},
 		{"proxy host bits", "server: {listen: 127.0.0.1:8080, insecure_http: true, trusted_proxies: [10.0.0.1/8]}", "did you mean 10.0.0.0/8"},
-		{"bad storage", base + "storage: {type: mongo}", "supported types are: sqlite"},
+		{"bad storage", base + "storage: {type: mongo}", "supported types are: sqlite, postgres"},
+		{"postgres without url", base + "storage: {type: postgres}", "storage.postgres.url"},
+		{"bad postgres schema", base + "storage: {type: postgres, postgres: {url: 'postgres://h/db', schema: 'A;drop'}}", "storage.postgres.schema"},
+		{"bad counters", base + "counters: {type: memcached}", "supported types are: memory, redis"},
+		{"redis without url", base + "counters: {type: redis}", "counters.redis.url"},
+		{"redis prefix braces", base + "counters: {type: redis, redis: {url: 'redis://h:6379', prefix: '{x}'}}", "counters.redis.prefix"},
+		{"bad failure mode", base + "counters: {failure_mode: maybe}", "counters.failure_mode"},
+		{"bad role", base + "role: edge", "role \"edge\""},
+		{"auth role without listener", base + "role: auth", "auth_service.listen"},
+		{"gateway role without url", base + "role: gateway", "auth_service.url"},
+		{"gateway role signing", base + "role: gateway\nauth_service: {url: 'http://a:1'}\nroutes: [{path: /v1/, upstream: http://a, sign_response: true}]", "do not sign responses"},
+		{"short service token", base + "auth_service: {listen: 127.0.0.1:1, token: short}", "auth_service.token"},
+		{"bad auth listen", base + "auth_service: {listen: nowhere}", "auth_service.listen"},
+		{"bans without window", base + "auth: {bans: {max_failures: 5, window: 0s}}", "auth.bans"},
+		{"negative grace", base + "auth: {store_outage_grace: -1s}", "store_outage_grace"},
 		{"unknown default plan", base + "default_plan: gold", "not one of the plans"},
 		{"quota without period", base + "plans: [{name: free, quota: {units: 10}}]", "period is required"},
 		{"short admin token", base + "admin: {listen: 127.0.0.1:9090, token: short}", "at least 32"},
@@ -254,5 +268,29 @@ func TestX402ValidationErrors(t *testing.T) {
 		"facilitator: {url: local}", "facilitator: {url: 'https://f.example'}").Replace(x402YAML)
 	if _, err := Parse([]byte(y), nil); err == nil || !strings.Contains(err.Error(), "payments are taken on EVM networks") {
 		t.Errorf("remote facilitator on Solana: %v", err)
+	}
+}
+
+// A cluster node's configuration, and the role given by the environment (as
+// `serve --role` does).
+func TestClusterConfig(t *testing.T) {
+	yaml := `server: {listen: 127.0.0.1:8080, insecure_http: true}
+storage: {type: postgres, postgres: {url: "postgres://tollgate@db:5432/tollgate", schema: tollgate}}
+counters: {type: redis, redis: {url: "rediss://cache:6380/1", cluster: true}, failure_mode: open}
+auth_service: {listen: 127.0.0.1:8091, grpc_listen: 127.0.0.1:8092, url: "http://auth:8091"}
+`
+	cfg, err := Parse([]byte(yaml), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Role != "all" || cfg.Counters.Redis.Prefix != "tollgate:" || cfg.AuthService.DecisionCacheTTL != time.Second ||
+		cfg.Auth.StoreOutageGrace != 5*time.Minute || cfg.Auth.Bans.MaxFailures != 100 || cfg.Usage.RetryFor != 10*time.Minute {
+		t.Errorf("defaults: %+v %+v %+v", cfg.Counters, cfg.AuthService, cfg.Auth.Bans)
+	}
+	for _, role := range []string{"auth", "gateway"} {
+		cfg, err := Parse([]byte(yaml), []string{"TOLLGATE_ROLE=" + role, "TOLLGATE_AUTH_SERVICE_TOKEN=" + strings.Repeat("x", 32)})
+		if err != nil || cfg.Role != role || cfg.AuthService.Token == "" {
+			t.Errorf("role %s: %v %q", role, err, cfg.Role)
+		}
 	}
 }

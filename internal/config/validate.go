@@ -444,6 +444,13 @@ func (c *Config) validateCluster(bad func(string, ...any)) {
 		if u, err := url.Parse(a.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			bad("role gateway: auth_service.url must be the http(s) URL of the auth service")
 		}
+		signed := c.ResponseSigning.All
+		for _, r := range c.Routes {
+			signed = signed || r.SignResponse
+		}
+		if signed {
+			bad("role gateway: gateway nodes do not sign responses; serve sign_response routes from role all nodes")
+		}
 	default:
 		bad("role %q: must be all, auth or gateway", c.Role)
 	}

@@ -426,3 +426,74 @@ func testKey(t testing.TB) []byte {
 
 // principalOf keeps the principal of a Lookup.
 func principalOf(k Key, err error) (*authn.Principal, error) { return k.Principal, err }
+
+// While the store cannot be read, a key verified within the cache TTL plus
+// the outage grace keeps working; an unknown key, or one past the grace, is
+// a 503, never a 401.
+func TestStoreOutageGrace(t *testing.T) {
+	f := newFixture(t, Options{CacheTTL: 30 * time.Second, StoreOutageGrace: 5 * time.Minute})
+	c := f.create(t, CreateInput{})
+	other := f.create(t, CreateInput{Name: "never used"})
+	if _, err := f.svc.Lookup(ctx, c.Secret); err != nil {
+		t.Fatal(err)
+	}
+	f.st.fail.Store(true)
+	f.clock.Advance(4 * time.Minute)
+	if p, err := principalOf(f.svc.Lookup(ctx, c.Secret)); err != nil || p.CredentialID != c.Key.ID {
+		t.Fatalf("within the grace: %v, %v", p, err)
+	}
+	var e *apierror.Error
+	if _, err := f.svc.Lookup(ctx, other.Secret); !errors.As(err, &e) || e.Status != 503 {
+		t.Fatalf("a key not cached during the outage: %v", err)
+	}
+	f.clock.Advance(2 * time.Minute)
+	if _, err := f.svc.Lookup(ctx, c.Secret); !errors.As(err, &e) || e.Status != 503 {
+		t.Fatalf("past the grace: %v", err)
+	}
+	f.st.fail.Store(false)
+	if _, err := f.svc.Lookup(ctx, c.Secret); err != nil {
+		t.Fatalf("after the outage: %v", err)
+	}
+}
+
+// Apply carries out other nodes' messages: a key's hash, a list of key IDs,
+// and Resync.
+func TestApplyInvalidations(t *testing.T) {
+	var sent []string
+	f := newFixture(t, Options{Broadcast: func(m string) { sent = append(sent, m) }})
+	a, b := f.create(t, CreateInput{Name: "a"}), f.create(t, CreateInput{Name: "b"})
+	if len(sent) != 2 || !strings.HasPrefix(sent[0], "apikey:") {
+		t.Fatalf("creations broadcast %q", sent)
+	}
+	warm := func() {
+		for _, k := range []Created{a, b} {
+			if _, err := f.svc.Lookup(ctx, k.Secret); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	warm()
+	n := f.st.lookups.Load()
+	if !f.svc.Apply(sent[0]) { // a's hash
+		t.Fatal("an apikey message not taken")
+	}
+	warm()
+	if got := f.st.lookups.Load() - n; got != 1 {
+		t.Errorf("%d store reads after dropping one key, want 1", got)
+	}
+	n = f.st.lookups.Load()
+	f.svc.Apply("apikey-ids:" + b.Key.ID)
+	warm()
+	if got := f.st.lookups.Load() - n; got != 1 {
+		t.Errorf("%d store reads after dropping a key by ID, want 1", got)
+	}
+	n = f.st.lookups.Load()
+	f.svc.Apply("*")
+	warm()
+	if got := f.st.lookups.Load() - n; got != 2 {
+		t.Errorf("%d store reads after Resync, want 2", got)
+	}
+	if f.svc.Apply("oauth-client:x") || f.svc.Apply("apikey:zz") != true {
+		t.Error("Apply claimed another service's message, or refused a malformed one of its own")
+	}
+}
