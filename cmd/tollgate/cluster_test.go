@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -18,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/tollgate/tollgate/internal/testsvc"
@@ -42,11 +40,8 @@ func TestCluster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts server processes")
 	}
-	pgURL := testsvc.PostgresURL(t)
-	redisURL := testsvc.RedisURL(t)
-	schema := testsvc.Name("tg_cluster_")
-	prefix := testsvc.Name("tgcluster") + ":"
-	t.Cleanup(func() { dropSchema(t, pgURL, schema); dropKeys(t, redisURL, prefix) })
+	pgURL, schema := testsvc.PostgresSchema(t)
+	redisURL, prefix := testsvc.RedisPrefix(t)
 
 	var served atomic.Int64
 	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -352,38 +347,4 @@ func monitor(t *testing.T, url, prefix string) *redisMonitor {
 		}
 	}()
 	return m
-}
-
-func redisClient(t *testing.T, url string) *goredis.Client {
-	t.Helper()
-	opt, err := goredis.ParseURL(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rdb := goredis.NewClient(opt)
-	t.Cleanup(func() { _ = rdb.Close() })
-	return rdb
-}
-
-// dropKeys deletes every key under prefix.
-func dropKeys(t *testing.T, url, prefix string) {
-	rdb := redisClient(t, url)
-	ctx := context.Background()
-	iter := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-	for iter.Next(ctx) {
-		rdb.Del(ctx, iter.Val())
-	}
-}
-
-// dropSchema drops a test's schema.
-func dropSchema(t *testing.T, url, schema string) {
-	conn, err := pgx.Connect(context.Background(), url)
-	if err != nil {
-		t.Errorf("drop schema %s: %v", schema, err)
-		return
-	}
-	defer func() { _ = conn.Close(context.Background()) }()
-	if _, err := conn.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
-		t.Errorf("drop schema %s: %v", schema, err)
-	}
 }

@@ -11,9 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	goredis "github.com/redis/go-redis/v9"
-
 	"github.com/tollgate/tollgate/internal/store"
 	"github.com/tollgate/tollgate/internal/testsvc"
 )
@@ -99,23 +96,10 @@ func viaCutter(t *testing.T, raw string) (string, *cutter) {
 // prefix), with a plan of a generous rate and quota as the default.
 func clusterYAML(t *testing.T, pgURL, redisURL, failureMode string) string {
 	t.Helper()
-	schema := testsvc.Name("tg_fail_")
-	prefix := testsvc.Name("tgfail") + ":"
-	direct := testsvc.PostgresURL(t)
-	t.Cleanup(func() {
-		conn, err := pgx.Connect(context.Background(), direct)
-		if err == nil {
-			_, _ = conn.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
-			_ = conn.Close(context.Background())
-		}
-		opt, _ := goredis.ParseURL(testsvc.RedisURL(t))
-		rdb := goredis.NewClient(opt)
-		iter := rdb.Scan(context.Background(), 0, prefix+"*", 1000).Iterator()
-		for iter.Next(context.Background()) {
-			rdb.Del(context.Background(), iter.Val())
-		}
-		_ = rdb.Close()
-	})
+	// The node's own schema and prefix; the URLs given may go through a
+	// cutter.
+	_, schema := testsvc.PostgresSchema(t)
+	_, prefix := testsvc.RedisPrefix(t)
 	return fmt.Sprintf(`
 server:
   listen: 127.0.0.1:0

@@ -12,6 +12,7 @@
 package testsvc
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"net"
@@ -19,6 +20,9 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
+	goredis "github.com/redis/go-redis/v9"
 )
 
 // Defaults of the service addresses.
@@ -72,4 +76,54 @@ func find(t testing.TB, service, env, def, defPort string) string {
 	}
 	_ = conn.Close()
 	return raw
+}
+
+// PostgresSchema returns the test PostgreSQL's URL and a fresh schema name
+// (see PostgresURL), and drops the schema, whatever it holds, when the test
+// ends. The schema itself is created by whoever opens the store in it.
+func PostgresSchema(t testing.TB) (url, schema string) {
+	t.Helper()
+	url = PostgresURL(t)
+	schema = Name("tg_test_")
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, url)
+		if err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+			return
+		}
+		defer func() { _ = conn.Close(ctx) }()
+		if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+	return url, schema
+}
+
+// RedisPrefix returns the test Redis's URL and a fresh key prefix (see
+// RedisURL), and deletes every key under the prefix when the test ends.
+func RedisPrefix(t testing.TB) (url, prefix string) {
+	t.Helper()
+	url = RedisURL(t)
+	prefix = Name("tgtest") + ":"
+	t.Cleanup(func() {
+		opt, err := goredis.ParseURL(url)
+		if err != nil {
+			t.Errorf("delete keys %s*: %v", prefix, err)
+			return
+		}
+		rdb := goredis.NewClient(opt)
+		defer func() { _ = rdb.Close() }()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		iter := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator() // the prefix has no glob characters
+		for iter.Next(ctx) {
+			rdb.Del(ctx, iter.Val())
+		}
+		if err := iter.Err(); err != nil {
+			t.Errorf("delete keys %s*: %v", prefix, err)
+		}
+	})
+	return url, prefix
 }
