@@ -281,3 +281,50 @@ func BenchmarkAuthenticateUncached(b *testing.B) {
 		}
 	}
 }
+
+// Another node's cache hears of a revoked token and a deleted app through
+// Apply at once, not after its cache TTL.
+func TestApplyInvalidations(t *testing.T) {
+	var msgs []string
+	f := newFixture(t, Options{CacheTTL: time.Hour, Broadcast: func(m string) { msgs = append(msgs, m) }})
+	o := f.svc.o
+	o.Broadcast = nil
+	other, err := New(f.st, o) // a second node on the same store
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := f.app(t)
+	tok1, tok2 := f.token(t, c.App), f.token(t, c.App)
+	for _, tok := range []string{tok1, tok2} {
+		if _, err := other.Authenticate(bearerRequest(tok)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ok, err := f.svc.Revoke(ctx, c.App, tok1, f.actor); err != nil || !ok {
+		t.Fatalf("revoke: %v %v", ok, err)
+	}
+	if len(msgs) != 1 || !strings.HasPrefix(msgs[0], "oauth-token:") {
+		t.Fatalf("broadcast %q", msgs)
+	}
+	if _, err := other.Authenticate(bearerRequest(tok1)); err != nil {
+		t.Fatalf("before the message, the other node's cache still holds the token: %v", err)
+	}
+	if !other.Apply(msgs[0]) {
+		t.Fatal("message not taken")
+	}
+	_, err = other.Authenticate(bearerRequest(tok1))
+	wantCode(t, err, apierror.InvalidToken)
+
+	if _, err := f.svc.DeleteApp(ctx, f.org, c.App.ID, f.actor); err != nil {
+		t.Fatal(err)
+	}
+	last := msgs[len(msgs)-1]
+	if last != "oauth-client:"+c.App.ClientID || !other.Apply(last) {
+		t.Fatalf("app deletion broadcast %q", msgs)
+	}
+	_, err = other.Authenticate(bearerRequest(tok2))
+	wantCode(t, err, apierror.InvalidToken)
+	if other.Apply("apikey:00") || !other.Apply("*") {
+		t.Error("Apply took another service's message, or refused Resync")
+	}
+}
