@@ -47,13 +47,13 @@ lint: ## golangci-lint with the curated linters of .golangci.yml (installs it if
 	@PATH="$$PATH:$$($(GO) env GOPATH)/bin" $(GOLANGCI_LINT) run ./...
 
 .PHONY: bench
-bench: build ## Tollgate vs a bare reverse proxy vs the backend under wrk, one run (~7 min); BENCH_FLAGS=-help for options
+bench: build ## Tollgate vs a bare reverse proxy vs the backend under wrk, one run (~8 min; Redis target if Redis answers); BENCH_FLAGS=-help for options
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/tollgate-bench ./cmd/tollgate-bench
 	bin/tollgate-bench -tollgate bin/tollgate $(BENCH_FLAGS)
 
 .PHONY: microbench
-microbench: ## Go micro-benchmarks of the hot path (auth, limits, metering, signatures)
-	$(GO) test -run '^$$' -bench . -benchmem ./internal/credentials/ ./internal/oauth/ ./internal/tokens/ ./internal/reqsign/ ./internal/counters/memory/ ./internal/apikey/ ./internal/ipallow/ ./internal/clientip/ ./internal/limits/ ./internal/usage/ ./internal/metrics/ ./internal/gateway/ ./internal/httpx/ ./internal/store/sqlite/ ./internal/siwx/ ./internal/eip3009/ ./internal/evm/ ./internal/respsign/ ./internal/whsig/
+microbench: ## Go micro-benchmarks of the hot path (auth, limits, metering, signatures; the Redis limiter against the real Redis)
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/credentials/ ./internal/oauth/ ./internal/tokens/ ./internal/reqsign/ ./internal/counters/memory/ ./internal/counters/redis/ ./internal/apikey/ ./internal/ipallow/ ./internal/clientip/ ./internal/limits/ ./internal/usage/ ./internal/metrics/ ./internal/gateway/ ./internal/httpx/ ./internal/store/sqlite/ ./internal/siwx/ ./internal/eip3009/ ./internal/evm/ ./internal/respsign/ ./internal/whsig/
 
 .PHONY: clean
 clean: ## Remove build output and the development data directory

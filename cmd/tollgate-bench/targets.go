@@ -39,21 +39,31 @@ type target struct {
 	Direct      string        `json:"direct,omitempty"`   // the backend under the same workload
 	Rounds      []measurement `json:"rounds"`
 
-	server  *process // whose CPU is the server's; the backend's for direct targets
+	server  *process      // whose CPU is the server's; the backend's for direct targets
+	node    *tollgateNode // the Tollgate node measured; nil for the baselines
+	redis   *benchRedis   // the node's Redis, whose commands are counted; or nil
 	url     string
 	script  string // "get" or "signed"
 	headers []string
 	args    []string
 }
 
+// fleet is the servers of a run.
+type fleet struct {
+	backend, proxy *process
+	tg             *tollgateNode // in-process counters
+	tgRedis        *tollgateNode // counters in Redis; nil when Redis is skipped
+	redis          *benchRedis   // tgRedis's Redis
+}
+
 // defineTargets lists what is measured, baselines first. Every baseline
 // gets the very request its Tollgate targets get, credentials included
 // (which it forwards unread): a Bearer token is an 800-byte header that any
 // proxy must read, and it would be unfair to charge that to Tollgate alone.
-func defineTargets(backend, proxy *process, tg *tollgateNode, bodySize int) []*target {
+func defineTargets(f fleet, bodySize int) []*target {
+	backend, proxy, tg := f.backend, f.proxy, f.tg
 	body := strconv.Itoa(bodySize)
 	signedArgs := []string{"/v1/data", tg.signingKey, tg.signingSecret, body}
-	keyHeader := []string{"X-API-KEY: " + tg.apiKey}
 	bearerHeader := []string{"Authorization: Bearer " + tg.bearer}
 	get := func(p *process, path string, h []string) (string, []string) { return "http://" + p.addr + path, h }
 	ts := []*target{
@@ -61,21 +71,31 @@ func defineTargets(backend, proxy *process, tg *tollgateNode, bodySize int) []*t
 		{Name: "bare-proxy", Description: "httputil.ReverseProxy with Tollgate's transport and buffer pool", Workload: workloadGet,
 			Direct: "direct", server: proxy},
 		{Name: "tollgate-open", Description: "Tollgate, public route: no authentication, metered", Workload: workloadGet,
-			Baseline: "bare-proxy", Direct: "direct", server: tg.process},
+			Baseline: "bare-proxy", Direct: "direct", node: tg},
 		{Name: goalTarget, Description: "Tollgate, API key + rate limit + quota + usage metering, SQLite", Workload: workloadGet,
-			Baseline: "bare-proxy", Direct: "direct", server: tg.process},
+			Baseline: "bare-proxy", Direct: "direct", node: tg},
+	}
+	if f.tgRedis != nil {
+		ts = append(ts, &target{Name: redisTarget,
+			Description: "Tollgate, as " + goalTarget + " with the rate limit and quota in Redis (one script per request), SQLite", Workload: workloadGet,
+			Baseline: "bare-proxy", Direct: "direct", node: f.tgRedis, redis: f.redis})
+	}
+	ts = append(ts, []*target{
 		{Name: "bare-proxy-bearer", Description: "httputil.ReverseProxy, GET with the Bearer token (forwarded unread)", Workload: workloadBearer,
 			server: proxy},
 		{Name: "tollgate-jwt", Description: "Tollgate, OAuth 2.0 JWT Bearer + limits + metering, SQLite", Workload: workloadBearer,
-			Baseline: "bare-proxy-bearer", server: tg.process},
+			Baseline: "bare-proxy-bearer", node: tg},
 		{Name: "direct-signed", Description: "the backend itself, signed POST (signature ignored)", Workload: workloadSigned,
 			server: backend},
 		{Name: "bare-proxy-signed", Description: "httputil.ReverseProxy, signed POST (signature forwarded unread)", Workload: workloadSigned,
 			Direct: "direct-signed", server: proxy},
 		{Name: "tollgate-hmac", Description: "Tollgate, HMAC-signed API key (1 KiB body, replay cache) + limits + metering", Workload: workloadSigned,
-			Baseline: "bare-proxy-signed", Direct: "direct-signed", server: tg.process},
-	}
+			Baseline: "bare-proxy-signed", Direct: "direct-signed", node: tg},
+	}...)
 	for _, t := range ts {
+		if t.node != nil {
+			t.server = t.node.process
+		}
 		path := "/v1/data"
 		if t.Name == "tollgate-open" {
 			path = "/open/data"
@@ -83,7 +103,7 @@ func defineTargets(backend, proxy *process, tg *tollgateNode, bodySize int) []*t
 		switch t.Workload {
 		case workloadGet:
 			t.script = "get"
-			t.url, t.headers = get(t.server, path, keyHeader)
+			t.url, t.headers = get(t.server, path, []string{"X-API-KEY: " + apiKeyFor(t, tg)})
 		case workloadBearer:
 			t.script = "get"
 			t.url, t.headers = get(t.server, path, bearerHeader)
@@ -92,6 +112,15 @@ func defineTargets(backend, proxy *process, tg *tollgateNode, bodySize int) []*t
 		}
 	}
 	return ts
+}
+
+// apiKeyFor is the API key t sends: its node's own, or, for a baseline
+// (which forwards it unread), that of tg.
+func apiKeyFor(t *target, tg *tollgateNode) string {
+	if t.node != nil {
+		return t.node.apiKey
+	}
+	return tg.apiKey
 }
 
 // measurement is one target measured once.
@@ -106,6 +135,31 @@ type measurement struct {
 	ServerCPUUSPerReq  float64 `json:"server_cpu_us_per_req"`
 	BackendCPUUSPerReq float64 `json:"backend_cpu_us_per_req"`
 	WrkCPUUSPerReq     float64 `json:"wrk_cpu_us_per_req"`
+	// What the Redis of a target with Redis counters did over the measured
+	// window (the load and the settle time after it), per request (INFO
+	// commandstats, stats and cpu, read before and after):
+	//   - round trips: replies Redis wrote (total_writes_processed, less the
+	//     harness's own INFO), one per round trip, a pipeline's counted once;
+	//   - scripts: EVALSHA and EVAL calls; a limiter decision is one;
+	//   - commands: every command Redis ran, INFO excepted, those the
+	//     scripts run inside Redis included (a decision's EVALSHA runs
+	//     several), so more than the round trips;
+	//   - CPU: Redis's own, which "server_cpu_us_per_req" leaves out.
+	// Redis counts server-wide: on a Redis others use at the same time,
+	// these are upper bounds. Zero (left out) for other targets.
+	RedisRoundTripsPerReq float64 `json:"redis_round_trips_per_req,omitempty"`
+	RedisScriptsPerReq    float64 `json:"redis_scripts_per_req,omitempty"`
+	RedisCommandsPerReq   float64 `json:"redis_commands_per_req,omitempty"`
+	RedisCPUUSPerReq      float64 `json:"redis_cpu_us_per_req,omitempty"`
+}
+
+// setRedis sets the Redis figures from what Redis did for m's requests.
+func (m *measurement) setRedis(u redisUse) {
+	n := float64(m.Requests)
+	m.RedisRoundTripsPerReq = float64(u.roundTrips) / n
+	m.RedisScriptsPerReq = float64(u.scripts) / n
+	m.RedisCommandsPerReq = float64(u.commands) / n
+	m.RedisCPUUSPerReq = float64(u.cpu.Microseconds()) / n
 }
 
 type bench struct {
@@ -135,6 +189,13 @@ func (b *bench) measure(t *target) (measurement, error) {
 		}
 	}
 	run.duration = b.duration
+	var rs0 redisStats
+	if t.redis != nil {
+		var err error
+		if rs0, err = t.redis.stats(); err != nil {
+			return measurement{}, err
+		}
+	}
 	s0, err := cpuTime(t.server.pid())
 	if err != nil {
 		return measurement{}, err
@@ -175,7 +236,29 @@ func (b *bench) measure(t *target) (measurement, error) {
 	if t.server == b.backend {
 		m.BackendCPUUSPerReq = m.ServerCPUUSPerReq
 	}
+	if t.redis != nil {
+		if err := measureRedis(&m, t, rs0); err != nil {
+			return measurement{}, err
+		}
+	}
 	return m, nil
+}
+
+// measureRedis reads t's Redis statistics at the end of the measured window
+// and sets m's Redis figures from those at its start, before. Statistics
+// reset during the window leave the figures unset, with a warning.
+func measureRedis(m *measurement, t *target, before redisStats) error {
+	after, err := t.redis.stats()
+	if err != nil {
+		return err
+	}
+	u, err := after.since(before)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "tollgate-bench: %s: no Redis figures for this round: %v\n", t.Name, err)
+		return nil
+	}
+	m.setRedis(u)
+	return nil
 }
 
 // --- results ---
@@ -195,6 +278,7 @@ type machine struct {
 	Kernel string `json:"kernel"`
 	Go     string `json:"go"`
 	Wrk    string `json:"wrk"`
+	Redis  string `json:"redis,omitempty"` // the version of the Redis target's Redis
 }
 
 // summary is a target's median over the rounds, and its ratios.
@@ -223,7 +307,7 @@ type skipped struct {
 }
 
 func summarize(targets []*target, s settings, wrkBin string) results {
-	res := results{Started: time.Now().UTC().Format(time.RFC3339), Settings: s, Machine: describeMachine(wrkBin)}
+	res := results{Started: time.Now().UTC().Format(time.RFC3339), Settings: s, Machine: describeMachine(wrkBin), Skipped: []skipped{}}
 	// Allocated in full first: byName points into it.
 	res.Targets = make([]summary, len(targets))
 	byName := make(map[string]*summary, len(targets))
@@ -252,7 +336,6 @@ func summarize(targets []*target, s settings, wrkBin string) results {
 			goal{goalTarget, "throughput vs bare proxy", fmt.Sprintf("≥ %.2f", goalThroughput), g.VsBaseline, g.VsBaseline >= goalThroughput},
 			goal{goalTarget, "CPU per request vs bare proxy", fmt.Sprintf("≤ %.2f", goalCPU), g.CPUVsBaseline, g.CPUVsBaseline <= goalCPU})
 	}
-	res.Skipped = []skipped{{"tollgate-redis", "cluster mode (PostgreSQL + Redis) is not built yet (issue 9); its row and its goal (≥ 0.75 of the bare proxy, one Redis round trip per request) come with it"}}
 	return res
 }
 
@@ -279,12 +362,22 @@ func pairedRatio(a, b []measurement, f func(measurement) float64) float64 {
 	return medianOf(v)
 }
 
-// median takes each field's median over the rounds independently.
+// median takes each field's median over the rounds independently; for the
+// Redis figures, over the rounds that have them.
 func median(ms []measurement) measurement {
 	pick := func(f func(measurement) float64) float64 {
 		v := make([]float64, len(ms))
 		for i, m := range ms {
 			v[i] = f(m)
+		}
+		return medianOf(v)
+	}
+	pickSet := func(f func(measurement) float64) float64 {
+		var v []float64
+		for _, m := range ms {
+			if x := f(m); x > 0 {
+				v = append(v, x)
+			}
 		}
 		return medianOf(v)
 	}
@@ -303,17 +396,32 @@ func median(ms []measurement) measurement {
 		ServerCPUUSPerReq:  pick(func(m measurement) float64 { return m.ServerCPUUSPerReq }),
 		BackendCPUUSPerReq: pick(func(m measurement) float64 { return m.BackendCPUUSPerReq }),
 		WrkCPUUSPerReq:     pick(func(m measurement) float64 { return m.WrkCPUUSPerReq }),
+
+		RedisRoundTripsPerReq: pickSet(func(m measurement) float64 { return m.RedisRoundTripsPerReq }),
+		RedisScriptsPerReq:    pickSet(func(m measurement) float64 { return m.RedisScriptsPerReq }),
+		RedisCommandsPerReq:   pickSet(func(m measurement) float64 { return m.RedisCommandsPerReq }),
+		RedisCPUUSPerReq:      pickSet(func(m measurement) float64 { return m.RedisCPUUSPerReq }),
 	}
 }
 
+// printTable prints the medians and ratios of every target, the Redis
+// figures of the targets that have them, the goals and the skipped targets.
 func printTable(w io.Writer, res results) {
-	fmt.Fprintf(w, "%-18s %-12s %9s %8s %8s %10s %9s %9s %9s\n",
-		"target", "workload", "req/s", "p50 ms", "p99 ms", "µs CPU/req", "vs proxy", "CPU ×", "vs direct")
+	fmt.Fprintf(w, "%-21s %-12s %9s %8s %8s %10s %9s %9s %9s %9s\n",
+		"target", "workload", "req/s", "p50 ms", "p99 ms", "µs CPU/req", "vs proxy", "CPU ×", "vs direct", "Redis RT")
 	for _, t := range res.Targets {
 		m := t.Median
-		fmt.Fprintf(w, "%-18s %-12s %9.0f %8.2f %8.2f %10.1f %9s %9s %9s\n",
+		fmt.Fprintf(w, "%-21s %-12s %9.0f %8.2f %8.2f %10.1f %9s %9s %9s %9s\n",
 			t.Name, t.Workload, m.RPS, ms(m.P50US), ms(m.P99US), m.ServerCPUUSPerReq,
-			ratio(t.VsBaseline), ratio(t.CPUVsBaseline), ratio(t.VsDirect))
+			ratio(t.VsBaseline), ratio(t.CPUVsBaseline), ratio(t.VsDirect), ratio(m.RedisRoundTripsPerReq))
+	}
+	for _, t := range res.Targets {
+		if m := t.Median; m.RedisCommandsPerReq > 0 {
+			fmt.Fprintf(w, "redis: %s, per request: %.2f round trips (Redis RT: replies written), %.2f scripts (EVALSHA/EVAL), "+
+				"%.2f commands run (the scripts' own included), %.1f µs of Redis CPU (not in µs CPU/req). "+
+				"Upper bounds: Redis counts for all its clients.\n",
+				t.Name, m.RedisRoundTripsPerReq, m.RedisScriptsPerReq, m.RedisCommandsPerReq, m.RedisCPUUSPerReq)
+		}
 	}
 	for _, g := range res.Goals {
 		verdict := "MET"

@@ -19,11 +19,12 @@ import (
 // temporary directory for the length of the run.
 const benchAdminToken = "tollgate-bench-admin-token-0123456789" //nolint:gosec // G101: a throwaway token of a throwaway node
 
-// tollgateYAML configures the node under test: plain HTTP on loopback, the
+// tollgateYAML configures a node under test: plain HTTP on loopback, the
 // embedded SQLite store, every default left alone (access log, usage
-// metering, metrics) except a plan whose rate and quota are checked on every
-// request but never refuse one, so that what is measured is the cost of the
-// decision, not of refusals.
+// metering, metrics, in-process counters) except a plan whose rate and quota
+// are checked on every request but never refuse one, so that what is
+// measured is the cost of the decision, not of refusals. The last argument
+// is a counters section, or nothing for the default.
 const tollgateYAML = `server:
   listen: %[1]s
   insecure_http: true
@@ -48,7 +49,7 @@ plans:
     rate: {requests_per_second: 1000000, burst: 1000000}
     quota: {units: 1000000000000, period: month}
 default_plan: bench
-`
+%[7]s`
 
 // tollgateNode is a running Tollgate and the credentials made for the run.
 type tollgateNode struct {
@@ -60,9 +61,14 @@ type tollgateNode struct {
 	bearer        string // OAuth access token (client credentials)
 }
 
-// startTollgate configures and starts bin in dir, in front of backend, and
-// creates an account, API keys and an OAuth app through the public API.
-func startTollgate(bin, dir, backend string) (*tollgateNode, error) {
+// startTollgate configures and starts bin in dir, in front of backend,
+// with the counters section counters (see tollgateYAML), and creates an
+// account, API keys and an OAuth app through the public API. name names the
+// process in messages.
+func startTollgate(name, bin, dir, backend, counters string) (*tollgateNode, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
 	key, err := exec.Command(bin, "secrets", "generate-key").Output()
 	if err != nil {
 		return nil, fmt.Errorf("tollgate secrets generate-key: %w", err)
@@ -72,7 +78,7 @@ func startTollgate(bin, dir, backend string) (*tollgateNode, error) {
 		return nil, err
 	}
 	listen, admin := freeAddr(), freeAddr()
-	cfg := fmt.Sprintf(tollgateYAML, listen, admin, benchAdminToken, filepath.Join(dir, "tollgate.db"), keyFile, "http://"+backend)
+	cfg := fmt.Sprintf(tollgateYAML, listen, admin, benchAdminToken, filepath.Join(dir, "tollgate.db"), keyFile, "http://"+backend, counters)
 	cfgFile := filepath.Join(dir, "tollgate.yaml")
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
 		return nil, err
@@ -88,14 +94,14 @@ func startTollgate(bin, dir, backend string) (*tollgateNode, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	n := &tollgateNode{process: &process{name: "tollgate", cmd: cmd, addr: listen, log: logf}, admin: admin}
+	n := &tollgateNode{process: &process{name: name, cmd: cmd, addr: listen, log: logf}, admin: admin}
 	if err := waitReady("http://"+listen+"/readyz", 30*time.Second); err != nil {
 		n.stop()
-		return nil, fmt.Errorf("tollgate: %w (see %s)", err, logPath)
+		return nil, fmt.Errorf("%s: %w (see %s)", name, err, logPath)
 	}
 	if err := n.provision(); err != nil {
 		n.stop()
-		return nil, fmt.Errorf("tollgate: provision: %w (see %s)", err, logPath)
+		return nil, fmt.Errorf("%s: provision: %w (see %s)", name, err, logPath)
 	}
 	return n, nil
 }
