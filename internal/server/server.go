@@ -35,6 +35,7 @@ import (
 	"github.com/tollgate/tollgate/internal/counters/failover"
 	redisctr "github.com/tollgate/tollgate/internal/counters/redis"
 	"github.com/tollgate/tollgate/internal/credentials"
+	"github.com/tollgate/tollgate/internal/dashboard"
 	"github.com/tollgate/tollgate/internal/gateway"
 	"github.com/tollgate/tollgate/internal/httpx"
 	"github.com/tollgate/tollgate/internal/limits"
@@ -311,6 +312,15 @@ func (s *Server) build(ctx context.Context) error {
 	if s.respKeys != nil {
 		mux.Handle("GET "+respsign.WellKnownPath, s.respKeys)
 	}
+	dash, err := dashboard.New(dashboard.Options{
+		Accounts: s.accounts, Keys: s.keys, Apps: s.oauth, Webhooks: s.webhooks, Orgs: s.store,
+		Usage: s.store, Allowance: s.limiter, Audit: s.store,
+		PublicURL: cfg.Server.PublicURL, Clock: s.clock, Logger: s.log,
+	})
+	if err != nil {
+		return err
+	}
+	mux.Handle(dashboard.Prefix, dash)
 	proxy := gw
 	if cfg.Role == RoleAuth {
 		proxy = nil // the auth service decides; it forwards nothing

@@ -1,0 +1,4 @@
+package dashboard
+
+// appRoutes registers the apps pages.
+func (d *Dashboard) appRoutes() {}

@@ -1,0 +1,262 @@
+// Package dashboard is Tollgate's web dashboard, served by Tollgate itself
+// under /dashboard/ on the public listener: sign-up and login, the
+// organization's overview, API keys, apps, webhooks, metrics and security
+// alerts.
+//
+// The pages are rendered on the server with html/template from templates
+// embedded in the binary, and work as plain HTML forms; a little JavaScript
+// (static/app.js) adds the copy buttons, confirmations and the charts, drawn
+// by the vendored Chart.js (static/vendor, with its licence). Nothing is
+// fetched from elsewhere: the pages work offline. The handlers call the same
+// services as the control-plane API, so that a page shows the API's own
+// error messages.
+//
+// Security:
+//
+//   - The session is the control plane's: a 15-minute access token and a
+//     refresh token, kept in HttpOnly, SameSite=Strict cookies (Secure when
+//     the public URL is https) scoped to /dashboard/, never readable by
+//     script and never in localStorage. An expired access token is renewed
+//     with the refresh token (rotated each time) on the next request.
+//   - Every state-changing request is a POST that must carry the session's
+//     CSRF token (a random value in its own HttpOnly cookie, repeated in a
+//     hidden form field, compared in constant time) and, when the browser
+//     sends one, an Origin of this site.
+//   - Every response has a strict Content-Security-Policy (no inline script
+//     or style, nothing from other origins, no framing), X-Frame-Options
+//     DENY, Referrer-Policy no-referrer and Cache-Control no-store;
+//     html/template escapes everything it writes.
+package dashboard
+
+import (
+	"bytes"
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/tollgate/tollgate/internal/accounts"
+	"github.com/tollgate/tollgate/internal/apierror"
+	"github.com/tollgate/tollgate/internal/clock"
+	"github.com/tollgate/tollgate/internal/controlapi"
+	"github.com/tollgate/tollgate/internal/credentials"
+	"github.com/tollgate/tollgate/internal/oauth"
+	"github.com/tollgate/tollgate/internal/reqinfo"
+	"github.com/tollgate/tollgate/internal/store"
+	"github.com/tollgate/tollgate/internal/webhooks"
+)
+
+// Prefix is where the dashboard is served.
+const Prefix = "/dashboard/"
+
+//go:embed templates/*.html
+var templateFiles embed.FS
+
+//go:embed static
+var staticFiles embed.FS
+
+// AuditLister reads the audit log (security alerts).
+type AuditLister interface {
+	ListAudit(ctx context.Context, f store.AuditFilter) ([]store.AuditEntry, error)
+}
+
+// Options are the services the dashboard shows.
+type Options struct {
+	Accounts  *accounts.Service
+	Keys      *credentials.Service
+	Apps      *oauth.Service
+	Webhooks  *webhooks.Service // nil: no webhooks page
+	Orgs      controlapi.OrgGetter
+	Usage     controlapi.UsageReader
+	Allowance controlapi.AllowanceReader // nil: every organization unlimited
+	Audit     AuditLister
+	// PublicURL is the site's external base URL: its scheme decides the
+	// cookies' Secure flag, its origin the accepted Origin header.
+	PublicURL string
+	Clock     clock.Clock  // default clock.System{}
+	Logger    *slog.Logger // default: discard
+}
+
+// Dashboard is the dashboard's http.Handler.
+type Dashboard struct {
+	o      Options
+	mux    *http.ServeMux
+	pages  map[string]*template.Template
+	secure bool   // Secure cookies
+	origin string // scheme://host of PublicURL
+}
+
+// New returns the dashboard.
+func New(o Options) (*Dashboard, error) {
+	if o.Clock == nil {
+		o.Clock = clock.System{}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	u, err := url.Parse(o.PublicURL)
+	if err != nil || u.Host == "" {
+		return nil, fmt.Errorf("dashboard: public URL %q is not absolute", o.PublicURL)
+	}
+	d := &Dashboard{o: o, mux: http.NewServeMux(), secure: u.Scheme == "https", origin: u.Scheme + "://" + u.Host}
+	if d.pages, err = parsePages(); err != nil {
+		return nil, err
+	}
+	static, err := fs.Sub(staticFiles, "static")
+	if err != nil {
+		return nil, err
+	}
+	d.mux.Handle("GET "+Prefix+"static/", http.StripPrefix(Prefix+"static/", staticHandler(static)))
+	d.routes()
+	return d, nil
+}
+
+// ServeHTTP serves a dashboard page with the security headers of every
+// response.
+func (d *Dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "+
+		"connect-src 'self'; font-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Cross-Origin-Opener-Policy", "same-origin")
+	if !strings.HasPrefix(r.URL.Path, Prefix+"static/") {
+		h.Set("Cache-Control", "no-store")
+	}
+	d.mux.ServeHTTP(w, r)
+}
+
+// staticHandler serves the embedded assets, cacheable for an hour.
+func staticHandler(fsys fs.FS) http.Handler {
+	files := http.FileServerFS(fsys)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/") || r.URL.Path == "" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		files.ServeHTTP(w, r)
+	})
+}
+
+// parsePages parses each page template with the layout.
+func parsePages() (map[string]*template.Template, error) {
+	layout, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFiles, "templates/layout.html")
+	if err != nil {
+		return nil, err
+	}
+	names, err := fs.Glob(templateFiles, "templates/*.html")
+	if err != nil {
+		return nil, err
+	}
+	pages := map[string]*template.Template{}
+	for _, n := range names {
+		name := strings.TrimSuffix(strings.TrimPrefix(n, "templates/"), ".html")
+		if name == "layout" {
+			continue
+		}
+		t, err := template.Must(layout.Clone()).ParseFS(templateFiles, n)
+		if err != nil {
+			return nil, fmt.Errorf("dashboard: template %s: %w", n, err)
+		}
+		pages[name] = t
+	}
+	return pages, nil
+}
+
+// funcs are the templates' helper functions.
+var funcs = template.FuncMap{
+	"when": func(t time.Time) string {
+		if t.IsZero() {
+			return "never"
+		}
+		return t.UTC().Format("2006-01-02 15:04 UTC")
+	},
+	"whenPtr": func(t *time.Time) string {
+		if t == nil || t.IsZero() {
+			return "never"
+		}
+		return t.UTC().Format("2006-01-02 15:04 UTC")
+	},
+	"date": func(t time.Time) string {
+		if t.IsZero() {
+			return ""
+		}
+		return t.UTC().Format("2006-01-02")
+	},
+	"join": strings.Join,
+	"path": func(parts ...string) string { return Prefix + strings.Join(parts, "/") },
+	"pct": func(used, total int64) int64 {
+		if total <= 0 {
+			return 0
+		}
+		return min(100, used*100/total)
+	},
+}
+
+// view is what every page template gets.
+type view struct {
+	Title string
+	Nav   string // the active menu entry
+	// Session is nil on the pages before login.
+	Session *session
+	Org     store.Organization
+	CSRF    string
+	// Notice and Error are messages at the top of the page; Field names
+	// the form field an error is about.
+	Notice, Error, Field string
+	Data             any
+}
+
+// render writes a page.
+func (d *Dashboard) render(w http.ResponseWriter, r *http.Request, status int, name string, v view) {
+	t := d.pages[name]
+	if t == nil {
+		d.fail(w, r, fmt.Errorf("dashboard: no template %s", name))
+		return
+	}
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, "layout.html", v); err != nil {
+		d.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = buf.WriteTo(w)
+}
+
+// fail answers an unexpected error with a plain page and logs it.
+func (d *Dashboard) fail(w http.ResponseWriter, r *http.Request, err error) {
+	info := reqinfo.From(r.Context())
+	info.Err = err
+	e := apierror.From(err)
+	d.o.Logger.Error("dashboard page failed", "path", r.URL.Path, "request_id", info.ID, "error", err)
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(e.Status)
+	_, _ = fmt.Fprintf(w, "%s (request %s)\n", e.Message, info.ID)
+}
+
+// errorOf returns the message and field of err for the page: the API's own
+// error message, or, for an unexpected error, a generic one.
+func errorOf(err error) (msg, field string) {
+	e := apierror.From(err)
+	if e.Status >= 500 {
+		return "Something went wrong on our side (" + e.Message + "). Please try again.", ""
+	}
+	return e.Message, e.Field
+}
+
+// redirect answers a POST with a redirect to a page (303 See Other).
+func redirect(w http.ResponseWriter, r *http.Request, to string) {
+	http.Redirect(w, r, to, http.StatusSeeOther)
+}
+
+var errNotFound = errors.New("dashboard: not found")

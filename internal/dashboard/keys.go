@@ -1,0 +1,4 @@
+package dashboard
+
+// keyRoutes registers the keys pages.
+func (d *Dashboard) keyRoutes() {}

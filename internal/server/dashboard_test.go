@@ -1,0 +1,91 @@
+package server
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+// The session pages: register (pending), log in, the overview, log out; the
+// security headers; CSRF.
+func TestDashboardSession(t *testing.T) {
+	n := start(t, baseYAML(t.TempDir(), newRecorder(t, nil).URL), nil)
+	c := newDashClient(t, n)
+	if p := c.get("/dashboard/overview"); p.Status != http.StatusSeeOther || !strings.HasPrefix(p.Location, "/dashboard/login?next=") {
+		t.Fatalf("overview without a session: %d %s", p.Status, p.Location)
+	}
+	p := c.get("/dashboard/register")
+	for h, want := range map[string]string{
+		"X-Frame-Options": "DENY", "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",
+	} {
+		if got := p.Header.Get(h); got != want {
+			t.Errorf("%s = %q, want %q", h, got, want)
+		}
+	}
+	if csp := p.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") || !strings.Contains(csp, "frame-ancestors 'none'") {
+		t.Errorf("CSP %q", csp)
+	}
+	p = c.post("/dashboard/register", url.Values{
+		"email": {"dash@example.com"}, "organization": {"Dash <Co>"}, "password": {"correct horse battery"}, "password_confirm": {"correct horse battery"},
+	})
+	if p.Status != http.StatusAccepted || !strings.Contains(p.Body, "An operator must activate the account") {
+		t.Fatalf("register: %d %s", p.Status, p.Body)
+	}
+	p = c.post("/dashboard/login", url.Values{"email": {"dash@example.com"}, "password": {"correct horse battery"}})
+	if p.Status != http.StatusForbidden || !strings.Contains(p.Body, "pending activation") {
+		t.Fatalf("login while pending: %d %s", p.Status, p.Body)
+	}
+	if r := n.adminDo("POST", "/admin/v1/users/dash@example.com/activate", nil); r.Status != 200 {
+		t.Fatal(r.Status)
+	}
+	p = c.post("/dashboard/login", url.Values{"email": {"dash@example.com"}, "password": {"wrong password!"}})
+	if p.Status != http.StatusUnauthorized || !strings.Contains(p.Body, `role="alert"`) {
+		t.Fatalf("wrong password: %d %s", p.Status, p.Body)
+	}
+	p = c.post("/dashboard/login", url.Values{"email": {"dash@example.com"}, "password": {"correct horse battery"}})
+	if p.Status != http.StatusSeeOther || p.Location != "/dashboard/overview" {
+		t.Fatalf("login: %d %s", p.Status, p.Location)
+	}
+	for _, ck := range p.Header.Values("Set-Cookie") {
+		if !strings.Contains(ck, "HttpOnly") || !strings.Contains(ck, "SameSite=Strict") || !strings.Contains(ck, "Path=/dashboard/") {
+			t.Errorf("cookie %q", ck)
+		}
+	}
+	p = c.get("/dashboard/overview")
+	if p.Status != 200 || !strings.Contains(p.Body, "Dash &lt;Co&gt;") || strings.Contains(p.Body, "Dash <Co>") {
+		t.Fatalf("overview: %d, organization name not escaped or absent:\n%s", p.Status, p.Body)
+	}
+	// A form without the CSRF token, or from another origin, is refused.
+	if p := c.post("/dashboard/logout", url.Values{"csrf": {"forged"}}); p.Status != http.StatusForbidden {
+		t.Errorf("logout with a forged CSRF token: %d", p.Status)
+	}
+	req, _ := http.NewRequest(http.MethodPost, n.base+"/dashboard/logout", strings.NewReader("csrf="+c.csrf()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", "https://evil.example")
+	if p := c.do(req); p.Status != http.StatusForbidden {
+		t.Errorf("logout from another origin: %d", p.Status)
+	}
+	if p := c.post("/dashboard/logout", nil); p.Status != http.StatusSeeOther || p.Location != "/dashboard/login" {
+		t.Fatalf("logout: %d %s", p.Status, p.Location)
+	}
+	if p := c.get("/dashboard/overview"); p.Status != http.StatusSeeOther {
+		t.Errorf("overview after logout: %d", p.Status)
+	}
+	// The assets are embedded.
+	for _, a := range []string{"/dashboard/static/app.css", "/dashboard/static/app.js", "/dashboard/static/vendor/chart.umd.min.js"} {
+		if p := c.get(a); p.Status != 200 || len(p.Body) < 100 {
+			t.Errorf("%s: %d, %d bytes", a, p.Status, len(p.Body))
+		}
+	}
+}
+
+// An expired access token is renewed with the refresh token.
+func TestDashboardRefresh(t *testing.T) {
+	n := start(t, baseYAML(t.TempDir(), newRecorder(t, nil).URL), nil)
+	c := dashLogin(t, n, "refresh@example.com", "Refresh Co")
+	n.clock.Advance(20 * 60 * 1e9) // past the 15-minute access token
+	if p := c.get("/dashboard/overview"); p.Status != 200 {
+		t.Fatalf("after the access token expired: %d %s", p.Status, p.Location)
+	}
+}
