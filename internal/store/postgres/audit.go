@@ -3,46 +3,22 @@ package postgres
 import (
 	"context"
 
-	"github.com/tollgate/tollgate/internal/ids"
 	"github.com/tollgate/tollgate/internal/store"
-)
-
-// Audit limits: ListAudit returns defaultAuditLimit entries when the filter
-// does not say, and never more than maxAuditLimit.
-const (
-	defaultAuditLimit = 100
-	maxAuditLimit     = 1000
+	"github.com/tollgate/tollgate/internal/store/internal/sqlstore"
 )
 
 const (
-	auditColumns = `id, time, org_id, actor_type, actor_id, action, target_type, target_id, ip, details`
-	auditInsert  = `INSERT INTO audit_log (` + auditColumns + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`
-	auditSelect  = `SELECT ` + auditColumns + ` FROM audit_log`
-	auditOrder   = ` ORDER BY time DESC, id DESC LIMIT `
+	auditInsert = `INSERT INTO audit_log (` + sqlstore.AuditColumns + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`
+	auditSelect = `SELECT ` + sqlstore.AuditColumns + ` FROM audit_log`
+	auditOrder  = ` ORDER BY time DESC, id DESC LIMIT `
 )
-
-func scanAudit(r rowScanner) (store.AuditEntry, error) {
-	var a store.AuditEntry
-	err := r.Scan(&a.ID, timeCol{&a.Time}, &a.OrgID, &a.ActorType, &a.ActorID, &a.Action,
-		&a.TargetType, &a.TargetID, &a.IP, objectCol{&a.Details})
-	return a, err
-}
 
 // writeAudit inserts an audit entry, filling in its ID and Time when empty,
 // and its TargetID with targetID when empty (targetID is the ID of the object
 // the calling method creates, or "").
 func (s *Store) writeAudit(ctx context.Context, q querier, a store.AuditEntry, targetID string) error {
-	if a.ID == "" {
-		a.ID = ids.New(ids.Audit)
-	}
-	if a.Time.IsZero() {
-		a.Time = s.clock.Now()
-	}
-	if a.TargetID == "" {
-		a.TargetID = targetID
-	}
-	_, err := q.Exec(ctx, auditInsert, a.ID, micros(a.Time), a.OrgID, string(a.ActorType), a.ActorID,
-		a.Action, a.TargetType, a.TargetID, a.IP, jsonObject(a.Details))
+	a = sqlstore.CompleteAudit(a, s.clock, targetID)
+	_, err := q.Exec(ctx, auditInsert, sqlstore.AuditValues(a)...)
 	return wrapErr(err, "audit entry "+quote(a.ID))
 }
 
@@ -62,9 +38,9 @@ func (s *Store) ListAudit(ctx context.Context, f store.AuditFilter) ([]store.Aud
 		w.add("target_id = ?", f.TargetID)
 	}
 	if !f.Before.IsZero() {
-		w.add("time < ?", ceilMicros(f.Before)) // strictly older than Before
+		w.add("time < ?", sqlstore.CeilMicros(f.Before)) // strictly older than Before
 	}
-	limit := w.param(clampLimit(f.Limit, defaultAuditLimit, maxAuditLimit))
-	out, err := queryAll(ctx, s.pool, scanAudit, auditSelect+w.String()+auditOrder+limit, w.args...)
+	limit := w.param(sqlstore.ClampLimit(f.Limit, sqlstore.DefaultAuditLimit, sqlstore.MaxAuditLimit))
+	out, err := queryAll(ctx, s.pool, sqlstore.ScanAudit, auditSelect+w.String()+auditOrder+limit, w.args...)
 	return out, wrapErr(err, "list audit")
 }

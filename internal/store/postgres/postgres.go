@@ -11,12 +11,13 @@
 // in a schema of their own, created if missing, by setting every connection's
 // search_path.
 //
-// Values are stored as in the sqlite package, so that both backends read
-// back exactly the same: times as BIGINT unix microseconds (NULL when zero),
-// string lists as JSONB arrays, audit details as a JSONB object, hashes and
-// sealed secrets as BYTEA with UNIQUE indexes where they identify. The IDs and
-// names that lists are ordered and paged by are COLLATE "C", so that they
-// sort bytewise, as SQLite sorts them, whatever the database's collation.
+// Values are stored as in the sqlite package (both encode and decode them
+// with sqlstore), so that both backends read back exactly the same: times as
+// BIGINT unix microseconds (NULL when zero), string lists as JSONB arrays,
+// audit details as a JSONB object, hashes and sealed secrets as BYTEA with
+// UNIQUE indexes where they identify. The IDs and names that lists are
+// ordered and paged by are COLLATE "C", so that they sort bytewise, as SQLite
+// sorts them, whatever the database's collation.
 //
 // SQLite runs one writer at a time; PostgreSQL runs writers concurrently, so
 // every transaction that reads before it writes says what it relies on:
@@ -42,10 +43,14 @@
 //
 // All SQL lives in this package, next to the methods of the table it serves
 // (orgs.go, users.go, apps.go, apikeys.go, plans.go, signingkeys.go,
-// refreshtokens.go, revokedtokens.go, audit.go, usage.go, request_log.go,
-// quota.go, subscriptions.go, webhooks.go and webhook_deliveries.go). Every
-// value is a query parameter; the only names put into SQL text are the schema
-// name of WithSchema, quoted as an identifier.
+// refreshtokens.go, revokedtokens.go, audit.go, usage.go, quota.go,
+// subscriptions.go, webhooks.go and webhook_deliveries.go), except the
+// tables' column lists. Those, and what does not depend on the database (the
+// column encoders and scanners, the request-log chunks, the usage
+// arithmetic, the rules of webhooks and subscriptions), are shared with the
+// sqlite package, in internal/store/internal/sqlstore. Every value is a query
+// parameter; the only names put into SQL text are the schema name of
+// WithSchema, quoted as an identifier.
 package postgres
 
 import (
@@ -71,6 +76,7 @@ import (
 
 	"github.com/tollgate/tollgate/internal/clock"
 	"github.com/tollgate/tollgate/internal/store"
+	"github.com/tollgate/tollgate/internal/store/internal/sqlstore"
 )
 
 //go:embed migrations/*.sql
@@ -254,11 +260,6 @@ type querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
-// rowScanner is what pgx.Row and pgx.Rows have in common.
-type rowScanner interface {
-	Scan(dest ...any) error
-}
-
 // inTx runs fn in a READ COMMITTED transaction and commits it if fn returns
 // nil; fn's error is returned unchanged. A transaction that fails with a
 // deadlock or a serialization failure is run again, up to txAttempts times,
@@ -337,21 +338,13 @@ const (
 
 // queryAll runs a query and scans every row with scan. The result is never
 // nil.
-func queryAll[T any](ctx context.Context, q querier, scan func(rowScanner) (T, error), query string, args ...any) ([]T, error) {
+func queryAll[T any](ctx context.Context, q querier, scan func(sqlstore.RowScanner) (T, error), query string, args ...any) ([]T, error) {
 	rows, err := q.Query(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	out := []T{}
-	for rows.Next() {
-		v, err := scan(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
+	return sqlstore.ScanAll(rows, scan)
 }
 
 // execAffected runs a statement and returns the number of rows it affected.

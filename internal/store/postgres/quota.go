@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tollgate/tollgate/internal/store"
+	"github.com/tollgate/tollgate/internal/store/internal/sqlstore"
 )
 
 const (
@@ -70,6 +71,6 @@ func (s *Store) GetQuotaCount(ctx context.Context, key string) (int64, error) {
 // PurgeQuotaCounts deletes the counts of periods that ended before the given
 // time.
 func (s *Store) PurgeQuotaCounts(ctx context.Context, endedBefore time.Time) error {
-	_, err := s.exec(ctx, quotaPurge, ceilMicros(endedBefore))
+	_, err := s.exec(ctx, quotaPurge, sqlstore.CeilMicros(endedBefore))
 	return wrapErr(err, "purge quota counts")
 }

@@ -9,12 +9,12 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tollgate/tollgate/internal/store"
+	"github.com/tollgate/tollgate/internal/store/internal/sqlstore"
 )
 
 const (
-	rtColumns = `id, family_id, user_id, hash, created_at, expires_at, used_at, revoked_at`
-	rtInsert  = `INSERT INTO refresh_tokens (` + rtColumns + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`
-	rtByHash  = `SELECT ` + rtColumns + ` FROM refresh_tokens WHERE hash = $1`
+	rtInsert = `INSERT INTO refresh_tokens (` + sqlstore.RefreshTokenColumns + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`
+	rtByHash = `SELECT ` + sqlstore.RefreshTokenColumns + ` FROM refresh_tokens WHERE hash = $1`
 	// rtByHashForUpd locks the token being rotated, so that concurrent
 	// rotations of one token run one after the other: the second finds it
 	// used.
@@ -25,21 +25,13 @@ const (
 	rtRevokeUser   = `UPDATE refresh_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL`
 )
 
-func scanRefreshToken(r rowScanner) (store.RefreshToken, error) {
-	var t store.RefreshToken
-	err := r.Scan(&t.ID, &t.FamilyID, &t.UserID, blobCol{&t.Hash}, timeCol{&t.CreatedAt},
-		timeCol{&t.ExpiresAt}, timeCol{&t.UsedAt}, timeCol{&t.RevokedAt})
-	return t, err
-}
-
 func getRefreshToken(ctx context.Context, q querier, query string, hash []byte) (store.RefreshToken, error) {
-	t, err := scanRefreshToken(q.QueryRow(ctx, query, blob(hash)))
+	t, err := sqlstore.ScanRefreshToken(q.QueryRow(ctx, query, sqlstore.Blob(hash)))
 	return t, wrapErr(err, "refresh token by hash")
 }
 
 func insertRefreshToken(ctx context.Context, q querier, t store.RefreshToken) error {
-	_, err := q.Exec(ctx, rtInsert, t.ID, t.FamilyID, t.UserID, blob(t.Hash), micros(t.CreatedAt),
-		micros(t.ExpiresAt), micros(t.UsedAt), micros(t.RevokedAt))
+	_, err := q.Exec(ctx, rtInsert, sqlstore.RefreshTokenValues(t)...)
 	return wrapErr(err, "refresh token "+quote(t.ID))
 }
 
@@ -66,20 +58,16 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash []byte, next sto
 		if err != nil {
 			return err
 		}
-		if !old.UsedAt.IsZero() || !old.RevokedAt.IsZero() {
-			return fmt.Errorf("postgres: refresh token %q: %w", old.ID, store.ErrTokenUsed)
-		}
-		if next.FamilyID != old.FamilyID || next.UserID != old.UserID {
-			return fmt.Errorf("postgres: refresh token %q: next token %q is of family %q and user %q, want %q and %q",
-				old.ID, next.ID, next.FamilyID, next.UserID, old.FamilyID, old.UserID)
+		if err := sqlstore.CheckRotation(old, next); err != nil {
+			return fmt.Errorf("postgres: %w", err)
 		}
 		usedAt := s.orNow(at)
-		n, err := execAffected(ctx, tx, rtUse, micros(usedAt), old.ID)
+		n, err := execAffected(ctx, tx, rtUse, sqlstore.Micros(usedAt), old.ID)
 		if err != nil {
 			return wrapErr(err, "refresh token "+quote(old.ID))
 		}
 		if n == 0 {
-			return fmt.Errorf("postgres: refresh token %q: %w", old.ID, store.ErrTokenUsed)
+			return fmt.Errorf("postgres: %w", sqlstore.TokenUsed(old.ID))
 		}
 		if err := insertRefreshToken(ctx, tx, next); err != nil {
 			return err
@@ -100,13 +88,13 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash []byte, next sto
 // RevokeRefreshTokenFamily revokes, at `at` (now if zero), every token of the
 // family that is not revoked yet.
 func (s *Store) RevokeRefreshTokenFamily(ctx context.Context, familyID string, at time.Time) error {
-	_, err := s.exec(ctx, rtRevokeFamily, micros(s.orNow(at)), familyID)
+	_, err := s.exec(ctx, rtRevokeFamily, sqlstore.Micros(s.orNow(at)), familyID)
 	return wrapErr(err, "revoke refresh token family "+quote(familyID))
 }
 
 // RevokeUserRefreshTokens revokes, at `at` (now if zero), every token of the
 // user that is not revoked yet.
 func (s *Store) RevokeUserRefreshTokens(ctx context.Context, userID string, at time.Time) error {
-	_, err := s.exec(ctx, rtRevokeUser, micros(s.orNow(at)), userID)
+	_, err := s.exec(ctx, rtRevokeUser, sqlstore.Micros(s.orNow(at)), userID)
 	return wrapErr(err, "revoke refresh tokens of user "+quote(userID))
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tollgate/tollgate/internal/store"
+	"github.com/tollgate/tollgate/internal/store/internal/sqlstore"
 )
 
 const (
@@ -23,7 +24,8 @@ const (
 // token already recorded is left as it is, without an audit entry.
 func (s *Store) RevokeAccessToken(ctx context.Context, t store.RevokedToken, a store.AuditEntry) error {
 	return s.inTx(ctx, func(tx pgx.Tx) error {
-		n, err := execAffected(ctx, tx, revokedInsert, t.JTI, t.ClientID, micros(t.ExpiresAt), micros(s.orNow(t.RevokedAt)))
+		n, err := execAffected(ctx, tx, revokedInsert, t.JTI, t.ClientID, sqlstore.Micros(t.ExpiresAt),
+			sqlstore.Micros(s.orNow(t.RevokedAt)))
 		if err != nil || n == 0 {
 			return wrapErr(err, "revoked token "+quote(t.JTI))
 		}
@@ -41,6 +43,6 @@ func (s *Store) AccessTokenRevoked(ctx context.Context, jti string) (bool, error
 // PurgeRevokedTokens deletes the revoked tokens that expired before the
 // given time.
 func (s *Store) PurgeRevokedTokens(ctx context.Context, expiredBefore time.Time) (int64, error) {
-	n, err := s.exec(ctx, revokedPurge, micros(expiredBefore))
+	n, err := s.exec(ctx, revokedPurge, sqlstore.Micros(expiredBefore))
 	return n, wrapErr(err, "purge revoked tokens")
 }

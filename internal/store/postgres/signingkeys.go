@@ -7,12 +7,12 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tollgate/tollgate/internal/store"
+	"github.com/tollgate/tollgate/internal/store/internal/sqlstore"
 )
 
 const (
-	sigColumns = `id, algorithm, private_key, created_at, retired_at`
-	sigInsert  = `INSERT INTO signing_keys (` + sigColumns + `) VALUES ($1, $2, $3, $4, $5)`
-	sigOrdered = `SELECT ` + sigColumns + ` FROM signing_keys ORDER BY created_at, id`
+	sigInsert  = `INSERT INTO signing_keys (` + sqlstore.SigningKeyColumns + `) VALUES ($1, $2, $3, $4, $5)`
+	sigOrdered = `SELECT ` + sqlstore.SigningKeyColumns + ` FROM signing_keys ORDER BY created_at, id`
 	// sigRetire sets retired_at unless it is set already; it matches the
 	// key either way, so that no row affected means no such key.
 	sigRetire = `UPDATE signing_keys SET retired_at = coalesce(retired_at, $1) WHERE id = $2`
@@ -20,21 +20,15 @@ const (
 	sigReseal = `UPDATE signing_keys SET private_key = $1 WHERE id = $2`
 )
 
-func scanSigningKey(r rowScanner) (store.SigningKey, error) {
-	var k store.SigningKey
-	err := r.Scan(&k.ID, &k.Algorithm, blobCol{&k.PrivateKey}, timeCol{&k.CreatedAt}, timeCol{&k.RetiredAt})
-	return k, err
-}
-
 // CreateSigningKey stores a signing key.
 func (s *Store) CreateSigningKey(ctx context.Context, k store.SigningKey) error {
-	_, err := s.exec(ctx, sigInsert, k.ID, k.Algorithm, blob(k.PrivateKey), micros(k.CreatedAt), micros(k.RetiredAt))
+	_, err := s.exec(ctx, sigInsert, sqlstore.SigningKeyValues(k)...)
 	return wrapErr(err, "signing key "+quote(k.ID))
 }
 
 // ListSigningKeys lists all signing keys, oldest first.
 func (s *Store) ListSigningKeys(ctx context.Context) ([]store.SigningKey, error) {
-	out, err := queryAll(ctx, s.pool, scanSigningKey, sigOrdered)
+	out, err := queryAll(ctx, s.pool, sqlstore.ScanSigningKey, sigOrdered)
 	return out, wrapErr(err, "list signing keys")
 }
 
@@ -42,13 +36,13 @@ func (s *Store) ListSigningKeys(ctx context.Context) ([]store.SigningKey, error)
 // retired yet; a key already retired keeps its time. An unknown ID is
 // store.ErrNotFound.
 func (s *Store) RetireSigningKey(ctx context.Context, id string, at time.Time) error {
-	return s.affectOne(ctx, "signing key "+quote(id), sigRetire, micros(s.orNow(at)), id)
+	return s.affectOne(ctx, "signing key "+quote(id), sigRetire, sqlstore.Micros(s.orNow(at)), id)
 }
 
 // ResealSigningKey replaces a key's sealed private key. An unknown ID is
 // store.ErrNotFound.
 func (s *Store) ResealSigningKey(ctx context.Context, id string, sealed []byte) error {
-	return s.affectOne(ctx, "signing key "+quote(id), sigReseal, blob(sealed), id)
+	return s.affectOne(ctx, "signing key "+quote(id), sigReseal, sqlstore.Blob(sealed), id)
 }
 
 // DeleteSigningKey removes a signing key. An unknown ID is store.ErrNotFound.

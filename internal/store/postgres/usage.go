@@ -1,26 +1,22 @@
 package postgres
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"maps"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tollgate/tollgate/internal/store"
+	"github.com/tollgate/tollgate/internal/store/internal/sqlstore"
 )
 
-// Request-log limits: ListRequests returns defaultRequestLimit entries when
-// the filter does not say, and never more than maxRequestLimit.
-const (
-	defaultRequestLimit = 100
-	maxRequestLimit     = 10000
-)
+// The request log and the usage rollups. Chunks are encoded and decoded,
+// batches summed into rollups, and the entries of chunks filtered and paged,
+// by the sqlstore package; this file holds the SQL.
 
 // Pages of chunks ListRequests reads: the first page holds firstChunkPage
 // chunks, each next one twice as many as the one before, up to maxChunkPage.
@@ -65,29 +61,6 @@ const (
 	rollupPurgeHourly = `DELETE FROM usage_rollups WHERE granularity = '` + store.GranularityHour + `' AND bucket_start < $1`
 )
 
-// granularities are the rollups every event of an organization is added to.
-var granularities = []string{store.GranularityHour, store.GranularityDay, store.GranularityMonth}
-
-// rollupKey is the key of one usage_rollups row; bucket is unix microseconds.
-type rollupKey struct {
-	granularity                string
-	bucket                     int64
-	orgID, appID, credentialID string
-}
-
-func (k rollupKey) compare(o rollupKey) int {
-	return cmp.Or(
-		strings.Compare(k.granularity, o.granularity),
-		cmp.Compare(k.bucket, o.bucket),
-		strings.Compare(k.orgID, o.orgID),
-		strings.Compare(k.appID, o.appID),
-		strings.Compare(k.credentialID, o.credentialID),
-	)
-}
-
-// rollupSum is what a batch adds to one usage_rollups row.
-type rollupSum struct{ units, requests, errors int64 }
-
 // RecordUsage stores the events as one request-log chunk per organization
 // and adds the events of an organization to their hourly, daily and monthly
 // rollups, all in one transaction, unless batchID is recorded already. The
@@ -101,37 +74,13 @@ func (s *Store) RecordUsage(ctx context.Context, batchID string, events []store.
 	if len(events) == 0 {
 		return nil
 	}
-	chunks := make(map[string]*chunkWriter, 1)
-	sums := make(map[rollupKey]rollupSum)
-	for i := range events {
-		e := &events[i]
-		at := s.orNow(e.Time)
-		c := newChunkEvent(e, at.UnixMicro())
-		w := chunks[e.OrgID]
-		if w == nil {
-			w = &chunkWriter{buf: make([]byte, 0, 256*(len(events)-i))}
-			chunks[e.OrgID] = w
-		}
-		w.add(&c)
-		if e.OrgID == "" { // no rollup
-			continue
-		}
-		add := rollupSum{units: e.Units, requests: 1}
-		if e.Status >= 400 {
-			add.errors = 1
-		}
-		for _, g := range granularities {
-			k := rollupKey{g, store.BucketStart(g, at).UnixMicro(), e.OrgID, e.AppID, e.CredentialID}
-			sum := sums[k]
-			sums[k] = rollupSum{sum.units + add.units, sum.requests + add.requests, sum.errors + add.errors}
-		}
-	}
-	orgs := slices.Sorted(maps.Keys(chunks))
+	batch := sqlstore.NewUsageBatch(events, s.orNow)
+	orgs := slices.Sorted(maps.Keys(batch.Chunks))
 	texts := make([]string, len(orgs))
 	for i, org := range orgs {
-		texts[i] = chunks[org].text()
+		texts[i] = batch.Chunks[org].Text()
 	}
-	rollups := newRollupArgs(sums)
+	rollups := newRollupArgs(batch.Rollups)
 
 	return s.inTx(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, chunkLock, lockBatch, batchID); err != nil {
@@ -145,8 +94,8 @@ func (s *Store) RecordUsage(ctx context.Context, batchID string, events []store.
 			return nil
 		}
 		for i, org := range orgs {
-			w := chunks[org]
-			if _, err := tx.Exec(ctx, chunkInsert, batchID, org, w.minTime, w.maxTime, w.entries, texts[i]); err != nil {
+			w := batch.Chunks[org]
+			if _, err := tx.Exec(ctx, chunkInsert, batchID, org, w.MinTime(), w.MaxTime(), w.Entries(), texts[i]); err != nil {
 				return wrapErr(err, "usage batch "+quote(batchID))
 			}
 		}
@@ -160,19 +109,19 @@ func (s *Store) RecordUsage(ctx context.Context, batchID string, events []store.
 
 // newRollupArgs returns the arguments of rollupAdd for sums: its columns as
 // arrays, in key order; nil when sums is empty.
-func newRollupArgs(sums map[rollupKey]rollupSum) []any {
+func newRollupArgs(sums map[sqlstore.RollupKey]sqlstore.RollupSum) []any {
 	if len(sums) == 0 {
 		return nil
 	}
-	keys := slices.SortedFunc(maps.Keys(sums), rollupKey.compare)
+	keys := slices.SortedFunc(maps.Keys(sums), sqlstore.RollupKey.Compare)
 	n := len(keys)
 	gs, buckets := make([]string, n), make([]int64, n)
 	orgs, apps, creds := make([]string, n), make([]string, n), make([]string, n)
 	units, requests, errCounts := make([]int64, n), make([]int64, n), make([]int64, n)
 	for i, k := range keys {
 		v := sums[k]
-		gs[i], buckets[i], orgs[i], apps[i], creds[i] = k.granularity, k.bucket, k.orgID, k.appID, k.credentialID
-		units[i], requests[i], errCounts[i] = v.units, v.requests, v.errors
+		gs[i], buckets[i], orgs[i], apps[i], creds[i] = k.Granularity, k.Bucket, k.OrgID, k.AppID, k.CredentialID
+		units[i], requests[i], errCounts[i] = v.Units, v.Requests, v.Errors
 	}
 	return []any{gs, buckets, orgs, apps, creds, units, requests, errCounts}
 }
@@ -181,13 +130,11 @@ func newRollupArgs(sums map[rollupKey]rollupSum) []any {
 // [q.From, q.To), per bucket, oldest first. Only buckets with at least one
 // request have a row, so every point returned is non-empty.
 func (s *Store) UsageSeries(ctx context.Context, q store.UsageQuery) ([]store.UsagePoint, error) {
-	switch q.Granularity {
-	case store.GranularityHour, store.GranularityDay, store.GranularityMonth:
-	default:
-		return nil, fmt.Errorf("postgres: usage series: unknown granularity %q", q.Granularity)
+	if err := sqlstore.CheckGranularity(q.Granularity); err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
 	}
 	query := rollupSeries
-	args := []any{q.OrgID, q.Granularity, ceilMicros(q.From), ceilMicros(q.To)}
+	args := []any{q.OrgID, q.Granularity, sqlstore.CeilMicros(q.From), sqlstore.CeilMicros(q.To)}
 	if q.AppID != "" {
 		args = append(args, q.AppID)
 		query += fmt.Sprintf(` AND app_id = $%d`, len(args))
@@ -196,11 +143,7 @@ func (s *Store) UsageSeries(ctx context.Context, q store.UsageQuery) ([]store.Us
 		args = append(args, q.CredentialID)
 		query += fmt.Sprintf(` AND credential_id = $%d`, len(args))
 	}
-	out, err := queryAll(ctx, s.pool, func(r rowScanner) (store.UsagePoint, error) {
-		var p store.UsagePoint
-		err := r.Scan(timeCol{&p.Start}, &p.Units, &p.Requests, &p.Errors)
-		return p, err
-	}, query+rollupGroup, args...)
+	out, err := queryAll(ctx, s.pool, sqlstore.ScanUsagePoint, query+rollupGroup, args...)
 	return out, wrapErr(err, "usage series of organization "+quote(q.OrgID))
 }
 
@@ -213,40 +156,16 @@ func (s *Store) UsageSeries(ctx context.Context, q store.UsageQuery) ([]store.Us
 // each, and stops at the first chunk whose newest event is older than the
 // last of a full page of entries.
 func (s *Store) ListRequests(ctx context.Context, f store.RequestFilter) ([]store.UsageEvent, error) {
-	limit := clampLimit(f.Limit, defaultRequestLimit, maxRequestLimit)
-	sel := requestSelector{f: f}
-	if !f.From.IsZero() {
-		sel.from = ceilMicros(f.From)
-	}
-	// Entries before `before` (unix microseconds), or at it when the
-	// cursor's ID says so.
-	before, hasBefore := int64(0), false
-	if !f.To.IsZero() {
-		before, hasBefore = ceilMicros(f.To), true
-	}
-	if !f.AfterTime.IsZero() {
-		after := ceilMicros(f.AfterTime)
-		sel.cursor, sel.cursorExact = after, f.AfterTime.Nanosecond()%1000 == 0
-		bound := after
-		if sel.cursorExact {
-			bound++ // entries at the cursor's time may follow it
-		}
-		if !hasBefore || bound < before {
-			before, hasBefore = bound, true
-		}
-	}
-	if hasBefore {
-		sel.before, sel.hasBefore = before, true
-	}
+	r := sqlstore.NewRequestReader(f)
 	// page returns the query of the page of up to size chunks after the
 	// chunk (maxTime, id) in list order, or of the first page when first.
 	page := func(first bool, maxTime, id int64, size int) (string, []any) {
 		var w where
 		w.add("org_id = ?", f.OrgID)
-		if !f.From.IsZero() {
-			w.add("max_time >= ?", sel.from)
+		if from, ok := r.From(); ok {
+			w.add("max_time >= ?", from)
 		}
-		if hasBefore {
+		if before, ok := r.Before(); ok {
 			w.add("min_time < ?", before)
 		}
 		if !first {
@@ -263,12 +182,7 @@ func (s *Store) ListRequests(ctx context.Context, f store.RequestFilter) ([]stor
 		return nil, wrapErr(err, what)
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-	out := []store.UsageEvent{}
-	var (
-		decoded []chunkEvent
-		sorted  bool // out is in list order, at most limit long
-		last    chunkRow
-	)
+	var last chunkRow
 	for size, first := firstChunkPage, true; ; size, first = min(2*size, maxChunkPage), false {
 		query, args := page(first, last.maxTime, last.id, size)
 		chunks, err := queryAll(ctx, tx, scanChunkRow, query, args...)
@@ -276,27 +190,16 @@ func (s *Store) ListRequests(ctx context.Context, f store.RequestFilter) ([]stor
 			return nil, wrapErr(err, what)
 		}
 		for _, c := range chunks {
-			if len(out) >= limit {
-				if !sorted {
-					out, sorted = trimRequests(out, limit), true
-				}
-				if c.maxTime < out[limit-1].Time.UnixMicro() {
-					// This chunk and every later one hold older entries
-					// only.
-					return out, nil
-				}
+			if r.Done(c.maxTime) {
+				// This chunk and every later one hold older entries only.
+				return r.Entries(), nil
 			}
-			if decoded, err = decodeChunk(c.events, decoded); err != nil {
+			if err := r.Add(c.events); err != nil {
 				return nil, wrapErr(err, what)
-			}
-			for i := range decoded {
-				if sel.match(&decoded[i]) {
-					out, sorted = append(out, decoded[i].event(f.OrgID)), false
-				}
 			}
 		}
 		if len(chunks) < size {
-			return trimRequests(out, limit), nil
+			return r.Entries(), nil
 		}
 		last = chunks[len(chunks)-1]
 	}
@@ -308,55 +211,10 @@ type chunkRow struct {
 	events      []byte
 }
 
-func scanChunkRow(r rowScanner) (chunkRow, error) {
+func scanChunkRow(r sqlstore.RowScanner) (chunkRow, error) {
 	var c chunkRow
 	err := r.Scan(&c.id, &c.maxTime, &c.events)
 	return c, err
-}
-
-// requestSelector holds a RequestFilter's conditions on one entry, with its
-// times in unix microseconds.
-type requestSelector struct {
-	f           store.RequestFilter
-	from        int64 // entries at or after, when f.From is set
-	before      int64 // entries before, when hasBefore
-	hasBefore   bool
-	cursor      int64 // when f.AfterTime is set
-	cursorExact bool  // the cursor's time is a stored microsecond
-}
-
-func (s *requestSelector) match(c *chunkEvent) bool {
-	f := &s.f
-	switch {
-	case f.AppID != "" && c.AppID != f.AppID,
-		f.CredentialID != "" && c.CredentialID != f.CredentialID,
-		f.StatusMin != 0 && c.Status < f.StatusMin,
-		f.StatusMax != 0 && c.Status > f.StatusMax,
-		!f.From.IsZero() && c.Time < s.from,
-		s.hasBefore && c.Time >= s.before:
-		return false
-	case f.AfterTime.IsZero():
-		return true
-	case s.cursorExact && c.Time == s.cursor:
-		// As old as the cursor: after it when the ID is smaller.
-		return c.ID < f.AfterID
-	}
-	return c.Time < s.cursor
-}
-
-// trimRequests sorts entries in list order and keeps the first limit.
-func trimRequests(out []store.UsageEvent, limit int) []store.UsageEvent {
-	slices.SortFunc(out, func(a, b store.UsageEvent) int {
-		if c := b.Time.Compare(a.Time); c != 0 {
-			return c
-		}
-		return strings.Compare(b.ID, a.ID)
-	})
-	if len(out) > limit {
-		clear(out[limit:])
-		out = out[:limit]
-	}
-	return out
 }
 
 // PurgeRequests deletes, in one transaction, the request-log entries older
@@ -366,7 +224,7 @@ func trimRequests(out []store.UsageEvent, limit int) []store.UsageEvent {
 // older entries.
 func (s *Store) PurgeRequests(ctx context.Context, before, hourlyBefore time.Time) (int64, error) {
 	var n int64
-	horizon := ceilMicros(before)
+	horizon := sqlstore.CeilMicros(before)
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		if err := tx.QueryRow(ctx, chunkPurge, horizon).Scan(&n); err != nil {
 			return wrapErr(err, "purge request log")
@@ -376,7 +234,7 @@ func (s *Store) PurgeRequests(ctx context.Context, before, hourlyBefore time.Tim
 			return wrapErr(err, "purge request log")
 		}
 		n += cut
-		_, err = tx.Exec(ctx, rollupPurgeHourly, ceilMicros(hourlyBefore))
+		_, err = tx.Exec(ctx, rollupPurgeHourly, sqlstore.CeilMicros(hourlyBefore))
 		return wrapErr(err, "purge hourly usage rollups")
 	})
 	if err != nil {
@@ -389,61 +247,12 @@ func (s *Store) PurgeRequests(ctx context.Context, before, hourlyBefore time.Tim
 // chunks that ended before it are gone, end at or after it) without their
 // entries before horizon, and returns how many entries it removed.
 func cutChunks(ctx context.Context, tx pgx.Tx, horizon int64) (int64, error) {
-	type straddling struct {
-		id   int64
-		data []byte
-	}
-	found, err := queryAll(ctx, tx, func(r rowScanner) (straddling, error) {
-		var c straddling
-		err := r.Scan(&c.id, &c.data)
-		return c, err
-	}, chunkStraddling, horizon)
+	found, err := queryAll(ctx, tx, sqlstore.ScanChunkRow, chunkStraddling, horizon)
 	if err != nil {
 		return 0, err
 	}
-	var removed int64
-	var decoded []chunkEvent
-	for _, c := range found {
-		if decoded, err = decodeChunk(c.data, decoded); err != nil {
-			return 0, err
-		}
-		var w chunkWriter
-		for i := range decoded {
-			if decoded[i].Time >= horizon {
-				w.add(&decoded[i])
-			} else {
-				removed++
-			}
-		}
-		if w.entries == 0 { // cannot happen: the chunk ends after horizon
-			return 0, fmt.Errorf("chunk %d: nothing left after cutting", c.id)
-		}
-		if _, err := tx.Exec(ctx, chunkRewrite, w.minTime, w.entries, w.text(), c.id); err != nil {
-			return 0, err
-		}
-	}
-	return removed, nil
-}
-
-// clampLimit returns a list's limit: def when none is asked for, at most
-// most.
-func clampLimit(limit, def, most int) int {
-	switch {
-	case limit <= 0:
-		return def
-	case limit > most:
-		return most
-	}
-	return limit
-}
-
-// ceilMicros returns the first unix microsecond not before t. A stored time
-// (whole microseconds) m is >= t, or < t, exactly when m is >= or < than
-// ceilMicros(t), so bounds given at any precision compare right.
-func ceilMicros(t time.Time) int64 {
-	us := t.UnixMicro()
-	if t.Nanosecond()%1000 != 0 {
-		us++
-	}
-	return us
+	return sqlstore.CutChunks(found, horizon, func(id int64, w *sqlstore.ChunkWriter) error {
+		_, err := tx.Exec(ctx, chunkRewrite, w.MinTime(), w.Entries(), w.Text(), id)
+		return err
+	})
 }

@@ -2,18 +2,17 @@ package postgres
 
 import (
 	"context"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tollgate/tollgate/internal/store"
+	"github.com/tollgate/tollgate/internal/store/internal/sqlstore"
 )
 
 const (
-	userColumns    = `id, org_id, email, password_hash, role, status, created_at, updated_at, last_login_at`
-	userSelect     = `SELECT ` + userColumns + ` FROM users`
-	userInsert     = `INSERT INTO users (` + userColumns + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`
+	userSelect     = `SELECT ` + sqlstore.UserColumns + ` FROM users`
+	userInsert     = `INSERT INTO users (` + sqlstore.UserColumns + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`
 	userUpdate     = `UPDATE users SET password_hash = $1, role = $2, status = $3, updated_at = $4, last_login_at = $5 WHERE id = $6`
 	userByID       = userSelect + ` WHERE id = $1`
 	userByIDForUpd = userByID + ` FOR UPDATE`
@@ -25,24 +24,13 @@ const (
 	userLogin    = `UPDATE users SET last_login_at = $1 WHERE id = $2`
 )
 
-func scanUser(r rowScanner) (store.User, error) {
-	var u store.User
-	err := r.Scan(&u.ID, &u.OrgID, &u.Email, &u.PasswordHash, &u.Role, &u.Status,
-		timeCol{&u.CreatedAt}, timeCol{&u.UpdatedAt}, timeCol{&u.LastLoginAt})
-	return u, err
-}
-
 func getUser(ctx context.Context, q querier, query, arg string) (store.User, error) {
-	u, err := scanUser(q.QueryRow(ctx, query, arg))
+	u, err := sqlstore.ScanUser(q.QueryRow(ctx, query, arg))
 	return u, wrapErr(err, "user "+quote(arg))
 }
 
-// normalizeEmail is how emails are stored and looked up.
-func normalizeEmail(email string) string { return strings.ToLower(email) }
-
 func insertUser(ctx context.Context, q querier, u store.User) error {
-	_, err := q.Exec(ctx, userInsert, u.ID, u.OrgID, normalizeEmail(u.Email), u.PasswordHash,
-		string(u.Role), string(u.Status), micros(u.CreatedAt), micros(u.UpdatedAt), micros(u.LastLoginAt))
+	_, err := q.Exec(ctx, userInsert, sqlstore.UserValues(u)...)
 	return wrapErr(err, "user "+quote(u.ID))
 }
 
@@ -63,7 +51,7 @@ func (s *Store) GetUser(ctx context.Context, id string) (store.User, error) {
 
 // GetUserByEmail returns the user with the given email, in any case.
 func (s *Store) GetUserByEmail(ctx context.Context, email string) (store.User, error) {
-	return getUser(ctx, s.pool, userByEmail, normalizeEmail(email))
+	return getUser(ctx, s.pool, userByEmail, sqlstore.NormalizeEmail(email))
 }
 
 // ListUsers lists the users matching f, oldest first.
@@ -75,23 +63,20 @@ func (s *Store) ListUsers(ctx context.Context, f store.UserFilter) ([]store.User
 	if f.Status != "" {
 		w.add(userOfStatus, string(f.Status))
 	}
-	out, err := queryAll(ctx, s.pool, scanUser, userSelect+w.String()+userOrder, w.args...)
+	out, err := queryAll(ctx, s.pool, sqlstore.ScanUser, userSelect+w.String()+userOrder, w.args...)
 	return out, wrapErr(err, "list users")
 }
 
 // UpdateUser updates a user; ID, OrgID, Email and CreatedAt cannot change.
 func (s *Store) UpdateUser(ctx context.Context, id string, fn func(store.User) (store.User, error), a store.AuditEntry) (store.User, error) {
 	return update(ctx, s, rowUpdate[store.User]{
-		get: func(ctx context.Context, q querier) (store.User, error) {
+		Get: func(ctx context.Context, q querier) (store.User, error) {
 			return getUser(ctx, q, userByIDForUpd, id)
 		},
-		keep: func(old, u store.User) store.User {
-			u.ID, u.OrgID, u.Email, u.CreatedAt = old.ID, old.OrgID, old.Email, old.CreatedAt
-			return u
-		},
-		put: func(ctx context.Context, q querier, u store.User) error {
+		Keep: sqlstore.KeepUser,
+		Put: func(ctx context.Context, q querier, u store.User) error {
 			_, err := q.Exec(ctx, userUpdate, u.PasswordHash, string(u.Role), string(u.Status),
-				micros(u.UpdatedAt), micros(u.LastLoginAt), u.ID)
+				sqlstore.Micros(u.UpdatedAt), sqlstore.Micros(u.LastLoginAt), u.ID)
 			return wrapErr(err, "user "+quote(u.ID))
 		},
 	}, fn, a)
@@ -99,7 +84,7 @@ func (s *Store) UpdateUser(ctx context.Context, id string, fn func(store.User) (
 
 // RecordLogin sets the user's LastLoginAt to at.
 func (s *Store) RecordLogin(ctx context.Context, userID string, at time.Time) error {
-	n, err := s.exec(ctx, userLogin, micros(at), userID)
+	n, err := s.exec(ctx, userLogin, sqlstore.Micros(at), userID)
 	if err == nil && n == 0 {
 		err = pgx.ErrNoRows
 	}

@@ -3,22 +3,20 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tollgate/tollgate/internal/store"
+	"github.com/tollgate/tollgate/internal/store/internal/sqlstore"
 )
 
 // Webhook endpoints. The outbox of their deliveries is in
 // webhook_deliveries.go.
 
 const (
-	endpointColumns = `id, org_id, url, description, event_types, secret, previous_secret, previous_secret_expires_at,
-		disabled, disabled_reason, disabled_at, consecutive_failures, created_at, updated_at`
-	endpointSelect = `SELECT ` + endpointColumns + ` FROM webhook_endpoints`
-	endpointInsert = `INSERT INTO webhook_endpoints (` + endpointColumns + `)
+	endpointSelect = `SELECT ` + sqlstore.EndpointColumns + ` FROM webhook_endpoints`
+	endpointInsert = `INSERT INTO webhook_endpoints (` + sqlstore.EndpointColumns + `)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`
 	endpointUpdate = `UPDATE webhook_endpoints SET url = $1, description = $2, event_types = $3, secret = $4, previous_secret = $5,
 		previous_secret_expires_at = $6, disabled = $7, disabled_reason = $8, disabled_at = $9, consecutive_failures = $10,
@@ -45,30 +43,17 @@ const (
 		WHERE id = $2`
 )
 
-func scanEndpoint(r rowScanner) (store.WebhookEndpoint, error) {
-	var e store.WebhookEndpoint
-	err := r.Scan(&e.ID, &e.OrgID, &e.URL, &e.Description, listCol{&e.EventTypes}, blobCol{&e.Secret},
-		blobCol{&e.PreviousSecret}, timeCol{&e.PreviousSecretExpiresAt}, &e.Disabled, &e.DisabledReason,
-		timeCol{&e.DisabledAt}, &e.ConsecutiveFailures, timeCol{&e.CreatedAt}, timeCol{&e.UpdatedAt})
-	return e, err
-}
-
 func getEndpoint(ctx context.Context, q querier, query, id string) (store.WebhookEndpoint, error) {
-	e, err := scanEndpoint(q.QueryRow(ctx, query, id))
+	e, err := sqlstore.ScanEndpoint(q.QueryRow(ctx, query, id))
 	return e, wrapErr(err, "webhook endpoint "+quote(id))
 }
 
 // checkEndpoint refuses an endpoint without one of its required fields.
 func checkEndpoint(e store.WebhookEndpoint) error {
-	if e.ID == "" || e.OrgID == "" || e.URL == "" || len(e.EventTypes) == 0 || len(e.Secret) == 0 {
-		return fmt.Errorf("postgres: webhook endpoint %q: ID, organization, URL, event types and secret are required", e.ID)
+	if err := sqlstore.CheckEndpoint(e); err != nil {
+		return fmt.Errorf("postgres: %w", err)
 	}
 	return nil
-}
-
-// eventTypes returns the event types as stored: sorted, without duplicates.
-func eventTypes(types []string) string {
-	return jsonList(slices.Compact(slices.Sorted(slices.Values(types))))
 }
 
 // CreateWebhookEndpoint creates a webhook endpoint; its event types are
@@ -78,10 +63,7 @@ func (s *Store) CreateWebhookEndpoint(ctx context.Context, e store.WebhookEndpoi
 		return err
 	}
 	return s.inTx(ctx, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, endpointInsert, e.ID, e.OrgID, e.URL, e.Description, eventTypes(e.EventTypes),
-			blob(e.Secret), nullBlob(e.PreviousSecret), micros(e.PreviousSecretExpiresAt), e.Disabled, e.DisabledReason,
-			micros(e.DisabledAt), e.ConsecutiveFailures, micros(e.CreatedAt), micros(e.UpdatedAt))
-		if err != nil {
+		if _, err := tx.Exec(ctx, endpointInsert, sqlstore.EndpointValues(e)...); err != nil {
 			return wrapErr(err, "webhook endpoint "+quote(e.ID))
 		}
 		return s.writeAudit(ctx, tx, a, e.ID)
@@ -100,7 +82,7 @@ func (s *Store) ListWebhookEndpoints(ctx context.Context, orgID string) ([]store
 	if orgID != "" {
 		query, args = endpointsOfOrg, []any{orgID}
 	}
-	out, err := queryAll(ctx, s.pool, scanEndpoint, query, args...)
+	out, err := queryAll(ctx, s.pool, sqlstore.ScanEndpoint, query, args...)
 	return out, wrapErr(err, "list webhook endpoints")
 }
 
@@ -108,20 +90,18 @@ func (s *Store) ListWebhookEndpoints(ctx context.Context, orgID string) ([]store
 // cannot change, and the required fields must stay set.
 func (s *Store) UpdateWebhookEndpoint(ctx context.Context, id string, fn func(store.WebhookEndpoint) (store.WebhookEndpoint, error), a store.AuditEntry) (store.WebhookEndpoint, error) {
 	return update(ctx, s, rowUpdate[store.WebhookEndpoint]{
-		get: func(ctx context.Context, q querier) (store.WebhookEndpoint, error) {
+		Get: func(ctx context.Context, q querier) (store.WebhookEndpoint, error) {
 			return getEndpoint(ctx, q, endpointByIDForUpd, id)
 		},
-		keep: func(old, e store.WebhookEndpoint) store.WebhookEndpoint {
-			e.ID, e.OrgID, e.CreatedAt = old.ID, old.OrgID, old.CreatedAt
-			return e
-		},
-		put: func(ctx context.Context, q querier, e store.WebhookEndpoint) error {
+		Keep: sqlstore.KeepEndpoint,
+		Put: func(ctx context.Context, q querier, e store.WebhookEndpoint) error {
 			if err := checkEndpoint(e); err != nil {
 				return err
 			}
-			_, err := q.Exec(ctx, endpointUpdate, e.URL, e.Description, eventTypes(e.EventTypes), blob(e.Secret),
-				nullBlob(e.PreviousSecret), micros(e.PreviousSecretExpiresAt), e.Disabled, e.DisabledReason,
-				micros(e.DisabledAt), e.ConsecutiveFailures, micros(e.UpdatedAt), e.ID)
+			_, err := q.Exec(ctx, endpointUpdate, e.URL, e.Description, sqlstore.EventTypes(e.EventTypes),
+				sqlstore.Blob(e.Secret), sqlstore.NullBlob(e.PreviousSecret), sqlstore.Micros(e.PreviousSecretExpiresAt),
+				e.Disabled, e.DisabledReason, sqlstore.Micros(e.DisabledAt), e.ConsecutiveFailures,
+				sqlstore.Micros(e.UpdatedAt), e.ID)
 			return wrapErr(err, "webhook endpoint "+quote(e.ID))
 		},
 	}, fn, a)
@@ -141,8 +121,8 @@ func (s *Store) DeleteWebhookEndpoint(ctx context.Context, id string, at time.Ti
 		if err != nil {
 			return wrapErr(err, "webhook endpoint "+quote(id))
 		}
-		if _, err := tx.Exec(ctx, deliveriesEndpointDeleted, string(store.WebhookFailed), endpointDeletedError,
-			micros(s.orNow(at)), id, string(store.WebhookPending)); err != nil {
+		if _, err := tx.Exec(ctx, deliveriesEndpointDeleted, string(store.WebhookFailed), sqlstore.EndpointDeletedError,
+			sqlstore.Micros(s.orNow(at)), id, string(store.WebhookPending)); err != nil {
 			return wrapErr(err, "fail deliveries of webhook endpoint "+quote(id))
 		}
 		return s.writeAudit(ctx, tx, a, "")
@@ -161,11 +141,6 @@ func endpointIDs(ctx context.Context, q querier, ev store.WebhookEvent) ([]strin
 		}
 		return []string{ev.Endpoint}, nil
 	}
-	out, err := queryAll(ctx, q, scanID, endpointsFor, ev.OrgID, ev.Type)
+	out, err := queryAll(ctx, q, sqlstore.ScanID, endpointsFor, ev.OrgID, ev.Type)
 	return out, wrapErr(err, "webhook endpoints of organization "+quote(ev.OrgID))
-}
-
-func scanID(r rowScanner) (id string, err error) {
-	err = r.Scan(&id)
-	return id, err
 }

@@ -6,42 +6,29 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/internal/store"
+	"github.com/tollgate/tollgate/internal/store/internal/sqlstore"
 )
 
 const (
-	keyColumns = `id, org_id, app_id, name, prefix, hash, scopes, ip_allowlist, expires_at, created_at, updated_at, created_by, last_used_at, revoked_at, signing_secret, signature_required, plan`
-	keySelect  = `SELECT ` + keyColumns + ` FROM api_keys`
-	keyInsert  = `INSERT INTO api_keys (` + keyColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	keyUpdate  = `UPDATE api_keys SET app_id = ?, name = ?, scopes = ?, ip_allowlist = ?, expires_at = ?, updated_at = ?, created_by = ?, last_used_at = ?, revoked_at = ?, signing_secret = ?, signature_required = ?, plan = ? WHERE id = ?`
-	keyByID    = keySelect + ` WHERE id = ?`
-	keyByHash  = keySelect + ` WHERE hash = ?`
-	keysOfOrg  = keySelect + ` WHERE org_id = ? ORDER BY created_at DESC, id DESC`
+	keySelect = `SELECT ` + sqlstore.APIKeyColumns + ` FROM api_keys`
+	keyInsert = `INSERT INTO api_keys (` + sqlstore.APIKeyColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	keyUpdate = `UPDATE api_keys SET app_id = ?, name = ?, scopes = ?, ip_allowlist = ?, expires_at = ?, updated_at = ?, created_by = ?, last_used_at = ?, revoked_at = ?, signing_secret = ?, signature_required = ?, plan = ? WHERE id = ?`
+	keyByID   = keySelect + ` WHERE id = ?`
+	keyByHash = keySelect + ` WHERE hash = ?`
+	keysOfOrg = keySelect + ` WHERE org_id = ? ORDER BY created_at DESC, id DESC`
 	// keyTouch moves last_used_at forward only.
 	keyTouch = `UPDATE api_keys SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)`
 )
 
-func scanKey(r rowScanner) (store.APIKey, error) {
-	var k store.APIKey
-	err := r.Scan(&k.ID, &k.OrgID, &k.AppID, &k.Name, &k.Prefix, blobCol{&k.Hash},
-		listCol{&k.Scopes}, listCol{&k.IPAllowlist}, timeCol{&k.ExpiresAt}, timeCol{&k.CreatedAt},
-		timeCol{&k.UpdatedAt}, &k.CreatedBy, timeCol{&k.LastUsedAt}, timeCol{&k.RevokedAt},
-		blobCol{&k.SigningSecret}, &k.SignatureRequired, &k.Plan)
-	return k, err
-}
-
 func getKey(ctx context.Context, q querier, id string) (store.APIKey, error) {
-	k, err := scanKey(q.QueryRowContext(ctx, keyByID, id))
+	k, err := sqlstore.ScanAPIKey(q.QueryRowContext(ctx, keyByID, id))
 	return k, wrapErr(err, "api key "+quote(id))
 }
 
 // CreateAPIKey creates an API key.
 func (s *Store) CreateAPIKey(ctx context.Context, k store.APIKey, a store.AuditEntry) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, keyInsert, k.ID, k.OrgID, k.AppID, k.Name, k.Prefix, blob(k.Hash),
-			jsonList(k.Scopes), jsonList(k.IPAllowlist), micros(k.ExpiresAt), micros(k.CreatedAt),
-			micros(k.UpdatedAt), k.CreatedBy, micros(k.LastUsedAt), micros(k.RevokedAt),
-			nullBlob(k.SigningSecret), k.SignatureRequired, k.Plan)
-		if err != nil {
+		if _, err := tx.ExecContext(ctx, keyInsert, sqlstore.APIKeyValues(k)...); err != nil {
 			return wrapErr(err, "api key "+quote(k.ID))
 		}
 		return s.writeAudit(ctx, tx, a, k.ID)
@@ -55,14 +42,14 @@ func (s *Store) GetAPIKey(ctx context.Context, id string) (store.APIKey, error) 
 
 // GetAPIKeyByHash returns the API key whose hash is hash.
 func (s *Store) GetAPIKeyByHash(ctx context.Context, hash []byte) (store.APIKey, error) {
-	k, err := scanKey(s.reader.QueryRowContext(ctx, keyByHash, blob(hash)))
+	k, err := sqlstore.ScanAPIKey(s.reader.QueryRowContext(ctx, keyByHash, sqlstore.Blob(hash)))
 	return k, wrapErr(err, "api key by hash")
 }
 
 // ListAPIKeys lists an organization's keys, newest first, revoked ones
 // included.
 func (s *Store) ListAPIKeys(ctx context.Context, orgID string) ([]store.APIKey, error) {
-	out, err := queryAll(ctx, s.reader, scanKey, keysOfOrg, orgID)
+	out, err := queryAll(ctx, s.reader, sqlstore.ScanAPIKey, keysOfOrg, orgID)
 	return out, wrapErr(err, "list api keys")
 }
 
@@ -70,17 +57,14 @@ func (s *Store) ListAPIKeys(ctx context.Context, orgID string) ([]store.APIKey, 
 // cannot change.
 func (s *Store) UpdateAPIKey(ctx context.Context, id string, fn func(store.APIKey) (store.APIKey, error), a store.AuditEntry) (store.APIKey, error) {
 	return update(ctx, s, rowUpdate[store.APIKey]{
-		get: func(ctx context.Context, q querier) (store.APIKey, error) {
+		Get: func(ctx context.Context, q querier) (store.APIKey, error) {
 			return getKey(ctx, q, id)
 		},
-		keep: func(old, k store.APIKey) store.APIKey {
-			k.ID, k.OrgID, k.Prefix, k.Hash, k.CreatedAt = old.ID, old.OrgID, old.Prefix, old.Hash, old.CreatedAt
-			return k
-		},
-		put: func(ctx context.Context, q querier, k store.APIKey) error {
-			_, err := q.ExecContext(ctx, keyUpdate, k.AppID, k.Name, jsonList(k.Scopes), jsonList(k.IPAllowlist),
-				micros(k.ExpiresAt), micros(k.UpdatedAt), k.CreatedBy, micros(k.LastUsedAt), micros(k.RevokedAt),
-				nullBlob(k.SigningSecret), k.SignatureRequired, k.Plan, k.ID)
+		Keep: sqlstore.KeepAPIKey,
+		Put: func(ctx context.Context, q querier, k store.APIKey) error {
+			_, err := q.ExecContext(ctx, keyUpdate, k.AppID, k.Name, sqlstore.JSONList(k.Scopes), sqlstore.JSONList(k.IPAllowlist),
+				sqlstore.Micros(k.ExpiresAt), sqlstore.Micros(k.UpdatedAt), k.CreatedBy, sqlstore.Micros(k.LastUsedAt),
+				sqlstore.Micros(k.RevokedAt), sqlstore.NullBlob(k.SigningSecret), k.SignatureRequired, k.Plan, k.ID)
 			return wrapErr(err, "api key "+quote(k.ID))
 		},
 	}, fn, a)

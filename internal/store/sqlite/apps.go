@@ -6,12 +6,12 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/internal/store"
+	"github.com/tollgate/tollgate/internal/store/internal/sqlstore"
 )
 
 const (
-	appColumns    = `id, org_id, name, environment, client_id, secret_hash, allowed_scopes, ip_allowlist, tokens_not_before, created_at, updated_at`
-	appSelect     = `SELECT ` + appColumns + ` FROM apps`
-	appInsert     = `INSERT INTO apps (` + appColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	appSelect     = `SELECT ` + sqlstore.AppColumns + ` FROM apps`
+	appInsert     = `INSERT INTO apps (` + sqlstore.AppColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	appUpdate     = `UPDATE apps SET name = ?, environment = ?, secret_hash = ?, allowed_scopes = ?, ip_allowlist = ?, tokens_not_before = ?, updated_at = ? WHERE id = ?`
 	appByID       = appSelect + ` WHERE id = ?`
 	appByClientID = appSelect + ` WHERE client_id = ?`
@@ -21,25 +21,15 @@ const (
 	appRevokeKeys = `UPDATE api_keys SET revoked_at = ? WHERE app_id = ? AND revoked_at IS NULL RETURNING id`
 )
 
-func scanApp(r rowScanner) (store.App, error) {
-	var a store.App
-	err := r.Scan(&a.ID, &a.OrgID, &a.Name, &a.Environment, &a.ClientID, blobCol{&a.SecretHash},
-		listCol{&a.AllowedScopes}, listCol{&a.IPAllowlist}, timeCol{&a.TokensNotBefore}, timeCol{&a.CreatedAt}, timeCol{&a.UpdatedAt})
-	return a, err
-}
-
 func getApp(ctx context.Context, q querier, query, arg string) (store.App, error) {
-	a, err := scanApp(q.QueryRowContext(ctx, query, arg))
+	a, err := sqlstore.ScanApp(q.QueryRowContext(ctx, query, arg))
 	return a, wrapErr(err, "app "+quote(arg))
 }
 
 // CreateApp creates an app.
 func (s *Store) CreateApp(ctx context.Context, app store.App, a store.AuditEntry) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, appInsert, app.ID, app.OrgID, app.Name, app.Environment, app.ClientID,
-			blob(app.SecretHash), jsonList(app.AllowedScopes), jsonList(app.IPAllowlist),
-			micros(app.TokensNotBefore), micros(app.CreatedAt), micros(app.UpdatedAt))
-		if err != nil {
+		if _, err := tx.ExecContext(ctx, appInsert, sqlstore.AppValues(app)...); err != nil {
 			return wrapErr(err, "app "+quote(app.ID))
 		}
 		return s.writeAudit(ctx, tx, a, app.ID)
@@ -58,23 +48,21 @@ func (s *Store) GetAppByClientID(ctx context.Context, clientID string) (store.Ap
 
 // ListApps lists an organization's apps, oldest first.
 func (s *Store) ListApps(ctx context.Context, orgID string) ([]store.App, error) {
-	out, err := queryAll(ctx, s.reader, scanApp, appsOfOrg, orgID)
+	out, err := queryAll(ctx, s.reader, sqlstore.ScanApp, appsOfOrg, orgID)
 	return out, wrapErr(err, "list apps")
 }
 
 // UpdateApp updates an app; ID, OrgID, ClientID and CreatedAt cannot change.
 func (s *Store) UpdateApp(ctx context.Context, id string, fn func(store.App) (store.App, error), a store.AuditEntry) (store.App, error) {
 	return update(ctx, s, rowUpdate[store.App]{
-		get: func(ctx context.Context, q querier) (store.App, error) {
+		Get: func(ctx context.Context, q querier) (store.App, error) {
 			return getApp(ctx, q, appByID, id)
 		},
-		keep: func(old, app store.App) store.App {
-			app.ID, app.OrgID, app.ClientID, app.CreatedAt = old.ID, old.OrgID, old.ClientID, old.CreatedAt
-			return app
-		},
-		put: func(ctx context.Context, q querier, app store.App) error {
-			_, err := q.ExecContext(ctx, appUpdate, app.Name, app.Environment, blob(app.SecretHash),
-				jsonList(app.AllowedScopes), jsonList(app.IPAllowlist), micros(app.TokensNotBefore), micros(app.UpdatedAt), app.ID)
+		Keep: sqlstore.KeepApp,
+		Put: func(ctx context.Context, q querier, app store.App) error {
+			_, err := q.ExecContext(ctx, appUpdate, app.Name, app.Environment, sqlstore.Blob(app.SecretHash),
+				sqlstore.JSONList(app.AllowedScopes), sqlstore.JSONList(app.IPAllowlist),
+				sqlstore.Micros(app.TokensNotBefore), sqlstore.Micros(app.UpdatedAt), app.ID)
 			return wrapErr(err, "app "+quote(app.ID))
 		},
 	}, fn, a)
@@ -93,10 +81,7 @@ func (s *Store) DeleteApp(ctx context.Context, id string, at time.Time, a store.
 		if err != nil {
 			return wrapErr(err, "app "+quote(id))
 		}
-		revoked, err = queryAll(ctx, tx, func(r rowScanner) (id string, err error) {
-			err = r.Scan(&id)
-			return id, err
-		}, appRevokeKeys, micros(s.orNow(at)), id)
+		revoked, err = queryAll(ctx, tx, sqlstore.ScanID, appRevokeKeys, sqlstore.Micros(s.orNow(at)), id)
 		if err != nil {
 			return wrapErr(err, "revoke keys of app "+quote(id))
 		}

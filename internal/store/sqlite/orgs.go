@@ -6,42 +6,34 @@ import (
 	"fmt"
 
 	"github.com/tollgate/tollgate/internal/store"
+	"github.com/tollgate/tollgate/internal/store/internal/sqlstore"
 )
 
 const (
-	orgColumns  = `id, name, slug, plan, created_at, updated_at`
-	orgSelect   = `SELECT ` + orgColumns + ` FROM organizations`
-	orgInsert   = `INSERT INTO organizations (` + orgColumns + `) VALUES (?, ?, ?, ?, ?, ?)`
+	orgSelect   = `SELECT ` + sqlstore.OrgColumns + ` FROM organizations`
+	orgInsert   = `INSERT INTO organizations (` + sqlstore.OrgColumns + `) VALUES (?, ?, ?, ?, ?, ?)`
 	orgUpdate   = `UPDATE organizations SET name = ?, slug = ?, plan = ?, updated_at = ? WHERE id = ?`
 	orgByID     = orgSelect + ` WHERE id = ?`
 	orgBySlug   = orgSelect + ` WHERE slug = ?`
 	orgsOrdered = orgSelect + ` ORDER BY created_at, id`
 )
 
-func scanOrg(r rowScanner) (store.Organization, error) {
-	var o store.Organization
-	err := r.Scan(&o.ID, &o.Name, &o.Slug, &o.Plan, timeCol{&o.CreatedAt}, timeCol{&o.UpdatedAt})
-	return o, err
-}
-
 func getOrg(ctx context.Context, q querier, query, arg string) (store.Organization, error) {
-	o, err := scanOrg(q.QueryRowContext(ctx, query, arg))
+	o, err := sqlstore.ScanOrg(q.QueryRowContext(ctx, query, arg))
 	return o, wrapErr(err, "organization "+quote(arg))
 }
 
 func insertOrg(ctx context.Context, q querier, o store.Organization) error {
-	_, err := q.ExecContext(ctx, orgInsert, o.ID, o.Name, o.Slug, o.Plan, micros(o.CreatedAt), micros(o.UpdatedAt))
+	_, err := q.ExecContext(ctx, orgInsert, sqlstore.OrgValues(o)...)
 	return wrapErr(err, "organization "+quote(o.ID))
 }
 
 // CreateOrganizationWithOwner creates org and owner in one transaction. An
 // empty owner.OrgID is set to org.ID; any other value than org.ID is an error.
 func (s *Store) CreateOrganizationWithOwner(ctx context.Context, org store.Organization, owner store.User, a store.AuditEntry) error {
-	if owner.OrgID == "" {
-		owner.OrgID = org.ID
-	}
-	if owner.OrgID != org.ID {
-		return fmt.Errorf("sqlite: owner %q belongs to organization %q, not %q", owner.ID, owner.OrgID, org.ID)
+	owner, err := sqlstore.OrgOwner(org, owner)
+	if err != nil {
+		return fmt.Errorf("sqlite: %w", err)
 	}
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		if err := insertOrg(ctx, tx, org); err != nil {
@@ -66,22 +58,19 @@ func (s *Store) GetOrganizationBySlug(ctx context.Context, slug string) (store.O
 
 // ListOrganizations lists every organization, oldest first.
 func (s *Store) ListOrganizations(ctx context.Context) ([]store.Organization, error) {
-	out, err := queryAll(ctx, s.reader, scanOrg, orgsOrdered)
+	out, err := queryAll(ctx, s.reader, sqlstore.ScanOrg, orgsOrdered)
 	return out, wrapErr(err, "list organizations")
 }
 
 // UpdateOrganization updates an organization; ID and CreatedAt cannot change.
 func (s *Store) UpdateOrganization(ctx context.Context, id string, fn func(store.Organization) (store.Organization, error), a store.AuditEntry) (store.Organization, error) {
 	return update(ctx, s, rowUpdate[store.Organization]{
-		get: func(ctx context.Context, q querier) (store.Organization, error) {
+		Get: func(ctx context.Context, q querier) (store.Organization, error) {
 			return getOrg(ctx, q, orgByID, id)
 		},
-		keep: func(old, o store.Organization) store.Organization {
-			o.ID, o.CreatedAt = old.ID, old.CreatedAt
-			return o
-		},
-		put: func(ctx context.Context, q querier, o store.Organization) error {
-			_, err := q.ExecContext(ctx, orgUpdate, o.Name, o.Slug, o.Plan, micros(o.UpdatedAt), o.ID)
+		Keep: sqlstore.KeepOrg,
+		Put: func(ctx context.Context, q querier, o store.Organization) error {
+			_, err := q.ExecContext(ctx, orgUpdate, o.Name, o.Slug, o.Plan, sqlstore.Micros(o.UpdatedAt), o.ID)
 			return wrapErr(err, "organization "+quote(o.ID))
 		},
 	}, fn, a)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/internal/store"
+	"github.com/tollgate/tollgate/internal/store/internal/sqlstore"
 )
 
 const (
@@ -33,7 +34,7 @@ func (s *Store) SaveQuotaCounts(ctx context.Context, counts []store.QuotaCount) 
 		}
 		defer stmt.Close()
 		for _, c := range counts {
-			if _, err := stmt.ExecContext(ctx, c.Key, c.Used, micros(c.PeriodEnd)); err != nil {
+			if _, err := stmt.ExecContext(ctx, c.Key, c.Used, sqlstore.Micros(c.PeriodEnd)); err != nil {
 				return wrapErr(err, "quota count "+quote(c.Key))
 			}
 		}
@@ -54,6 +55,6 @@ func (s *Store) GetQuotaCount(ctx context.Context, key string) (int64, error) {
 // PurgeQuotaCounts deletes the counts of periods that ended before the given
 // time.
 func (s *Store) PurgeQuotaCounts(ctx context.Context, endedBefore time.Time) error {
-	_, err := s.writer.ExecContext(ctx, quotaPurge, ceilMicros(endedBefore))
+	_, err := s.writer.ExecContext(ctx, quotaPurge, sqlstore.CeilMicros(endedBefore))
 	return wrapErr(err, "purge quota counts")
 }

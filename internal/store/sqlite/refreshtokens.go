@@ -8,12 +8,12 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/internal/store"
+	"github.com/tollgate/tollgate/internal/store/internal/sqlstore"
 )
 
 const (
-	rtColumns = `id, family_id, user_id, hash, created_at, expires_at, used_at, revoked_at`
-	rtInsert  = `INSERT INTO refresh_tokens (` + rtColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
-	rtByHash  = `SELECT ` + rtColumns + ` FROM refresh_tokens WHERE hash = ?`
+	rtInsert = `INSERT INTO refresh_tokens (` + sqlstore.RefreshTokenColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+	rtByHash = `SELECT ` + sqlstore.RefreshTokenColumns + ` FROM refresh_tokens WHERE hash = ?`
 	// rtUse marks a token used only if it is still unused and unrevoked, so
 	// that of two concurrent rotations at most one can succeed.
 	rtUse          = `UPDATE refresh_tokens SET used_at = ? WHERE id = ? AND used_at IS NULL AND revoked_at IS NULL`
@@ -21,21 +21,13 @@ const (
 	rtRevokeUser   = `UPDATE refresh_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL`
 )
 
-func scanRefreshToken(r rowScanner) (store.RefreshToken, error) {
-	var t store.RefreshToken
-	err := r.Scan(&t.ID, &t.FamilyID, &t.UserID, blobCol{&t.Hash}, timeCol{&t.CreatedAt},
-		timeCol{&t.ExpiresAt}, timeCol{&t.UsedAt}, timeCol{&t.RevokedAt})
-	return t, err
-}
-
 func getRefreshToken(ctx context.Context, q querier, hash []byte) (store.RefreshToken, error) {
-	t, err := scanRefreshToken(q.QueryRowContext(ctx, rtByHash, blob(hash)))
+	t, err := sqlstore.ScanRefreshToken(q.QueryRowContext(ctx, rtByHash, sqlstore.Blob(hash)))
 	return t, wrapErr(err, "refresh token by hash")
 }
 
 func insertRefreshToken(ctx context.Context, q querier, t store.RefreshToken) error {
-	_, err := q.ExecContext(ctx, rtInsert, t.ID, t.FamilyID, t.UserID, blob(t.Hash), micros(t.CreatedAt),
-		micros(t.ExpiresAt), micros(t.UsedAt), micros(t.RevokedAt))
+	_, err := q.ExecContext(ctx, rtInsert, sqlstore.RefreshTokenValues(t)...)
 	return wrapErr(err, "refresh token "+quote(t.ID))
 }
 
@@ -62,20 +54,16 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash []byte, next sto
 		if err != nil {
 			return err
 		}
-		if !old.UsedAt.IsZero() || !old.RevokedAt.IsZero() {
-			return fmt.Errorf("sqlite: refresh token %q: %w", old.ID, store.ErrTokenUsed)
-		}
-		if next.FamilyID != old.FamilyID || next.UserID != old.UserID {
-			return fmt.Errorf("sqlite: refresh token %q: next token %q is of family %q and user %q, want %q and %q",
-				old.ID, next.ID, next.FamilyID, next.UserID, old.FamilyID, old.UserID)
+		if err := sqlstore.CheckRotation(old, next); err != nil {
+			return fmt.Errorf("sqlite: %w", err)
 		}
 		usedAt := s.orNow(at)
-		n, err := execAffected(ctx, tx, rtUse, micros(usedAt), old.ID)
+		n, err := execAffected(ctx, tx, rtUse, sqlstore.Micros(usedAt), old.ID)
 		if err != nil {
 			return wrapErr(err, "refresh token "+quote(old.ID))
 		}
 		if n == 0 {
-			return fmt.Errorf("sqlite: refresh token %q: %w", old.ID, store.ErrTokenUsed)
+			return fmt.Errorf("sqlite: %w", sqlstore.TokenUsed(old.ID))
 		}
 		if err := insertRefreshToken(ctx, tx, next); err != nil {
 			return err
@@ -96,13 +84,13 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash []byte, next sto
 // RevokeRefreshTokenFamily revokes, at `at` (now if zero), every token of the
 // family that is not revoked yet.
 func (s *Store) RevokeRefreshTokenFamily(ctx context.Context, familyID string, at time.Time) error {
-	_, err := s.writer.ExecContext(ctx, rtRevokeFamily, micros(s.orNow(at)), familyID)
+	_, err := s.writer.ExecContext(ctx, rtRevokeFamily, sqlstore.Micros(s.orNow(at)), familyID)
 	return wrapErr(err, "revoke refresh token family "+quote(familyID))
 }
 
 // RevokeUserRefreshTokens revokes, at `at` (now if zero), every token of the
 // user that is not revoked yet.
 func (s *Store) RevokeUserRefreshTokens(ctx context.Context, userID string, at time.Time) error {
-	_, err := s.writer.ExecContext(ctx, rtRevokeUser, micros(s.orNow(at)), userID)
+	_, err := s.writer.ExecContext(ctx, rtRevokeUser, sqlstore.Micros(s.orNow(at)), userID)
 	return wrapErr(err, "revoke refresh tokens of user "+quote(userID))
 }

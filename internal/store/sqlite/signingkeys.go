@@ -6,34 +6,27 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/internal/store"
+	"github.com/tollgate/tollgate/internal/store/internal/sqlstore"
 )
 
 const (
-	sigColumns = `id, algorithm, private_key, created_at, retired_at`
-	sigInsert  = `INSERT INTO signing_keys (` + sigColumns + `) VALUES (?, ?, ?, ?, ?)`
-	sigOrdered = `SELECT ` + sigColumns + ` FROM signing_keys ORDER BY created_at, id`
+	sigInsert  = `INSERT INTO signing_keys (` + sqlstore.SigningKeyColumns + `) VALUES (?, ?, ?, ?, ?)`
+	sigOrdered = `SELECT ` + sqlstore.SigningKeyColumns + ` FROM signing_keys ORDER BY created_at, id`
 	sigExists  = `SELECT 1 FROM signing_keys WHERE id = ?`
 	sigRetire  = `UPDATE signing_keys SET retired_at = ? WHERE id = ? AND retired_at IS NULL`
 	sigDelete  = `DELETE FROM signing_keys WHERE id = ?`
 	sigReseal  = `UPDATE signing_keys SET private_key = ? WHERE id = ?`
 )
 
-func scanSigningKey(r rowScanner) (store.SigningKey, error) {
-	var k store.SigningKey
-	err := r.Scan(&k.ID, &k.Algorithm, blobCol{&k.PrivateKey}, timeCol{&k.CreatedAt}, timeCol{&k.RetiredAt})
-	return k, err
-}
-
 // CreateSigningKey stores a signing key.
 func (s *Store) CreateSigningKey(ctx context.Context, k store.SigningKey) error {
-	_, err := s.writer.ExecContext(ctx, sigInsert, k.ID, k.Algorithm, blob(k.PrivateKey),
-		micros(k.CreatedAt), micros(k.RetiredAt))
+	_, err := s.writer.ExecContext(ctx, sigInsert, sqlstore.SigningKeyValues(k)...)
 	return wrapErr(err, "signing key "+quote(k.ID))
 }
 
 // ListSigningKeys lists all signing keys, oldest first.
 func (s *Store) ListSigningKeys(ctx context.Context) ([]store.SigningKey, error) {
-	out, err := queryAll(ctx, s.reader, scanSigningKey, sigOrdered)
+	out, err := queryAll(ctx, s.reader, sqlstore.ScanSigningKey, sigOrdered)
 	return out, wrapErr(err, "list signing keys")
 }
 
@@ -46,7 +39,7 @@ func (s *Store) RetireSigningKey(ctx context.Context, id string, at time.Time) e
 		if err := tx.QueryRowContext(ctx, sigExists, id).Scan(&one); err != nil {
 			return wrapErr(err, "signing key "+quote(id))
 		}
-		_, err := tx.ExecContext(ctx, sigRetire, micros(s.orNow(at)), id)
+		_, err := tx.ExecContext(ctx, sigRetire, sqlstore.Micros(s.orNow(at)), id)
 		return wrapErr(err, "signing key "+quote(id))
 	})
 }
@@ -54,7 +47,7 @@ func (s *Store) RetireSigningKey(ctx context.Context, id string, at time.Time) e
 // ResealSigningKey replaces a key's sealed private key. An unknown ID is
 // store.ErrNotFound.
 func (s *Store) ResealSigningKey(ctx context.Context, id string, sealed []byte) error {
-	n, err := execAffected(ctx, s.writer, sigReseal, blob(sealed), id)
+	n, err := execAffected(ctx, s.writer, sigReseal, sqlstore.Blob(sealed), id)
 	if err == nil && n == 0 {
 		err = sql.ErrNoRows
 	}

@@ -20,7 +20,11 @@
 // All SQL lives in this package, next to the methods of the table it serves
 // (orgs.go, users.go, apps.go, apikeys.go, plans.go, signingkeys.go,
 // refreshtokens.go, revokedtokens.go, audit.go, usage.go, quota.go,
-// subscriptions.go, webhooks.go and webhook_deliveries.go).
+// subscriptions.go, webhooks.go and webhook_deliveries.go), except the
+// tables' column lists. Those, and what does not depend on the database (the
+// column encoders and scanners, the request-log chunks, the usage
+// arithmetic, the rules of webhooks and subscriptions), are shared with the
+// postgres package, in internal/store/internal/sqlstore.
 package sqlite
 
 import (
@@ -43,6 +47,7 @@ import (
 
 	"github.com/tollgate/tollgate/internal/clock"
 	"github.com/tollgate/tollgate/internal/store"
+	"github.com/tollgate/tollgate/internal/store/internal/sqlstore"
 )
 
 // busyTimeoutMillis is how long a connection waits for another connection
@@ -231,11 +236,6 @@ type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-// rowScanner is what *sql.Row and *sql.Rows have in common.
-type rowScanner interface {
-	Scan(dest ...any) error
-}
-
 // inTx runs fn in a write transaction (BEGIN IMMEDIATE) and commits it if fn
 // returns nil. fn's error is returned unchanged.
 func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) (err error) {
@@ -257,22 +257,15 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) (err error)
 	return nil
 }
 
-// queryAll runs a query and scans every row with scan.
-func queryAll[T any](ctx context.Context, q querier, scan func(rowScanner) (T, error), query string, args ...any) ([]T, error) {
+// queryAll runs a query and scans every row with scan. The result is never
+// nil.
+func queryAll[T any](ctx context.Context, q querier, scan func(sqlstore.RowScanner) (T, error), query string, args ...any) ([]T, error) {
 	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	out := []T{}
-	for rows.Next() {
-		v, err := scan(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
+	return sqlstore.ScanAll(rows, scan)
 }
 
 // execAffected runs a statement and returns the number of rows it affected.

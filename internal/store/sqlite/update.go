@@ -5,45 +5,20 @@ import (
 	"database/sql"
 
 	"github.com/tollgate/tollgate/internal/store"
+	"github.com/tollgate/tollgate/internal/store/internal/sqlstore"
 )
 
 // rowUpdate describes one read-modify-write of a row, for update.
-type rowUpdate[T any] struct {
-	// get reads the row (store.ErrNotFound when there is none).
-	get func(ctx context.Context, q querier) (T, error)
-	// keep copies the fields an update may not change from old into updated.
-	keep func(old, updated T) T
-	// put writes the updated row.
-	put func(ctx context.Context, q querier, v T) error
-}
+type rowUpdate[T any] = sqlstore.RowUpdate[T, querier]
 
-// update runs the read-modify-write described by r in one write transaction:
-// it reads the row, passes it to fn, restores the immutable fields, writes
-// the result and the audit entry, and returns the row as stored. If fn fails,
-// nothing is written and fn's error is returned as it is.
+// update runs the read-modify-write described by r in one write transaction
+// (see sqlstore.Update): it reads the row, passes it to fn, restores the
+// immutable fields, writes the result and the audit entry, and returns the
+// row as stored. If fn fails, nothing is written and fn's error is returned
+// as it is.
 func update[T any](ctx context.Context, s *Store, r rowUpdate[T], fn func(T) (T, error), a store.AuditEntry) (T, error) {
-	var stored T
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		old, err := r.get(ctx, tx)
-		if err != nil {
-			return err
-		}
-		updated, err := fn(old)
-		if err != nil {
-			return err
-		}
-		if err := r.put(ctx, tx, r.keep(old, updated)); err != nil {
-			return err
-		}
-		if err := s.writeAudit(ctx, tx, a, ""); err != nil {
-			return err
-		}
-		stored, err = r.get(ctx, tx)
-		return err
-	})
-	if err != nil {
-		var zero T
-		return zero, err
+	inTx := func(body func(querier) error) error {
+		return s.inTx(ctx, func(tx *sql.Tx) error { return body(tx) })
 	}
-	return stored, nil
+	return sqlstore.Update(ctx, inTx, r, fn, func(q querier) error { return s.writeAudit(ctx, q, a, "") })
 }

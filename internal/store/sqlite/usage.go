@@ -5,19 +5,15 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/tollgate/tollgate/internal/store"
+	"github.com/tollgate/tollgate/internal/store/internal/sqlstore"
 )
 
-// Request-log limits: ListRequests returns defaultRequestLimit entries when
-// the filter does not say, and never more than maxRequestLimit.
-const (
-	defaultRequestLimit = 100
-	maxRequestLimit     = 10000
-)
+// The request log and the usage rollups. Chunks are encoded and decoded,
+// batches summed into rollups, and the entries of chunks filtered and paged,
+// by the sqlstore package; this file holds the SQL.
 
 const (
 	chunkSeen   = `SELECT EXISTS (SELECT 1 FROM request_chunks WHERE batch_id = ?)`
@@ -43,19 +39,6 @@ const (
 	rollupPurgeHourly = `DELETE FROM usage_rollups WHERE granularity = '` + store.GranularityHour + `' AND bucket_start < ?`
 )
 
-// granularities are the rollups every event of an organization is added to.
-var granularities = []string{store.GranularityHour, store.GranularityDay, store.GranularityMonth}
-
-// rollupKey is the key of one usage_rollups row; bucket is unix microseconds.
-type rollupKey struct {
-	granularity                string
-	bucket                     int64
-	orgID, appID, credentialID string
-}
-
-// rollupSum is what a batch adds to one usage_rollups row.
-type rollupSum struct{ units, requests, errors int64 }
-
 // RecordUsage stores the events as one request-log chunk per organization
 // and adds the events of an organization to their hourly, daily and monthly
 // rollups, all in one transaction, unless batchID is recorded already. The
@@ -80,42 +63,18 @@ func (s *Store) RecordUsage(ctx context.Context, batchID string, events []store.
 		if seen {
 			return nil
 		}
-		chunks := make(map[string]*chunkWriter, 1)
-		sums := make(map[rollupKey]rollupSum)
-		for i := range events {
-			e := &events[i]
-			at := s.orNow(e.Time)
-			c := newChunkEvent(e, at.UnixMicro())
-			w := chunks[e.OrgID]
-			if w == nil {
-				w = &chunkWriter{buf: make([]byte, 0, 256*(len(events)-i))}
-				chunks[e.OrgID] = w
-			}
-			w.add(&c)
-			if e.OrgID == "" { // no rollup
-				continue
-			}
-			add := rollupSum{units: e.Units, requests: 1}
-			if e.Status >= 400 {
-				add.errors = 1
-			}
-			for _, g := range granularities {
-				k := rollupKey{g, store.BucketStart(g, at).UnixMicro(), e.OrgID, e.AppID, e.CredentialID}
-				sum := sums[k]
-				sums[k] = rollupSum{sum.units + add.units, sum.requests + add.requests, sum.errors + add.errors}
-			}
-		}
-		for orgID, w := range chunks {
-			if _, err := tx.ExecContext(ctx, chunkInsert, batchID, orgID, w.minTime, w.maxTime, w.entries, w.text()); err != nil {
+		batch := sqlstore.NewUsageBatch(events, s.orNow)
+		for orgID, w := range batch.Chunks {
+			if _, err := tx.ExecContext(ctx, chunkInsert, batchID, orgID, w.MinTime(), w.MaxTime(), w.Entries(), w.Text()); err != nil {
 				return wrapErr(err, "usage batch "+quote(batchID))
 			}
 		}
-		return addRollups(ctx, tx, sums)
+		return addRollups(ctx, tx, batch.Rollups)
 	})
 }
 
 // addRollups adds sums to their usage_rollups rows, creating missing ones.
-func addRollups(ctx context.Context, tx *sql.Tx, sums map[rollupKey]rollupSum) error {
+func addRollups(ctx context.Context, tx *sql.Tx, sums map[sqlstore.RollupKey]sqlstore.RollupSum) error {
 	if len(sums) == 0 {
 		return nil
 	}
@@ -125,9 +84,9 @@ func addRollups(ctx context.Context, tx *sql.Tx, sums map[rollupKey]rollupSum) e
 	}
 	defer stmt.Close()
 	for k, v := range sums {
-		if _, err := stmt.ExecContext(ctx, k.granularity, k.bucket, k.orgID, k.appID, k.credentialID,
-			v.units, v.requests, v.errors); err != nil {
-			return wrapErr(err, "usage rollup of organization "+quote(k.orgID))
+		if _, err := stmt.ExecContext(ctx, k.Granularity, k.Bucket, k.OrgID, k.AppID, k.CredentialID,
+			v.Units, v.Requests, v.Errors); err != nil {
+			return wrapErr(err, "usage rollup of organization "+quote(k.OrgID))
 		}
 	}
 	return nil
@@ -137,13 +96,11 @@ func addRollups(ctx context.Context, tx *sql.Tx, sums map[rollupKey]rollupSum) e
 // [q.From, q.To), per bucket, oldest first. Only buckets with at least one
 // request have a row, so every point returned is non-empty.
 func (s *Store) UsageSeries(ctx context.Context, q store.UsageQuery) ([]store.UsagePoint, error) {
-	switch q.Granularity {
-	case store.GranularityHour, store.GranularityDay, store.GranularityMonth:
-	default:
-		return nil, fmt.Errorf("sqlite: usage series: unknown granularity %q", q.Granularity)
+	if err := sqlstore.CheckGranularity(q.Granularity); err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
 	}
 	query := rollupSeries
-	args := []any{q.OrgID, q.Granularity, ceilMicros(q.From), ceilMicros(q.To)}
+	args := []any{q.OrgID, q.Granularity, sqlstore.CeilMicros(q.From), sqlstore.CeilMicros(q.To)}
 	if q.AppID != "" {
 		query += ` AND app_id = ?`
 		args = append(args, q.AppID)
@@ -152,11 +109,7 @@ func (s *Store) UsageSeries(ctx context.Context, q store.UsageQuery) ([]store.Us
 		query += ` AND credential_id = ?`
 		args = append(args, q.CredentialID)
 	}
-	out, err := queryAll(ctx, s.reader, func(r rowScanner) (store.UsagePoint, error) {
-		var p store.UsagePoint
-		err := r.Scan(timeCol{&p.Start}, &p.Units, &p.Requests, &p.Errors)
-		return p, err
-	}, query+rollupGroup, args...)
+	out, err := queryAll(ctx, s.reader, sqlstore.ScanUsagePoint, query+rollupGroup, args...)
 	return out, wrapErr(err, "usage series of organization "+quote(q.OrgID))
 }
 
@@ -168,119 +121,40 @@ func (s *Store) UsageSeries(ctx context.Context, q store.UsageQuery) ([]store.Us
 // back, decoding each, and stops at the first chunk whose newest event is
 // older than the last of a full page.
 func (s *Store) ListRequests(ctx context.Context, f store.RequestFilter) ([]store.UsageEvent, error) {
-	limit := clampLimit(f.Limit, defaultRequestLimit, maxRequestLimit)
-	sel := requestSelector{f: f}
+	r := sqlstore.NewRequestReader(f)
 	query, args := chunkSelect, []any{f.OrgID}
-	if !f.From.IsZero() {
-		sel.from = ceilMicros(f.From)
+	if from, ok := r.From(); ok {
 		query += ` AND max_time >= ?`
-		args = append(args, sel.from)
+		args = append(args, from)
 	}
-	// Entries before `before` (unix microseconds), or at it when the
-	// cursor's ID says so.
-	before, hasBefore := int64(0), false
-	if !f.To.IsZero() {
-		before, hasBefore = ceilMicros(f.To), true
-	}
-	if !f.AfterTime.IsZero() {
-		after := ceilMicros(f.AfterTime)
-		sel.cursor, sel.cursorExact = after, f.AfterTime.Nanosecond()%1000 == 0
-		bound := after
-		if sel.cursorExact {
-			bound++ // entries at the cursor's time may follow it
-		}
-		if !hasBefore || bound < before {
-			before, hasBefore = bound, true
-		}
-	}
-	if hasBefore {
-		sel.before, sel.hasBefore = before, true
+	if before, ok := r.Before(); ok {
 		query += ` AND min_time < ?`
 		args = append(args, before)
 	}
 
+	what := "list requests of organization " + quote(f.OrgID)
 	rows, err := s.reader.QueryContext(ctx, query+chunkOrder, args...)
 	if err != nil {
-		return nil, wrapErr(err, "list requests of organization "+quote(f.OrgID))
+		return nil, wrapErr(err, what)
 	}
 	defer rows.Close()
-	out := []store.UsageEvent{}
-	var (
-		data    []byte
-		decoded []chunkEvent
-		sorted  bool // out is in list order, at most limit long
-	)
+	var data []byte
 	for rows.Next() {
 		var chunkMax int64
 		if err := rows.Scan(&chunkMax, &data); err != nil {
-			return nil, wrapErr(err, "list requests of organization "+quote(f.OrgID))
+			return nil, wrapErr(err, what)
 		}
-		if len(out) >= limit {
-			if !sorted {
-				out, sorted = trimRequests(out, limit), true
-			}
-			if chunkMax < out[limit-1].Time.UnixMicro() {
-				break // this chunk and every later one hold older entries only
-			}
+		if r.Done(chunkMax) {
+			break // this chunk and every later one hold older entries only
 		}
-		if decoded, err = decodeChunk(data, decoded); err != nil {
-			return nil, wrapErr(err, "list requests of organization "+quote(f.OrgID))
-		}
-		for i := range decoded {
-			if sel.match(&decoded[i]) {
-				out, sorted = append(out, decoded[i].event(f.OrgID)), false
-			}
+		if err := r.Add(data); err != nil {
+			return nil, wrapErr(err, what)
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, wrapErr(err, "list requests of organization "+quote(f.OrgID))
+		return nil, wrapErr(err, what)
 	}
-	return trimRequests(out, limit), nil
-}
-
-// requestSelector holds a RequestFilter's conditions on one entry, with its
-// times in unix microseconds.
-type requestSelector struct {
-	f           store.RequestFilter
-	from        int64 // entries at or after, when f.From is set
-	before      int64 // entries before, when hasBefore
-	hasBefore   bool
-	cursor      int64 // when f.AfterTime is set
-	cursorExact bool  // the cursor's time is a stored microsecond
-}
-
-func (s *requestSelector) match(c *chunkEvent) bool {
-	f := &s.f
-	switch {
-	case f.AppID != "" && c.AppID != f.AppID,
-		f.CredentialID != "" && c.CredentialID != f.CredentialID,
-		f.StatusMin != 0 && c.Status < f.StatusMin,
-		f.StatusMax != 0 && c.Status > f.StatusMax,
-		!f.From.IsZero() && c.Time < s.from,
-		s.hasBefore && c.Time >= s.before:
-		return false
-	case f.AfterTime.IsZero():
-		return true
-	case s.cursorExact && c.Time == s.cursor:
-		// As old as the cursor: after it when the ID is smaller.
-		return c.ID < f.AfterID
-	}
-	return c.Time < s.cursor
-}
-
-// trimRequests sorts entries in list order and keeps the first limit.
-func trimRequests(out []store.UsageEvent, limit int) []store.UsageEvent {
-	slices.SortFunc(out, func(a, b store.UsageEvent) int {
-		if c := b.Time.Compare(a.Time); c != 0 {
-			return c
-		}
-		return strings.Compare(b.ID, a.ID)
-	})
-	if len(out) > limit {
-		clear(out[limit:])
-		out = out[:limit]
-	}
-	return out
+	return r.Entries(), nil
 }
 
 // PurgeRequests deletes, in one transaction, the request-log entries older
@@ -290,7 +164,7 @@ func trimRequests(out []store.UsageEvent, limit int) []store.UsageEvent {
 // entries.
 func (s *Store) PurgeRequests(ctx context.Context, before, hourlyBefore time.Time) (int64, error) {
 	var n int64
-	horizon := ceilMicros(before)
+	horizon := sqlstore.CeilMicros(before)
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		if err := tx.QueryRowContext(ctx, chunkPurgeCount, horizon).Scan(&n); err != nil {
 			return wrapErr(err, "purge request log")
@@ -303,7 +177,7 @@ func (s *Store) PurgeRequests(ctx context.Context, before, hourlyBefore time.Tim
 			return wrapErr(err, "purge request log")
 		}
 		n += cut
-		_, err = tx.ExecContext(ctx, rollupPurgeHourly, ceilMicros(hourlyBefore))
+		_, err = tx.ExecContext(ctx, rollupPurgeHourly, sqlstore.CeilMicros(hourlyBefore))
 		return wrapErr(err, "purge hourly usage rollups")
 	})
 	if err != nil {
@@ -316,61 +190,12 @@ func (s *Store) PurgeRequests(ctx context.Context, before, hourlyBefore time.Tim
 // chunks that ended before it are gone, end at or after it) without their
 // entries before horizon, and returns how many entries it removed.
 func cutChunks(ctx context.Context, tx *sql.Tx, horizon int64) (int64, error) {
-	type straddling struct {
-		id   int64
-		data []byte
-	}
-	found, err := queryAll(ctx, tx, func(r rowScanner) (straddling, error) {
-		var c straddling
-		err := r.Scan(&c.id, &c.data)
-		return c, err
-	}, chunkStraddling, horizon)
+	found, err := queryAll(ctx, tx, sqlstore.ScanChunkRow, chunkStraddling, horizon)
 	if err != nil {
 		return 0, err
 	}
-	var removed int64
-	var decoded []chunkEvent
-	for _, c := range found {
-		if decoded, err = decodeChunk(c.data, decoded); err != nil {
-			return 0, err
-		}
-		var w chunkWriter
-		for i := range decoded {
-			if decoded[i].Time >= horizon {
-				w.add(&decoded[i])
-			} else {
-				removed++
-			}
-		}
-		if w.entries == 0 { // cannot happen: the chunk ends after horizon
-			return 0, fmt.Errorf("chunk %d: nothing left after cutting", c.id)
-		}
-		if _, err := tx.ExecContext(ctx, chunkRewrite, w.minTime, w.entries, w.text(), c.id); err != nil {
-			return 0, err
-		}
-	}
-	return removed, nil
-}
-
-// clampLimit returns a list's limit: def when none is asked for, at most
-// most.
-func clampLimit(limit, def, most int) int {
-	switch {
-	case limit <= 0:
-		return def
-	case limit > most:
-		return most
-	}
-	return limit
-}
-
-// ceilMicros returns the first unix microsecond not before t. A stored time
-// (whole microseconds) m is >= t, or < t, exactly when m is >= or < than
-// ceilMicros(t), so bounds given at any precision compare right.
-func ceilMicros(t time.Time) int64 {
-	us := t.UnixMicro()
-	if t.Nanosecond()%1000 != 0 {
-		us++
-	}
-	return us
+	return sqlstore.CutChunks(found, horizon, func(id int64, w *sqlstore.ChunkWriter) error {
+		_, err := tx.ExecContext(ctx, chunkRewrite, w.MinTime(), w.Entries(), w.Text(), id)
+		return err
+	})
 }

@@ -7,12 +7,12 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/internal/store"
+	"github.com/tollgate/tollgate/internal/store/internal/sqlstore"
 )
 
 const (
-	userColumns = `id, org_id, email, password_hash, role, status, created_at, updated_at, last_login_at`
-	userSelect  = `SELECT ` + userColumns + ` FROM users`
-	userInsert  = `INSERT INTO users (` + userColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	userSelect  = `SELECT ` + sqlstore.UserColumns + ` FROM users`
+	userInsert  = `INSERT INTO users (` + sqlstore.UserColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	userUpdate  = `UPDATE users SET password_hash = ?, role = ?, status = ?, updated_at = ?, last_login_at = ? WHERE id = ?`
 	userByID    = userSelect + ` WHERE id = ?`
 	userByEmail = userSelect + ` WHERE email = ?`
@@ -23,24 +23,13 @@ const (
 	userLogin    = `UPDATE users SET last_login_at = ? WHERE id = ?`
 )
 
-func scanUser(r rowScanner) (store.User, error) {
-	var u store.User
-	err := r.Scan(&u.ID, &u.OrgID, &u.Email, &u.PasswordHash, &u.Role, &u.Status,
-		timeCol{&u.CreatedAt}, timeCol{&u.UpdatedAt}, timeCol{&u.LastLoginAt})
-	return u, err
-}
-
 func getUser(ctx context.Context, q querier, query, arg string) (store.User, error) {
-	u, err := scanUser(q.QueryRowContext(ctx, query, arg))
+	u, err := sqlstore.ScanUser(q.QueryRowContext(ctx, query, arg))
 	return u, wrapErr(err, "user "+quote(arg))
 }
 
-// normalizeEmail is how emails are stored and looked up.
-func normalizeEmail(email string) string { return strings.ToLower(email) }
-
 func insertUser(ctx context.Context, q querier, u store.User) error {
-	_, err := q.ExecContext(ctx, userInsert, u.ID, u.OrgID, normalizeEmail(u.Email), u.PasswordHash,
-		string(u.Role), string(u.Status), micros(u.CreatedAt), micros(u.UpdatedAt), micros(u.LastLoginAt))
+	_, err := q.ExecContext(ctx, userInsert, sqlstore.UserValues(u)...)
 	return wrapErr(err, "user "+quote(u.ID))
 }
 
@@ -61,7 +50,7 @@ func (s *Store) GetUser(ctx context.Context, id string) (store.User, error) {
 
 // GetUserByEmail returns the user with the given email, in any case.
 func (s *Store) GetUserByEmail(ctx context.Context, email string) (store.User, error) {
-	return getUser(ctx, s.reader, userByEmail, normalizeEmail(email))
+	return getUser(ctx, s.reader, userByEmail, sqlstore.NormalizeEmail(email))
 }
 
 // ListUsers lists the users matching f, oldest first.
@@ -80,23 +69,20 @@ func (s *Store) ListUsers(ctx context.Context, f store.UserFilter) ([]store.User
 	if len(where) > 0 {
 		query += " WHERE " + strings.Join(where, " AND ")
 	}
-	out, err := queryAll(ctx, s.reader, scanUser, query+userOrder, args...)
+	out, err := queryAll(ctx, s.reader, sqlstore.ScanUser, query+userOrder, args...)
 	return out, wrapErr(err, "list users")
 }
 
 // UpdateUser updates a user; ID, OrgID, Email and CreatedAt cannot change.
 func (s *Store) UpdateUser(ctx context.Context, id string, fn func(store.User) (store.User, error), a store.AuditEntry) (store.User, error) {
 	return update(ctx, s, rowUpdate[store.User]{
-		get: func(ctx context.Context, q querier) (store.User, error) {
+		Get: func(ctx context.Context, q querier) (store.User, error) {
 			return getUser(ctx, q, userByID, id)
 		},
-		keep: func(old, u store.User) store.User {
-			u.ID, u.OrgID, u.Email, u.CreatedAt = old.ID, old.OrgID, old.Email, old.CreatedAt
-			return u
-		},
-		put: func(ctx context.Context, q querier, u store.User) error {
+		Keep: sqlstore.KeepUser,
+		Put: func(ctx context.Context, q querier, u store.User) error {
 			_, err := q.ExecContext(ctx, userUpdate, u.PasswordHash, string(u.Role), string(u.Status),
-				micros(u.UpdatedAt), micros(u.LastLoginAt), u.ID)
+				sqlstore.Micros(u.UpdatedAt), sqlstore.Micros(u.LastLoginAt), u.ID)
 			return wrapErr(err, "user "+quote(u.ID))
 		},
 	}, fn, a)
@@ -104,7 +90,7 @@ func (s *Store) UpdateUser(ctx context.Context, id string, fn func(store.User) (
 
 // RecordLogin sets the user's LastLoginAt to at.
 func (s *Store) RecordLogin(ctx context.Context, userID string, at time.Time) error {
-	n, err := execAffected(ctx, s.writer, userLogin, micros(at), userID)
+	n, err := execAffected(ctx, s.writer, userLogin, sqlstore.Micros(at), userID)
 	if err == nil && n == 0 {
 		err = sql.ErrNoRows
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/tollgate/tollgate/internal/ids"
 	"github.com/tollgate/tollgate/internal/store"
+	"github.com/tollgate/tollgate/internal/store/internal/sqlstore"
 )
 
 // The webhook outbox: events, their deliveries (the delivery log) and the
@@ -19,26 +20,12 @@ import (
 // another, cannot read the same due delivery, since the second one reads
 // after the first one has moved it past the lease.
 
-// Webhook delivery list limits: ListWebhookDeliveries returns
-// defaultDeliveryLimit deliveries when the filter does not say, and never
-// more than maxDeliveryLimit.
-const (
-	defaultDeliveryLimit = 100
-	maxDeliveryLimit     = 1000
-)
-
-// endpointDeletedError is the LastError of the deliveries failed by the
-// deletion of their endpoint.
-const endpointDeletedError = "endpoint deleted"
-
 const (
 	eventInsert = `INSERT INTO webhook_events (id, org_id, type, payload, endpoint_id, created_at) VALUES (?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO NOTHING`
 
 	// deliverySelect reads deliveries with their event.
-	deliverySelect = `SELECT d.id, d.event_id, d.endpoint_id, d.org_id, ev.type, ev.payload, ev.created_at, d.status,
-		d.attempts, d.next_attempt_at, d.last_attempt_at, d.last_status_code, d.last_error, d.created_at, d.finished_at,
-		d.redelivery_of
+	deliverySelect = `SELECT ` + sqlstore.DeliveryColumns + `
 		FROM webhook_deliveries AS d JOIN webhook_events AS ev ON ev.id = d.event_id`
 	deliveryByID   = deliverySelect + ` WHERE d.id = ?`
 	deliveryInsert = `INSERT INTO webhook_deliveries (id, event_id, endpoint_id, org_id, status, attempts, next_attempt_at,
@@ -67,42 +54,25 @@ const (
 	eventsPurge     = `DELETE FROM webhook_events WHERE created_at < ?
 		AND NOT EXISTS (SELECT 1 FROM webhook_deliveries AS d WHERE d.event_id = webhook_events.id)`
 
-	attemptColumns = `delivery_id, n, at, duration, status_code, error, succeeded`
-	attemptInsert  = `INSERT INTO webhook_attempts (` + attemptColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?)`
-	attemptsOf     = `SELECT ` + attemptColumns + ` FROM webhook_attempts WHERE delivery_id = ? ORDER BY n`
+	attemptInsert = `INSERT INTO webhook_attempts (` + sqlstore.AttemptColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?)`
+	attemptsOf    = `SELECT ` + sqlstore.AttemptColumns + ` FROM webhook_attempts WHERE delivery_id = ? ORDER BY n`
 )
 
-func scanDelivery(r rowScanner) (store.WebhookDelivery, error) {
-	var d store.WebhookDelivery
-	err := r.Scan(&d.ID, &d.EventID, &d.EndpointID, &d.OrgID, &d.EventType, blobCol{&d.Payload},
-		timeCol{&d.EventCreatedAt}, &d.Status, &d.Attempts, timeCol{&d.NextAttemptAt}, timeCol{&d.LastAttemptAt},
-		&d.LastStatusCode, &d.LastError, timeCol{&d.CreatedAt}, timeCol{&d.FinishedAt}, &d.RedeliveryOf)
-	return d, err
-}
-
 func getDelivery(ctx context.Context, q querier, id string) (store.WebhookDelivery, error) {
-	d, err := scanDelivery(q.QueryRowContext(ctx, deliveryByID, id))
+	d, err := sqlstore.ScanDelivery(q.QueryRowContext(ctx, deliveryByID, id))
 	return d, wrapErr(err, "webhook delivery "+quote(id))
-}
-
-func scanAttempt(r rowScanner) (store.WebhookAttempt, error) {
-	var a store.WebhookAttempt
-	var us int64
-	err := r.Scan(&a.DeliveryID, &a.N, timeCol{&a.At}, &us, &a.StatusCode, &a.Error, &a.Succeeded)
-	a.Duration = time.Duration(us) * time.Microsecond
-	return a, err
 }
 
 // EnqueueWebhookEvent stores ev and queues its deliveries, in one
 // transaction (see store.Store).
 func (s *Store) EnqueueWebhookEvent(ctx context.Context, ev store.WebhookEvent) (int, error) {
-	if ev.ID == "" || ev.OrgID == "" || ev.Type == "" {
-		return 0, fmt.Errorf("sqlite: webhook event %q: ID, organization and type are required", ev.ID)
+	if err := sqlstore.CheckEvent(ev); err != nil {
+		return 0, fmt.Errorf("sqlite: %w", err)
 	}
-	at := micros(s.orNow(ev.CreatedAt))
+	at := sqlstore.Micros(s.orNow(ev.CreatedAt))
 	queued := 0
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		n, err := execAffected(ctx, tx, eventInsert, ev.ID, ev.OrgID, ev.Type, blob(ev.Payload), ev.Endpoint, at)
+		n, err := execAffected(ctx, tx, eventInsert, ev.ID, ev.OrgID, ev.Type, sqlstore.Blob(ev.Payload), ev.Endpoint, at)
 		if err != nil {
 			return wrapErr(err, "webhook event "+quote(ev.ID))
 		}
@@ -132,23 +102,19 @@ func (s *Store) EnqueueWebhookEvent(ctx context.Context, ev store.WebhookEvent) 
 // ClaimWebhookDeliveries claims due deliveries for a lease (see
 // store.Store).
 func (s *Store) ClaimWebhookDeliveries(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]store.WebhookDelivery, error) {
-	if lease <= 0 || limit <= 0 {
-		return nil, fmt.Errorf("sqlite: claim webhook deliveries: lease %v and limit %d must be positive", lease, limit)
+	if err := sqlstore.CheckClaim(lease, limit); err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
 	}
-	until := time.UnixMicro(now.Add(lease).UnixMicro()).UTC()
+	until := sqlstore.LeaseEnd(now, lease)
 	var claimed []store.WebhookDelivery
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		var err error
-		claimed, err = queryAll(ctx, tx, scanDelivery, deliveriesDue, string(store.WebhookPending), now.UnixMicro(), limit)
+		claimed, err = queryAll(ctx, tx, sqlstore.ScanDelivery, deliveriesDue, string(store.WebhookPending), now.UnixMicro(), limit)
 		if err != nil || len(claimed) == 0 {
 			return wrapErr(err, "claim webhook deliveries")
 		}
-		claimedIDs := make([]string, len(claimed))
-		for i := range claimed {
-			claimedIDs[i] = claimed[i].ID
-			claimed[i].NextAttemptAt = until
-		}
-		_, err = tx.ExecContext(ctx, deliveriesLease, micros(until), jsonList(claimedIDs))
+		claimedIDs := sqlstore.Lease(claimed, until)
+		_, err = tx.ExecContext(ctx, deliveriesLease, sqlstore.Micros(until), sqlstore.JSONList(claimedIDs))
 		return wrapErr(err, "claim webhook deliveries")
 	})
 	if err != nil {
@@ -160,9 +126,8 @@ func (s *Store) ClaimWebhookDeliveries(ctx context.Context, now time.Time, lease
 // RecordWebhookAttempt records an attempt of a pending delivery and its
 // outcome (see store.Store). A zero at.At means now.
 func (s *Store) RecordWebhookAttempt(ctx context.Context, at store.WebhookAttempt, next time.Time) (store.WebhookDelivery, store.WebhookEndpoint, error) {
-	if at.DeliveryID == "" || at.N < 1 {
-		return store.WebhookDelivery{}, store.WebhookEndpoint{}, fmt.Errorf(
-			"sqlite: webhook attempt %d of %q: a delivery ID and an attempt number from 1 are required", at.N, at.DeliveryID)
+	if err := sqlstore.CheckAttempt(at); err != nil {
+		return store.WebhookDelivery{}, store.WebhookEndpoint{}, fmt.Errorf("sqlite: %w", err)
 	}
 	at.At = s.orNow(at.At)
 	var (
@@ -174,23 +139,15 @@ func (s *Store) RecordWebhookAttempt(ctx context.Context, at store.WebhookAttemp
 		if err != nil {
 			return err
 		}
-		if old.Status != store.WebhookPending || old.Attempts != at.N-1 {
-			return fmt.Errorf("sqlite: webhook attempt %d of %q, which is %s after %d attempts: %w",
-				at.N, at.DeliveryID, old.Status, old.Attempts, store.ErrConflict)
+		if err := sqlstore.CheckAttemptOf(old, at); err != nil {
+			return fmt.Errorf("sqlite: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, attemptInsert, at.DeliveryID, at.N, micros(at.At), at.Duration.Microseconds(),
-			at.StatusCode, at.Error, at.Succeeded); err != nil {
+		if _, err := tx.ExecContext(ctx, attemptInsert, sqlstore.AttemptValues(at)...); err != nil {
 			return wrapErr(err, fmt.Sprintf("webhook attempt %d of %q", at.N, at.DeliveryID))
 		}
-		status, lastError, nextAt, finishedAt := store.WebhookPending, at.Error, micros(next), any(nil)
-		switch {
-		case at.Succeeded:
-			status, lastError, nextAt, finishedAt = store.WebhookSucceeded, "", nil, micros(at.At)
-		case next.IsZero():
-			status, finishedAt = store.WebhookFailed, micros(at.At)
-		}
-		if _, err := tx.ExecContext(ctx, deliveryAttempted, string(status), at.N, nextAt, micros(at.At), at.StatusCode,
-			lastError, finishedAt, at.DeliveryID); err != nil {
+		o := sqlstore.Outcome(at, next)
+		if _, err := tx.ExecContext(ctx, deliveryAttempted, string(o.Status), at.N, o.NextAttemptAt, sqlstore.Micros(at.At),
+			at.StatusCode, o.LastError, o.FinishedAt, at.DeliveryID); err != nil {
 			return wrapErr(err, "webhook delivery "+quote(at.DeliveryID))
 		}
 		if _, err := tx.ExecContext(ctx, endpointAttempted, at.Succeeded, old.EndpointID); err != nil {
@@ -238,34 +195,34 @@ func (s *Store) ListWebhookDeliveries(ctx context.Context, f store.WebhookDelive
 		where = append(where, "(d.created_at, d.id) < (?, ?)")
 		args = append(args, createdAt, f.Before)
 	}
-	args = append(args, clampLimit(f.Limit, defaultDeliveryLimit, maxDeliveryLimit))
+	args = append(args, sqlstore.ClampLimit(f.Limit, sqlstore.DefaultDeliveryLimit, sqlstore.MaxDeliveryLimit))
 
 	query := deliverySelect
 	if len(where) > 0 {
 		query += " WHERE " + strings.Join(where, " AND ")
 	}
-	out, err := queryAll(ctx, s.reader, scanDelivery, query+deliveryOrder, args...)
+	out, err := queryAll(ctx, s.reader, sqlstore.ScanDelivery, query+deliveryOrder, args...)
 	return out, wrapErr(err, "list webhook deliveries")
 }
 
 // ListWebhookAttempts lists a delivery's attempts in order.
 func (s *Store) ListWebhookAttempts(ctx context.Context, deliveryID string) ([]store.WebhookAttempt, error) {
-	out, err := queryAll(ctx, s.reader, scanAttempt, attemptsOf, deliveryID)
+	out, err := queryAll(ctx, s.reader, sqlstore.ScanAttempt, attemptsOf, deliveryID)
 	return out, wrapErr(err, "list attempts of webhook delivery "+quote(deliveryID))
 }
 
 // RedeliverWebhook queues a finished delivery's event again, to the same
 // endpoint, due at the given time (a zero at means now).
 func (s *Store) RedeliverWebhook(ctx context.Context, deliveryID string, at time.Time, a store.AuditEntry) (store.WebhookDelivery, error) {
-	due := micros(s.orNow(at))
+	due := sqlstore.Micros(s.orNow(at))
 	var d store.WebhookDelivery
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		old, err := getDelivery(ctx, tx, deliveryID)
 		if err != nil {
 			return err
 		}
-		if old.Status == store.WebhookPending {
-			return fmt.Errorf("sqlite: redeliver webhook delivery %q, which is pending: %w", deliveryID, store.ErrConflict)
+		if err := sqlstore.CheckRedelivery(old); err != nil {
+			return fmt.Errorf("sqlite: %w", err)
 		}
 		if _, err := getEndpoint(ctx, tx, old.EndpointID); err != nil {
 			return err
@@ -295,7 +252,7 @@ func (s *Store) PurgeWebhookDeliveries(ctx context.Context, finishedBefore time.
 	if finishedBefore.IsZero() {
 		return 0, nil
 	}
-	before := ceilMicros(finishedBefore)
+	before := sqlstore.CeilMicros(finishedBefore)
 	var n int64
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		var err error

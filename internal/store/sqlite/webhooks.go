@@ -4,20 +4,18 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/tollgate/tollgate/internal/store"
+	"github.com/tollgate/tollgate/internal/store/internal/sqlstore"
 )
 
 // Webhook endpoints. The outbox of their deliveries is in
 // webhook_deliveries.go.
 
 const (
-	endpointColumns = `id, org_id, url, description, event_types, secret, previous_secret, previous_secret_expires_at,
-		disabled, disabled_reason, disabled_at, consecutive_failures, created_at, updated_at`
-	endpointSelect = `SELECT ` + endpointColumns + ` FROM webhook_endpoints`
-	endpointInsert = `INSERT INTO webhook_endpoints (` + endpointColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	endpointSelect = `SELECT ` + sqlstore.EndpointColumns + ` FROM webhook_endpoints`
+	endpointInsert = `INSERT INTO webhook_endpoints (` + sqlstore.EndpointColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	endpointUpdate = `UPDATE webhook_endpoints SET url = ?, description = ?, event_types = ?, secret = ?, previous_secret = ?,
 		previous_secret_expires_at = ?, disabled = ?, disabled_reason = ?, disabled_at = ?, consecutive_failures = ?,
 		updated_at = ? WHERE id = ?`
@@ -35,30 +33,17 @@ const (
 	endpointAttempted = `UPDATE webhook_endpoints SET consecutive_failures = CASE WHEN ? THEN 0 ELSE consecutive_failures + 1 END WHERE id = ?`
 )
 
-func scanEndpoint(r rowScanner) (store.WebhookEndpoint, error) {
-	var e store.WebhookEndpoint
-	err := r.Scan(&e.ID, &e.OrgID, &e.URL, &e.Description, listCol{&e.EventTypes}, blobCol{&e.Secret},
-		blobCol{&e.PreviousSecret}, timeCol{&e.PreviousSecretExpiresAt}, &e.Disabled, &e.DisabledReason,
-		timeCol{&e.DisabledAt}, &e.ConsecutiveFailures, timeCol{&e.CreatedAt}, timeCol{&e.UpdatedAt})
-	return e, err
-}
-
 func getEndpoint(ctx context.Context, q querier, id string) (store.WebhookEndpoint, error) {
-	e, err := scanEndpoint(q.QueryRowContext(ctx, endpointByID, id))
+	e, err := sqlstore.ScanEndpoint(q.QueryRowContext(ctx, endpointByID, id))
 	return e, wrapErr(err, "webhook endpoint "+quote(id))
 }
 
 // checkEndpoint refuses an endpoint without one of its required fields.
 func checkEndpoint(e store.WebhookEndpoint) error {
-	if e.ID == "" || e.OrgID == "" || e.URL == "" || len(e.EventTypes) == 0 || len(e.Secret) == 0 {
-		return fmt.Errorf("sqlite: webhook endpoint %q: ID, organization, URL, event types and secret are required", e.ID)
+	if err := sqlstore.CheckEndpoint(e); err != nil {
+		return fmt.Errorf("sqlite: %w", err)
 	}
 	return nil
-}
-
-// eventTypes returns the event types as stored: sorted, without duplicates.
-func eventTypes(types []string) string {
-	return jsonList(slices.Compact(slices.Sorted(slices.Values(types))))
 }
 
 // CreateWebhookEndpoint creates a webhook endpoint; its event types are
@@ -68,10 +53,7 @@ func (s *Store) CreateWebhookEndpoint(ctx context.Context, e store.WebhookEndpoi
 		return err
 	}
 	return s.inTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, endpointInsert, e.ID, e.OrgID, e.URL, e.Description, eventTypes(e.EventTypes),
-			blob(e.Secret), nullBlob(e.PreviousSecret), micros(e.PreviousSecretExpiresAt), e.Disabled, e.DisabledReason,
-			micros(e.DisabledAt), e.ConsecutiveFailures, micros(e.CreatedAt), micros(e.UpdatedAt))
-		if err != nil {
+		if _, err := tx.ExecContext(ctx, endpointInsert, sqlstore.EndpointValues(e)...); err != nil {
 			return wrapErr(err, "webhook endpoint "+quote(e.ID))
 		}
 		return s.writeAudit(ctx, tx, a, e.ID)
@@ -90,7 +72,7 @@ func (s *Store) ListWebhookEndpoints(ctx context.Context, orgID string) ([]store
 	if orgID != "" {
 		query, args = endpointsOfOrg, []any{orgID}
 	}
-	out, err := queryAll(ctx, s.reader, scanEndpoint, query, args...)
+	out, err := queryAll(ctx, s.reader, sqlstore.ScanEndpoint, query, args...)
 	return out, wrapErr(err, "list webhook endpoints")
 }
 
@@ -98,20 +80,18 @@ func (s *Store) ListWebhookEndpoints(ctx context.Context, orgID string) ([]store
 // cannot change, and the required fields must stay set.
 func (s *Store) UpdateWebhookEndpoint(ctx context.Context, id string, fn func(store.WebhookEndpoint) (store.WebhookEndpoint, error), a store.AuditEntry) (store.WebhookEndpoint, error) {
 	return update(ctx, s, rowUpdate[store.WebhookEndpoint]{
-		get: func(ctx context.Context, q querier) (store.WebhookEndpoint, error) {
+		Get: func(ctx context.Context, q querier) (store.WebhookEndpoint, error) {
 			return getEndpoint(ctx, q, id)
 		},
-		keep: func(old, e store.WebhookEndpoint) store.WebhookEndpoint {
-			e.ID, e.OrgID, e.CreatedAt = old.ID, old.OrgID, old.CreatedAt
-			return e
-		},
-		put: func(ctx context.Context, q querier, e store.WebhookEndpoint) error {
+		Keep: sqlstore.KeepEndpoint,
+		Put: func(ctx context.Context, q querier, e store.WebhookEndpoint) error {
 			if err := checkEndpoint(e); err != nil {
 				return err
 			}
-			_, err := q.ExecContext(ctx, endpointUpdate, e.URL, e.Description, eventTypes(e.EventTypes), blob(e.Secret),
-				nullBlob(e.PreviousSecret), micros(e.PreviousSecretExpiresAt), e.Disabled, e.DisabledReason,
-				micros(e.DisabledAt), e.ConsecutiveFailures, micros(e.UpdatedAt), e.ID)
+			_, err := q.ExecContext(ctx, endpointUpdate, e.URL, e.Description, sqlstore.EventTypes(e.EventTypes),
+				sqlstore.Blob(e.Secret), sqlstore.NullBlob(e.PreviousSecret), sqlstore.Micros(e.PreviousSecretExpiresAt),
+				e.Disabled, e.DisabledReason, sqlstore.Micros(e.DisabledAt), e.ConsecutiveFailures,
+				sqlstore.Micros(e.UpdatedAt), e.ID)
 			return wrapErr(err, "webhook endpoint "+quote(e.ID))
 		},
 	}, fn, a)
@@ -129,8 +109,8 @@ func (s *Store) DeleteWebhookEndpoint(ctx context.Context, id string, at time.Ti
 		if err != nil {
 			return wrapErr(err, "webhook endpoint "+quote(id))
 		}
-		if _, err := tx.ExecContext(ctx, deliveriesEndpointDeleted, string(store.WebhookFailed), endpointDeletedError,
-			micros(s.orNow(at)), id, string(store.WebhookPending)); err != nil {
+		if _, err := tx.ExecContext(ctx, deliveriesEndpointDeleted, string(store.WebhookFailed), sqlstore.EndpointDeletedError,
+			sqlstore.Micros(s.orNow(at)), id, string(store.WebhookPending)); err != nil {
 			return wrapErr(err, "fail deliveries of webhook endpoint "+quote(id))
 		}
 		return s.writeAudit(ctx, tx, a, "")
@@ -149,11 +129,6 @@ func endpointIDs(ctx context.Context, q querier, ev store.WebhookEvent) ([]strin
 		}
 		return []string{ev.Endpoint}, nil
 	}
-	out, err := queryAll(ctx, q, scanID, endpointsFor, ev.OrgID, ev.Type)
+	out, err := queryAll(ctx, q, sqlstore.ScanID, endpointsFor, ev.OrgID, ev.Type)
 	return out, wrapErr(err, "webhook endpoints of organization "+quote(ev.OrgID))
-}
-
-func scanID(r rowScanner) (id string, err error) {
-	err = r.Scan(&id)
-	return id, err
 }

@@ -8,7 +8,8 @@
 -- request_log). min_time and max_time bound the events' times, in unix
 -- microseconds; entries counts them. events is TEXT, not JSONB: it is written
 -- and read as a whole, byte for byte, and never queried inside. The keys of
--- each event object are listed in request_log.go (chunkEvent).
+-- each event object are listed in internal/store/internal/sqlstore/chunk.go
+-- (ChunkEvent).
 
 -- +goose Up
 CREATE TABLE request_chunks (

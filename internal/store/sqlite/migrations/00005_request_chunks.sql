@@ -7,7 +7,7 @@
 -- batch_id is the batch's idempotency key (NULL for chunks moved from
 -- request_log). min_time and max_time bound the events' times, in unix
 -- microseconds; entries counts them. The keys of each event object are
--- listed in request_log.go (chunkEvent).
+-- listed in internal/store/internal/sqlstore/chunk.go (ChunkEvent).
 
 -- +goose Up
 CREATE TABLE request_chunks (

@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"encoding/json"
@@ -11,15 +11,15 @@ import (
 )
 
 // The request log is stored in chunks: one request_chunks row per recorded
-// batch and organization, whose events column is a JSON array of chunkEvent
+// batch and organization, whose events column is a JSON array of ChunkEvent
 // objects. Writing a chunk costs one row however many events it holds;
 // reading decodes the chunks whose time range can hold what is asked for.
 
-// chunkEvent is one event of a chunk. The organization is the chunk's. Keys
+// ChunkEvent is one event of a chunk. The organization is the chunk's. Keys
 // are short, and zero values are left out, because a chunk holds up to a
 // batch's thousand events. Strings are stored as valid UTF-8: each byte of
 // invalid UTF-8 reads back as U+FFFD.
-type chunkEvent struct {
+type ChunkEvent struct {
 	ID            string `json:"i"`
 	Time          int64  `json:"t"` // unix microseconds
 	AppID         string `json:"a,omitempty"`
@@ -39,10 +39,10 @@ type chunkEvent struct {
 	WebSocket     int    `json:"w,omitempty"` // 1 for a WebSocket session
 }
 
-// newChunkEvent returns e as a chunk stores it, at the time at (unix
+// NewChunkEvent returns e as a chunk stores it, at the time at (unix
 // microseconds).
-func newChunkEvent(e *store.UsageEvent, at int64) chunkEvent {
-	c := chunkEvent{
+func NewChunkEvent(e *store.UsageEvent, at int64) ChunkEvent {
+	c := ChunkEvent{
 		ID: e.ID, Time: at, AppID: e.AppID, CredentialID: e.CredentialID,
 		AuthMethod: e.AuthMethod, Method: e.Method, Route: e.Route, Path: e.Path,
 		Status: e.Status, ErrorCode: e.ErrorCode, Latency: e.Latency.Microseconds(),
@@ -55,8 +55,8 @@ func newChunkEvent(e *store.UsageEvent, at int64) chunkEvent {
 	return c
 }
 
-// event returns c as a usage event of the organization orgID.
-func (c *chunkEvent) event(orgID string) store.UsageEvent {
+// Event returns c as a usage event of the organization orgID.
+func (c *ChunkEvent) Event(orgID string) store.UsageEvent {
 	return store.UsageEvent{
 		ID: c.ID, Time: time.UnixMicro(c.Time).UTC(), OrgID: orgID, AppID: c.AppID,
 		CredentialID: c.CredentialID, AuthMethod: c.AuthMethod, Method: c.Method,
@@ -67,16 +67,23 @@ func (c *chunkEvent) event(orgID string) store.UsageEvent {
 	}
 }
 
-// chunkWriter builds the JSON array of one chunk, and tracks its time range
-// and size.
-type chunkWriter struct {
+// ChunkWriter builds the JSON array of one chunk, and tracks its time range
+// and size: the min_time, max_time and entries columns of its row. The zero
+// value is an empty chunk.
+type ChunkWriter struct {
 	buf              []byte
 	minTime, maxTime int64
 	entries          int
 }
 
-// add appends c to the chunk.
-func (w *chunkWriter) add(c *chunkEvent) {
+// newChunkWriter returns an empty chunk whose buffer has room for size
+// bytes.
+func newChunkWriter(size int) *ChunkWriter {
+	return &ChunkWriter{buf: make([]byte, 0, size)}
+}
+
+// Add appends c to the chunk.
+func (w *ChunkWriter) Add(c *ChunkEvent) {
 	if w.entries == 0 {
 		w.buf = append(w.buf[:0], '[')
 		w.minTime, w.maxTime = c.Time, c.Time
@@ -88,13 +95,22 @@ func (w *chunkWriter) add(c *chunkEvent) {
 	w.buf = appendChunkEvent(w.buf, c)
 }
 
-// text returns the chunk's JSON array; the chunk must not be empty.
-func (w *chunkWriter) text() string { return string(append(w.buf, ']')) }
+// Text returns the chunk's JSON array; the chunk must not be empty.
+func (w *ChunkWriter) Text() string { return string(append(w.buf, ']')) }
+
+// MinTime returns the time of the chunk's oldest event (unix microseconds).
+func (w *ChunkWriter) MinTime() int64 { return w.minTime }
+
+// MaxTime returns the time of the chunk's newest event (unix microseconds).
+func (w *ChunkWriter) MaxTime() int64 { return w.maxTime }
+
+// Entries returns how many events the chunk holds.
+func (w *ChunkWriter) Entries() int { return w.entries }
 
 // appendChunkEvent appends c as a JSON object with the keys and omissions of
-// chunkEvent's field tags, without reflection: this runs for every request
+// ChunkEvent's field tags, without reflection: this runs for every request
 // the gateway records.
-func appendChunkEvent(b []byte, c *chunkEvent) []byte {
+func appendChunkEvent(b []byte, c *ChunkEvent) []byte {
 	b = append(b, `{"i":`...)
 	b = jsontext.AppendString(b, c.ID)
 	b = append(b, `,"t":`...)
@@ -140,9 +156,9 @@ func appendChunkInt(b []byte, key string, value int64) []byte {
 	return strconv.AppendInt(b, value, 10)
 }
 
-// decodeChunk decodes a chunk's JSON array into dst, reusing its storage.
+// DecodeChunk decodes a chunk's JSON array into dst, reusing its storage.
 // Every event must have an ID.
-func decodeChunk(data []byte, dst []chunkEvent) ([]chunkEvent, error) {
+func DecodeChunk(data []byte, dst []ChunkEvent) ([]ChunkEvent, error) {
 	// encoding/json decodes into the elements already there without
 	// zeroing them first, and a chunk leaves zero values out.
 	clear(dst[:cap(dst)])
@@ -156,4 +172,48 @@ func decodeChunk(data []byte, dst []chunkEvent) ([]chunkEvent, error) {
 		}
 	}
 	return dst, nil
+}
+
+// ChunkRow is the ID and the events column of a request_chunks row.
+type ChunkRow struct {
+	ID     int64
+	Events []byte
+}
+
+// ScanChunkRow reads a row of the columns id and events of request_chunks.
+func ScanChunkRow(r RowScanner) (ChunkRow, error) {
+	var c ChunkRow
+	err := r.Scan(&c.ID, &c.Events)
+	return c, err
+}
+
+// CutChunks cuts the events before horizon (unix microseconds) out of the
+// chunks a purge keeps, those that began before it and end at or after it,
+// and returns how many events it cut. rewrite writes each chunk back, as
+// what is left of it. A chunk with nothing left is an error: the purge
+// deletes the chunks that end before the horizon rather than cutting them.
+func CutChunks(chunks []ChunkRow, horizon int64, rewrite func(id int64, w *ChunkWriter) error) (int64, error) {
+	var removed int64
+	var decoded []ChunkEvent
+	for _, c := range chunks {
+		var err error
+		if decoded, err = DecodeChunk(c.Events, decoded); err != nil {
+			return 0, err
+		}
+		var w ChunkWriter
+		for i := range decoded {
+			if decoded[i].Time >= horizon {
+				w.Add(&decoded[i])
+			} else {
+				removed++
+			}
+		}
+		if w.entries == 0 { // cannot happen: the chunk ends after horizon
+			return 0, fmt.Errorf("chunk %d: nothing left after cutting", c.ID)
+		}
+		if err := rewrite(c.ID, &w); err != nil {
+			return 0, err
+		}
+	}
+	return removed, nil
 }
