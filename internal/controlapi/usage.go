@@ -181,10 +181,23 @@ func (a *API) getUsage(w http.ResponseWriter, r *http.Request, s accounts.Sessio
 		return err
 	}
 	q.OrgID = s.User.OrgID // never from the request
-	ctx := r.Context()
-	points, err := a.usage.UsageSeries(ctx, q)
+	out, err := ReportUsage(r.Context(), a.usage, a.allowance, q, now)
 	if err != nil {
 		return err
+	}
+	return httpx.WriteJSON(w, http.StatusOK, out)
+}
+
+// ReportUsage is the answer of GET /api/v1/usage for q, a query made by
+// ParseUsageQuery with its OrgID set, as of now: every bucket of q's window
+// zero-filled, their totals, the use of the organization's current quota
+// period (filtered like the series by q's app and credential) and the plan's
+// allowance. A nil allowance means no plan applies: the period is the
+// calendar month.
+func ReportUsage(ctx context.Context, usage UsageReader, allowance AllowanceReader, q store.UsageQuery, now time.Time) (Usage, error) {
+	points, err := usage.UsageSeries(ctx, q)
+	if err != nil {
+		return Usage{}, err
 	}
 	out := Usage{
 		Granularity: q.Granularity, From: q.From, To: q.To,
@@ -196,9 +209,9 @@ func (a *API) getUsage(w http.ResponseWriter, r *http.Request, s accounts.Sessio
 	}
 
 	st := limits.Status{Period: store.GranularityMonth}
-	if a.allowance != nil {
-		if st, err = a.allowance.Status(ctx, q.OrgID); err != nil {
-			return err
+	if allowance != nil {
+		if st, err = allowance.Status(ctx, q.OrgID); err != nil {
+			return Usage{}, err
 		}
 	}
 	if _, ok := defaultBuckets[st.Period]; !ok { // not a granularity of the rollups
@@ -208,18 +221,18 @@ func (a *API) getUsage(w http.ResponseWriter, r *http.Request, s accounts.Sessio
 		st.PeriodStart, st.PeriodEnd, _ = limits.Period(st.Period, now)
 	}
 	out.CurrentPeriod = UsagePeriod{Period: st.Period, Start: ts(st.PeriodStart), End: ts(st.PeriodEnd)}
-	period, err := a.usage.UsageSeries(ctx, store.UsageQuery{
+	period, err := usage.UsageSeries(ctx, store.UsageQuery{
 		OrgID: q.OrgID, Granularity: st.Period, From: out.CurrentPeriod.Start, To: out.CurrentPeriod.End,
 		AppID: q.AppID, CredentialID: q.CredentialID,
 	})
 	if err != nil {
-		return err
+		return Usage{}, err
 	}
 	for _, p := range period {
 		out.CurrentPeriod.add(countsOf(p))
 	}
 	out.Plan = planView(st)
-	return httpx.WriteJSON(w, http.StatusOK, out)
+	return out, nil
 }
 
 func planView(st limits.Status) PlanAllowance {
@@ -229,6 +242,12 @@ func planView(st limits.Status) PlanAllowance {
 		p.QuotaUnits, p.QuotaUsed, p.QuotaRemaining = &units, &used, &remaining
 	}
 	return p
+}
+
+// ParseUsageQuery reads the parameters of GET /api/v1/usage as of now; see
+// parseUsageQuery.
+func ParseUsageQuery(v url.Values, now time.Time) (store.UsageQuery, error) {
+	return parseUsageQuery(v, now)
 }
 
 // parseUsageQuery reads the parameters of GET /api/v1/usage as of now:
@@ -350,11 +369,23 @@ func (a *API) listRequests(w http.ResponseWriter, r *http.Request, s accounts.Se
 		return err
 	}
 	f.OrgID = s.User.OrgID // never from the request
-	limit := f.Limit
-	f.Limit = limit + 1 // one more tells whether there is a next page
-	events, err := a.usage.ListRequests(r.Context(), f)
+	out, err := ListRequestPage(r.Context(), a.usage, f)
 	if err != nil {
 		return err
+	}
+	return httpx.WriteJSON(w, http.StatusOK, out)
+}
+
+// ListRequestPage reads the page of the request log that f selects, f made
+// by ParseRequestQuery with its OrgID set: at most f.Limit entries (1 to
+// 1000), newest first, with the cursor of the next page when there may be
+// one.
+func ListRequestPage(ctx context.Context, usage UsageReader, f store.RequestFilter) (RequestPage, error) {
+	limit := f.Limit
+	f.Limit = limit + 1 // one more tells whether there is a next page
+	events, err := usage.ListRequests(ctx, f)
+	if err != nil {
+		return RequestPage{}, err
 	}
 	// A store may cap a page at maxRequestPage; a full page at the cap may
 	// then have a successor, which at worst is empty.
@@ -371,7 +402,13 @@ func (a *API) listRequests(w http.ResponseWriter, r *http.Request, s accounts.Se
 		c := encodeCursor(last.Time, last.ID)
 		out.NextCursor = &c
 	}
-	return httpx.WriteJSON(w, http.StatusOK, out)
+	return out, nil
+}
+
+// ParseRequestQuery reads the parameters of GET /api/v1/usage/requests; see
+// parseRequestQuery.
+func ParseRequestQuery(v url.Values) (store.RequestFilter, error) {
+	return parseRequestQuery(v)
 }
 
 // parseRequestQuery reads the parameters of GET /api/v1/usage/requests:

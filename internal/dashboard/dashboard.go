@@ -213,7 +213,7 @@ type view struct {
 	// Notice and Error are messages at the top of the page; Field names
 	// the form field an error is about.
 	Notice, Error, Field string
-	Data             any
+	Data                 any
 }
 
 // render writes a page.
@@ -241,7 +241,8 @@ func (d *Dashboard) fail(w http.ResponseWriter, r *http.Request, err error) {
 	d.o.Logger.Error("dashboard page failed", "path", r.URL.Path, "request_id", info.ID, "error", err)
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(e.Status)
-	_, _ = fmt.Fprintf(w, "%s (request %s)\n", e.Message, info.ID)
+	_, _ = fmt.Fprintf(w, "%s (request %s)\n", e.Message, info.ID) //nolint:gosec // G705: text/plain with nosniff, a fixed message
+
 }
 
 // errorOf returns the message and field of err for the page: the API's own
@@ -256,7 +257,7 @@ func errorOf(err error) (msg, field string) {
 
 // redirect answers a POST with a redirect to a page (303 See Other).
 func redirect(w http.ResponseWriter, r *http.Request, to string) {
-	http.Redirect(w, r, to, http.StatusSeeOther)
+	http.Redirect(w, r, to, http.StatusSeeOther) //nolint:gosec // G710: dashboard paths only (safeNext checks the one from input)
 }
 
 var errNotFound = errors.New("dashboard: not found")

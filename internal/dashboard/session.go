@@ -47,14 +47,16 @@ func (s *session) actor(r *http.Request) store.Actor {
 }
 
 func (d *Dashboard) setCookie(w http.ResponseWriter, name, value string, life time.Duration) {
-	http.SetCookie(w, &http.Cookie{
+	// Secure whenever the site is https; plain-http development needs it
+	// off. HttpOnly and SameSite=Strict always.
+	http.SetCookie(w, &http.Cookie{ //nolint:gosec // G124: see above
 		Name: name, Value: value, Path: Prefix, MaxAge: int(life.Seconds()),
 		HttpOnly: true, Secure: d.secure, SameSite: http.SameSiteStrictMode,
 	})
 }
 
 func (d *Dashboard) clearCookie(w http.ResponseWriter, name string) {
-	http.SetCookie(w, &http.Cookie{
+	http.SetCookie(w, &http.Cookie{ //nolint:gosec // G124: as setCookie
 		Name: name, Value: "", Path: Prefix, MaxAge: -1,
 		HttpOnly: true, Secure: d.secure, SameSite: http.SameSiteStrictMode,
 	})
