@@ -22,6 +22,9 @@ type overviewData struct {
 	// quota, or the month), and today's.
 	Period, Today store.UsagePoint
 	Keys, Apps    int
+	// Alerts counts the security alerts of the last 7 days (owners and
+	// admins only; -1 for others).
+	Alerts int
 }
 
 func (d *Dashboard) overview(w http.ResponseWriter, r *http.Request, s *session) error {
@@ -72,6 +75,12 @@ func (d *Dashboard) overview(w http.ResponseWriter, r *http.Request, s *session)
 		return err
 	}
 	data.Apps = len(apps)
+	data.Alerts = -1
+	if s.CanManage() {
+		if data.Alerts, err = d.recentAlerts(ctx, s.Org.ID, now.Add(-7*24*time.Hour)); err != nil {
+			return err
+		}
+	}
 	d.render(w, r, http.StatusOK, "overview", view{Title: "Overview", Nav: "overview", Session: s, Org: s.Org, CSRF: s.CSRF, Data: data})
 	return nil
 }

@@ -316,6 +316,9 @@ func TestDashboardSecurity(t *testing.T) {
 		!strings.Contains(p.Body, `<th scope="col">Client IP</th>`) || !strings.Contains(p.Body, `<span class="stat">1</span> <span class="muted">alert in the last 7 days`) {
 		t.Fatalf("security page after a token reuse: %d\n%s", p.Status, p.Body)
 	}
+	if p := c.get("/dashboard/overview"); !strings.Contains(p.Body, "1 security alert in the last 7 days") {
+		t.Errorf("the overview does not point to the alert:\n%s", p.Body)
+	}
 
 	// The operator disables the user, then activates it again.
 	n.clock.Advance(time.Minute)
