@@ -37,10 +37,11 @@ func (s *Server) DevBootstrap(ctx context.Context, out io.Writer, adminToken str
   For local development only: never expose this listener to a network.
 ==============================================================================
   Gateway (demo upstream):  %s/v1/hello
+  Dashboard:                %s/dashboard/
   Control-plane API:        %s/api/v1/
   Admin API:                http://%s/admin/v1/  (token below, valid until restart)
   Admin token:              %s
-`, s.cfg.Storage.SQLite.Path, base, base, s.AdminAddr(), adminToken)
+`, s.cfg.Storage.SQLite.Path, base, base, base, s.AdminAddr(), adminToken)
 
 	_, err := s.store.GetUserByEmail(ctx, DevEmail)
 	if err == nil {
