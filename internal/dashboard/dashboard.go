@@ -24,8 +24,10 @@
 //     sends one, an Origin of this site.
 //   - Every response has a strict Content-Security-Policy (no inline script
 //     or style, nothing from other origins, no framing), X-Frame-Options
-//     DENY, Referrer-Policy no-referrer and Cache-Control no-store;
-//     html/template escapes everything it writes.
+//     DENY, Referrer-Policy same-origin (no referrer to other sites; under
+//     no-referrer browsers send "Origin: null" with forms, which the
+//     Origin check would refuse) and Cache-Control no-store; html/template
+//     escapes everything it writes.
 package dashboard
 
 import (
@@ -126,7 +128,7 @@ func (d *Dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		"connect-src 'self'; font-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Referrer-Policy", "same-origin")
 	h.Set("Cross-Origin-Opener-Policy", "same-origin")
 	if !strings.HasPrefix(r.URL.Path, Prefix+"static/") {
 		h.Set("Cache-Control", "no-store")
