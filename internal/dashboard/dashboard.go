@@ -195,6 +195,15 @@ var funcs = template.FuncMap{
 		return t.UTC().Format("2006-01-02")
 	},
 	"join": strings.Join,
+	// count writes n and the noun, plural unless n is 1: "1 request",
+	// "3 requests".
+	"count": func(n any, noun string) string {
+		s := fmt.Sprint(n)
+		if s == "1" {
+			return s + " " + noun
+		}
+		return s + " " + noun + "s"
+	},
 	"path": func(parts ...string) string { return Prefix + strings.Join(parts, "/") },
 	"pct": func(used, total int64) int64 {
 		if total <= 0 {

@@ -130,7 +130,7 @@ usage:
 		`data-granularity="hour" aria-current="page"`,
 		`<p class="stat" id="total-requests">53</p>`,
 		`<p class="stat" id="total-errors">2</p>`,
-		`Total Usage this month`, `of 1000`, `Plan big`,
+		`Total usage this month`, `of 1000`, `Plan big`,
 		`<form id="request-filters" method="get"`, `<label for="f-status">`, `<label for="f-credential">`,
 		`<label for="f-from">`, `<label for="f-to">`, `type="datetime-local"`,
 		`<div class="table-wrap">`, `<th scope="col">User agent</th>`,
@@ -184,7 +184,7 @@ usage:
 		t.Fatalf("status=4xx: %d, %d rows", p.Status, len(rows))
 	}
 	for _, r := range rows {
-		if r.Status != "403" || r.Path != "/v1/kyt/score" || !strings.Contains(r.HTML, "<td>INSUFFICIENT_SCOPE</td>") {
+		if r.Status != "403" || r.Path != "/v1/kyt/score" || !strings.Contains(r.HTML, `<td data-label="Error code">INSUFFICIENT_SCOPE</td>`) {
 			t.Errorf("4xx row %+v", r)
 		}
 	}

@@ -53,7 +53,10 @@
         data: data,
         options: {
           responsive: true, maintainAspectRatio: false, animation: false,
-          scales: { y: { beginAtZero: true, ticks: { precision: 0 } } },
+          scales: {
+            x: { ticks: { maxRotation: 0, autoSkip: true, autoSkipPadding: 12 } },
+            y: { beginAtZero: true, ticks: { precision: 0 } }
+          },
           plugins: { legend: { position: "bottom" } }
         }
       });
