@@ -69,7 +69,8 @@ type Store struct {
 	busChannel string
 
 	bans  banMirror
-	local *memory.Bus // the Bus subscribers of this node
+	local *memory.Bus  // the Bus subscribers of this node
+	takes *takeBatcher // pipelines the Takes of concurrent requests
 
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
@@ -196,6 +197,7 @@ func newStore(ctx context.Context, client goredis.UniversalClient, o options) (*
 	}
 	s.bans.offset = o.offset
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.takes = newTakeBatcher(client, s.ctx.Done())
 	client.AddHook(commandCounter{&s.commands})
 	ps, err := s.subscribe(ctx)
 	if err != nil {

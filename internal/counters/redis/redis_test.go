@@ -616,3 +616,80 @@ func BenchmarkTake(b *testing.B) {
 		})
 	}
 }
+
+// pipelineCounter counts the pipelines a client sends and the scripts run
+// (EVALSHA and EVAL), alone or in pipelines; connection handshakes aside.
+type pipelineCounter struct{ pipelines, scripts atomic.Int64 }
+
+func isScript(c goredis.Cmder) bool { return c.Name() == "evalsha" || c.Name() == "eval" }
+
+func (*pipelineCounter) DialHook(next goredis.DialHook) goredis.DialHook { return next }
+func (p *pipelineCounter) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
+	return func(ctx context.Context, cmd goredis.Cmder) error {
+		if isScript(cmd) {
+			p.scripts.Add(1)
+		}
+		return next(ctx, cmd)
+	}
+}
+func (p *pipelineCounter) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []goredis.Cmder) error {
+		n := 0
+		for _, c := range cmds {
+			if isScript(c) {
+				n++
+			}
+		}
+		if n > 0 {
+			p.pipelines.Add(1)
+			p.scripts.Add(int64(n))
+		}
+		return next(ctx, cmds)
+	}
+}
+
+// Concurrent Takes on one node share pipelines (fewer writes than
+// decisions) and stay exact; each is still one command.
+func TestConcurrentTakesArePipelined(t *testing.T) {
+	b := newBackend(t)
+	c := newClient(t, b.url)
+	defer c.Close()
+	var pc pipelineCounter
+	c.AddHook(&pc)
+	s, err := New(c, WithPrefix(b.prefix), WithLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Take(ctx, "", "quota:{warm}", 1, counters.Allowance{Quota: 1, PeriodEnd: time.Now().Add(time.Hour)}); err != nil {
+		t.Fatal(err) // the script loaded (another test may have flushed it)
+	}
+	warm := pc.scripts.Load()
+	const q, n = 300, 1000
+	a := counters.Allowance{Quota: q, PeriodEnd: time.Now().Add(time.Hour)}
+	var admitted atomic.Int64
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for range n {
+		wg.Go(func() {
+			<-start
+			d, err := s.Take(ctx, "", "quota:{org}", 1, a)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if d.Outcome == counters.Admitted {
+				admitted.Add(1)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	if admitted.Load() != q {
+		t.Fatalf("%d admitted of %d concurrent Takes against a quota of %d", admitted.Load(), n, q)
+	}
+	if got := pc.scripts.Load() - warm; got != n {
+		t.Errorf("%d scripts run for %d Takes, want one each", got, n)
+	}
+	t.Logf("%d concurrent Takes went out in %d pipelines", n, pc.pipelines.Load())
+}

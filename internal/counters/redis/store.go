@@ -173,10 +173,10 @@ func (s *Store) Take(ctx context.Context, rateKey, quotaKey string, units int64,
 	} else {
 		qk = rk
 	}
-	v, err := s.eval(ctx, takeScript, "take", []string{rk, qk},
+	v, err := s.takes.do(ctx, []string{rk, qk},
 		s.offsetUS(), T, tolerance, full, min(units, maxExact), quota, end)
 	if err != nil {
-		return counters.LimitDecision{}, err
+		return counters.LimitDecision{}, fmt.Errorf("redis: take: %w", err)
 	}
 	r, ok := v.([]any)
 	if !ok || len(r) != 5 {
