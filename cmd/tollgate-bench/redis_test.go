@@ -200,7 +200,7 @@ func TestSummarizeAndPrintRedisRow(t *testing.T) {
 	if f := strings.Fields(row); len(f) != 10 || f[6] != "0.80" || f[7] != "1.20" || f[9] != "1.02" {
 		t.Errorf("row %q", row)
 	}
-	if !strings.Contains(out, "redis: "+redisTarget+", per request: 1.02 round trips (Redis RT: replies written), 1.00 scripts (EVALSHA/EVAL), 6.10 commands run") ||
+	if !strings.Contains(out, "redis: "+redisTarget+", per request: 1.02 writes (Redis wr: socket writes of replies; a pipeline of decisions is one), 1.00 scripts (EVALSHA/EVAL: one round trip each), 6.10 commands run") ||
 		!strings.Contains(out, "Upper bounds") || !strings.Contains(out, "skipped: tollgate-x: why") {
 		t.Errorf("table:\n%s", out)
 	}

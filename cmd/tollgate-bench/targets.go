@@ -408,7 +408,7 @@ func median(ms []measurement) measurement {
 // figures of the targets that have them, the goals and the skipped targets.
 func printTable(w io.Writer, res results) {
 	fmt.Fprintf(w, "%-21s %-12s %9s %8s %8s %10s %9s %9s %9s %9s\n",
-		"target", "workload", "req/s", "p50 ms", "p99 ms", "µs CPU/req", "vs proxy", "CPU ×", "vs direct", "Redis RT")
+		"target", "workload", "req/s", "p50 ms", "p99 ms", "µs CPU/req", "vs proxy", "CPU ×", "vs direct", "Redis wr")
 	for _, t := range res.Targets {
 		m := t.Median
 		fmt.Fprintf(w, "%-21s %-12s %9.0f %8.2f %8.2f %10.1f %9s %9s %9s %9s\n",
@@ -417,7 +417,7 @@ func printTable(w io.Writer, res results) {
 	}
 	for _, t := range res.Targets {
 		if m := t.Median; m.RedisCommandsPerReq > 0 {
-			fmt.Fprintf(w, "redis: %s, per request: %.2f round trips (Redis RT: replies written), %.2f scripts (EVALSHA/EVAL), "+
+			fmt.Fprintf(w, "redis: %s, per request: %.2f writes (Redis wr: socket writes of replies; a pipeline of decisions is one), %.2f scripts (EVALSHA/EVAL: one round trip each), "+
 				"%.2f commands run (the scripts' own included), %.1f µs of Redis CPU (not in µs CPU/req). "+
 				"Upper bounds: Redis counts for all its clients.\n",
 				t.Name, m.RedisRoundTripsPerReq, m.RedisScriptsPerReq, m.RedisCommandsPerReq, m.RedisCPUUSPerReq)
