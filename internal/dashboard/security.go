@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/tollgate/tollgate/internal/apierror"
@@ -49,87 +50,64 @@ var alertKinds = map[string]alertKind{
 	},
 }
 
-// Bounds of a scan of the audit log for alerts: it is read auditPage
-// entries at a time, at most maxAuditScan per request, since the store
-// cannot select entries by action.
-const (
-	auditPage     = 500
-	maxAuditScan  = 10000
-	alertPageSize = 50
-)
+// alertActions are the actions of alertKinds, for the store's filter.
+var alertActions = func() []string {
+	out := make([]string, 0, len(alertKinds))
+	for a := range alertKinds {
+		out = append(out, a)
+	}
+	return out
+}()
 
-// scanAlerts reads the organization's audit log, newest first, from
-// strictly before before (zero: the newest entry) back to since (zero: the
-// oldest), and returns up to want alerts (want <= 0: all). When it stopped
-// before the end of that range (want alerts found, or maxAuditScan entries
-// read), more is where to continue: the entries strictly older.
-func (d *Dashboard) scanAlerts(ctx context.Context, orgID string, before, since time.Time, want int) (alerts []store.AuditEntry, more time.Time, err error) {
+// alertPageSize is the number of alerts a page shows.
+const alertPageSize = 50
+
+// pageAlerts returns the organization's alerts strictly before before
+// (zero: the newest), newest first: want of them, and all those of the
+// last one's instant, so that a page never ends between alerts of the same
+// instant. more is the next page's cursor, zero when no older alert is left.
+func (d *Dashboard) pageAlerts(ctx context.Context, orgID string, before time.Time, want int) (alerts []store.AuditEntry, more time.Time, err error) {
 	if orgID == "" {
 		return nil, time.Time{}, errors.New("dashboard: no organization for the security alerts")
 	}
-	cursor := before
-	// seen are the entries of the previous page at its last instant: the
-	// next page starts at that instant again, so that entries sharing it
-	// are not skipped, and leaves those out.
-	var seen map[string]bool
-	for scanned := 0; scanned < maxAuditScan; {
-		page, err := d.o.Audit.ListAudit(ctx, store.AuditFilter{OrgID: orgID, Before: cursor, Limit: auditPage})
+	f := store.AuditFilter{OrgID: orgID, Actions: alertActions, Before: before, Limit: want + 1}
+	if alerts, err = d.o.Audit.ListAudit(ctx, f); err != nil || len(alerts) <= want {
+		return alerts, time.Time{}, err
+	}
+	last := alerts[want-1].Time
+	if alerts[want].Time.Equal(last) {
+		// The rest of that instant, on this page too.
+		tie, err := d.o.Audit.ListAudit(ctx, store.AuditFilter{
+			OrgID: orgID, Actions: alertActions, Before: last.Add(time.Microsecond), Limit: 1000,
+		})
 		if err != nil {
 			return nil, time.Time{}, err
 		}
-		scanned += len(page)
-		for _, e := range page {
-			if seen[e.ID] {
-				continue
-			}
-			if !since.IsZero() && e.Time.Before(since) {
-				return alerts, time.Time{}, nil
-			}
-			if _, ok := alertKinds[e.Action]; !ok {
-				continue
-			}
-			if want > 0 && len(alerts) == want {
-				return alerts, alerts[want-1].Time, nil
-			}
-			alerts = append(alerts, e)
-		}
-		if len(page) < auditPage {
-			return alerts, time.Time{}, nil
-		}
-		last := page[len(page)-1].Time
-		if page[0].Time.Equal(last) {
-			// A whole page at one instant (no real log has that):
-			// move on strictly, lest the scan go round in circles.
-			cursor, seen = last, nil
-			continue
-		}
-		cursor, seen = last.Add(time.Microsecond), map[string]bool{}
-		for _, e := range page {
-			if e.Time.Equal(last) {
-				seen[e.ID] = true
+		alerts = alerts[:want]
+		for _, e := range tie {
+			if e.Time.Equal(last) && !slices.ContainsFunc(alerts, func(a store.AuditEntry) bool { return a.ID == e.ID }) {
+				alerts = append(alerts, e)
 			}
 		}
+		return alerts, last, nil
 	}
-	// The scan's bound: older alerts may remain. Continue after the last
-	// alert kept, or else after the last entry read.
-	if want > 0 && len(alerts) == want {
-		return alerts, alerts[want-1].Time, nil
-	}
-	if seen != nil {
-		cursor = cursor.Add(-time.Microsecond)
-	}
-	return alerts, cursor, nil
+	return alerts[:want], last, nil
 }
 
 // recentAlerts counts the organization's security alerts (refresh-token
 // reuse, users disabled or given a new password by the operator) recorded
-// at or after since, for a summary such as the overview's. It reads the
-// audit log back to since but no further than its newest 10,000 entries:
-// beyond, the count is a lower bound. The caller decides who may see it:
-// the security page itself is for owners and admins only.
+// at or after since, for a summary such as the overview's: one query, of at
+// most 1,000 alerts (beyond, the count is a lower bound). The caller decides
+// who may see it: the security page itself is for owners and admins only.
 func (d *Dashboard) recentAlerts(ctx context.Context, orgID string, since time.Time) (int, error) {
-	alerts, _, err := d.scanAlerts(ctx, orgID, time.Time{}, since, 0)
-	return len(alerts), err
+	alerts, err := d.o.Audit.ListAudit(ctx, store.AuditFilter{OrgID: orgID, Actions: alertActions, Limit: 1000})
+	n := 0
+	for _, e := range alerts {
+		if !e.Time.Before(since) {
+			n++
+		}
+	}
+	return n, err
 }
 
 // securityAlert is a row of the alerts table.
@@ -184,7 +162,7 @@ func (d *Dashboard) security(w http.ResponseWriter, r *http.Request, s *session)
 		}
 		before, data.Before = t, b
 	}
-	entries, more, err := d.scanAlerts(ctx, s.Org.ID, before, time.Time{}, alertPageSize)
+	entries, more, err := d.pageAlerts(ctx, s.Org.ID, before, alertPageSize)
 	if err != nil {
 		return err
 	}

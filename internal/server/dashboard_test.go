@@ -1,10 +1,17 @@
 package server
 
 import (
+	"context"
+	"fmt"
+	"html"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/tollgate/tollgate/internal/store"
 )
 
 // The session pages: register (pending), log in, the overview, log out; the
@@ -84,8 +91,42 @@ func TestDashboardSession(t *testing.T) {
 func TestDashboardRefresh(t *testing.T) {
 	n := start(t, baseYAML(t.TempDir(), newRecorder(t, nil).URL), nil)
 	c := dashLogin(t, n, "refresh@example.com", "Refresh Co")
-	n.clock.Advance(20 * 60 * 1e9) // past the 15-minute access token
+	n.clock.Advance(20 * time.Minute) // past the 15-minute access token
 	if p := c.get("/dashboard/overview"); p.Status != 200 {
 		t.Fatalf("after the access token expired: %d %s", p.Status, p.Location)
+	}
+}
+
+// A page of security alerts never ends between alerts of the same instant:
+// the next page's cursor is strict, so they would be lost.
+func TestDashboardAlertsTieAtPageEnd(t *testing.T) {
+	n := start(t, baseYAML(t.TempDir(), newRecorder(t, nil).URL), nil)
+	c := dashLogin(t, n, "ties@example.com", "Ties Co")
+	u := n.userByEmail("ties@example.com")
+	base := n.clock.Now().Add(-time.Hour)
+	for k := range 53 { // the 50th to 52nd newest share an instant
+		at := base.Add(time.Duration(60-k) * time.Second)
+		if k >= 49 && k <= 51 {
+			at = base.Add(10 * time.Second)
+		}
+		e := store.AuditEntry{Time: at, OrgID: u.OrgID, ActorType: store.ActorAnon, Action: "session.refresh_reuse",
+			TargetType: "user", TargetID: u.ID, Details: map[string]string{"session": fmt.Sprintf("fam_tie%02d", k)}}
+		if err := n.srv.Store().AppendAudit(context.Background(), e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := c.get("/dashboard/security")
+	for k := range 52 {
+		if !strings.Contains(p.Body, fmt.Sprintf("fam_tie%02d<", k)) {
+			t.Errorf("alert %d missing from the first page", k)
+		}
+	}
+	next := regexp.MustCompile(`href="/dashboard/security\?before=([^"]+)" rel="next"`).FindStringSubmatch(p.Body)
+	if next == nil {
+		t.Fatal("no link to older alerts")
+	}
+	p2 := c.get("/dashboard/security?before=" + html.UnescapeString(next[1]))
+	if !strings.Contains(p2.Body, "fam_tie52<") || strings.Contains(p2.Body, "fam_tie51<") {
+		t.Errorf("second page:\n%s", p2.Body)
 	}
 }

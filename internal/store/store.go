@@ -509,8 +509,11 @@ type UserFilter struct {
 type AuditFilter struct {
 	OrgID    string
 	TargetID string
-	Before   time.Time // only entries strictly older; zero: no bound
-	Limit    int       // at most this many; 0 means 100
+	// Actions selects entries with one of these actions ("session.refresh_reuse");
+	// empty: any action.
+	Actions []string
+	Before  time.Time // only entries strictly older; zero: no bound
+	Limit   int       // at most this many; 0 means 100
 }
 
 // Store is Tollgate's durable state. Implementations are safe for concurrent

@@ -37,6 +37,9 @@ func (s *Store) ListAudit(ctx context.Context, f store.AuditFilter) ([]store.Aud
 	if f.TargetID != "" {
 		w.add("target_id = ?", f.TargetID)
 	}
+	if len(f.Actions) > 0 {
+		w.add("action = ANY(?)", f.Actions)
+	}
 	if !f.Before.IsZero() {
 		w.add("time < ?", sqlstore.CeilMicros(f.Before)) // strictly older than Before
 	}

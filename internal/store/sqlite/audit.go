@@ -41,6 +41,12 @@ func (s *Store) ListAudit(ctx context.Context, f store.AuditFilter) ([]store.Aud
 		where = append(where, "target_id = ?")
 		args = append(args, f.TargetID)
 	}
+	if len(f.Actions) > 0 {
+		where = append(where, "action IN (?"+strings.Repeat(", ?", len(f.Actions)-1)+")")
+		for _, a := range f.Actions {
+			args = append(args, a)
+		}
+	}
 	if !f.Before.IsZero() {
 		where = append(where, "time < ?") // strictly older than Before
 		args = append(args, sqlstore.CeilMicros(f.Before))

@@ -76,6 +76,8 @@ func testListAudit(f *fixture) {
 		{"limit within a tie", store.AuditFilter{Limit: 3}, []store.AuditEntry{e5, e4, e3}},
 		{"org, before, limit", store.AuditFilter{OrgID: "org_a", Before: normalize(t3), Limit: 1}, []store.AuditEntry{e2}},
 		{"unknown org", store.AuditFilter{OrgID: "org_missing"}, []store.AuditEntry{}},
+		{"actions", store.AuditFilter{Actions: []string{"test.aud_1", "test.aud_4", "test.none"}}, []store.AuditEntry{e5, e1}},
+		{"org and an action", store.AuditFilter{OrgID: "org_b", Actions: []string{"test.aud_1"}}, []store.AuditEntry{}},
 	}
 	for _, tt := range tests {
 		wantEqual(t, "ListAudit "+tt.name, must(s.ListAudit(ctx, tt.filter))(t), tt.want)
