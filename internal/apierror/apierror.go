@@ -225,12 +225,28 @@ func Write(w http.ResponseWriter, r *http.Request, err error) {
 	for k, vs := range e.Header {
 		h[k] = vs
 	}
+	b := encode(e, info.ID)
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Del("Content-Length")
+	w.WriteHeader(e.Status)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+// Encode returns the JSON body Write sends for err in answer to r, without
+// its final newline.
+func Encode(r *http.Request, err error) []byte {
+	return encode(From(err), reqinfo.From(r.Context()).ID)
+}
+
+func encode(e *Error, requestID string) []byte {
 	be := bodyError{
 		Code:      e.Code,
 		Message:   e.Message,
 		Reason:    e.Reason,
 		Field:     e.Field,
-		RequestID: info.ID,
+		RequestID: requestID,
 	}
 	var b []byte
 	if len(e.Extra) == 0 {
@@ -241,12 +257,7 @@ func Write(w http.ResponseWriter, r *http.Request, err error) {
 		m["error"] = be
 		b, _ = json.Marshal(m)
 	}
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Del("Content-Length")
-	w.WriteHeader(e.Status)
-	_, _ = w.Write(append(b, '\n'))
+	return b
 }
 
 // HandlerFunc is an HTTP handler that returns an error instead of writing it.

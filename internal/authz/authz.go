@@ -33,7 +33,6 @@
 package authz
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -42,6 +41,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/tollgate/tollgate/internal/apierror"
@@ -208,7 +208,7 @@ func (h *Handler) decide(w http.ResponseWriter, r *http.Request, m mode) {
 		}
 		hd.Set(HeaderRoute, d.Route)
 		if d.Units != 0 {
-			hd.Set(HeaderUnits, itoa(d.Units))
+			hd.Set(HeaderUnits, strconv.FormatInt(d.Units, 10))
 		}
 		hd.Set(gateway.HeaderRequestID, info.ID)
 		if m == modeDecide && hd.Get("RateLimit-Policy") == "" && !signed(orig.Header) {
@@ -244,31 +244,15 @@ func cacheableRefusal(e *apierror.Error) bool {
 }
 
 // writeNginx answers a refusal for nginx auth_request: 401, with the real
-// status and body in headers.
+// status and body in headers, and the body as it is.
 func (h *Handler) writeNginx(w http.ResponseWriter, r *http.Request, e *apierror.Error) {
-	var buf bufferWriter
-	buf.header = http.Header{}
-	apierror.Write(&buf, r, e)
 	hd := w.Header()
-	for k, vs := range buf.header {
-		hd[k] = vs
-	}
-	hd.Set(HeaderStatus, itoa(int64(buf.status)))
-	hd.Set(HeaderError, string(bytes.TrimSpace(buf.body.Bytes())))
-	w.WriteHeader(http.StatusUnauthorized)
-	_, _ = w.Write(buf.body.Bytes())
+	hd.Set(HeaderStatus, strconv.Itoa(e.Status))
+	hd.Set(HeaderError, string(apierror.Encode(r, e)))
+	as401 := *e
+	as401.Status = http.StatusUnauthorized
+	apierror.Write(w, r, &as401)
 }
-
-// bufferWriter is an http.ResponseWriter into memory.
-type bufferWriter struct {
-	header http.Header
-	status int
-	body   bytes.Buffer
-}
-
-func (b *bufferWriter) Header() http.Header         { return b.header }
-func (b *bufferWriter) WriteHeader(code int)        { b.status = code }
-func (b *bufferWriter) Write(p []byte) (int, error) { return b.body.Write(p) }
 
 // setPrincipal sets the context headers of an admitted request.
 func setPrincipal(h http.Header, p *authn.Principal) {
@@ -385,28 +369,6 @@ func firstOf(vs ...string) string {
 		}
 	}
 	return ""
-}
-
-func itoa(n int64) string {
-	var b [20]byte
-	i := len(b)
-	neg := n < 0
-	if neg {
-		n = -n
-	}
-	for {
-		i--
-		b[i] = byte('0' + n%10)
-		n /= 10
-		if n == 0 {
-			break
-		}
-	}
-	if neg {
-		i--
-		b[i] = '-'
-	}
-	return string(b[i:])
 }
 
 // usageBatch is the body of POST /v1/usage.

@@ -34,7 +34,6 @@ import (
 	"bytes"
 	"context"
 	"embed"
-	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
@@ -270,5 +269,3 @@ func errorOf(err error) (msg, field string) {
 func redirect(w http.ResponseWriter, r *http.Request, to string) {
 	http.Redirect(w, r, to, http.StatusSeeOther) //nolint:gosec // G710: dashboard paths only (safeNext checks the one from input)
 }
-
-var errNotFound = errors.New("dashboard: not found")

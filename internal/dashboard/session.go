@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
-	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -277,7 +276,7 @@ func (d *Dashboard) logout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if c, err := r.Cookie(cookieRefresh); err == nil && c.Value != "" {
-		if err := d.o.Accounts.Logout(r.Context(), c.Value); err != nil && !errors.Is(err, errNotFound) {
+		if err := d.o.Accounts.Logout(r.Context(), c.Value); err != nil {
 			d.o.Logger.Warn("dashboard logout", "error", err)
 		}
 	}

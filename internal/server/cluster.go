@@ -233,17 +233,10 @@ func (s *Server) readiness(ctx context.Context) (map[string]string, error) {
 	return st, nil
 }
 
-// listen binds addr for srv, or returns nil when srv is nil.
-func listen(srv any, addr, name string) (net.Listener, error) {
-	switch v := srv.(type) {
-	case *http.Server:
-		if v == nil {
-			return nil, nil
-		}
-	case *grpc.Server:
-		if v == nil {
-			return nil, nil
-		}
+// listen binds addr when the listener is wanted, or returns nil.
+func listen(wanted bool, addr, name string) (net.Listener, error) {
+	if !wanted {
+		return nil, nil
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {

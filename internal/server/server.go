@@ -443,9 +443,9 @@ func (s *Server) Start() error {
 	if s.publicLn, err = net.Listen("tcp", s.cfg.Server.Listen); err != nil {
 		return fmt.Errorf("server: listen: %w", err)
 	}
-	if s.adminLn, err = listen(s.admin, s.cfg.Admin.Listen, "admin"); err == nil {
-		if s.authLn, err = listen(s.authSrv, s.cfg.AuthService.Listen, "auth_service"); err == nil {
-			s.grpcLn, err = listen(s.grpcSrv, s.cfg.AuthService.GRPCListen, "auth_service grpc")
+	if s.adminLn, err = listen(s.admin != nil, s.cfg.Admin.Listen, "admin"); err == nil {
+		if s.authLn, err = listen(s.authSrv != nil, s.cfg.AuthService.Listen, "auth_service"); err == nil {
+			s.grpcLn, err = listen(s.grpcSrv != nil, s.cfg.AuthService.GRPCListen, "auth_service grpc")
 		}
 	}
 	if err != nil {
