@@ -130,3 +130,35 @@ func TestDashboardAlertsTieAtPageEnd(t *testing.T) {
 		t.Errorf("second page:\n%s", p2.Body)
 	}
 }
+
+// Operators ban by hand through the admin API; the gateway refuses the
+// banned credential with reason banned; bad input is a 400.
+func TestAdminBans(t *testing.T) {
+	n := start(t, baseYAML(t.TempDir(), newRecorder(t, nil).URL), nil)
+	token := n.account("ban@example.com", "Ban Co")
+	key, id := n.createKey(token, nil)
+	for _, body := range []map[string]any{
+		{"kind": "user", "id": "x", "duration": "1m"},
+		{"kind": "ip", "id": "not-an-ip", "duration": "1m"},
+		{"kind": "credential", "id": id, "duration": "forever"},
+		{"kind": "credential", "id": id, "duration": "9000h"},
+	} {
+		if r := n.adminDo("POST", "/admin/v1/bans", body); r.Status != 400 {
+			t.Errorf("ban %v: %d %s", body, r.Status, r.Body)
+		}
+	}
+	if r := n.adminDo("POST", "/admin/v1/bans", map[string]any{"kind": "credential", "id": id, "duration": "10m"}); r.Status != 201 {
+		t.Fatalf("ban: %d %s", r.Status, r.Body)
+	}
+	r := do(t, "GET", n.base+"/v1/x", nil, "X-API-KEY", key)
+	if code, reason := r.errCode(t); r.Status != 403 || code != "FORBIDDEN" || reason != "banned" || r.Header.Get("Retry-After") != "600" {
+		t.Fatalf("banned credential at the gateway: %d %s %s %v", r.Status, code, reason, r.Header)
+	}
+	if v := n.adminDo("GET", "/admin/v1/bans/credential/"+id, nil).json(t); v["banned"] != true || v["remaining_seconds"].(float64) != 600 {
+		t.Errorf("GET ban: %v", v)
+	}
+	n.clock.Advance(11 * time.Minute)
+	if r := do(t, "GET", n.base+"/v1/x", nil, "X-API-KEY", key); r.Status != 200 {
+		t.Errorf("after the ban: %d", r.Status)
+	}
+}
