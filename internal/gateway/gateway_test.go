@@ -318,6 +318,9 @@ func TestBufferPool(t *testing.T) {
 	if got := bp.Get(); len(got) != proxyBufferSize {
 		t.Fatalf("len %d after Put", len(got))
 	}
+	if raceEnabled {
+		return // sync.Pool drops Puts at random under the race detector
+	}
 	if n := testing.AllocsPerRun(100, func() { bp.Put(bp.Get()) }); n > 0 {
 		t.Errorf("%v allocations per Get+Put", n)
 	}
