@@ -56,6 +56,11 @@ const (
 	ReasonIPNotAllowed    = "ip_not_allowed"
 	ReasonQuotaExhausted  = "quota_exhausted"
 	ReasonInsecureHTTP    = "https_required"
+	// Reasons of BAD_REQUEST for a request Tollgate cannot decide on
+	// unambiguously (README, "Paths and headers").
+	ReasonAmbiguousPath    = "ambiguous_path"     // refused everywhere
+	ReasonNonCanonicalPath = "non_canonical_path" // refused by the decision API, which cannot rewrite
+	ReasonForgedHeader     = "forged_header"      // refused by the decision API, which cannot strip
 	// Reasons of INVALID_SIGNATURE (seed 001).
 	ReasonTimestampOutOfWindow = "timestamp_out_of_window"
 	ReasonSignatureMismatch    = "mismatch"

@@ -48,8 +48,10 @@ import (
 	"github.com/tollgate/tollgate/internal/authn"
 	"github.com/tollgate/tollgate/internal/clock"
 	"github.com/tollgate/tollgate/internal/gateway"
+	"github.com/tollgate/tollgate/internal/headerpolicy"
 	"github.com/tollgate/tollgate/internal/httpx"
 	"github.com/tollgate/tollgate/internal/reqinfo"
+	"github.com/tollgate/tollgate/internal/reqtarget"
 	"github.com/tollgate/tollgate/internal/store"
 	"github.com/tollgate/tollgate/internal/usage"
 )
@@ -168,11 +170,23 @@ func (h *Handler) decider(m mode) http.Handler {
 	})
 }
 
-var errBadForward = apierror.New(http.StatusBadRequest, apierror.BadRequest,
-	"X-Forwarded-Uri (or X-Original-URI) must be the original request-target, starting with /")
+var (
+	errBadForward = apierror.New(http.StatusBadRequest, apierror.BadRequest,
+		"X-Forwarded-Uri (or X-Original-URI) must be the original request-target, starting with /")
+	errNonCanonical = apierror.New(http.StatusBadRequest, apierror.BadRequest,
+		"the request target has dot segments or repeated slashes, which the proxy would forward unchanged").
+		WithReason(apierror.ReasonNonCanonicalPath)
+)
+
+// errForged refuses a request carrying a header no client may send (see
+// headerpolicy.Forged): the proxy would pass it on to the upstream.
+func errForged(name string) *apierror.Error {
+	return apierror.New(http.StatusBadRequest, apierror.BadRequest,
+		"the request carries "+name+", a header only Tollgate sets").WithReason(apierror.ReasonForgedHeader)
+}
 
 func (h *Handler) decide(w http.ResponseWriter, r *http.Request, m mode) {
-	orig, err := h.rebuild(r)
+	orig, err := h.rebuild(r, m)
 	if err != nil {
 		apierror.Write(w, r, err)
 		return
@@ -282,17 +296,33 @@ var hopHeaders = []string{
 	"Transfer-Encoding", "Upgrade", "Content-Length",
 }
 
-// rebuild returns the original request as the caller describes it.
-func (h *Handler) rebuild(r *http.Request) (*http.Request, error) {
+// rebuild returns the original request as the caller describes it, with its
+// canonical path (package reqtarget), or the refusal of a request that
+// cannot be decided on unambiguously. A proxy (modes forward and nginx)
+// passes the client's request on as it is, so that a header Tollgate owns
+// (headerpolicy.Forged) and a path the canonical form would rewrite are
+// refused rather than decided on; a gateway-role node (modeDecide) forwards
+// the canonical path itself and strips the headers, as this node does.
+func (h *Handler) rebuild(r *http.Request, m mode) (*http.Request, error) {
 	in := r.Header
+	if name, forged := headerpolicy.Forged(in); forged {
+		return nil, errForged(name)
+	}
 	method := firstOf(in.Get("X-Forwarded-Method"), in.Get("X-Original-Method"), r.Method)
 	uri := firstOf(in.Get("X-Forwarded-Uri"), in.Get("X-Original-Uri"))
 	if uri == "" || uri[0] != '/' {
 		return nil, errBadForward
 	}
-	u, err := url.ParseRequestURI(uri)
+	t, err := reqtarget.Parse(uri)
 	if err != nil {
-		return nil, errBadForward.Wrap(err)
+		return nil, httpx.AmbiguousTarget(err)
+	}
+	if t.Normalized && m != modeDecide {
+		return nil, errNonCanonical
+	}
+	u := &url.URL{Path: t.Path, RawQuery: t.RawQuery}
+	if t.RawPath != t.Path {
+		u.RawPath = t.RawPath
 	}
 	host := firstOf(in.Get("X-Forwarded-Host"), r.Host)
 	if !validMethod(method) {
@@ -320,7 +350,10 @@ func (h *Handler) rebuild(r *http.Request) (*http.Request, error) {
 
 	hd := in.Clone()
 	for k := range hd {
-		if strings.HasPrefix(k, "X-Forwarded-") || strings.HasPrefix(k, "X-Original-") || strings.HasPrefix(k, "X-Tollgate-") {
+		// What the proxy said about the request, and the service token:
+		// not the client's.
+		switch headerpolicy.Classify(k) {
+		case headerpolicy.ClassIdentity, headerpolicy.ClassForwarding, headerpolicy.ClassOverride:
 			delete(hd, k)
 		}
 	}

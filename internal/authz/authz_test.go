@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -453,7 +454,7 @@ func FuzzRebuild(f *testing.F) {
 			"X-Forwarded-For": {xff}, "X-Forwarded-Proto": {proto},
 		}
 		r = r.WithContext(reqinfo.With(r.Context(), &reqinfo.Info{}))
-		orig, err := h.rebuild(r)
+		orig, err := h.rebuild(r, modeForward)
 		if err != nil {
 			if apierror.From(err).Status != http.StatusBadRequest {
 				t.Fatalf("error %v is not a 400", err)
@@ -462,6 +463,11 @@ func FuzzRebuild(f *testing.F) {
 		}
 		if orig.URL == nil || !strings.HasPrefix(orig.RequestURI, "/") || !validMethod(orig.Method) {
 			t.Fatalf("rebuilt %q %q", orig.Method, orig.RequestURI)
+		}
+		// A proxy forwards the target as it is: Tollgate decided on
+		// exactly that path.
+		if got, err := url.PathUnescape(strings.SplitN(uri, "?", 2)[0]); err != nil || got != orig.URL.Path {
+			t.Fatalf("decided on %q, the proxy forwards %q", orig.URL.Path, uri)
 		}
 		for k := range orig.Header {
 			if strings.HasPrefix(k, "X-Forwarded-") {

@@ -19,6 +19,7 @@ import (
 	"github.com/tollgate/tollgate/internal/apierror"
 	"github.com/tollgate/tollgate/internal/authn"
 	"github.com/tollgate/tollgate/internal/gateway"
+	"github.com/tollgate/tollgate/internal/headerpolicy"
 	"github.com/tollgate/tollgate/internal/reqinfo"
 	"github.com/tollgate/tollgate/internal/store"
 )
@@ -126,10 +127,12 @@ func (c *Client) Decide(w http.ResponseWriter, r *http.Request, route string) (*
 	}
 	h := req.Header
 	for k, vs := range r.Header {
-		if strings.HasPrefix(k, "X-Forwarded-") || strings.HasPrefix(k, "X-Tollgate-") {
-			continue
+		// What this node forwards upstream (see headerpolicy.StripInbound),
+		// and the credentials as the gateway reads them.
+		switch c := headerpolicy.Classify(k); {
+		case c == headerpolicy.Other, c == headerpolicy.ClassCredential && headerpolicy.Canonical(k):
+			h[k] = vs
 		}
-		h[k] = vs
 	}
 	for _, k := range hopHeaders {
 		delete(h, k)

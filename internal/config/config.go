@@ -94,6 +94,11 @@ type Server struct {
 	// ShutdownTimeout bounds how long a graceful shutdown waits for
 	// in-flight requests.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout" env:"SHUTDOWN_TIMEOUT"`
+	// Upgrades are the protocols a client may upgrade a connection to
+	// through the gateway (the Upgrade header, RFC 9110 section 7.8).
+	// Another upgrade is forwarded as a plain request. Default
+	// [websocket]; h2c is never allowed.
+	Upgrades []string `yaml:"upgrades" env:"UPGRADES"`
 }
 
 // TLS names the certificate and key files of the public listener.
@@ -474,6 +479,7 @@ func Default() Config {
 			ReadHeaderTimeout: 10 * time.Second,
 			IdleTimeout:       120 * time.Second,
 			ShutdownTimeout:   30 * time.Second,
+			Upgrades:          []string{"websocket"},
 		},
 		Storage:  Storage{Type: "sqlite", SQLite: SQLite{Path: "./tollgate.db"}},
 		Counters: Counters{Type: "memory", FailureMode: "closed", Redis: Redis{Prefix: "tollgate:"}},

@@ -13,6 +13,7 @@ import (
 
 	"github.com/tollgate/tollgate/internal/clientip"
 	"github.com/tollgate/tollgate/internal/evm"
+	"github.com/tollgate/tollgate/internal/reqtarget"
 )
 
 // ControlPlaneAudience is the "aud" of dashboard session tokens. API access
@@ -38,6 +39,8 @@ var (
 	methodRE = regexp.MustCompile(`^[A-Z]{1,16}$`)
 	planRE   = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
 	sha256RE = regexp.MustCompile(`^[0-9a-f]{64}$`)
+	// upgradeRE is an RFC 9110 protocol: a token, optionally "/" version.
+	upgradeRE = regexp.MustCompile(`^[A-Za-z0-9!#$%&'*+.^_|~-]+(/[A-Za-z0-9!#$%&'*+.^_|~-]+)?$`)
 )
 
 // ValidScope reports whether s is a well-formed scope name, such as
@@ -80,6 +83,14 @@ func (c *Config) Validate() error {
 	}
 	if s.ReadHeaderTimeout <= 0 || s.IdleTimeout <= 0 || s.ShutdownTimeout <= 0 {
 		bad("server timeouts must be positive")
+	}
+	for _, u := range s.Upgrades {
+		switch {
+		case strings.EqualFold(u, "h2c"):
+			bad("server.upgrades: h2c is never forwarded (it would hand the client an HTTP/2 connection to the upstream that Tollgate does not see)")
+		case !upgradeRE.MatchString(u):
+			bad("server.upgrades: %q is not a protocol name (RFC 9110 section 7.8), such as websocket", u)
+		}
 	}
 
 	if c.Admin.Listen != "" {
@@ -214,6 +225,15 @@ func (c *Config) validateRoutes(bad func(string, ...any)) {
 		at := fmt.Sprintf("routes[%d]", i)
 		if !strings.HasPrefix(r.Path, "/") || strings.ContainsAny(r.Path, "?#* ") {
 			bad("%s.path %q: must start with / and contain no query, fragment, space or wildcard", at, r.Path)
+		} else if t, err := reqtarget.Parse(r.Path); err != nil || t.Path != r.Path || t.RawPath != r.Path {
+			// Requests are matched on their canonical path: a route
+			// that is not canonical would match nothing, or not what
+			// it says.
+			want := ""
+			if err == nil {
+				want = fmt.Sprintf(" (did you mean %q?)", t.Path)
+			}
+			bad("%s.path %q: must be a canonical path: no dot segment, repeated slash, percent-encoding, backslash or semicolon%s", at, r.Path, want)
 		} else if IsReserved(r.Path) || r.Path == "/api" || r.Path == "/oauth" {
 			bad("%s.path %q: reserved for Tollgate itself (%s)", at, r.Path, strings.Join(ReservedPrefixes, ", "))
 		}

@@ -23,11 +23,16 @@
 //     that sets every X-Tollgate-* and X-Request-Id header of the answer on
 //     the upstream request (overwriting what the client sent), adds its
 //     RateLimit* and X-RateLimit* headers to the response to the client, and
-//     removes from the upstream request the credentials meant for Tollgate
-//     (X-API-KEY, X-Signature, X-Timestamp, X-Nonce, Signature,
-//     Signature-Input, Sign-In-With-X, and Authorization when its scheme is
-//     Bearer or SIWX) and every X-Tollgate-* header the client sent that the
-//     answer did not set, so that none can be forged.
+//     applies Tollgate's header policy (package headerpolicy) as removals
+//     from the upstream request: the credentials meant for Tollgate
+//     (X-API-KEY, the request signature headers, SIGN-IN-WITH-X, x402
+//     payments, and Authorization when it carries a Bearer or SIWX
+//     credential or is sent twice), method and path overrides, forwarding
+//     headers spelled with "_", and every identity header the client sent
+//     that the answer did not set, in any spelling, so that none can be
+//     forged. The handler has refused already what it could not make safe
+//     this way (a path Envoy would forward unnormalized, an identity
+//     header spelled with "_").
 //   - Any other status denies it: status UNAUTHENTICATED for 401,
 //     RESOURCE_EXHAUSTED for 429, UNAVAILABLE for 5xx, PERMISSION_DENIED
 //     otherwise, and a denied_response that Envoy sends to the client as is:
@@ -110,6 +115,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/tollgate/tollgate/internal/apierror"
+	"github.com/tollgate/tollgate/internal/headerpolicy"
 )
 
 // DefaultMaxBody is the default of Options.MaxBody: 1 MiB.
@@ -335,22 +341,6 @@ func (s *Server) buildRequest(ctx context.Context, hr *authv3.AttributeContext_H
 	return r, nil
 }
 
-// Header names of the contract with the handler, canonicalized.
-const (
-	hdrRequestID   = "X-Request-Id"
-	tollgatePrefix = "X-Tollgate-"
-)
-
-// tollgateHeaders are the X-Tollgate-* headers Tollgate sets; a client's are
-// always removed unless the handler set them.
-var tollgateHeaders = []string{"X-Tollgate-Org", "X-Tollgate-App", "X-Tollgate-Credential", "X-Tollgate-Scopes"}
-
-// credentialHeaders are for Tollgate only and never reach the upstream.
-var credentialHeaders = []string{
-	"x-api-key", "x-signature", "x-timestamp", "x-nonce",
-	"signature", "signature-input", "sign-in-with-x",
-}
-
 // convert turns the handler's answer into a CheckResponse; in is the
 // original request's headers.
 func convert(rec *recorder, in http.Header) *authv3.CheckResponse {
@@ -364,30 +354,42 @@ func allow(out, in http.Header) *authv3.CheckResponse {
 	ok := &authv3.OkHttpResponse{}
 	set := make(map[string]bool)
 	for _, k := range sortedKeys(out) {
-		ck := http.CanonicalHeaderKey(k)
 		lk := strings.ToLower(k)
 		switch {
-		case strings.HasPrefix(ck, tollgatePrefix) || ck == hdrRequestID:
+		case headerpolicy.Classify(k) == headerpolicy.ClassIdentity && headerpolicy.Canonical(k):
 			ok.Headers = appendOptions(ok.Headers, lk, out[k])
-			set[ck] = true
+			set[lk] = true
 		case strings.HasPrefix(lk, "ratelimit") || strings.HasPrefix(lk, "x-ratelimit"):
 			ok.ResponseHeadersToAdd = appendOptions(ok.ResponseHeadersToAdd, lk, out[k])
 		}
 	}
-	remove := slices.Clone(credentialHeaders)
-	if scheme, _, _ := strings.Cut(strings.TrimSpace(in.Get("Authorization")), " "); strings.EqualFold(scheme, "Bearer") || strings.EqualFold(scheme, "SIWX") {
-		remove = append(remove, "authorization")
-	}
-	forged := slices.Clone(tollgateHeaders)
+	// The header policy (package headerpolicy), as removals: Envoy
+	// forwards the rest of the client's request as it is. The credentials
+	// go whether or not they were sent: with allowed_headers, Envoy sends
+	// only some of the request's headers.
+	remove := headerpolicy.CredentialNames()
 	for k := range in {
-		if strings.HasPrefix(k, tollgatePrefix) {
-			forged = append(forged, k)
+		lk := strings.ToLower(k)
+		switch headerpolicy.Classify(k) {
+		case headerpolicy.ClassCredential, headerpolicy.ClassOverride:
+			remove = append(remove, lk)
+		case headerpolicy.ClassIdentity:
+			if !set[lk] {
+				remove = append(remove, lk)
+			}
+		case headerpolicy.ClassForwarding:
+			if !headerpolicy.Canonical(k) {
+				remove = append(remove, lk)
+			}
 		}
 	}
-	for _, k := range forged {
+	for _, k := range []string{"x-tollgate-org", "x-tollgate-app", "x-tollgate-credential", "x-tollgate-scopes"} {
 		if !set[k] {
-			remove = append(remove, strings.ToLower(k))
+			remove = append(remove, k)
 		}
+	}
+	if len(in[headerpolicy.Authorization]) > 1 || headerpolicy.CarriesTollgateScheme(in) {
+		remove = append(remove, "authorization")
 	}
 	slices.Sort(remove)
 	ok.HeadersToRemove = slices.Compact(remove)

@@ -244,8 +244,8 @@ func TestAllow(t *testing.T) {
 		"x-ratelimit-remaining: 99 [append]",
 	})
 	equal(t, "headers to remove", ok.GetHeadersToRemove(), []string{
-		"authorization", "sign-in-with-x", "signature", "signature-input",
-		"x-api-key", "x-nonce", "x-signature", "x-timestamp", "x-tollgate-other",
+		"authorization", "payment-signature", "sign-in-with-x", "signature", "signature-input",
+		"x-api-key", "x-nonce", "x-payment", "x-signature", "x-timestamp", "x-tollgate-other",
 	})
 	if res.GetDeniedResponse() != nil {
 		t.Errorf("denied_response in an OK: %v", res.GetDeniedResponse())
@@ -266,14 +266,15 @@ func TestAllowRemovals(t *testing.T) {
 	}{
 		{"Bearer x", true}, {"bearer x", true}, {"SIWX eyJ", true}, {"siwx eyJ", true},
 		{"Basic dXNlcjpwdw==", false}, {"Digest x", false}, {"", false},
+		{"Bearer\tx", true}, {"Basic x, Bearer y", true},
 	} {
 		h := map[string]string{}
 		if tc.auth != "" {
 			h["authorization"] = tc.auth
 		}
 		ok := check(t, c, checkRequest("GET", "/", h, nil)).GetOkResponse()
-		want := []string{"sign-in-with-x", "signature", "signature-input", "x-api-key", "x-nonce", "x-signature", "x-timestamp",
-			"x-tollgate-app", "x-tollgate-credential", "x-tollgate-scopes"}
+		want := []string{"payment-signature", "sign-in-with-x", "signature", "signature-input", "x-api-key", "x-nonce",
+			"x-payment", "x-signature", "x-timestamp", "x-tollgate-app", "x-tollgate-credential", "x-tollgate-scopes"}
 		if tc.remove {
 			want = append([]string{"authorization"}, want...)
 		}

@@ -68,13 +68,6 @@ func (m APIKeyMethod) Authenticate(r *http.Request) (*authn.Principal, error) {
 // Challenge implements authn.Authenticator.
 func (APIKeyMethod) Challenge() string { return `APIKey realm="tollgate", header="X-API-KEY"` }
 
-// signatureHeaders are the headers of both request-signing schemes; they are
-// Tollgate's business and are not forwarded.
-var signatureHeaders = []string{
-	reqsign.HeaderTimestamp, reqsign.HeaderNonce, reqsign.HeaderSignature,
-	reqsign.HeaderSignatureInput, reqsign.HeaderHTTPSignature,
-}
-
 func signed(h http.Header) bool {
 	return len(h.Values(reqsign.HeaderSignature)) > 0 || len(h.Values(reqsign.HeaderSignatureInput)) > 0
 }

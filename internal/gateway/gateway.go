@@ -23,25 +23,24 @@ import (
 	"github.com/tollgate/tollgate/internal/authn"
 	"github.com/tollgate/tollgate/internal/clock"
 	"github.com/tollgate/tollgate/internal/config"
+	"github.com/tollgate/tollgate/internal/headerpolicy"
 	"github.com/tollgate/tollgate/internal/reqinfo"
-	"github.com/tollgate/tollgate/internal/reqsign"
 )
 
-// Headers of the contract between Tollgate and its clients and upstreams.
+// Headers of the contract between Tollgate and its clients and upstreams
+// (package headerpolicy has them all, and what becomes of them).
 const (
-	HeaderAPIKey     = reqsign.HeaderAPIKey
-	HeaderRequestID  = "X-Request-Id"
-	HeaderOrg        = "X-Tollgate-Org"
-	HeaderApp        = "X-Tollgate-App"
-	HeaderCredential = "X-Tollgate-Credential" //nolint:gosec // G101: a header name
-	HeaderScopes     = "X-Tollgate-Scopes"
-	// headerSignInWithX is x402's SIGN-IN-WITH-X, canonicalized: a
-	// wallet's sign-in proof, for Tollgate only.
-	headerSignInWithX = "Sign-In-With-X"
-	// tollgatePrefix starts every header Tollgate vouches for; inbound ones
-	// are removed before forwarding so a client cannot forge them.
-	tollgatePrefix = "X-Tollgate-"
+	HeaderAPIKey     = headerpolicy.APIKey
+	HeaderRequestID  = headerpolicy.RequestID
+	HeaderOrg        = headerpolicy.Org
+	HeaderApp        = headerpolicy.App
+	HeaderCredential = headerpolicy.Credential
+	HeaderScopes     = headerpolicy.Scopes
 )
+
+// DefaultUpgrades are the protocols a client may upgrade a connection to
+// through the gateway when Options.Upgrades is nil.
+var DefaultUpgrades = []string{"websocket"}
 
 // Options configure a Gateway.
 type Options struct {
@@ -82,8 +81,15 @@ type Options struct {
 	// Sign is not applied, but every route is prepared for signing (see
 	// SignResponse).
 	SignAll bool
-	Clock   clock.Clock // default clock.System{}
-	Logger  *slog.Logger
+	// Upgrades are the protocols (RFC 9110 section 7.8) a client may
+	// upgrade its connection to through the gateway, compared
+	// case-insensitively; nil: DefaultUpgrades. Any other Upgrade request
+	// is forwarded as a plain request, without Upgrade and Connection: an
+	// h2c upgrade would give the client an HTTP/2 connection to the
+	// upstream whose later requests Tollgate never sees.
+	Upgrades []string
+	Clock    clock.Clock // default clock.System{}
+	Logger   *slog.Logger
 }
 
 // Limiter decides an authenticated request costing units: Limit sets the
@@ -106,16 +112,17 @@ type Decider interface {
 // Gateway is an http.Handler for every path that is not Tollgate's own. It is
 // safe for concurrent use; its routes are compiled once, at New.
 type Gateway struct {
-	routes  []*route
-	methods []authn.Authenticator
-	limiter Limiter
-	bans    *Bans
-	decider Decider
-	noCreds func() *apierror.Error // the answer to a request without credentials
-	trusted func(string) bool
-	meter   Meter
-	clock   clock.Clock
-	log     *slog.Logger
+	routes   []*route
+	methods  []authn.Authenticator
+	limiter  Limiter
+	bans     *Bans
+	decider  Decider
+	noCreds  func() *apierror.Error // the answer to a request without credentials
+	trusted  func(string) bool
+	meter    Meter
+	upgrades []string
+	clock    clock.Clock
+	log      *slog.Logger
 	// signed serves the requests of signed routes; nil when no route is
 	// signed by the gateway.
 	signed http.Handler
@@ -210,9 +217,17 @@ func New(routes []config.Route, o Options) (*Gateway, error) {
 	if o.Clock == nil {
 		o.Clock = clock.System{}
 	}
+	if o.Upgrades == nil {
+		o.Upgrades = DefaultUpgrades
+	}
+	for _, u := range o.Upgrades {
+		if strings.EqualFold(u, "h2c") {
+			return nil, errors.New("gateway: h2c upgrades are never forwarded")
+		}
+	}
 	g := &Gateway{
 		methods: o.Authenticators, limiter: o.Limiter, decider: o.Decider, bans: o.Bans, trusted: o.TrustedPeer,
-		meter: o.Meter, clock: o.Clock, log: o.Logger,
+		meter: o.Meter, upgrades: o.Upgrades, clock: o.Clock, log: o.Logger,
 	}
 	buffers := NewBufferPool()
 	unauthorized := apierror.ErrUnauthorized
@@ -276,12 +291,16 @@ var (
 )
 
 // match returns the route for r, or an error: 404 when no route's path and
-// host match, 405 when some do but not for this method.
+// host match, 405 when some do but not for this method. r's path is
+// canonical (httpx.CanonicalTarget, or the decision API's rebuild): it is
+// matched as it is, case-sensitively. The host is matched without its port
+// and trailing dot, case-insensitively, as DNS names are.
 func (g *Gateway) match(r *http.Request) (*route, error) {
 	host := r.Host
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
 	}
+	host = strings.TrimSuffix(host, ".")
 	var allow []string
 	for _, rt := range g.routes {
 		if !strings.HasPrefix(r.URL.Path, rt.prefix) || (rt.host != "" && !strings.EqualFold(rt.host, host)) {
@@ -426,32 +445,31 @@ func (g *Gateway) authenticate(r *http.Request) (*authn.Principal, error) {
 	return nil, g.noCreds()
 }
 
-// rewriter builds the outbound request: upstream URL, credentials and forged
-// headers removed, caller context and forwarding headers added.
+// rewriter builds the outbound request: upstream URL and the canonical path
+// that was matched, the headers of the header policy (package headerpolicy:
+// credentials and forged identity or forwarding headers removed), caller
+// context and forwarding headers added.
 func (g *Gateway) rewriter(rt *route) func(*httputil.ProxyRequest) {
 	return func(pr *httputil.ProxyRequest) {
 		in, out := pr.In, pr.Out
 		if rt.strip {
 			out.URL.Path = "/" + strings.TrimPrefix(strings.TrimPrefix(in.URL.Path, rt.prefix), "/")
 			out.URL.RawPath = ""
+			if raw := in.URL.RawPath; strings.HasPrefix(raw, rt.prefix) {
+				// The path's escapes, as the client sent them; the
+				// prefix, canonical, is the same in both forms.
+				out.URL.RawPath = "/" + strings.TrimPrefix(strings.TrimPrefix(raw, rt.prefix), "/")
+			}
 		}
 		pr.SetURL(rt.upstream)
 
-		// The names are canonical (TestStrippedHeadersCanonical): delete
-		// spares Header.Del's canonicalization of each.
 		h := out.Header
-		delete(h, HeaderAPIKey)
-		for _, k := range signatureHeaders {
-			delete(h, k)
-		}
-		info := reqinfo.From(in.Context())
+		trusted := g.trusted(in.RemoteAddr)
+		headerpolicy.StripInbound(h, trusted)
 		if !rt.public {
 			// A Bearer or SIWX credential on an authenticated route is
 			// for Tollgate, whether or not it was the one evaluated.
-			if scheme, _, _ := strings.Cut(h.Get("Authorization"), " "); strings.EqualFold(scheme, "Bearer") || strings.EqualFold(scheme, "SIWX") {
-				delete(h, "Authorization")
-			}
-			delete(h, headerSignInWithX)
+			headerpolicy.StripAuthorization(h)
 		}
 		if rt.sign {
 			// A signature covers the bytes sent; a client whose HTTP
@@ -461,11 +479,15 @@ func (g *Gateway) rewriter(rt *route) func(*httputil.ProxyRequest) {
 			// the client gets, and the signature covers, the plain body.
 			delete(h, "Accept-Encoding")
 		}
-		for k := range h {
-			if strings.HasPrefix(k, tollgatePrefix) {
-				delete(h, k)
-			}
+		if _, ok := h["Upgrade"]; ok && !g.upgradeAllowed(h["Upgrade"]) {
+			// ReverseProxy re-added Connection and Upgrade for the
+			// upgrade it saw; without them the request is a plain one,
+			// and a 101 from the upstream is refused.
+			delete(h, "Upgrade")
+			delete(h, "Connection")
+			delete(h, "Http2-Settings")
 		}
+		info := reqinfo.From(in.Context())
 		// One backing array for the values set here: one allocation.
 		vals := make([]string, 0, 8)
 		set := func(k, v string) {
@@ -483,8 +505,23 @@ func (g *Gateway) rewriter(rt *route) func(*httputil.ProxyRequest) {
 			}
 		}
 		set(HeaderRequestID, info.ID)
-		setForwarded(set, in, g.trusted(in.RemoteAddr))
+		setForwarded(set, in, trusted)
 	}
+}
+
+// upgradeAllowed reports whether the Upgrade field values vs name exactly
+// one protocol, and one of the gateway's upgrades.
+func (g *Gateway) upgradeAllowed(vs []string) bool {
+	if len(vs) != 1 {
+		return false
+	}
+	v := strings.TrimSpace(vs[0])
+	for _, u := range g.upgrades {
+		if strings.EqualFold(v, u) {
+			return true
+		}
+	}
+	return false
 }
 
 // setForwarded sets X-Forwarded-For, -Host and -Proto on the outbound

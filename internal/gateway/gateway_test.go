@@ -297,16 +297,6 @@ func TestUpstreamDownIs502(t *testing.T) {
 	}
 }
 
-// The rewriter deletes these with the delete builtin, which matches only a
-// canonical name.
-func TestStrippedHeadersCanonical(t *testing.T) {
-	for _, k := range append([]string{HeaderAPIKey, "Authorization", headerSignInWithX}, signatureHeaders...) {
-		if c := http.CanonicalHeaderKey(k); c != k {
-			t.Errorf("%q is not canonical (%q)", k, c)
-		}
-	}
-}
-
 func TestBufferPool(t *testing.T) {
 	bp := NewBufferPool()
 	b := bp.Get()

@@ -23,6 +23,7 @@ import (
 	"github.com/tollgate/tollgate/internal/apierror"
 	"github.com/tollgate/tollgate/internal/clock"
 	"github.com/tollgate/tollgate/internal/reqinfo"
+	"github.com/tollgate/tollgate/internal/reqtarget"
 )
 
 // Middleware wraps a handler.
@@ -187,4 +188,44 @@ func LimitBody(limit int64) Middleware {
 			next.ServeHTTP(w, r)
 		})
 	}
+}
+
+// CanonicalTarget makes the request's path canonical (package reqtarget)
+// before anything routes or decides on it, and refuses an ambiguous target
+// with 400 BAD_REQUEST, reason ambiguous_path. The request the next handler
+// gets has the canonical path in URL.Path and URL.RawPath; RequestURI stays
+// as the client sent it, for the request signatures that cover it.
+func CanonicalTarget() Middleware {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			t, err := reqtarget.Parse(r.RequestURI)
+			if err != nil {
+				apierror.Write(w, r, AmbiguousTarget(err))
+				return
+			}
+			raw := t.RawPath
+			if raw == t.Path {
+				raw = ""
+			}
+			if r.URL.Path != t.Path || r.URL.RawPath != raw {
+				u := *r.URL
+				u.Path, u.RawPath = t.Path, raw
+				r2 := *r
+				r2.URL = &u
+				r = &r2
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// AmbiguousTarget is the refusal of a request target that reqtarget.Parse
+// refused with err.
+func AmbiguousTarget(err error) *apierror.Error {
+	msg := "the request target is ambiguous"
+	var re *reqtarget.Error
+	if errors.As(err, &re) {
+		msg += ": " + re.Reason
+	}
+	return apierror.New(http.StatusBadRequest, apierror.BadRequest, msg).WithReason(apierror.ReasonAmbiguousPath).Wrap(err)
 }

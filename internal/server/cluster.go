@@ -195,7 +195,8 @@ func (s *Server) buildEdge() error {
 			s.metrics.ObserveRequest(e, reason)
 			s.usage.Record(*e)
 		},
-		Clock: s.clock, Logger: s.log,
+		Upgrades: cfg.Server.Upgrades,
+		Clock:    s.clock, Logger: s.log,
 	})
 	if err != nil {
 		return err

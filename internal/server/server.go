@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
-	"path"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -284,7 +283,7 @@ func (s *Server) build(ctx context.Context) error {
 			s.metrics.ObserveRequest(e, reason)
 			s.usage.Record(*e)
 		},
-		Sign: sign, SignAll: cfg.ResponseSigning.All,
+		Sign: sign, SignAll: cfg.ResponseSigning.All, Upgrades: cfg.Server.Upgrades,
 		Clock: s.clock, Logger: s.log,
 	})
 	if err != nil {
@@ -370,6 +369,7 @@ func (s *Server) buildListeners(resolver *clientip.Resolver, mux *http.ServeMux,
 		httpx.Recover(s.log),
 		httpx.RequestInfo(ids, clientIP, s.clock, accessLog),
 		httpx.HSTS(cfg.Server.HSTSMaxAge, cfg.Server.HSTSIncludeSubdomains),
+		httpx.CanonicalTarget(),
 		httpx.LimitBody(cfg.Server.MaxBodyBytes),
 	)
 
@@ -726,34 +726,20 @@ func (s *Server) jwks(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(s.keyring.JWKS())
 }
 
-// frontDoor sends proxied requests straight to the gateway, and everything
-// else to mux: Tollgate's own paths, and paths mux must clean up (it
-// redirects "/v1/../api/x" to "/api/x") or refuse. It spares the proxied
-// requests the mux's pattern matching, which allocates several times per
-// request; what each request reaches is the same as through mux alone, where
-// the gateway is the catch-all "/".
+// frontDoor sends proxied requests straight to the gateway, and Tollgate's
+// own paths to mux. It spares the proxied requests the mux's pattern
+// matching, which allocates several times per request; what each request
+// reaches is the same as through mux alone, where the gateway is the
+// catch-all "/": paths are canonical by now (httpx.CanonicalTarget), so mux
+// would not redirect them.
 func frontDoor(mux *http.ServeMux, gw http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p := r.URL.Path
-		if r.Method == http.MethodConnect || !isCleanPath(p) || config.IsReserved(p) {
+		if r.Method == http.MethodConnect || config.IsReserved(r.URL.Path) {
 			mux.ServeHTTP(w, r)
 			return
 		}
 		gw.ServeHTTP(w, r)
 	})
-}
-
-// isCleanPath reports whether ServeMux would leave p as it is: p is rooted
-// and path.Clean changes nothing but, maybe, a trailing slash it keeps.
-func isCleanPath(p string) bool {
-	if p == "" || p[0] != '/' {
-		return false
-	}
-	c := path.Clean(p)
-	if c != "/" && p[len(p)-1] == '/' {
-		return c == p[:len(p)-1]
-	}
-	return c == p
 }
 
 // buildX402 builds wallet sign-in and the catalog of subscriptions.

@@ -1,0 +1,319 @@
+package reqtarget
+
+import (
+	"net/url"
+	"path"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
+)
+
+func TestParseCanonical(t *testing.T) {
+	for _, tc := range []struct {
+		in, path, raw, query string
+		normalized           bool
+	}{
+		{in: "/", path: "/", raw: "/"},
+		{in: "/v1/hello", path: "/v1/hello", raw: "/v1/hello"},
+		{in: "/v1/hello/", path: "/v1/hello/", raw: "/v1/hello/"},
+		{in: "/v1/hello?a=1&b=%2F", path: "/v1/hello", raw: "/v1/hello", query: "a=1&b=%2F"},
+		{in: "/v1/a:b@c!$&'()*+,=~-._", path: "/v1/a:b@c!$&'()*+,=~-._", raw: "/v1/a:b@c!$&'()*+,=~-._"},
+		// Dot segments (RFC 3986 section 5.2.4), every spelling of them.
+		{in: "/v1/../v1/kyt/score", path: "/v1/kyt/score", raw: "/v1/kyt/score", normalized: true},
+		{in: "/v1/%2e%2e/v1/kyt/score", path: "/v1/kyt/score", raw: "/v1/kyt/score", normalized: true},
+		{in: "/v1/%2E%2E/v1/kyt/score", path: "/v1/kyt/score", raw: "/v1/kyt/score", normalized: true},
+		{in: "/v1/.%2e/v1/kyt/score", path: "/v1/kyt/score", raw: "/v1/kyt/score", normalized: true},
+		{in: "/v1/%2e./v1/kyt/score", path: "/v1/kyt/score", raw: "/v1/kyt/score", normalized: true},
+		{in: "/v1/%2e/kyt/score", path: "/v1/kyt/score", raw: "/v1/kyt/score", normalized: true},
+		{in: "/v1/./kyt/score", path: "/v1/kyt/score", raw: "/v1/kyt/score", normalized: true},
+		{in: "/v1/kyt/score/.", path: "/v1/kyt/score/", raw: "/v1/kyt/score/", normalized: true},
+		{in: "/v1/kyt/score/..", path: "/v1/kyt/", raw: "/v1/kyt/", normalized: true},
+		{in: "/../../etc/passwd", path: "/etc/passwd", raw: "/etc/passwd", normalized: true},
+		{in: "/..", path: "/", raw: "/", normalized: true},
+		{in: "/.", path: "/", raw: "/", normalized: true},
+		// Repeated slashes.
+		{in: "/v1//kyt/score", path: "/v1/kyt/score", raw: "/v1/kyt/score", normalized: true},
+		{in: "//v1/kyt///score//", path: "/v1/kyt/score/", raw: "/v1/kyt/score/", normalized: true},
+		{in: "//", path: "/", raw: "/", normalized: true},
+		// Unreserved characters decoded, other escapes kept, upper-cased.
+		{in: "/v1/%6Byt/score", path: "/v1/kyt/score", raw: "/v1/kyt/score"},
+		{in: "/v1/%7euser", path: "/v1/~user", raw: "/v1/~user"},
+		{in: "/v1/a%3fb", path: "/v1/a?b", raw: "/v1/a%3Fb"},
+		{in: "/v1/caf%c3%a9", path: "/v1/café", raw: "/v1/caf%C3%A9"},
+		{in: "/v1/café", path: "/v1/café", raw: "/v1/caf%C3%A9"},
+		{in: "/v1/100%25", path: "/v1/100%", raw: "/v1/100%25"},
+		{in: "/v1/100%25off", path: "/v1/100%off", raw: "/v1/100%25off"},
+		{in: "/v1/a%20b", path: "/v1/a b", raw: "/v1/a%20b"},
+		{in: "/v1/a+b", path: "/v1/a+b", raw: "/v1/a+b"},
+		// Trailing dots and case are part of a name.
+		{in: "/v1/kyt./score", path: "/v1/kyt./score", raw: "/v1/kyt./score"},
+		{in: "/v1/KYT/score", path: "/v1/KYT/score", raw: "/v1/KYT/score"},
+		{in: "/v1/.../x", path: "/v1/.../x", raw: "/v1/.../x"},
+		// Absolute form.
+		{in: "http://api.example.com/v1/../v1/kyt?x", path: "/v1/kyt", raw: "/v1/kyt", query: "x", normalized: true},
+		{in: "HTTPS://api.example.com", path: "/", raw: "/"},
+	} {
+		got, err := Parse(tc.in)
+		if err != nil {
+			t.Errorf("Parse(%q): %v", tc.in, err)
+			continue
+		}
+		want := Target{Path: tc.path, RawPath: tc.raw, RawQuery: tc.query, Normalized: tc.normalized}
+		if got != want {
+			t.Errorf("Parse(%q) = %+v, want %+v", tc.in, got, want)
+		}
+	}
+}
+
+func TestParseRefused(t *testing.T) {
+	for in, want := range map[string]*Error{
+		"":                                   errForm,
+		"*":                                  errForm,
+		"api.example.com:443":                errForm,
+		"v1/hello":                           errForm,
+		"/v1/kyt%2Fscore":                    errSlash,
+		"/v1/kyt%2fscore":                    errSlash,
+		"/v1%2f..%2fv1/kyt":                  errSlash,
+		`/v1\kyt`:                            errBackslash,
+		"/v1/%5Ckyt":                         errBackslash,
+		"/v1/%5ckyt":                         errBackslash,
+		"/v1/..;/v1/kyt/score":               errSemicolon,
+		"/v1/kyt;x=1/score":                  errSemicolon,
+		"/v1/kyt%3b/score":                   errSemicolon,
+		"/v1/%252e%252e/v1/kyt":              errDouble,
+		"/v1/%252F":                          errDouble,
+		"/v1/%00":                            errControl,
+		"/v1/%0a":                            errControl,
+		"/v1/%7F":                            errControl,
+		"/v1/\x00":                           errControl,
+		"/v1/\t":                             errControl,
+		"/v1/%":                              errEscape,
+		"/v1/%4":                             errEscape,
+		"/v1/%zz":                            errEscape,
+		"/v1/%u002e%u002e/kyt":               errEscape,
+		"/v1/%C0%AE%C0%AE/v1/kyt":            errUTF8,
+		"/v1/%E0%80%AE":                      errUTF8,
+		"/v1/%ff":                            errUTF8,
+		"/v1/\xc0\xae":                       errUTF8,
+		"/v1/%EF%BC%8E%EF%BC%8E/kyt":         errLookalike, // full-width full stops
+		"/v1/%EF%BC%8F":                      errLookalike, // full-width solidus
+		"/v1/%E2%80%A5/kyt":                  errLookalike, // two dot leader
+		"/v1/%EF%BC%9B":                      errLookalike, // full-width semicolon
+		"/v1/a#b":                            errFragment,
+		"/v1/a?b#c":                          errFragment,
+		"/v1/a b":                            errCharInvalid,
+		"/v1/{x}":                            errCharInvalid,
+		"/" + strings.Repeat("a", MaxLength): errLength,
+	} {
+		_, err := Parse(in)
+		if err != want {
+			t.Errorf("Parse(%q) = %v, want %v", in, err, want)
+		}
+		if !IsRefused(err) {
+			t.Errorf("IsRefused(Parse(%q)) = false", in)
+		}
+	}
+}
+
+// TestParsePlainAllocations: the common case, a canonical path, is free.
+func TestParsePlainAllocations(t *testing.T) {
+	n := testing.AllocsPerRun(100, func() {
+		if _, err := Parse("/v1/kyt/score?address=0xabc"); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if n != 0 {
+		t.Errorf("Parse of a canonical target allocates %v times", n)
+	}
+}
+
+// Resolvers of other servers: each turns the path Tollgate forwards into the
+// decoded path that server routes on. Whatever the server, it must be the
+// path Tollgate matched.
+var resolvers = map[string]func(raw string) (string, bool){
+	// Go's net/http with ServeMux-like cleaning.
+	"go": func(raw string) (string, bool) {
+		u, err := url.ParseRequestURI(raw)
+		if err != nil {
+			return "", false
+		}
+		return cleanKeepSlash(u.Path), true
+	},
+	// A WHATWG URL parser (browsers, Node): dot segments may be
+	// percent-encoded; no decoding otherwise.
+	"whatwg": func(raw string) (string, bool) {
+		return unescape(whatwgResolve(raw))
+	},
+	// A servlet container: path parameters stripped, then decoded, then
+	// normalized.
+	"servlet": func(raw string) (string, bool) {
+		segs := strings.Split(raw, "/")
+		for i, s := range segs {
+			s, _, _ = strings.Cut(s, ";")
+			segs[i] = s
+		}
+		dec, ok := unescape(strings.Join(segs, "/"))
+		if !ok {
+			return "", false
+		}
+		return cleanKeepSlash(dec), true
+	},
+	// A server that treats a backslash as a separator and merges slashes.
+	"windows": func(raw string) (string, bool) {
+		dec, ok := unescape(raw)
+		if !ok {
+			return "", false
+		}
+		return cleanKeepSlash(strings.ReplaceAll(dec, `\`, "/")), true
+	},
+	// A server (or a second proxy) that decodes twice.
+	"double": func(raw string) (string, bool) {
+		once, ok := unescape(raw)
+		if !ok {
+			return "", false
+		}
+		twice, err := url.PathUnescape(once)
+		if err != nil {
+			return once, true // a lone "%": kept as is
+		}
+		return cleanKeepSlash(twice), true
+	},
+	// A server that applies Unicode compatibility normalization (UAX #15)
+	// before it resolves dot segments.
+	"nfkc": func(raw string) (string, bool) {
+		dec, ok := unescape(raw)
+		if !ok {
+			return "", false
+		}
+		return cleanKeepSlash(norm.NFKC.String(dec)), true
+	},
+}
+
+func unescape(s string) (string, bool) {
+	d, err := url.PathUnescape(s)
+	return d, err == nil
+}
+
+// cleanKeepSlash is path.Clean keeping a trailing slash, as routers do.
+func cleanKeepSlash(p string) string {
+	c := path.Clean("/" + p)
+	if strings.HasSuffix(p, "/") && c != "/" {
+		c += "/"
+	}
+	return c
+}
+
+// whatwgResolve removes dot segments as the URL Standard's path parser does
+// (".", "%2e", ".." and its encoded spellings, any case).
+func whatwgResolve(raw string) string {
+	in := strings.Split(raw[1:], "/")
+	var out []string
+	for i, s := range in {
+		last := i == len(in)-1
+		switch strings.ToLower(s) {
+		case "..", ".%2e", "%2e.", "%2e%2e":
+			if len(out) > 0 {
+				out = out[:len(out)-1]
+			}
+			if last {
+				out = append(out, "")
+			}
+		case ".", "%2e":
+			if last {
+				out = append(out, "")
+			}
+		default:
+			out = append(out, s)
+		}
+	}
+	return "/" + strings.Join(out, "/")
+}
+
+// checkAgreement is the property of Parse: an accepted target's RawPath is
+// read as its Path by every resolver, and is itself canonical.
+func checkAgreement(t *testing.T, in string) {
+	got, err := Parse(in)
+	if err != nil {
+		if !IsRefused(err) {
+			t.Fatalf("Parse(%q): an error that is not a refusal: %v", in, err)
+		}
+		return
+	}
+	if !utf8.ValidString(got.Path) || !strings.HasPrefix(got.Path, "/") || !strings.HasPrefix(got.RawPath, "/") {
+		t.Fatalf("Parse(%q) = %+v: not a rooted UTF-8 path", in, got)
+	}
+	for name, resolve := range resolvers {
+		seen, ok := resolve(got.RawPath)
+		if !ok {
+			t.Fatalf("Parse(%q).RawPath = %q, which the %s resolver cannot read", in, got.RawPath, name)
+		}
+		want := got.Path
+		if name == "nfkc" {
+			// Names change under NFKC; what must not change is where
+			// the segments are.
+			want = norm.NFKC.String(got.Path)
+		}
+		if seen != want {
+			t.Fatalf("Parse(%q): Tollgate matches %q, the %s resolver reads the forwarded %q as %q", in, got.Path, name, got.RawPath, seen)
+		}
+	}
+	again, err := Parse(got.RawPath)
+	if err != nil || again.Path != got.Path || again.RawPath != got.RawPath || again.Normalized {
+		t.Fatalf("Parse(%q) = %+v, but Parse of its RawPath = %+v, %v", in, got, again, err)
+	}
+	// An RFC 3986 server given the original target reads the same path,
+	// up to merged slashes.
+	if dec, ok := unescape(whatwgResolve(strings.SplitN(rawPathOf(in), "?", 2)[0])); ok && !strings.Contains(dec, "//") && dec != got.Path {
+		t.Fatalf("Parse(%q).Path = %q, an RFC 3986 resolver of the original reads %q", in, got.Path, dec)
+	}
+}
+
+// rawPathOf is the path part of an origin- or absolute-form target.
+func rawPathOf(in string) string {
+	if strings.HasPrefix(in, "/") {
+		return in
+	}
+	rest, _ := cutScheme(in)
+	if i := strings.IndexByte(rest, '/'); i >= 0 {
+		return rest[i:]
+	}
+	return "/"
+}
+
+func TestAgreement(t *testing.T) {
+	for _, in := range []string{
+		"/v1/hello", "/v1/../v1/kyt/score", "/v1/%2e%2e/v1/kyt/score", "/v1//kyt", "/v1/caf%C3%A9/",
+		"/v1/a%3Fb/..", "/v1/100%25", "/v1/%41%42%43", "/a/b/c/./../../g", "/v1/%7e",
+	} {
+		checkAgreement(t, in)
+	}
+}
+
+// FuzzParse checks that every accepted target is read the same way by
+// Tollgate and by every resolver an upstream may use, and that no input
+// makes Parse panic.
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{
+		"/", "/v1/hello", "/v1/../v1/kyt/score", "/v1/%2e%2e/v1/kyt/score", "/v1/.%2E/x", "/v1//x//",
+		"/v1/..;/x", "/v1/%252e", "/v1/%C0%AE", "/v1/\\x", "/v1/%5c", "/v1/%2f", "/v1/caf%c3%a9",
+		"http://h/v1/../x", "/v1/%EF%BC%8E", "/v1/a?b/../c", "/%", "/a/./b/../../c/",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		checkAgreement(t, in)
+	})
+}
+
+func BenchmarkParse(b *testing.B) {
+	for _, in := range []string{"/v1/kyt/score?address=0xabc", "/v1/../v1/kyt/%73core"} {
+		b.Run(in, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				_, _ = Parse(in)
+			}
+		})
+	}
+}
