@@ -188,7 +188,11 @@ func errForged(name string) *apierror.Error {
 func (h *Handler) decide(w http.ResponseWriter, r *http.Request, m mode) {
 	orig, err := h.rebuild(r, m)
 	if err != nil {
-		apierror.Write(w, r, err)
+		if m == modeNginx {
+			h.writeNginx(w, r, apierror.From(err))
+		} else {
+			apierror.Write(w, r, err)
+		}
 		return
 	}
 	info := reqinfo.From(r.Context())

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/tollgate/tollgate/internal/headerpolicy"
 	"io"
 	"mime"
 	"net/http"
@@ -102,16 +103,16 @@ func BearerToken(r *http.Request) (token string, ok bool) {
 
 // ParseBearer splits an Authorization header value of the Bearer scheme
 // (RFC 6750 §2.1; the scheme is case-insensitive). bearer reports whether the
-// scheme is Bearer; token is what follows, trimmed, and may be empty.
+// scheme is Bearer, however it is separated from the token
+// (headerpolicy.Scheme: the header policy removes every such spelling, so
+// every such spelling is Tollgate's to verify); token is what follows,
+// trimmed, and may be empty.
 func ParseBearer(header string) (token string, bearer bool) {
-	scheme, token, found := strings.Cut(header, " ")
+	scheme, token := headerpolicy.Scheme(header)
 	if !strings.EqualFold(scheme, "Bearer") {
 		return "", false
 	}
-	if !found {
-		return "", true
-	}
-	return strings.TrimSpace(token), true
+	return token, true
 }
 
 // Optional is a JSON request field (of a PATCH, typically) that distinguishes absent (Set false), null

@@ -37,21 +37,25 @@ type entry struct {
 // request without "Authorization: Bearer" is not its business (authn.ErrAbsent).
 func (s *Service) Authenticate(r *http.Request) (*authn.Principal, error) {
 	vs := r.Header.Values("Authorization")
-	if len(vs) == 0 {
-		return nil, authn.ErrAbsent
-	}
-	token, bearer := httpx.ParseBearer(vs[0])
-	if !bearer {
+	// A Bearer credential in any of several fields is this method's; more
+	// than one field is ambiguous, and refused.
+	if !slices.ContainsFunc(vs, isBearer) {
 		return nil, authn.ErrAbsent
 	}
 	if len(vs) > 1 {
 		return nil, errTokenInvalid
 	}
+	token, _ := httpx.ParseBearer(vs[0])
 	e, err := s.lookup(r.Context(), token)
 	if err != nil {
 		return nil, err
 	}
 	return e.principal, nil
+}
+
+func isBearer(v string) bool {
+	_, bearer := httpx.ParseBearer(v)
+	return bearer
 }
 
 // Challenge implements authn.Authenticator.

@@ -2,12 +2,13 @@ package reqtarget
 
 import (
 	"net/url"
-	"path"
 	"strings"
 	"testing"
 	"unicode/utf8"
 
 	"golang.org/x/text/unicode/norm"
+
+	"github.com/tollgate/tollgate/internal/reqtarget/reqtargettest"
 )
 
 func TestParseCanonical(t *testing.T) {
@@ -129,108 +130,6 @@ func TestParsePlainAllocations(t *testing.T) {
 	}
 }
 
-// Resolvers of other servers: each turns the path Tollgate forwards into the
-// decoded path that server routes on. Whatever the server, it must be the
-// path Tollgate matched.
-var resolvers = map[string]func(raw string) (string, bool){
-	// Go's net/http with ServeMux-like cleaning.
-	"go": func(raw string) (string, bool) {
-		u, err := url.ParseRequestURI(raw)
-		if err != nil {
-			return "", false
-		}
-		return cleanKeepSlash(u.Path), true
-	},
-	// A WHATWG URL parser (browsers, Node): dot segments may be
-	// percent-encoded; no decoding otherwise.
-	"whatwg": func(raw string) (string, bool) {
-		return unescape(whatwgResolve(raw))
-	},
-	// A servlet container: path parameters stripped, then decoded, then
-	// normalized.
-	"servlet": func(raw string) (string, bool) {
-		segs := strings.Split(raw, "/")
-		for i, s := range segs {
-			s, _, _ = strings.Cut(s, ";")
-			segs[i] = s
-		}
-		dec, ok := unescape(strings.Join(segs, "/"))
-		if !ok {
-			return "", false
-		}
-		return cleanKeepSlash(dec), true
-	},
-	// A server that treats a backslash as a separator and merges slashes.
-	"windows": func(raw string) (string, bool) {
-		dec, ok := unescape(raw)
-		if !ok {
-			return "", false
-		}
-		return cleanKeepSlash(strings.ReplaceAll(dec, `\`, "/")), true
-	},
-	// A server (or a second proxy) that decodes twice.
-	"double": func(raw string) (string, bool) {
-		once, ok := unescape(raw)
-		if !ok {
-			return "", false
-		}
-		twice, err := url.PathUnescape(once)
-		if err != nil {
-			return once, true // a lone "%": kept as is
-		}
-		return cleanKeepSlash(twice), true
-	},
-	// A server that applies Unicode compatibility normalization (UAX #15)
-	// before it resolves dot segments.
-	"nfkc": func(raw string) (string, bool) {
-		dec, ok := unescape(raw)
-		if !ok {
-			return "", false
-		}
-		return cleanKeepSlash(norm.NFKC.String(dec)), true
-	},
-}
-
-func unescape(s string) (string, bool) {
-	d, err := url.PathUnescape(s)
-	return d, err == nil
-}
-
-// cleanKeepSlash is path.Clean keeping a trailing slash, as routers do.
-func cleanKeepSlash(p string) string {
-	c := path.Clean("/" + p)
-	if strings.HasSuffix(p, "/") && c != "/" {
-		c += "/"
-	}
-	return c
-}
-
-// whatwgResolve removes dot segments as the URL Standard's path parser does
-// (".", "%2e", ".." and its encoded spellings, any case).
-func whatwgResolve(raw string) string {
-	in := strings.Split(raw[1:], "/")
-	var out []string
-	for i, s := range in {
-		last := i == len(in)-1
-		switch strings.ToLower(s) {
-		case "..", ".%2e", "%2e.", "%2e%2e":
-			if len(out) > 0 {
-				out = out[:len(out)-1]
-			}
-			if last {
-				out = append(out, "")
-			}
-		case ".", "%2e":
-			if last {
-				out = append(out, "")
-			}
-		default:
-			out = append(out, s)
-		}
-	}
-	return "/" + strings.Join(out, "/")
-}
-
 // checkAgreement is the property of Parse: an accepted target's RawPath is
 // read as its Path by every resolver, and is itself canonical.
 func checkAgreement(t *testing.T, in string) {
@@ -244,7 +143,7 @@ func checkAgreement(t *testing.T, in string) {
 	if !utf8.ValidString(got.Path) || !strings.HasPrefix(got.Path, "/") || !strings.HasPrefix(got.RawPath, "/") {
 		t.Fatalf("Parse(%q) = %+v: not a rooted UTF-8 path", in, got)
 	}
-	for name, resolve := range resolvers {
+	for name, resolve := range reqtargettest.Resolvers {
 		seen, ok := resolve(got.RawPath)
 		if !ok {
 			t.Fatalf("Parse(%q).RawPath = %q, which the %s resolver cannot read", in, got.RawPath, name)
@@ -265,7 +164,7 @@ func checkAgreement(t *testing.T, in string) {
 	}
 	// An RFC 3986 server given the original target reads the same path,
 	// up to merged slashes.
-	if dec, ok := unescape(whatwgResolve(strings.SplitN(rawPathOf(in), "?", 2)[0])); ok && !strings.Contains(dec, "//") && dec != got.Path {
+	if dec, ok := unescape(reqtargettest.WHATWG(strings.SplitN(rawPathOf(in), "?", 2)[0])); ok && !strings.Contains(dec, "//") && dec != got.Path {
 		t.Fatalf("Parse(%q).Path = %q, an RFC 3986 resolver of the original reads %q", in, got.Path, dec)
 	}
 }
@@ -316,4 +215,9 @@ func BenchmarkParse(b *testing.B) {
 			}
 		})
 	}
+}
+
+func unescape(s string) (string, bool) {
+	d, err := url.PathUnescape(s)
+	return d, err == nil
 }

@@ -39,6 +39,7 @@ type recorded struct {
 	Method, Path string
 	Header       http.Header
 	Body         string
+	URI          string // the request target as received
 }
 
 func newRecorder(t *testing.T, h http.HandlerFunc) *recorder {
@@ -47,7 +48,7 @@ func newRecorder(t *testing.T, h http.HandlerFunc) *recorder {
 	rec.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		rec.mu.Lock()
-		rec.reqs = append(rec.reqs, recorded{r.Method, r.URL.Path, r.Header.Clone(), string(body)})
+		rec.reqs = append(rec.reqs, recorded{r.Method, r.URL.Path, r.Header.Clone(), string(body), r.RequestURI})
 		rec.mu.Unlock()
 		if h != nil {
 			h(w, r)

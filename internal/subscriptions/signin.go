@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/tollgate/tollgate/internal/headerpolicy"
 	"net/http"
 	"strings"
 	"sync"
@@ -113,11 +114,11 @@ var errTwoAuthorizations = apierror.New(http.StatusUnauthorized, apierror.Invali
 // Token returns the SIWX token of an Authorization header value, and whether
 // the value uses the SIWX scheme (case-insensitive, as auth schemes are).
 func Token(header string) (token string, ok bool) {
-	scheme, token, _ := strings.Cut(header, " ")
+	scheme, token := headerpolicy.Scheme(header)
 	if !strings.EqualFold(scheme, Scheme) {
 		return "", false
 	}
-	return strings.TrimSpace(token), true
+	return token, true
 }
 
 // Authenticate implements authn.Authenticator: a request whose Authorization
@@ -145,13 +146,18 @@ var errTwoProofs = apierror.New(http.StatusUnauthorized, apierror.InvalidToken, 
 // wallet verifies the request's SIWX credential and returns its wallet, or
 // authn.ErrAbsent when it has none.
 func (s *SignIn) wallet(r *http.Request) (string, error) {
-	if vs := r.Header.Values("Authorization"); len(vs) > 0 {
-		if token, ok := Token(vs[0]); ok {
-			if len(vs) > 1 {
-				return "", errTwoAuthorizations
-			}
-			return s.verify(token)
+	auths := r.Header.Values("Authorization")
+	for _, v := range auths {
+		token, ok := Token(v)
+		if !ok {
+			continue
 		}
+		// A SIWX credential in any of several fields is this
+		// method's; more than one field is ambiguous.
+		if len(auths) > 1 {
+			return "", errTwoAuthorizations
+		}
+		return s.verify(token)
 	}
 	if s.verifyHeader == nil {
 		return "", authn.ErrAbsent
