@@ -149,8 +149,13 @@ func TestNginxAuthRequest(t *testing.T) {
 	startNginx(t, nginxConfig(t, t.TempDir(), listen, n.srv.AuthAddr(), backend.URL, serviceToken), listen)
 	front := "http://" + listen
 
-	// Admitted: the backend gets the caller's context, not the key.
+	// A client's own X-Tollgate-Org is refused: nginx would pass it on.
 	r := do(t, "GET", front+"/v1/prices?coin=btc", nil, "X-API-KEY", key, "X-Tollgate-Org", "org_forged")
+	if code, reason := r.errCode(t); r.Status != 400 || code != "BAD_REQUEST" || reason != "forged_header" {
+		t.Fatalf("forged X-Tollgate-Org: %d %s", r.Status, r.Body)
+	}
+	// Admitted: the backend gets the caller's context, not the key.
+	r = do(t, "GET", front+"/v1/prices?coin=btc", nil, "X-API-KEY", key)
 	if r.Status != 200 || !strings.Contains(string(r.Body), `"path":"/v1/prices"`) {
 		t.Fatalf("admitted: %d %s", r.Status, r.Body)
 	}
