@@ -44,7 +44,8 @@ const (
 )
 
 // TestDashboardInBrowser drives the dashboard in headless Chromium against
-// a `tollgate serve` process, as a customer would: register, be activated by
+// a `tollgate serve` process, on the dashboard's own listener (its own
+// origin, as in production), as a customer would: register, be activated by
 // the operator (admin API), log in, create an API key and read its secret
 // once, call the gateway with it, find the request on the metrics page and
 // in the hourly chart, revoke the key (accepting the confirmation) and see
@@ -80,7 +81,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	// Tollgate.
 	const adminToken = "dashboard-e2e-admin-token-0123456789abcdef"
 	dir := t.TempDir()
-	addr, adminAddr := freePort(t), freePort(t)
+	addr, adminAddr, dashAddr := freePort(t), freePort(t), freePort(t)
 	cfg := filepath.Join(dir, "tollgate.yaml")
 	yaml := fmt.Sprintf(`server:
   listen: %s
@@ -88,6 +89,8 @@ func TestDashboardInBrowser(t *testing.T) {
 admin:
   listen: %s
   token: %s
+dashboard:
+  listen: %s
 storage:
   type: sqlite
   sqlite: {path: %s}
@@ -106,7 +109,7 @@ usage:
   quota_flush_interval: 200ms
 log:
   access_log: false
-`, addr, adminAddr, adminToken, filepath.Join(dir, "tollgate.db"), backend.URL)
+`, addr, adminAddr, adminToken, dashAddr, filepath.Join(dir, "tollgate.db"), backend.URL)
 	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -121,8 +124,8 @@ log:
 	})
 	client := &http.Client{Timeout: 5 * time.Second}
 
-	// The browser.
-	b := startBrowser(t, base, shots)
+	// The browser, on the dashboard's origin.
+	b := startBrowser(t, "http://"+dashAddr, shots)
 
 	const (
 		email    = "ada@example.com"
@@ -293,7 +296,7 @@ log:
 type dashBrowser struct {
 	t     *testing.T
 	ctx   context.Context // the tab
-	base  string          // http://host:port of Tollgate
+	base  string          // http://host:port of the dashboard
 	shots string          // the screenshot directory
 
 	mu      sync.Mutex
@@ -302,12 +305,13 @@ type dashBrowser struct {
 	posts   []string // the forms sent: method, URL and Origin
 }
 
-// startBrowser starts Chromium with a temporary profile and opens a tab;
-// the test's cleanup closes both.
-func startBrowser(t *testing.T, base, shots string) *dashBrowser {
+// startBrowser starts Chromium with a temporary profile and opens a tab on
+// the dashboard at base; the test's cleanup closes both. flags are added
+// to the browser's command line.
+func startBrowser(t *testing.T, base, shots string, flags ...chromedp.ExecAllocatorOption) *dashBrowser {
 	t.Helper()
 	parent, cancelAll := context.WithTimeout(context.Background(), browserBudget)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(parent,
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(parent, append([]chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromiumPath),
 		chromedp.Headless,
 		chromedp.NoSandbox,
@@ -322,7 +326,7 @@ func startBrowser(t *testing.T, base, shots string) *dashBrowser {
 		chromedp.WindowSize(desktopWidth, desktopHeight),
 		// No user-data-dir: the allocator makes a temporary profile and
 		// removes it when the browser ends.
-	)
+	}, flags...)...)
 	ctx, cancelTab := chromedp.NewContext(allocCtx)
 	b := &dashBrowser{t: t, ctx: ctx, base: base, shots: shots}
 	var wg sync.WaitGroup

@@ -19,11 +19,13 @@ func serveCmd(e *env) *cobra.Command {
 		Use:   "serve",
 		Short: "Run a Tollgate node",
 		Long: `Run a Tollgate node: the gateway and the control-plane API on server.listen,
-and the admin API on admin.listen when set.
+the admin API on admin.listen when set, and the dashboard on an origin of its own
+(dashboard.listen or dashboard.host) when set.
 
 With --dev and no file: SQLite under ./tollgate-data, plain HTTP on 127.0.0.1:8080,
-the admin API on 127.0.0.1:8081, and a demo upstream behind /v1/. A demo account
-and a first API key are created and printed on first start.
+the admin API on 127.0.0.1:8081, the dashboard on 127.0.0.1:8082, and a demo
+upstream behind /v1/. A demo account and a first API key are created and printed
+on first start.
 
 --role splits a cluster's work (the role setting, TOLLGATE_ROLE):
   all      decide and proxy in-process (default)

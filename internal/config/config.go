@@ -61,7 +61,10 @@ type Config struct {
 	// AuthService configures the decision API of the auth role and how a
 	// gateway-role node reaches it.
 	AuthService AuthService `yaml:"auth_service" envPrefix:"AUTH_SERVICE_"`
-	Log         Log         `yaml:"log" envPrefix:"LOG_"`
+	// Dashboard says where the web dashboard is served: on an origin of its
+	// own, or not at all (see Dashboard).
+	Dashboard Dashboard `yaml:"dashboard" envPrefix:"DASHBOARD_"`
+	Log       Log       `yaml:"log" envPrefix:"LOG_"`
 
 	// Dev is set by `tollgate serve --dev`; it is not read from files.
 	Dev bool `yaml:"-" env:"-"`
@@ -655,4 +658,5 @@ func (c *Config) fillDerived() {
 	if c.Server.TLS.MinVersion == "" {
 		c.Server.TLS.MinVersion = "1.2"
 	}
+	c.fillDashboard()
 }

@@ -8,7 +8,9 @@ import (
 const DevDataDir = "./tollgate-data"
 
 // Dev returns the configuration of `tollgate serve --dev`: plain HTTP on
-// 127.0.0.1:8080, the admin API on 127.0.0.1:8081, SQLite under dataDir, and
+// 127.0.0.1:8080, the admin API on 127.0.0.1:8081, the dashboard on its own
+// listener at 127.0.0.1:8082 (the production shape: its own origin, never
+// the one of the proxied demo routes), SQLite under dataDir, and
 // two routes to the built-in demo upstream at demoURL: /v1/, and /v1/kyt/,
 // which requires the kyt.read scope; webhooks may target local http://
 // receivers. The environment
@@ -18,6 +20,7 @@ func Dev(dataDir, demoURL string, environ []string) (Config, error) {
 	cfg.Dev = true
 	cfg.Server.InsecureHTTP = true
 	cfg.Admin.Listen = "127.0.0.1:8081"
+	cfg.Dashboard.Listen = DevDashboardListen
 	cfg.Storage.SQLite.Path = filepath.Join(dataDir, "tollgate.db")
 	cfg.Log.Format = "text"
 	// Local receivers (http://localhost:…) for webhooks under development.

@@ -156,6 +156,7 @@ func (c *Config) Validate() error {
 	}
 
 	c.validateRoutes(bad)
+	c.validateDashboard(bad)
 	c.validatePlans(bad)
 	c.validateX402(bad)
 

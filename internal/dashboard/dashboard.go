@@ -1,7 +1,7 @@
 // Package dashboard is Tollgate's web dashboard, served by Tollgate itself
-// under /dashboard/ on the public listener: sign-up and login, the
-// organization's overview, API keys, apps, webhooks, metrics and security
-// alerts.
+// under /dashboard/ on an origin of its own (a listener or a host name of
+// its own; see config.Dashboard): sign-up and login, the organization's
+// overview, API keys, apps, webhooks, metrics and security alerts.
 //
 // The pages are rendered on the server with html/template from templates
 // embedded in the binary, and work as plain HTML forms; a little JavaScript
@@ -13,19 +13,30 @@
 //
 // Security:
 //
+//   - The dashboard's origin is its own: no proxied backend shares it, so
+//     no backend page can read a dashboard page with the user's cookies
+//     (the same-origin policy, RFC 6454). Serving it on the API's origin
+//     (Options.SharedOrigin) gives that up.
 //   - The session is the control plane's: a 15-minute access token and a
-//     refresh token, kept in HttpOnly, SameSite=Strict cookies (Secure when
-//     the public URL is https) scoped to /dashboard/, never readable by
-//     script and never in localStorage. An expired access token is renewed
-//     with the refresh token (rotated each time) on the next request.
-//   - Every state-changing request is a POST that must carry the session's
-//     CSRF token (a random value in its own HttpOnly cookie, repeated in a
-//     hidden form field, compared in constant time) and, when the browser
-//     sends one, an Origin of this site.
+//     refresh token, kept in HttpOnly, SameSite=Strict cookies, never
+//     readable by script and never in localStorage; on an https origin of
+//     its own they have the __Host- prefix (Secure, Path=/, no Domain). An
+//     expired access token is renewed with the refresh token (rotated each
+//     time) on the next request.
+//   - Every state-changing request is a POST whose body is at most
+//     Options.MaxBody bytes of application/x-www-form-urlencoded, and
+//     that must carry the session's CSRF token: the HMAC-SHA256 of the
+//     session's ID (its refresh-token family) under Options.CSRFKey,
+//     compared in constant time, so that a token of another session or a
+//     value planted in a cookie is refused. The login and registration
+//     forms, before any session, carry the HMAC of a random pre-session
+//     nonce kept in an HttpOnly cookie. A POST whose Origin is another
+//     origin, or whose Sec-Fetch-Site is not same-origin, is refused too.
 //   - Every response has a strict Content-Security-Policy (no inline script
 //     or style, nothing from other origins, no framing), X-Frame-Options
-//     DENY, Referrer-Policy same-origin (no referrer to other sites; under
-//     no-referrer browsers send "Origin: null" with forms, which the
+//     DENY, Cross-Origin-Resource-Policy and Cross-Origin-Opener-Policy
+//     same-origin, Referrer-Policy same-origin (no referrer to other sites;
+//     under no-referrer browsers send "Origin: null" with forms, which the
 //     Origin check would refuse) and Cache-Control no-store; html/template
 //     escapes everything it writes.
 package dashboard
@@ -34,10 +45,12 @@ import (
 	"bytes"
 	"context"
 	"embed"
+	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
 	"log/slog"
+	"mime"
 	"net/http"
 	"net/url"
 	"strings"
@@ -78,20 +91,35 @@ type Options struct {
 	Usage     controlapi.UsageReader
 	Allowance controlapi.AllowanceReader // nil: every organization unlimited
 	Audit     AuditLister
-	// PublicURL is the site's external base URL: its scheme decides the
-	// cookies' Secure flag, its origin the accepted Origin header.
+	// PublicURL is the dashboard's external base URL: its scheme decides
+	// the cookies' Secure flag and prefix, its origin the accepted Origin
+	// header.
 	PublicURL string
-	Clock     clock.Clock  // default clock.System{}
-	Logger    *slog.Logger // default: discard
+	// SharedOrigin says the dashboard shares its origin with the API and
+	// the proxied routes (dashboard.allow_api_origin): its cookies are then
+	// scoped to /dashboard/, out of the proxied requests, and cannot have
+	// the __Host- prefix.
+	SharedOrigin bool
+	// CSRFKey is the HMAC-SHA256 key of the CSRF tokens, at least 32
+	// bytes. Every node of a cluster needs the same one: the server
+	// derives it from the master key.
+	CSRFKey []byte
+	// MaxBody bounds a form's body in bytes (server.max_api_body_bytes);
+	// a larger one is refused with 413 before it is parsed. Default 64 KiB.
+	MaxBody int64
+	Clock   clock.Clock  // default clock.System{}
+	Logger  *slog.Logger // default: discard
 }
 
 // Dashboard is the dashboard's http.Handler.
 type Dashboard struct {
-	o      Options
-	mux    *http.ServeMux
-	pages  map[string]*template.Template
-	secure bool   // Secure cookies
-	origin string // scheme://host of PublicURL
+	o       Options
+	mux     *http.ServeMux
+	pages   map[string]*template.Template
+	secure  bool    // Secure cookies
+	origin  string  // scheme://host of PublicURL, as browsers send it in Origin
+	cookies cookies // the cookies' names and path
+	csrfKey []byte
 }
 
 // New returns the dashboard.
@@ -102,11 +130,21 @@ func New(o Options) (*Dashboard, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.MaxBody <= 0 {
+		o.MaxBody = 64 << 10
+	}
 	u, err := url.Parse(o.PublicURL)
 	if err != nil || u.Host == "" {
 		return nil, fmt.Errorf("dashboard: public URL %q is not absolute", o.PublicURL)
 	}
-	d := &Dashboard{o: o, mux: http.NewServeMux(), secure: u.Scheme == "https", origin: u.Scheme + "://" + u.Host}
+	if len(o.CSRFKey) < csrfKeySize {
+		return nil, fmt.Errorf("dashboard: the CSRF key must have at least %d bytes", csrfKeySize)
+	}
+	secure := u.Scheme == "https"
+	d := &Dashboard{
+		o: o, mux: http.NewServeMux(), secure: secure, origin: originOf(u),
+		cookies: cookieNames(secure, o.SharedOrigin), csrfKey: bytes.Clone(o.CSRFKey),
+	}
 	if d.pages, err = parsePages(); err != nil {
 		return nil, err
 	}
@@ -129,10 +167,56 @@ func (d *Dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "same-origin")
 	h.Set("Cross-Origin-Opener-Policy", "same-origin")
+	// No other origin may even embed a response (a <script> or <img> of
+	// a page, read into its process): Fetch's CORP check.
+	h.Set("Cross-Origin-Resource-Policy", "same-origin")
 	if !strings.HasPrefix(r.URL.Path, Prefix+"static/") {
 		h.Set("Cache-Control", "no-store")
 	}
+	if r.Method == http.MethodPost {
+		if err := d.readForm(w, r); err != nil {
+			d.fail(w, r, err)
+			return
+		}
+	}
 	d.mux.ServeHTTP(w, r)
+}
+
+var errFormType = apierror.New(http.StatusUnsupportedMediaType, apierror.UnsupportedMediaType,
+	"a dashboard form must be sent as application/x-www-form-urlencoded")
+
+// readForm reads a POST's form, of at most MaxBody bytes (413 beyond,
+// before anything is read when the length is declared) and of the one type
+// the dashboard's forms send (415 otherwise). The handlers then find it
+// in r.PostForm.
+func (d *Dashboard) readForm(w http.ResponseWriter, r *http.Request) error {
+	if r.ContentLength > d.o.MaxBody {
+		return apierror.New(http.StatusRequestEntityTooLarge, apierror.PayloadTooLarge,
+			fmt.Sprintf("request body exceeds %d bytes", d.o.MaxBody))
+	}
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/x-www-form-urlencoded" {
+		return errFormType
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, d.o.MaxBody)
+	if err := r.ParseForm(); err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return apierror.From(tooLarge)
+		}
+		return apierror.Invalid("", "the form could not be read: %v", err)
+	}
+	return nil
+}
+
+// originOf returns the origin of an absolute URL as browsers serialize it
+// in the Origin header (RFC 6454 section 6.1): scheme and host in lower
+// case, the scheme's default port left out.
+func originOf(u *url.URL) string {
+	scheme, host := strings.ToLower(u.Scheme), strings.ToLower(u.Host)
+	if p := u.Port(); (scheme == "https" && p == "443") || (scheme == "http" && p == "80") {
+		host = strings.TrimSuffix(host, ":"+p)
+	}
+	return scheme + "://" + host
 }
 
 // staticHandler serves the embedded assets, cacheable for an hour.

@@ -1,8 +1,9 @@
 package dashboard
 
 import (
+	"crypto/hmac"
 	"crypto/rand"
-	"crypto/subtle"
+	"crypto/sha256"
 	"encoding/base64"
 	"net/http"
 	"net/url"
@@ -15,23 +16,85 @@ import (
 	"github.com/tollgate/tollgate/internal/store"
 )
 
-// Cookies of the dashboard, all HttpOnly, SameSite=Strict, Path=/dashboard/.
+// Cookies and forms of the dashboard. The cookies are HttpOnly and
+// SameSite=Strict; their names and path depend on the dashboard's origin
+// (see cookieNames).
 const (
 	cookieAccess  = "tg_session" // the access token (JWT)
 	cookieRefresh = "tg_refresh" // the refresh token
-	cookieCSRF    = "tg_csrf"    // the CSRF token the forms repeat
+	cookiePre     = "tg_pre"     // the pre-session nonce of the login and registration forms
 	// csrfField is the form field carrying the CSRF token.
 	csrfField = "csrf"
-	// cookieLife bounds the cookies; the tokens inside expire sooner or
-	// later on their own terms (15 minutes, 30 days by default).
+	// cookieLife bounds the session cookies; the tokens inside expire
+	// sooner or later on their own terms (15 minutes, 30 days by default).
 	cookieLife = 30 * 24 * time.Hour
+	// preLife bounds the pre-session cookie: a login form older than that
+	// must be reloaded.
+	preLife = 24 * time.Hour
+	// csrfKeySize is the least size of Options.CSRFKey in bytes.
+	csrfKeySize = 32
 )
+
+// Domain separation of the CSRF tokens' HMAC input: a pre-session token is
+// never a session token.
+const (
+	csrfSession    = "tollgate dashboard csrf: session\x00"
+	csrfPreSession = "tollgate dashboard csrf: pre-session\x00"
+)
+
+// cookies are the names and path of the dashboard's cookies.
+type cookies struct {
+	access, refresh, pre string
+	path                 string
+}
+
+// cookieNames returns the cookies of a dashboard on its own origin or on
+// the API's (shared), over https (secure) or plain http. On its own https
+// origin every cookie has the __Host- prefix, so that a browser accepts it
+// only from this very origin, Secure, for Path=/ and without Domain: no
+// sibling host can plant or overwrite one (RFC 6265bis section 4.1.3.2).
+// On a shared origin the cookies stay under /dashboard/, out of the
+// requests proxied to backends, with the __Secure- prefix over https; on
+// plain http (development) they have no prefix, which browsers refuse
+// without Secure.
+func cookieNames(secure, shared bool) cookies {
+	prefix, path := "", "/"
+	switch {
+	case shared:
+		path = Prefix
+		if secure {
+			prefix = "__Secure-"
+		}
+	case secure:
+		prefix = "__Host-"
+	}
+	return cookies{access: prefix + cookieAccess, refresh: prefix + cookieRefresh, pre: prefix + cookiePre, path: path}
+}
+
+// IsCookie reports whether name is one of the dashboard's cookies, under
+// any of the names it may have (prefixes are matched in any case, as
+// browsers do). The gateway keeps these cookies from backends
+// (gateway.Options.PrivateCookie): browsers send a host's cookies to every
+// port of it (RFC 6265 section 8.5), a dashboard listener's included.
+func IsCookie(name string) bool {
+	for _, p := range []string{"__Host-", "__Secure-"} {
+		if len(name) > len(p) && strings.EqualFold(name[:len(p)], p) {
+			name = name[len(p):]
+			break
+		}
+	}
+	return name == cookieAccess || name == cookieRefresh || name == cookiePre
+}
 
 // session is the logged-in user of a request.
 type session struct {
 	accounts.Session
-	Org  store.Organization
+	Org store.Organization
+	// CSRF is the session's CSRF token, which its forms carry.
 	CSRF string
+	// refresh is the session's current refresh token (renewed by this
+	// very request, maybe).
+	refresh string
 }
 
 // CanManage reports whether the user may change the organization's
@@ -49,14 +112,14 @@ func (d *Dashboard) setCookie(w http.ResponseWriter, name, value string, life ti
 	// Secure whenever the site is https; plain-http development needs it
 	// off. HttpOnly and SameSite=Strict always.
 	http.SetCookie(w, &http.Cookie{ //nolint:gosec // G124: see above
-		Name: name, Value: value, Path: Prefix, MaxAge: int(life.Seconds()),
+		Name: name, Value: value, Path: d.cookies.path, MaxAge: int(life.Seconds()),
 		HttpOnly: true, Secure: d.secure, SameSite: http.SameSiteStrictMode,
 	})
 }
 
 func (d *Dashboard) clearCookie(w http.ResponseWriter, name string) {
 	http.SetCookie(w, &http.Cookie{ //nolint:gosec // G124: as setCookie
-		Name: name, Value: "", Path: Prefix, MaxAge: -1,
+		Name: name, Value: "", Path: d.cookies.path, MaxAge: -1,
 		HttpOnly: true, Secure: d.secure, SameSite: http.SameSiteStrictMode,
 	})
 }
@@ -68,31 +131,84 @@ func newToken() string {
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-// csrfToken returns the request's CSRF token, setting a new one when it has
-// none.
-func (d *Dashboard) csrfToken(w http.ResponseWriter, r *http.Request) string {
-	if c, err := r.Cookie(cookieCSRF); err == nil && len(c.Value) == 43 {
-		return c.Value
+// csrfMAC returns the CSRF token of a session or pre-session id: the
+// base64url HMAC-SHA256 of the kind and the id under the dashboard's key.
+func (d *Dashboard) csrfMAC(kind, id string) []byte {
+	m := hmac.New(sha256.New, d.csrfKey)
+	m.Write([]byte(kind))
+	m.Write([]byte(id))
+	return m.Sum(nil)
+}
+
+// csrfToken is csrfMAC in a form field.
+func (d *Dashboard) csrfToken(kind, id string) string {
+	if id == "" {
+		return "" // refused by validCSRF: no session, no token
 	}
-	t := newToken()
-	d.setCookie(w, cookieCSRF, t, cookieLife)
-	return t
+	return base64.RawURLEncoding.EncodeToString(d.csrfMAC(kind, id))
+}
+
+// validCSRF reports, in constant time, whether got is the token of id.
+func (d *Dashboard) validCSRF(kind, id, got string) bool {
+	if id == "" || got == "" {
+		return false
+	}
+	mac, err := base64.RawURLEncoding.DecodeString(got)
+	return err == nil && hmac.Equal(mac, d.csrfMAC(kind, id))
+}
+
+// preToken returns the CSRF token of the login and registration forms,
+// bound to the browser's pre-session nonce, which it sets when the request
+// has none.
+func (d *Dashboard) preToken(w http.ResponseWriter, r *http.Request) string {
+	nonce := ""
+	if c, err := r.Cookie(d.cookies.pre); err == nil && len(c.Value) == 43 {
+		nonce = c.Value
+	} else {
+		nonce = newToken()
+		d.setCookie(w, d.cookies.pre, nonce, preLife)
+	}
+	return d.csrfToken(csrfPreSession, nonce)
 }
 
 var errCSRF = apierror.New(http.StatusForbidden, apierror.Forbidden,
 	"this form has expired or did not come from the dashboard; reload the page and try again").WithReason("csrf")
 
-// checkPost refuses a POST without the session's CSRF token, or from
-// another origin.
-func (d *Dashboard) checkPost(r *http.Request) error {
+// checkOrigin refuses a request that a browser says comes from elsewhere:
+// an Origin (RFC 6454) other than the dashboard's, or Fetch Metadata
+// (Sec-Fetch-Site) other than same-origin — a page of a sibling host or
+// port (same-site, so sent the SameSite=Strict cookies) included.
+// Browsers that send neither header are left to the CSRF token.
+func (d *Dashboard) checkOrigin(r *http.Request) error {
 	if o := r.Header.Get("Origin"); o != "" && o != d.origin && o != requestOrigin(r) {
 		return errCSRF
 	}
-	c, err := r.Cookie(cookieCSRF)
-	if err != nil || c.Value == "" {
+	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" && site != "none" {
 		return errCSRF
 	}
-	if subtle.ConstantTimeCompare([]byte(c.Value), []byte(r.PostFormValue(csrfField))) != 1 {
+	return nil
+}
+
+// checkPost refuses a POST of a session without the session's CSRF token,
+// or from another origin.
+func (d *Dashboard) checkPost(r *http.Request, s *session) error {
+	if err := d.checkOrigin(r); err != nil {
+		return err
+	}
+	if !d.validCSRF(csrfSession, s.SessionID, r.PostFormValue(csrfField)) {
+		return errCSRF
+	}
+	return nil
+}
+
+// checkPrePost refuses a POST of the login or registration form without
+// the token of the browser's pre-session nonce, or from another origin.
+func (d *Dashboard) checkPrePost(r *http.Request) error {
+	if err := d.checkOrigin(r); err != nil {
+		return err
+	}
+	c, err := r.Cookie(d.cookies.pre)
+	if err != nil || !d.validCSRF(csrfPreSession, c.Value, r.PostFormValue(csrfField)) {
 		return errCSRF
 	}
 	return nil
@@ -114,18 +230,21 @@ func (d *Dashboard) authenticate(w http.ResponseWriter, r *http.Request) (*sessi
 	ctx := r.Context()
 	var sess accounts.Session
 	var err error = apierror.ErrUnauthorized
-	if c, cerr := r.Cookie(cookieAccess); cerr == nil && c.Value != "" {
+	if c, cerr := r.Cookie(d.cookies.access); cerr == nil && c.Value != "" {
 		sess, err = d.o.Accounts.Authenticate(ctx, c.Value)
+	}
+	refresh := ""
+	if c, cerr := r.Cookie(d.cookies.refresh); cerr == nil {
+		refresh = c.Value
 	}
 	if err != nil {
 		if apierror.From(err).Status != http.StatusUnauthorized {
 			return nil, err // the store is down: not a logout
 		}
-		c, cerr := r.Cookie(cookieRefresh)
-		if cerr != nil || c.Value == "" {
+		if refresh == "" {
 			return nil, nil
 		}
-		pair, rerr := d.o.Accounts.Refresh(ctx, c.Value, reqinfo.From(ctx).ClientIP)
+		pair, rerr := d.o.Accounts.Refresh(ctx, refresh, reqinfo.From(ctx).ClientIP)
 		if rerr != nil {
 			if apierror.From(rerr).Status >= 500 {
 				return nil, rerr
@@ -134,6 +253,7 @@ func (d *Dashboard) authenticate(w http.ResponseWriter, r *http.Request) (*sessi
 			return nil, nil
 		}
 		d.setSession(w, pair)
+		refresh = pair.RefreshToken
 		if sess, err = d.o.Accounts.Authenticate(ctx, pair.AccessToken); err != nil {
 			return nil, err
 		}
@@ -142,17 +262,20 @@ func (d *Dashboard) authenticate(w http.ResponseWriter, r *http.Request) (*sessi
 	if err != nil {
 		return nil, err
 	}
-	return &session{Session: sess, Org: org, CSRF: d.csrfToken(w, r)}, nil
+	// The token is bound to the session (the refresh-token family, which
+	// outlives each access token), so that no other session's token, and
+	// no value an attacker could plant in a cookie, passes checkPost.
+	return &session{Session: sess, Org: org, CSRF: d.csrfToken(csrfSession, sess.SessionID), refresh: refresh}, nil
 }
 
 func (d *Dashboard) setSession(w http.ResponseWriter, p accounts.TokenPair) {
-	d.setCookie(w, cookieAccess, p.AccessToken, cookieLife)
-	d.setCookie(w, cookieRefresh, p.RefreshToken, cookieLife)
+	d.setCookie(w, d.cookies.access, p.AccessToken, cookieLife)
+	d.setCookie(w, d.cookies.refresh, p.RefreshToken, cookieLife)
 }
 
 func (d *Dashboard) clearSession(w http.ResponseWriter) {
-	d.clearCookie(w, cookieAccess)
-	d.clearCookie(w, cookieRefresh)
+	d.clearCookie(w, d.cookies.access)
+	d.clearCookie(w, d.cookies.refresh)
 }
 
 // pageFunc is a page of a logged-in user.
@@ -176,7 +299,7 @@ func (d *Dashboard) page(h pageFunc) http.Handler {
 			return
 		}
 		if r.Method == http.MethodPost {
-			if err := d.checkPost(r); err != nil {
+			if err := d.checkPost(r, s); err != nil {
 				d.fail(w, r, err)
 				return
 			}
@@ -201,7 +324,7 @@ func safeNext(next string) string {
 }
 
 func (d *Dashboard) login(w http.ResponseWriter, r *http.Request) {
-	v := view{Title: "Log in", CSRF: d.csrfToken(w, r)}
+	v := view{Title: "Log in", CSRF: d.preToken(w, r)}
 	data := loginData{Next: r.URL.Query().Get("next")}
 	if r.Method == http.MethodGet {
 		if r.URL.Query().Get("registered") != "" {
@@ -211,7 +334,7 @@ func (d *Dashboard) login(w http.ResponseWriter, r *http.Request) {
 		d.render(w, r, http.StatusOK, "login", v)
 		return
 	}
-	if err := d.checkPost(r); err != nil {
+	if err := d.checkPrePost(r); err != nil {
 		d.fail(w, r, err)
 		return
 	}
@@ -224,7 +347,7 @@ func (d *Dashboard) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d.setSession(w, pair)
-	d.setCookie(w, cookieCSRF, newToken(), cookieLife) // a new session, a new token
+	d.clearCookie(w, d.cookies.pre) // the session's pages carry its own token
 	redirect(w, r, safeNext(data.Next))
 }
 
@@ -235,13 +358,13 @@ type registerData struct {
 }
 
 func (d *Dashboard) register(w http.ResponseWriter, r *http.Request) {
-	v := view{Title: "Create an account", CSRF: d.csrfToken(w, r)}
+	v := view{Title: "Create an account", CSRF: d.preToken(w, r)}
 	if r.Method == http.MethodGet {
 		v.Data = registerData{}
 		d.render(w, r, http.StatusOK, "register", v)
 		return
 	}
-	if err := d.checkPost(r); err != nil {
+	if err := d.checkPrePost(r); err != nil {
 		d.fail(w, r, err)
 		return
 	}
@@ -270,17 +393,25 @@ func (d *Dashboard) register(w http.ResponseWriter, r *http.Request) {
 	d.render(w, r, http.StatusAccepted, "register", v)
 }
 
+// logout ends the session, whose CSRF token the form must carry; without
+// a session it only clears the cookies.
 func (d *Dashboard) logout(w http.ResponseWriter, r *http.Request) {
-	if err := d.checkPost(r); err != nil {
+	s, err := d.authenticate(w, r)
+	if err != nil {
 		d.fail(w, r, err)
 		return
 	}
-	if c, err := r.Cookie(cookieRefresh); err == nil && c.Value != "" {
-		if err := d.o.Accounts.Logout(r.Context(), c.Value); err != nil {
-			d.o.Logger.Warn("dashboard logout", "error", err)
+	if s != nil {
+		if err := d.checkPost(r, s); err != nil {
+			d.fail(w, r, err)
+			return
+		}
+		if s.refresh != "" {
+			if err := d.o.Accounts.Logout(r.Context(), s.refresh); err != nil {
+				d.o.Logger.Warn("dashboard logout", "error", err)
+			}
 		}
 	}
 	d.clearSession(w)
-	d.clearCookie(w, cookieCSRF)
 	redirect(w, r, Prefix+"login")
 }

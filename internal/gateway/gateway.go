@@ -88,8 +88,14 @@ type Options struct {
 	// h2c upgrade would give the client an HTTP/2 connection to the
 	// upstream whose later requests Tollgate never sees.
 	Upgrades []string
-	Clock    clock.Clock // default clock.System{}
-	Logger   *slog.Logger
+	// PrivateCookie reports whether a cookie is Tollgate's own (the
+	// dashboard's session): such cookies are removed from the requests
+	// sent to upstreams, and their Set-Cookie fields from the responses,
+	// so that no backend on a host the dashboard shares (browsers send a
+	// host's cookies to all its ports) reads or plants one. Nil: none.
+	PrivateCookie func(name string) bool
+	Clock         clock.Clock // default clock.System{}
+	Logger        *slog.Logger
 }
 
 // Limiter decides an authenticated request costing units: Limit sets the
@@ -119,6 +125,7 @@ type Gateway struct {
 	decider  Decider
 	noCreds  func() *apierror.Error // the answer to a request without credentials
 	trusted  func(string) bool
+	private  func(string) bool // Options.PrivateCookie
 	meter    Meter
 	upgrades []string
 	clock    clock.Clock
@@ -227,7 +234,7 @@ func New(routes []config.Route, o Options) (*Gateway, error) {
 	}
 	g := &Gateway{
 		methods: o.Authenticators, limiter: o.Limiter, decider: o.Decider, bans: o.Bans, trusted: o.TrustedPeer,
-		meter: o.Meter, upgrades: o.Upgrades, clock: o.Clock, log: o.Logger,
+		private: o.PrivateCookie, meter: o.Meter, upgrades: o.Upgrades, clock: o.Clock, log: o.Logger,
 	}
 	buffers := NewBufferPool()
 	unauthorized := apierror.ErrUnauthorized
@@ -262,7 +269,7 @@ func New(routes []config.Route, o Options) (*Gateway, error) {
 		}
 		rt.proxy = &httputil.ReverseProxy{
 			Rewrite:        g.rewriter(rt),
-			ModifyResponse: dropEcho,
+			ModifyResponse: g.modifyResponse,
 			Transport:      transport,
 			BufferPool:     buffers,
 			ErrorHandler:   g.proxyError,
@@ -487,6 +494,13 @@ func (g *Gateway) rewriter(rt *route) func(*httputil.ProxyRequest) {
 			delete(h, "Connection")
 			delete(h, "Http2-Settings")
 		}
+		if c, ok := h["Cookie"]; ok && g.private != nil {
+			if c, ok = dropCookies(c, g.private); ok {
+				h["Cookie"] = c
+			} else {
+				delete(h, "Cookie")
+			}
+		}
 		info := reqinfo.From(in.Context())
 		// One backing array for the values set here: one allocation.
 		vals := make([]string, 0, 8)
@@ -554,11 +568,15 @@ func setForwarded(set func(k, v string), in *http.Request, trustedPeer bool) {
 	set("X-Forwarded-Proto", proto)
 }
 
-// dropEcho removes the upstream's X-Request-Id: the response already carries
-// Tollgate's, which the upstream received, and ReverseProxy would add the
-// upstream's copy beside it.
-func dropEcho(res *http.Response) error {
+// modifyResponse removes the upstream's X-Request-Id: the response already
+// carries Tollgate's, which the upstream received, and ReverseProxy would
+// add the upstream's copy beside it; and any Set-Cookie of a private
+// cookie.
+func (g *Gateway) modifyResponse(res *http.Response) error {
 	res.Header.Del(HeaderRequestID)
+	if g.private != nil {
+		dropSetCookies(res.Header, g.private)
+	}
 	return nil
 }
 

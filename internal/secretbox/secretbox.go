@@ -23,11 +23,17 @@
 // out those to open and seal again, after which the old key can be dropped.
 // With random nonces, seal no more than about 2^32 values under one key
 // (NIST SP 800-38D section 8.3); rotate long before that.
+//
+// DeriveKey gives other parts of Tollgate keys of their own, derived from
+// the primary key with HKDF-SHA256 (RFC 5869) under a label that names
+// their use, so that every node holding the same master key derives the
+// same keys without a secret of their own to distribute.
 package secretbox
 
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -56,6 +62,9 @@ const (
 	tagSize    = 16
 
 	keyIDContext = "tollgate-secretbox-key-id"
+	// deriveSalt is the HKDF salt of DeriveKey (RFC 5869 section 3.1: a
+	// fixed, application-specific value).
+	deriveSalt = "tollgate-secretbox-derive"
 )
 
 var (
@@ -75,6 +84,8 @@ type keyID [keyIDSize]byte
 type Box struct {
 	primary keyID
 	aeads   map[keyID]cipher.AEAD // the primary and the previous keys
+	// prk is HKDF-Extract(deriveSalt, primary key), DeriveKey's input.
+	prk []byte
 }
 
 // New returns a Box that seals under primary and opens values sealed under
@@ -95,6 +106,11 @@ func New(primary []byte, previous ...[]byte) (*Box, error) {
 		id := keyIDOf(key)
 		if i == 0 {
 			b.primary = id
+			prk, err := hkdf.Extract(sha256.New, key, []byte(deriveSalt))
+			if err != nil {
+				return nil, err
+			}
+			b.prk = prk
 		}
 		if other, ok := keys[id]; ok {
 			if subtle.ConstantTimeCompare(other, key) == 1 {
@@ -110,6 +126,25 @@ func New(primary []byte, previous ...[]byte) (*Box, error) {
 		b.aeads[id] = aead
 	}
 	return b, nil
+}
+
+// ErrNoKey is returned by DeriveKey on a Box that holds no key.
+var ErrNoKey = errors.New("secretbox: no key")
+
+// DeriveKey returns a key of size bytes (at most 255×32) for the use label
+// names ("tollgate dashboard csrf v1"), derived from the primary key with
+// HKDF-SHA256 (RFC 5869): the same primary key and label always give the
+// same key, another label or key an unrelated one, and the key reveals
+// nothing of the primary key. Previous keys take no part: after a rotation
+// the derived keys change with the primary key. Safe for concurrent use.
+func (b *Box) DeriveKey(label string, size int) ([]byte, error) {
+	if b == nil || b.prk == nil {
+		return nil, ErrNoKey
+	}
+	if label == "" {
+		return nil, errors.New("secretbox: DeriveKey needs a label")
+	}
+	return hkdf.Expand(sha256.New, b.prk, label, size)
 }
 
 // newAEAD is the cipher construction Seal and Open use: AES-256 in GCM with

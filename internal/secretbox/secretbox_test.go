@@ -2,6 +2,7 @@ package secretbox
 
 import (
 	"bytes"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -575,5 +576,44 @@ func BenchmarkSeal(b *testing.B) {
 		if _, err := box.Seal(pt, ad); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// DeriveKey is HKDF-SHA256 (RFC 5869) of the primary key with the
+// documented salt and the label as info, computed here from HMAC alone;
+// other labels, other primary keys and previous keys give other keys.
+func TestDeriveKey(t *testing.T) {
+	hmacOf := func(key []byte, parts ...[]byte) []byte {
+		m := hmac.New(sha256.New, key)
+		for _, p := range parts {
+			m.Write(p)
+		}
+		return m.Sum(nil)
+	}
+	prk := hmacOf([]byte("tollgate-secretbox-derive"), testKey(1)) // RFC 5869 §2.2
+	want := hmacOf(prk, []byte("tollgate test label"), []byte{1})  // §2.3, T(1)
+	b := mustNew(t, testKey(1), testKey(2))
+	got, err := b.DeriveKey("tollgate test label", 32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("DeriveKey = %x, want %x", got, want)
+	}
+	again, _ := mustNew(t, testKey(1)).DeriveKey("tollgate test label", 32)
+	if !bytes.Equal(again, got) {
+		t.Error("the previous keys changed the derived key")
+	}
+	other, _ := b.DeriveKey("tollgate other label", 32)
+	rotated, _ := mustNew(t, testKey(2), testKey(1)).DeriveKey("tollgate test label", 32)
+	if bytes.Equal(other, got) || bytes.Equal(rotated, got) {
+		t.Error("another label or primary key gave the same key")
+	}
+	var zero Box
+	if _, err := zero.DeriveKey("tollgate test label", 32); !errors.Is(err, ErrNoKey) {
+		t.Errorf("zero Box DeriveKey: %v", err)
+	}
+	if _, err := b.DeriveKey("", 32); err == nil {
+		t.Error("DeriveKey without a label")
 	}
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/tollgate/tollgate/internal/counters/failover"
 	"github.com/tollgate/tollgate/internal/counters/memory"
 	redisctr "github.com/tollgate/tollgate/internal/counters/redis"
+	"github.com/tollgate/tollgate/internal/dashboard"
 	"github.com/tollgate/tollgate/internal/extauthz"
 	"github.com/tollgate/tollgate/internal/gateway"
 	"github.com/tollgate/tollgate/internal/httpx"
@@ -195,8 +196,9 @@ func (s *Server) buildEdge() error {
 			s.metrics.ObserveRequest(e, reason)
 			s.usage.Record(*e)
 		},
-		Upgrades: cfg.Server.Upgrades,
-		Clock:    s.clock, Logger: s.log,
+		Upgrades:      cfg.Server.Upgrades,
+		PrivateCookie: dashboard.IsCookie, // the auth nodes' dashboard may share a host name with this node
+		Clock:         s.clock, Logger: s.log,
 	})
 	if err != nil {
 		return err

@@ -42,7 +42,7 @@ func gatewayStatus(t *testing.T, n *node, path, key string) int {
 // The keys pages: create (the secret shown once), use, edit, rotate with a
 // grace, revoke; escaping; CSRF.
 func TestDashboardKeys(t *testing.T) {
-	n := start(t, baseYAML(t.TempDir(), newRecorder(t, nil).URL), nil)
+	n := start(t, dashYAML(t.TempDir(), newRecorder(t, nil).URL), nil)
 	c := dashLogin(t, n, "keys@example.com", "Keys Co")
 
 	p := c.get("/dashboard/keys")
@@ -212,7 +212,7 @@ func TestDashboardKeys(t *testing.T) {
 
 // The apps page: create (the secret shown once), rotate the secret, delete.
 func TestDashboardApps(t *testing.T) {
-	n := start(t, baseYAML(t.TempDir(), newRecorder(t, nil).URL), nil)
+	n := start(t, dashYAML(t.TempDir(), newRecorder(t, nil).URL), nil)
 	c := dashLogin(t, n, "apps@example.com", "Apps Co")
 	if p := c.get("/dashboard/apps"); p.Status != 200 || !strings.Contains(p.Body, `id="create-app"`) {
 		t.Fatalf("apps page: %d\n%s", p.Status, p.Body)
@@ -296,7 +296,7 @@ func TestDashboardApps(t *testing.T) {
 
 // A member sees the keys and apps, without forms, and cannot post them.
 func TestDashboardKeysMember(t *testing.T) {
-	n := start(t, baseYAML(t.TempDir(), newRecorder(t, nil).URL), nil)
+	n := start(t, dashYAML(t.TempDir(), newRecorder(t, nil).URL), nil)
 	c := dashLogin(t, n, "member@example.com", "Member Co")
 	p := c.post("/dashboard/keys", url.Values{"name": {"made by the owner"}})
 	if p.Status != http.StatusCreated {

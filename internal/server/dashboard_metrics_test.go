@@ -75,7 +75,7 @@ func metricsSeries(t *testing.T, body string) (sums map[string]int64, labels int
 // request log with its filters and pages, from real gateway traffic.
 func TestDashboardMetrics(t *testing.T) {
 	be := newRecorder(t, nil)
-	yaml := baseYAML(t.TempDir(), be.URL) + `plans:
+	yaml := dashYAML(t.TempDir(), be.URL) + `plans:
   - name: big
     quota: {units: 1000, period: month}
 default_plan: big

@@ -15,9 +15,9 @@ import (
 )
 
 // The session pages: register (pending), log in, the overview, log out; the
-// security headers; CSRF.
+// security headers; the cookies of a plain-http origin of its own; CSRF.
 func TestDashboardSession(t *testing.T) {
-	n := start(t, baseYAML(t.TempDir(), newRecorder(t, nil).URL), nil)
+	n := start(t, dashYAML(t.TempDir(), newRecorder(t, nil).URL), nil)
 	c := newDashClient(t, n)
 	if p := c.get("/dashboard/overview"); p.Status != http.StatusSeeOther || !strings.HasPrefix(p.Location, "/dashboard/login?next=") {
 		t.Fatalf("overview without a session: %d %s", p.Status, p.Location)
@@ -25,6 +25,7 @@ func TestDashboardSession(t *testing.T) {
 	p := c.get("/dashboard/register")
 	for h, want := range map[string]string{
 		"X-Frame-Options": "DENY", "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",
+		"Cross-Origin-Resource-Policy": "same-origin", "Cross-Origin-Opener-Policy": "same-origin",
 	} {
 		if got := p.Header.Get(h); got != want {
 			t.Errorf("%s = %q, want %q", h, got, want)
@@ -46,6 +47,9 @@ func TestDashboardSession(t *testing.T) {
 	if r := n.adminDo("POST", "/admin/v1/users/dash@example.com/activate", nil); r.Status != 200 {
 		t.Fatal(r.Status)
 	}
+	if p := c.get("/dashboard/login"); p.Status != 200 || c.csrf() == "" {
+		t.Fatalf("login page: %d, CSRF token %q", p.Status, c.csrf())
+	}
 	p = c.post("/dashboard/login", url.Values{"email": {"dash@example.com"}, "password": {"wrong password!"}})
 	if p.Status != http.StatusUnauthorized || !strings.Contains(p.Body, `role="alert"`) {
 		t.Fatalf("wrong password: %d %s", p.Status, p.Body)
@@ -54,10 +58,18 @@ func TestDashboardSession(t *testing.T) {
 	if p.Status != http.StatusSeeOther || p.Location != "/dashboard/overview" {
 		t.Fatalf("login: %d %s", p.Status, p.Location)
 	}
+	// On a plain-http origin of its own: no prefix (browsers refuse one
+	// without Secure), Path=/, never a Domain; the pre-session nonce ends.
+	names := map[string]bool{}
 	for _, ck := range p.Header.Values("Set-Cookie") {
-		if !strings.Contains(ck, "HttpOnly") || !strings.Contains(ck, "SameSite=Strict") || !strings.Contains(ck, "Path=/dashboard/") {
+		names[ck[:strings.IndexByte(ck, '=')]] = true
+		if !strings.Contains(ck, "HttpOnly") || !strings.Contains(ck, "SameSite=Strict") || !strings.Contains(ck, "; Path=/;") ||
+			strings.Contains(ck, "Domain") || strings.Contains(ck, "Secure") {
 			t.Errorf("cookie %q", ck)
 		}
+	}
+	if !names["tg_session"] || !names["tg_refresh"] || !names["tg_pre"] || len(names) != 3 {
+		t.Errorf("login set cookies %v, want tg_session, tg_refresh and the end of tg_pre", names)
 	}
 	p = c.get("/dashboard/overview")
 	if p.Status != 200 || !strings.Contains(p.Body, "Dash &lt;Co&gt;") || strings.Contains(p.Body, "Dash <Co>") {
@@ -67,11 +79,18 @@ func TestDashboardSession(t *testing.T) {
 	if p := c.post("/dashboard/logout", url.Values{"csrf": {"forged"}}); p.Status != http.StatusForbidden {
 		t.Errorf("logout with a forged CSRF token: %d", p.Status)
 	}
-	req, _ := http.NewRequest(http.MethodPost, n.base+"/dashboard/logout", strings.NewReader("csrf="+c.csrf()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Origin", "https://evil.example")
-	if p := c.do(req); p.Status != http.StatusForbidden {
-		t.Errorf("logout from another origin: %d", p.Status)
+	// From another origin — the API's, a sibling port's, any — whether
+	// the browser says so in Origin or in Fetch Metadata.
+	for _, h := range [][2]string{
+		{"Origin", "https://evil.example"}, {"Origin", n.base}, {"Origin", "null"},
+		{"Sec-Fetch-Site", "same-site"}, {"Sec-Fetch-Site", "cross-site"},
+	} {
+		req, _ := http.NewRequest(http.MethodPost, c.base+"/dashboard/logout", strings.NewReader("csrf="+url.QueryEscape(c.csrf())))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set(h[0], h[1])
+		if p := c.do(req); p.Status != http.StatusForbidden {
+			t.Errorf("logout with %s: %s: %d", h[0], h[1], p.Status)
+		}
 	}
 	if p := c.post("/dashboard/logout", nil); p.Status != http.StatusSeeOther || p.Location != "/dashboard/login" {
 		t.Fatalf("logout: %d %s", p.Status, p.Location)
@@ -89,7 +108,7 @@ func TestDashboardSession(t *testing.T) {
 
 // An expired access token is renewed with the refresh token.
 func TestDashboardRefresh(t *testing.T) {
-	n := start(t, baseYAML(t.TempDir(), newRecorder(t, nil).URL), nil)
+	n := start(t, dashYAML(t.TempDir(), newRecorder(t, nil).URL), nil)
 	c := dashLogin(t, n, "refresh@example.com", "Refresh Co")
 	n.clock.Advance(20 * time.Minute) // past the 15-minute access token
 	if p := c.get("/dashboard/overview"); p.Status != 200 {
@@ -100,7 +119,7 @@ func TestDashboardRefresh(t *testing.T) {
 // A page of security alerts never ends between alerts of the same instant:
 // the next page's cursor is strict, so they would be lost.
 func TestDashboardAlertsTieAtPageEnd(t *testing.T) {
-	n := start(t, baseYAML(t.TempDir(), newRecorder(t, nil).URL), nil)
+	n := start(t, dashYAML(t.TempDir(), newRecorder(t, nil).URL), nil)
 	c := dashLogin(t, n, "ties@example.com", "Ties Co")
 	u := n.userByEmail("ties@example.com")
 	base := n.clock.Now().Add(-time.Hour)

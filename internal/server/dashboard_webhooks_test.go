@@ -59,7 +59,7 @@ func verifies(t *testing.T, d delivered, secret string) bool {
 // it, rotate the secret, edit the endpoint, delete it; CSRF; escaping.
 func TestDashboardWebhooks(t *testing.T) {
 	rc := newReceiver(t)
-	n := start(t, baseYAML(t.TempDir(), newRecorder(t, nil).URL)+"webhooks: {allow_private_networks: true, allow_http: true}\n", nil)
+	n := start(t, dashYAML(t.TempDir(), newRecorder(t, nil).URL)+"webhooks: {allow_private_networks: true, allow_http: true}\n", nil)
 	c := dashLogin(t, n, "dash-hooks@example.com", "Hooks Co")
 
 	p := c.get("/dashboard/webhooks")
@@ -293,7 +293,7 @@ func demote(t *testing.T, n *node, email string) *dashClient {
 // The security page: no alerts, then a refresh-token reuse and a user
 // disabled by the operator.
 func TestDashboardSecurity(t *testing.T) {
-	n := start(t, baseYAML(t.TempDir(), newRecorder(t, nil).URL), nil)
+	n := start(t, dashYAML(t.TempDir(), newRecorder(t, nil).URL), nil)
 	const email = "dash-sec@example.com"
 	c := dashLogin(t, n, email, "Sec Co")
 	p := c.get("/dashboard/security")

@@ -30,18 +30,22 @@ func RandomSecret(n int) string {
 // new ones.
 func (s *Server) DevBootstrap(ctx context.Context, out io.Writer, adminToken string) error {
 	base := "http://" + s.Addr()
+	dash := s.DashboardURL()
+	if dash == "" {
+		dash = "off (dashboard.listen is empty)"
+	}
 	fmt.Fprintf(out, `
 ==============================================================================
   TOLLGATE DEVELOPMENT MODE
   WARNING: plain HTTP without TLS, generated secrets, data in %s.
-  For local development only: never expose this listener to a network.
+  For local development only: never expose these listeners to a network.
 ==============================================================================
   Gateway (demo upstream):  %s/v1/hello
-  Dashboard:                %s/dashboard/
+  Dashboard:                %s  (its own origin)
   Control-plane API:        %s/api/v1/
   Admin API:                http://%s/admin/v1/  (token below, valid until restart)
   Admin token:              %s
-`, s.cfg.Storage.SQLite.Path, base, base, base, s.AdminAddr(), adminToken)
+`, s.cfg.Storage.SQLite.Path, base, dash, base, s.AdminAddr(), adminToken)
 
 	_, err := s.store.GetUserByEmail(ctx, DevEmail)
 	if err == nil {

@@ -21,7 +21,7 @@ func TestDevBootstrap(t *testing.T) {
 	defer up.Close(context.Background())
 	dir := t.TempDir()
 	environ := []string{"TOLLGATE_SERVER_LISTEN=127.0.0.1:0", "TOLLGATE_ADMIN_LISTEN=127.0.0.1:0",
-		"TOLLGATE_ADMIN_TOKEN=" + adminToken}
+		"TOLLGATE_DASHBOARD_LISTEN=127.0.0.1:0", "TOLLGATE_ADMIN_TOKEN=" + adminToken}
 	cfg, err := config.Dev(dir, up.URL(), environ)
 	if err != nil {
 		t.Fatal(err)
@@ -54,6 +54,14 @@ func TestDevBootstrap(t *testing.T) {
 	}
 	if r := do(t, "POST", base+"/api/v1/auth/email/login", map[string]string{"email": DevEmail, "password": pw[1]}); r.Status != 200 {
 		t.Fatalf("printed login: %d %s", r.Status, r.Body)
+	}
+	// The dashboard is on its own listener, whose address the banner gives.
+	dash := regexp.MustCompile(`Dashboard:\s+(http://\S+/dashboard/)`).FindStringSubmatch(out)
+	if dash == nil || dash[1] != "http://"+srv.DashboardAddr()+"/dashboard/" {
+		t.Fatalf("the banner's dashboard %q, listening on %s:\n%s", dash, srv.DashboardAddr(), out)
+	}
+	if r := do(t, "GET", dash[1]+"login", nil); r.Status != 200 || !strings.Contains(string(r.Body), `name="csrf"`) {
+		t.Fatalf("the printed dashboard: %d", r.Status)
 	}
 	if err := srv.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)

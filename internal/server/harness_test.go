@@ -73,6 +73,7 @@ type node struct {
 	srv     *Server
 	base    string // http://host:port of the public listener
 	admin   string
+	dash    string // http://host:port of the dashboard's listener, if any
 	clock   *clock.Fake
 	logs    *syncBuffer
 	dataDir string
@@ -123,6 +124,11 @@ routes:
 `, adminToken, filepath.Join(dataDir, "tollgate.db"), testMasterKey, upstream, upstream, upstream)
 }
 
+// dashYAML is baseYAML with the dashboard on a listener of its own.
+func dashYAML(dataDir, upstream string) string {
+	return baseYAML(dataDir, upstream) + "dashboard:\n  listen: 127.0.0.1:0\n"
+}
+
 // start runs a node on yaml; extra lines are appended to it.
 func start(t *testing.T, yaml string, clk *clock.Fake) *node {
 	t.Helper()
@@ -144,6 +150,9 @@ func start(t *testing.T, yaml string, clk *clock.Fake) *node {
 	}
 	n := &node{t: t, srv: srv, base: "http://" + srv.Addr(), admin: "http://" + srv.AdminAddr(), clock: clk, logs: logs, yaml: yaml,
 		dataDir: filepath.Dir(cfg.Storage.SQLite.Path)}
+	if a := srv.DashboardAddr(); a != "" {
+		n.dash = "http://" + a
+	}
 	t.Cleanup(func() { n.stop() })
 	return n
 }

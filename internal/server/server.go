@@ -110,6 +110,11 @@ type Server struct {
 
 	public, admin     *http.Server
 	publicLn, adminLn net.Listener
+	// The dashboard on an origin of its own (dashboard.go): its handler,
+	// and its listener when it has one.
+	dashboard http.Handler
+	dashSrv   *http.Server
+	dashLn    net.Listener
 	// The decision API (auth_service.listen and grpc_listen).
 	authSrv    *http.Server
 	authLn     net.Listener
@@ -284,7 +289,8 @@ func (s *Server) build(ctx context.Context) error {
 			s.usage.Record(*e)
 		},
 		Sign: sign, SignAll: cfg.ResponseSigning.All, Upgrades: cfg.Server.Upgrades,
-		Clock: s.clock, Logger: s.log,
+		PrivateCookie: dashboard.IsCookie,
+		Clock:         s.clock, Logger: s.log,
 	})
 	if err != nil {
 		return err
@@ -311,15 +317,9 @@ func (s *Server) build(ctx context.Context) error {
 	if s.respKeys != nil {
 		mux.Handle("GET "+respsign.WellKnownPath, s.respKeys)
 	}
-	dash, err := dashboard.New(dashboard.Options{
-		Accounts: s.accounts, Keys: s.keys, Apps: s.oauth, Webhooks: s.webhooks, Orgs: s.store,
-		Usage: s.store, Allowance: s.limiter, Audit: s.store,
-		PublicURL: cfg.Server.PublicURL, Clock: s.clock, Logger: s.log,
-	})
-	if err != nil {
+	if err := s.buildDashboard(box, mux); err != nil {
 		return err
 	}
-	mux.Handle(dashboard.Prefix, dash)
 	proxy := gw
 	if cfg.Role == RoleAuth {
 		proxy = nil // the auth service decides; it forwards nothing
@@ -365,13 +365,16 @@ func (s *Server) buildListeners(resolver *clientip.Resolver, mux *http.ServeMux,
 	if cfg.ResponseSigning.All && sign != nil {
 		core = sign(core) // every response, the control plane's included
 	}
-	publicHandler := httpx.Chain(core,
-		httpx.Recover(s.log),
-		httpx.RequestInfo(ids, clientIP, s.clock, accessLog),
-		httpx.HSTS(cfg.Server.HSTSMaxAge, cfg.Server.HSTSIncludeSubdomains),
-		httpx.CanonicalTarget(),
-		httpx.LimitBody(cfg.Server.MaxBodyBytes),
-	)
+	chain := func(h http.Handler) http.Handler {
+		return httpx.Chain(h,
+			httpx.Recover(s.log),
+			httpx.RequestInfo(ids, clientIP, s.clock, accessLog),
+			httpx.HSTS(cfg.Server.HSTSMaxAge, cfg.Server.HSTSIncludeSubdomains),
+			httpx.CanonicalTarget(),
+			httpx.LimitBody(cfg.Server.MaxBodyBytes),
+		)
+	}
+	publicHandler := chain(s.wrapDashboard(core))
 
 	errorLog := slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)
 	s.public = &http.Server{
@@ -398,6 +401,7 @@ func (s *Server) buildListeners(resolver *clientip.Resolver, mux *http.ServeMux,
 		}
 		s.public.TLSConfig = &tls.Config{MinVersion: minVersion, Certificates: []tls.Certificate{cert}}
 	}
+	s.buildDashboardListener(chain)
 
 	if cfg.Admin.Listen != "" {
 		adminMux := http.NewServeMux()
@@ -445,11 +449,13 @@ func (s *Server) Start() error {
 	}
 	if s.adminLn, err = listen(s.admin != nil, s.cfg.Admin.Listen, "admin"); err == nil {
 		if s.authLn, err = listen(s.authSrv != nil, s.cfg.AuthService.Listen, "auth_service"); err == nil {
-			s.grpcLn, err = listen(s.grpcSrv != nil, s.cfg.AuthService.GRPCListen, "auth_service grpc")
+			if s.grpcLn, err = listen(s.grpcSrv != nil, s.cfg.AuthService.GRPCListen, "auth_service grpc"); err == nil {
+				s.dashLn, err = listen(s.dashSrv != nil, s.cfg.Dashboard.Listen, "dashboard")
+			}
 		}
 	}
 	if err != nil {
-		for _, ln := range []net.Listener{s.publicLn, s.adminLn, s.authLn} {
+		for _, ln := range []net.Listener{s.publicLn, s.adminLn, s.authLn, s.grpcLn} {
 			if ln != nil {
 				_ = ln.Close()
 			}
@@ -470,6 +476,7 @@ func (s *Server) Start() error {
 	} else {
 		go serve("public", func() error { return s.public.Serve(s.publicLn) })
 	}
+	s.serveDashboard(serve)
 	if s.admin != nil {
 		go serve("admin", func() error { return s.admin.Serve(s.adminLn) })
 	}
@@ -507,7 +514,7 @@ func (s *Server) Start() error {
 		run(s.failover.Run)
 	}
 	s.log.Info("tollgate listening", "role", s.cfg.Role, "public", scheme+"://"+s.Addr(), "admin", s.AdminAddr(),
-		"auth_service", s.AuthAddr(), "auth_service_grpc", s.GRPCAddr(), "routes", len(s.cfg.Routes))
+		"auth_service", s.AuthAddr(), "auth_service_grpc", s.GRPCAddr(), "dashboard", s.DashboardURL(), "routes", len(s.cfg.Routes))
 	return nil
 }
 
@@ -637,7 +644,7 @@ func (s *Server) AdminAddr() string {
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.draining.Store(true)
 	var wg sync.WaitGroup
-	var errs [3]error
+	var errs [4]error
 	if s.grpcSrv != nil {
 		wg.Add(1)
 		go func() {
@@ -645,7 +652,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			s.grpcSrv.GracefulStop()
 		}()
 	}
-	for i, srv := range []*http.Server{s.public, s.admin, s.authSrv} {
+	for i, srv := range []*http.Server{s.public, s.admin, s.authSrv, s.dashSrv} {
 		if srv == nil {
 			continue
 		}
@@ -666,7 +673,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.stopBG()
 		s.bg.Wait()
 	}
-	return errors.Join(errs[0], errs[1], errs[2], s.close())
+	return errors.Join(errs[0], errs[1], errs[2], errs[3], s.close())
 }
 
 // Close releases a Server that was never started.
