@@ -89,6 +89,14 @@ func CredentialNames() []string { return slices.Clone(credentials) }
 
 // Classify returns the class of the header named name, in any spelling.
 func Classify(name string) Class {
+	if name == "" {
+		return Other
+	}
+	switch lower(name[0]) {
+	case 'x', 's', 'p', 'f':
+	default:
+		return Other // most headers, at the cost of one comparison
+	}
 	switch {
 	case matchAny(name, credentials):
 		return ClassCredential

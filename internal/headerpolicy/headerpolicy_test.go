@@ -178,15 +178,13 @@ func FuzzClassify(f *testing.F) {
 	})
 }
 
+// BenchmarkStripInbound: a typical API request's headers, none of them
+// owned: the per-request cost of the policy on the gateway's hot path.
 func BenchmarkStripInbound(b *testing.B) {
-	base := header("Accept", "*/*", "User-Agent", "wrk", "X-Api-Key", "k", "Content-Type", "application/json",
-		"Accept-Encoding", "gzip", "Connection", "keep-alive")
+	h := header("Accept", "*/*", "User-Agent", "curl/8.5.0", "Content-Type", "application/json",
+		"Accept-Encoding", "gzip", "Content-Length", "12", "Traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
 	b.ReportAllocs()
 	for b.Loop() {
-		h := http.Header{}
-		for k, v := range base {
-			h[k] = v
-		}
 		StripInbound(h, false)
 	}
 }
