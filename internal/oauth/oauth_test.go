@@ -19,12 +19,14 @@ import (
 	"github.com/tollgate/tollgate/internal/authn"
 	"github.com/tollgate/tollgate/internal/clock"
 	"github.com/tollgate/tollgate/internal/config"
+	"github.com/tollgate/tollgate/internal/counters"
 	"github.com/tollgate/tollgate/internal/counters/memory"
 	"github.com/tollgate/tollgate/internal/reqinfo"
 	"github.com/tollgate/tollgate/internal/secretbox"
 	"github.com/tollgate/tollgate/internal/store"
 	"github.com/tollgate/tollgate/internal/store/sqlite"
 	"github.com/tollgate/tollgate/internal/store/storetest"
+	"github.com/tollgate/tollgate/internal/throttle"
 	"github.com/tollgate/tollgate/internal/tokens"
 )
 
@@ -317,6 +319,29 @@ func TestAuthenticateClientRightSecretAlwaysAdmitted(t *testing.T) {
 	}
 	if _, err := f.svc.AuthenticateClient(ctx, right, ipB); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// downCounters is a counter store that cannot be reached.
+type downCounters struct{ *memory.Store }
+
+func (downCounters) Fail(context.Context, string, counters.Backoff) (counters.Decision, error) {
+	return counters.Decision{}, errors.New("redis: connection refused")
+}
+
+// A right secret touches no counter: it is admitted while the counter
+// store is down; a wrong one cannot be counted and fails.
+func TestAuthenticateClientCountersDown(t *testing.T) {
+	f := newFixture(t, Options{})
+	c := f.app(t)
+	f.svc.clients = throttle.New(downCounters{memory.New(f.clock)}, "oauth", throttle.FromConfig(f.svc.o.Limits))
+	ip := netip.MustParseAddr("203.0.113.9")
+	if _, err := f.svc.AuthenticateClient(ctx, Client{c.App.ClientID, c.Secret}, ip); err != nil {
+		t.Fatalf("right secret while the counters are down: %v", err)
+	}
+	var oe *Error
+	if _, err := f.svc.AuthenticateClient(ctx, Client{c.App.ClientID, strings.Repeat("y", SecretLength)}, ip); err == nil || errors.As(err, &oe) {
+		t.Fatalf("wrong secret while the counters are down: %v, want the counters' error", err)
 	}
 }
 
