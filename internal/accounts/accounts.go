@@ -6,17 +6,20 @@
 //
 // Login answers a wrong e-mail and a wrong password identically, in the same
 // time, and only reveals that an account is pending or disabled to someone
-// who knows its password.
+// who knows its password. Failed logins are throttled per client address
+// and per address and account (package throttle), never per account alone.
+//
+// A session is a refresh-token family; its access tokens carry it as "sid".
+// Ending a session (logout, refresh-token reuse, a disabled user, a new
+// password) refuses its access tokens from the next request on, on every
+// node: Authenticate checks the session, through a cache that every node
+// drops when the session ends (Options.Broadcast, Apply).
 package accounts
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 	"fmt"
-	"github.com/tollgate/tollgate/internal/events"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -24,15 +27,15 @@ import (
 	"strings"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
-
 	"github.com/tollgate/tollgate/internal/apierror"
 	"github.com/tollgate/tollgate/internal/clock"
 	"github.com/tollgate/tollgate/internal/config"
 	"github.com/tollgate/tollgate/internal/counters"
+	"github.com/tollgate/tollgate/internal/events"
 	"github.com/tollgate/tollgate/internal/ids"
 	"github.com/tollgate/tollgate/internal/password"
 	"github.com/tollgate/tollgate/internal/store"
+	"github.com/tollgate/tollgate/internal/throttle"
 	"github.com/tollgate/tollgate/internal/tokens"
 	"github.com/tollgate/tollgate/internal/validate"
 )
@@ -59,7 +62,8 @@ type Store interface {
 	RecordLogin(ctx context.Context, userID string, at time.Time) error
 	CreateRefreshToken(ctx context.Context, t store.RefreshToken) error
 	GetRefreshTokenByHash(ctx context.Context, hash []byte) (store.RefreshToken, error)
-	RotateRefreshToken(ctx context.Context, oldHash []byte, next store.RefreshToken, at time.Time) (store.RefreshToken, error)
+	RotateRefreshToken(ctx context.Context, oldHash []byte, next store.RefreshToken, at time.Time, by []byte) (store.RefreshToken, error)
+	GetRefreshFamily(ctx context.Context, familyID string) (store.RefreshFamily, error)
 	RevokeRefreshTokenFamily(ctx context.Context, familyID string, at time.Time) error
 	RevokeUserRefreshTokens(ctx context.Context, userID string, at time.Time) error
 	AppendAudit(ctx context.Context, a store.AuditEntry) error
@@ -76,11 +80,24 @@ type Options struct {
 	Issuer     string
 	SessionTTL time.Duration
 	RefreshTTL time.Duration
-	Login      config.Login
-	Logger     *slog.Logger
+	// SessionCacheTTL bounds how long a session is known live from memory
+	// (config auth.session_cache_ttl); 0: the store is read on every
+	// Authenticate.
+	SessionCacheTTL time.Duration
+	// RefreshReuseGrace is how long after its rotation the same client may
+	// present a refresh token again (config auth.refresh_reuse_grace); 0:
+	// never.
+	RefreshReuseGrace time.Duration
+	// Login throttles failed logins (and bounds sign-ups); see package
+	// throttle. Zero: the defaults of auth.login.
+	Login  config.Login
+	Logger *slog.Logger
 	// Events reports security.alert (a refresh token used twice); nil
 	// reports nothing.
 	Events events.Func
+	// Broadcast, when set, tells the other nodes of a cluster that sessions
+	// ended (a message for their Apply).
+	Broadcast func(msg string)
 }
 
 // Service is safe for concurrent use.
@@ -89,6 +106,8 @@ type Service struct {
 	o        Options
 	verifier *tokens.Verifier
 	log      *slog.Logger
+	logins   *throttle.Guard
+	sessions *sessionCache
 }
 
 // New returns a Service on st.
@@ -99,7 +118,13 @@ func New(st Store, o Options) *Service {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Service{store: st, o: o, log: o.Logger}
+	if o.Login == (config.Login{}) {
+		o.Login = config.Default().Auth.Login
+	}
+	s := &Service{
+		store: st, o: o, log: o.Logger, sessions: newSessionCache(o.SessionCacheTTL),
+		logins: throttle.New(o.Counters, "login", throttle.FromConfig(o.Login)),
+	}
 	if o.Keyring != nil {
 		s.verifier = tokens.NewVerifier(o.Keyring, o.Clock, TokenType, o.Issuer, Audience, 30*time.Second)
 	}
@@ -141,7 +166,7 @@ func (s *Service) Register(ctx context.Context, in RegisterInput, ip netip.Addr)
 		return err
 	}
 	l := counters.Limit{Max: s.o.Login.MaxRegistrationsPerIP, Window: s.o.Login.Window}
-	d, err := s.o.Counters.RecordAttempt(ctx, "register:ip:"+ip.String(), l)
+	d, err := s.o.Counters.RecordAttempt(ctx, "register:ip:"+throttle.Address(ip), l)
 	if err != nil {
 		return err
 	}
@@ -207,51 +232,22 @@ func Slug(name string) string {
 	return s
 }
 
-// TokenPair is what a login or refresh returns.
-type TokenPair struct {
-	AccessToken  string `json:"access_token"`
-	RefreshToken string `json:"refresh_token"`
-	TokenType    string `json:"token_type"`
-	ExpiresIn    int64  `json:"expires_in"` // seconds
-}
-
-// SessionClaims are the claims of a dashboard access token.
-type SessionClaims struct {
-	jwt.RegisteredClaims
-	OrgID     string `json:"org_id"`
-	Role      string `json:"role"`
-	SessionID string `json:"sid"` // the refresh-token family
-}
-
-// Login checks an e-mail and password and starts a session.
+// Login checks an e-mail and password and starts a session. The attempt
+// counts as a failure of ip, and of ip for that e-mail address, before the
+// password is verified (package throttle): while either is delayed the
+// attempt gets 429 with Retry-After, unverified, whether the password is
+// right or not. A right password gives its count back.
 func (s *Service) Login(ctx context.Context, email, pw string, ip netip.Addr) (TokenPair, error) {
 	if s.o.Keyring == nil {
 		return TokenPair{}, errors.New("accounts: no keyring to sign sessions")
 	}
 	email = strings.ToLower(strings.TrimSpace(email))
-	acctKey := "login:acct:" + email
-	throttles := []struct {
-		key string
-		l   counters.Limit
-	}{
-		{"login:ip:" + ip.String(), counters.Limit{Max: s.o.Login.MaxFailuresPerIP, Window: s.o.Login.Window}},
-		{acctKey, counters.Limit{Max: s.o.Login.MaxFailuresPerAccount, Window: s.o.Login.Window}},
-	}
-	for _, c := range throttles {
-		d, err := s.o.Counters.CheckAttempt(ctx, c.key, c.l)
-		if err != nil {
-			return TokenPair{}, err
-		}
-		if !d.Allowed {
-			return TokenPair{}, errTooMany.WithRetryAfter(d.RetryAfter)
-		}
+	if wait, err := s.logins.Begin(ctx, ip, email); err != nil {
+		return TokenPair{}, err
+	} else if wait > 0 {
+		return TokenPair{}, errTooMany.WithRetryAfter(wait)
 	}
 	fail := func(userID string) error {
-		for _, c := range throttles {
-			if _, err := s.o.Counters.RecordAttempt(ctx, c.key, c.l); err != nil {
-				return err
-			}
-		}
 		s.log.WarnContext(ctx, "failed login", "user_id", userID, "client_ip", ip.String())
 		return errBadLogin
 	}
@@ -274,8 +270,8 @@ func (s *Service) Login(ctx context.Context, email, pw string, ip netip.Addr) (T
 	if !ok {
 		return TokenPair{}, fail(u.ID)
 	}
-	if err := s.o.Counters.ResetAttempts(ctx, acctKey); err != nil {
-		return TokenPair{}, err
+	if err := s.logins.Succeeded(ctx, ip, email); err != nil {
+		s.log.WarnContext(ctx, "give back a right login's count", "error", err)
 	}
 	switch u.Status {
 	case store.UserActive:
@@ -308,194 +304,6 @@ func (s *Service) Login(ctx context.Context, email, pw string, ip netip.Addr) (T
 		s.log.WarnContext(ctx, "audit login", "error", err)
 	}
 	return pair, nil
-}
-
-// startSession issues an access token and the first refresh token of family.
-func (s *Service) startSession(ctx context.Context, u store.User, family string, now time.Time) (TokenPair, error) {
-	refresh, hash, err := newRefreshToken()
-	if err != nil {
-		return TokenPair{}, err
-	}
-	rt := store.RefreshToken{
-		ID: ids.New(ids.RefreshToken), FamilyID: family, UserID: u.ID, Hash: hash,
-		CreatedAt: now, ExpiresAt: now.Add(s.o.RefreshTTL),
-	}
-	if err := s.store.CreateRefreshToken(ctx, rt); err != nil {
-		return TokenPair{}, err
-	}
-	return s.pair(u, family, refresh, now)
-}
-
-func (s *Service) pair(u store.User, family, refresh string, now time.Time) (TokenPair, error) {
-	claims := SessionClaims{
-		RegisteredClaims: jwt.RegisteredClaims{
-			Issuer:    s.o.Issuer,
-			Subject:   u.ID,
-			Audience:  jwt.ClaimStrings{Audience},
-			IssuedAt:  jwt.NewNumericDate(now),
-			NotBefore: jwt.NewNumericDate(now),
-			ExpiresAt: jwt.NewNumericDate(now.Add(s.o.SessionTTL)),
-			ID:        ids.New("jti"),
-		},
-		OrgID:     u.OrgID,
-		Role:      string(u.Role),
-		SessionID: family,
-	}
-	access, err := s.o.Keyring.Sign(claims, TokenType)
-	if err != nil {
-		return TokenPair{}, err
-	}
-	return TokenPair{
-		AccessToken:  access,
-		RefreshToken: refresh,
-		TokenType:    "Bearer",
-		ExpiresIn:    int64(s.o.SessionTTL / time.Second),
-	}, nil
-}
-
-func newRefreshToken() (token string, hash []byte, err error) {
-	var b [32]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", nil, err
-	}
-	token = refreshPrefix + base64.RawURLEncoding.EncodeToString(b[:])
-	return token, hashToken(token), nil
-}
-
-func hashToken(t string) []byte {
-	h := sha256.Sum256([]byte(t))
-	return h[:]
-}
-
-var (
-	errBadRefresh = apierror.New(http.StatusUnauthorized, apierror.InvalidToken, "invalid refresh token")
-	errReused     = apierror.New(http.StatusUnauthorized, apierror.InvalidToken,
-		"refresh token already used; the session has been revoked, log in again")
-	errRefreshExpired = apierror.New(http.StatusUnauthorized, apierror.ExpiredToken, "refresh token expired; log in again")
-)
-
-// Refresh exchanges a refresh token for a new pair. A token presented a second
-// time revokes its whole family: one of the two presenters stole it.
-func (s *Service) Refresh(ctx context.Context, token string, ip netip.Addr) (TokenPair, error) {
-	if s.o.Keyring == nil {
-		return TokenPair{}, errors.New("accounts: no keyring to sign sessions")
-	}
-	if !strings.HasPrefix(token, refreshPrefix) || len(token) != len(refreshPrefix)+43 {
-		return TokenPair{}, errBadRefresh
-	}
-	hash := hashToken(token)
-	now := s.o.Clock.Now()
-	old, err := s.store.GetRefreshTokenByHash(ctx, hash)
-	if errors.Is(err, store.ErrNotFound) {
-		return TokenPair{}, errBadRefresh
-	}
-	if err != nil {
-		return TokenPair{}, err
-	}
-	if !old.UsedAt.IsZero() || !old.RevokedAt.IsZero() {
-		return TokenPair{}, s.reuse(ctx, old, ip, now)
-	}
-	if !now.Before(old.ExpiresAt) {
-		return TokenPair{}, errRefreshExpired
-	}
-	u, err := s.store.GetUser(ctx, old.UserID)
-	if err != nil {
-		return TokenPair{}, err
-	}
-	if u.Status != store.UserActive {
-		_ = s.store.RevokeRefreshTokenFamily(ctx, old.FamilyID, now)
-		return TokenPair{}, errDisabled
-	}
-	refresh, nextHash, err := newRefreshToken()
-	if err != nil {
-		return TokenPair{}, err
-	}
-	next := store.RefreshToken{
-		ID: ids.New(ids.RefreshToken), FamilyID: old.FamilyID, UserID: u.ID, Hash: nextHash,
-		CreatedAt: now, ExpiresAt: now.Add(s.o.RefreshTTL),
-	}
-	if _, err := s.store.RotateRefreshToken(ctx, hash, next, now); errors.Is(err, store.ErrTokenUsed) {
-		return TokenPair{}, s.reuse(ctx, old, ip, now)
-	} else if err != nil {
-		return TokenPair{}, err
-	}
-	return s.pair(u, old.FamilyID, refresh, now)
-}
-
-func (s *Service) reuse(ctx context.Context, old store.RefreshToken, ip netip.Addr, now time.Time) error {
-	if err := s.store.RevokeRefreshTokenFamily(ctx, old.FamilyID, now); err != nil {
-		return err
-	}
-	u, err := s.store.GetUser(ctx, old.UserID)
-	if err == nil {
-		actor := store.Actor{Type: store.ActorAnon, IP: ip.String()}
-		_ = s.store.AppendAudit(ctx, actor.Entry(u.OrgID, "session.refresh_reuse", "user", u.ID,
-			map[string]string{"session": old.FamilyID}))
-		if s.o.Events != nil {
-			s.o.Events(ctx, u.OrgID, events.SecurityAlert, map[string]any{
-				"kind":        "refresh_token_reuse",
-				"severity":    "high",
-				"description": "a dashboard refresh token was used twice; the session was revoked",
-				"user_id":     u.ID,
-				"session_id":  old.FamilyID,
-				"client_ip":   ip.String(),
-			})
-		}
-	}
-	s.log.WarnContext(ctx, "refresh token reuse: session revoked", "user_id", old.UserID, "session", old.FamilyID, "client_ip", ip.String())
-	return errReused
-}
-
-// Logout revokes the session of a refresh token. Unknown tokens are ignored.
-func (s *Service) Logout(ctx context.Context, token string) error {
-	old, err := s.store.GetRefreshTokenByHash(ctx, hashToken(token))
-	if errors.Is(err, store.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	return s.store.RevokeRefreshTokenFamily(ctx, old.FamilyID, s.o.Clock.Now())
-}
-
-// Session is an authenticated dashboard user.
-type Session struct {
-	User      store.User
-	SessionID string
-}
-
-var (
-	errSessionInvalid = apierror.New(http.StatusUnauthorized, apierror.InvalidToken, "invalid access token")
-	errSessionExpired = apierror.New(http.StatusUnauthorized, apierror.ExpiredToken, "access token expired")
-)
-
-// Authenticate verifies a dashboard access token and loads its user, who
-// must still be active.
-func (s *Service) Authenticate(ctx context.Context, token string) (Session, error) {
-	if s.verifier == nil {
-		return Session{}, errors.New("accounts: no keyring to verify sessions")
-	}
-	var c SessionClaims
-	if err := s.verifier.Verify(token, &c); err != nil {
-		if errors.Is(err, tokens.ErrExpired) {
-			return Session{}, errSessionExpired.Wrap(err)
-		}
-		return Session{}, errSessionInvalid.Wrap(err)
-	}
-	u, err := s.store.GetUser(ctx, c.Subject)
-	if errors.Is(err, store.ErrNotFound) {
-		return Session{}, errSessionInvalid
-	}
-	if err != nil {
-		return Session{}, err
-	}
-	if u.OrgID != c.OrgID {
-		return Session{}, errSessionInvalid
-	}
-	if u.Status != store.UserActive {
-		return Session{}, errDisabled
-	}
-	return Session{User: u, SessionID: c.SessionID}, nil
 }
 
 // FindUser resolves a user by ID or e-mail address.
@@ -553,15 +361,16 @@ func (s *Service) SetStatus(ctx context.Context, ref string, status store.UserSt
 		return store.User{}, err
 	}
 	if status == store.UserDisabled {
-		if err := s.store.RevokeUserRefreshTokens(ctx, u.ID, now); err != nil {
+		if err := s.endUserSessions(ctx, u.ID, now); err != nil {
 			return u, err
 		}
 	}
 	return u, nil
 }
 
-// SetPassword replaces a user's password and revokes the user's refresh
-// tokens; access tokens already issued lapse within the session TTL.
+// SetPassword replaces a user's password and ends every session of the
+// user: their refresh tokens are revoked and their access tokens refused
+// from the next request on.
 func (s *Service) SetPassword(ctx context.Context, ref, pw string, actor store.Actor) (store.User, error) {
 	if err := password.CheckPolicy(pw); err != nil {
 		return store.User{}, apierror.Invalid("password", "%s", err.Error())
@@ -582,7 +391,7 @@ func (s *Service) SetPassword(ctx context.Context, ref, pw string, actor store.A
 	if err != nil {
 		return store.User{}, err
 	}
-	return u, s.store.RevokeUserRefreshTokens(ctx, u.ID, now)
+	return u, s.endUserSessions(ctx, u.ID, now)
 }
 
 // CreateActiveAccount creates an organization with an active owner at once,

@@ -2,7 +2,9 @@
 // should only be reachable from the operator's network: listing and
 // activating accounts, and issuing API keys for an organization. It is
 // authenticated by one bearer token from the configuration, compared in
-// constant time through its SHA-256.
+// constant time through its SHA-256. The right token is always admitted;
+// wrong ones are counted per client IP and, past the free failures, answered
+// 429 with Retry-After (package throttle).
 package adminapi
 
 import (
@@ -17,6 +19,7 @@ import (
 	"github.com/tollgate/tollgate/internal/accounts"
 	"github.com/tollgate/tollgate/internal/apierror"
 	"github.com/tollgate/tollgate/internal/clock"
+	"github.com/tollgate/tollgate/internal/config"
 	"github.com/tollgate/tollgate/internal/controlapi"
 	"github.com/tollgate/tollgate/internal/counters"
 	"github.com/tollgate/tollgate/internal/credentials"
@@ -25,6 +28,7 @@ import (
 	"github.com/tollgate/tollgate/internal/oauth"
 	"github.com/tollgate/tollgate/internal/reqinfo"
 	"github.com/tollgate/tollgate/internal/store"
+	"github.com/tollgate/tollgate/internal/throttle"
 )
 
 // OrgLister lists organizations.
@@ -42,8 +46,11 @@ type Options struct {
 	Apps        *oauth.Service
 	Orgs        OrgLister
 	Counters    counters.Store // throttles failed token checks per client IP
-	Clock       clock.Clock
-	MaxBody     int64
+	// Limits throttle failed token checks (see package throttle); zero: the
+	// defaults of auth.login.
+	Limits  config.Login
+	Clock   clock.Clock
+	MaxBody int64
 	// Pprof serves the runtime profiles of net/http/pprof under
 	// /admin/debug/pprof/ (config admin.pprof).
 	Pprof bool
@@ -51,8 +58,9 @@ type Options struct {
 
 // API is the admin API.
 type API struct {
-	o   Options
-	mux *http.ServeMux
+	o      Options
+	mux    *http.ServeMux
+	tokens *throttle.Guard
 }
 
 // TokenHash returns what Options.TokenSHA256 expects from a configured token
@@ -75,7 +83,10 @@ func TokenHash(token, hexHash string) ([32]byte, bool) {
 
 // New returns the admin API.
 func New(o Options) *API {
-	a := &API{o: o, mux: http.NewServeMux()}
+	if o.Limits == (config.Login{}) {
+		o.Limits = config.Default().Auth.Login
+	}
+	a := &API{o: o, mux: http.NewServeMux(), tokens: throttle.New(o.Counters, "admin", throttle.FromConfig(o.Limits))}
 	handle := func(pattern string, h apierror.HandlerFunc) { a.mux.Handle(pattern, a.authed(h)) }
 	handle("GET /admin/v1/users", a.listUsers)
 	handle("POST /admin/v1/users/{user}/activate", a.setStatus(store.UserActive))
@@ -103,28 +114,32 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a.mux.ServeHTTP(w, r)
 }
 
-var errAdminAuth = apierror.New(http.StatusUnauthorized, apierror.InvalidCredentials, "invalid admin token").
-	WithHeader("WWW-Authenticate", `Bearer realm="tollgate-admin"`)
+var (
+	errAdminAuth = apierror.New(http.StatusUnauthorized, apierror.InvalidCredentials, "invalid admin token").
+			WithHeader("WWW-Authenticate", `Bearer realm="tollgate-admin"`)
+	errAdminThrottled = apierror.New(http.StatusTooManyRequests, apierror.RateLimited, "too many failed attempts")
+)
 
+// authed checks the admin token first: the right one is always admitted,
+// whoever failed before (it is a high-entropy secret). A wrong or missing
+// one counts against the client IP, which past its free failures gets 429
+// with Retry-After instead of 401.
 func (a *API) authed(h apierror.HandlerFunc) apierror.HandlerFunc {
-	limit := counters.Limit{Max: 10, Window: time.Minute}
 	var zero [32]byte
 	return func(w http.ResponseWriter, r *http.Request) error {
-		key := "admin:ip:" + reqinfo.From(r.Context()).ClientIP.String()
-		if d, err := a.o.Counters.CheckAttempt(r.Context(), key, limit); err != nil {
-			return err
-		} else if !d.Allowed {
-			return apierror.New(http.StatusTooManyRequests, apierror.RateLimited, "too many failed attempts").WithRetryAfter(d.RetryAfter)
-		}
 		token, ok := httpx.BearerToken(r)
 		got := sha256.Sum256([]byte(token))
-		if !ok || a.o.TokenSHA256 == zero || subtle.ConstantTimeCompare(got[:], a.o.TokenSHA256[:]) != 1 {
-			if _, err := a.o.Counters.RecordAttempt(r.Context(), key, limit); err != nil {
-				return err
-			}
-			return errAdminAuth
+		if ok && a.o.TokenSHA256 != zero && subtle.ConstantTimeCompare(got[:], a.o.TokenSHA256[:]) == 1 {
+			return h(w, r)
 		}
-		return h(w, r)
+		wait, err := a.tokens.Failed(r.Context(), reqinfo.From(r.Context()).ClientIP, "")
+		if err != nil {
+			return err
+		}
+		if wait > 0 {
+			return errAdminThrottled.WithRetryAfter(wait)
+		}
+		return errAdminAuth
 	}
 }
 

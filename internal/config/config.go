@@ -267,8 +267,21 @@ type Auth struct {
 	// SignatureWindow is how far a signed request's timestamp may be from
 	// the server's clock, either way (seed 001: 5 minutes).
 	SignatureWindow time.Duration `yaml:"signature_window" env:"SIGNATURE_WINDOW"`
-	// Login bounds password guessing; its limits apply to OAuth client
-	// secrets too (per client ID and per client IP).
+	// SessionCacheTTL is how long this node trusts, from memory, that a
+	// dashboard session (a refresh-token family) has not been revoked.
+	// Logouts, refresh-token reuse, disabled users and password resets
+	// made through any node apply at once regardless (the invalidation
+	// bus); the TTL bounds what a lost bus message can delay. 0: the store
+	// is read on every request.
+	SessionCacheTTL time.Duration `yaml:"session_cache_ttl" env:"SESSION_CACHE_TTL"`
+	// RefreshReuseGrace is how long after a refresh token was rotated the
+	// same client (same address and User-Agent) may present it again and
+	// get a new token of the same session, as two browser tabs refreshing
+	// at once do, instead of the session being revoked for reuse. 0: no
+	// grace.
+	RefreshReuseGrace time.Duration `yaml:"refresh_reuse_grace" env:"REFRESH_REUSE_GRACE"`
+	// Login slows down the guessing of passwords, OAuth client secrets and
+	// the admin token (see Login).
 	Login Login `yaml:"login" envPrefix:"LOGIN_"`
 	// Bans configures the automatic temporary bans of client addresses
 	// that keep presenting bad credentials to the gateway.
@@ -286,15 +299,40 @@ type Bans struct {
 	Duration    time.Duration `yaml:"duration" env:"DURATION"`
 }
 
-// Login bounds password guessing and sign-up abuse.
+// Login slows down the guessing of credentials at the control plane: the
+// passwords of dashboard and API logins, OAuth client secrets at the token,
+// revocation and introspection endpoints, and the admin token. Failures are
+// counted per client address (an IPv6 client by its /64) and per address
+// and account (or client ID), never per account alone, so that failures
+// from other addresses never lock the rightful owner out. Past the free
+// failures of a count, each further failure delays that address's next
+// attempt by BackoffBase, doubling up to BackoffMax; attempts during the
+// delay are answered 429 with Retry-After. Passwords are checked against
+// the delay before they are verified; a high-entropy secret (client secret,
+// admin token) is verified first and, when right, always admitted.
+// Failures are forgotten Window after the later of the latest failure and
+// the end of its delay. Login also bounds sign-ups.
 type Login struct {
-	// MaxFailuresPerAccount failed logins within Window lock an account's
-	// logins until the window has passed.
+	// MaxFailuresPerIP is the number of failures one client address may
+	// make, whatever the account, before its attempts are delayed.
+	MaxFailuresPerIP int `yaml:"max_failures_per_ip" env:"MAX_FAILURES_PER_IP"`
+	// MaxFailuresPerIPAccount is the number of failures one client address
+	// may make for one account (or client ID) before its attempts on it are
+	// delayed.
+	MaxFailuresPerIPAccount int `yaml:"max_failures_per_ip_account" env:"MAX_FAILURES_PER_IP_ACCOUNT"`
+	// MaxFailuresPerAccount is the former name of MaxFailuresPerIPAccount:
+	// when set (positive) it is read as MaxFailuresPerIPAccount. Failures
+	// are no longer counted per account alone. 0: unset.
 	MaxFailuresPerAccount int `yaml:"max_failures_per_account" env:"MAX_FAILURES_PER_ACCOUNT"`
-	// MaxFailuresPerIP failed logins within Window from one client IP refuse
-	// that IP's logins until the window has passed.
-	MaxFailuresPerIP int           `yaml:"max_failures_per_ip" env:"MAX_FAILURES_PER_IP"`
-	Window           time.Duration `yaml:"window" env:"WINDOW"`
+	// Window is the quiet time after which failures are forgotten, counted
+	// from the later of the latest failure and the end of its delay; it is
+	// also the period of MaxRegistrationsPerIP.
+	Window time.Duration `yaml:"window" env:"WINDOW"`
+	// BackoffBase is the first delay past the free failures; each further
+	// failure doubles it.
+	BackoffBase time.Duration `yaml:"backoff_base" env:"BACKOFF_BASE"`
+	// BackoffMax is the longest delay.
+	BackoffMax time.Duration `yaml:"backoff_max" env:"BACKOFF_MAX"`
 	// MaxRegistrationsPerIP bounds sign-ups from one client IP per Window.
 	MaxRegistrationsPerIP int `yaml:"max_registrations_per_ip" env:"MAX_REGISTRATIONS_PER_IP"`
 }
@@ -503,11 +541,15 @@ func Default() Config {
 			StoreOutageGrace: 5 * time.Minute,
 			Bans:             Bans{MaxFailures: 100, Window: time.Minute, Duration: 15 * time.Minute},
 			Login: Login{
-				MaxFailuresPerAccount: 5,
-				MaxFailuresPerIP:      20,
-				Window:                15 * time.Minute,
-				MaxRegistrationsPerIP: 10,
+				MaxFailuresPerIP:        20,
+				MaxFailuresPerIPAccount: 5,
+				Window:                  15 * time.Minute,
+				BackoffBase:             time.Second,
+				BackoffMax:              15 * time.Minute,
+				MaxRegistrationsPerIP:   10,
 			},
+			SessionCacheTTL:   30 * time.Second,
+			RefreshReuseGrace: 5 * time.Second,
 		},
 		Usage: Usage{
 			Buffer:              65536,
@@ -659,4 +701,7 @@ func (c *Config) fillDerived() {
 		c.Server.TLS.MinVersion = "1.2"
 	}
 	c.fillDashboard()
+	if l := &c.Auth.Login; l.MaxFailuresPerAccount > 0 {
+		l.MaxFailuresPerIPAccount = l.MaxFailuresPerAccount
+	}
 }

@@ -36,7 +36,10 @@ func TestLoadFull(t *testing.T) {
 	if got := cfg.Server.HSTSMaxAge; got != 720*time.Hour {
 		t.Errorf("hsts_max_age = %v", got)
 	}
-	if got := cfg.Auth.Login; got.MaxFailuresPerAccount != 3 || got.MaxFailuresPerIP != 20 || got.Window != 30*time.Minute {
+	// max_failures_per_account, the former name, is read as
+	// max_failures_per_ip_account.
+	if got := cfg.Auth.Login; got.MaxFailuresPerIPAccount != 3 || got.MaxFailuresPerIP != 20 || got.Window != 30*time.Minute ||
+		got.BackoffBase != time.Second || got.BackoffMax != 15*time.Minute {
 		t.Errorf("login = %+v (defaults must survive a partial section)", got)
 	}
 	if got := cfg.Routes[2].UnitCost(); got != 0 {
@@ -67,6 +70,10 @@ func TestEnvOverrides(t *testing.T) {
 		"TOLLGATE_ROUTES_1_UNITS=5",
 		"TOLLGATE_AUTH_SESSION_TTL=5m",
 		"TOLLGATE_AUTH_LOGIN_WINDOW=1h",
+		"TOLLGATE_AUTH_LOGIN_MAX_FAILURES_PER_IP_ACCOUNT=7",
+		"TOLLGATE_AUTH_LOGIN_BACKOFF_MAX=1h",
+		"TOLLGATE_AUTH_SESSION_CACHE_TTL=10s",
+		"TOLLGATE_AUTH_REFRESH_REUSE_GRACE=0s",
 		"TOLLGATE_ADMIN_TOKEN=0123456789abcdef0123456789abcdef",
 		"UNRELATED=1",
 	}
@@ -87,6 +94,10 @@ func TestEnvOverrides(t *testing.T) {
 		{"route 1 units", cfg.Routes[1].UnitCost(), int64(5)},
 		{"session ttl", cfg.Auth.SessionTTL, 5 * time.Minute},
 		{"login window", cfg.Auth.Login.Window, time.Hour},
+		{"login per ip and account", cfg.Auth.Login.MaxFailuresPerIPAccount, 7},
+		{"login backoff max", cfg.Auth.Login.BackoffMax, time.Hour},
+		{"session cache ttl", cfg.Auth.SessionCacheTTL, 10 * time.Second},
+		{"refresh reuse grace", cfg.Auth.RefreshReuseGrace, 0 * time.Second},
 		{"admin token", cfg.Admin.Token, "0123456789abcdef0123456789abcdef"},
 		{"public url follows listen", cfg.Server.PublicURL, "http://0.0.0.0:9999"},
 	}
@@ -130,6 +141,18 @@ func TestValidationErrors(t *testing.T) {
 		{"bad auth listen", base + "auth_service: {listen: nowhere}", "auth_service.listen"},
 		{"bans without window", base + "auth: {bans: {max_failures: 5, window: 0s}}", "auth.bans"},
 		{"negative grace", base + "auth: {store_outage_grace: -1s}", "store_outage_grace"},
+		{"login limit zero", base + "auth: {login: {max_failures_per_ip_account: 0}}", "auth.login limits"},
+		{"login ip limit zero", base + "auth: {login: {max_failures_per_ip: 0}}", "auth.login limits"},
+		{"login old name negative", base + "auth: {login: {max_failures_per_account: -1}}", "auth.login limits"},
+		{"login window zero", base + "auth: {login: {window: 0s}}", "auth.login.window"},
+		{"login window long", base + "auth: {login: {window: 25h}}", "auth.login.window"},
+		{"backoff base zero", base + "auth: {login: {backoff_base: 0s}}", "auth.login.backoff_base"},
+		{"backoff max below base", base + "auth: {login: {backoff_base: 1m, backoff_max: 30s}}", "auth.login.backoff_base"},
+		{"backoff max long", base + "auth: {login: {backoff_max: 48h}}", "auth.login.backoff_base"},
+		{"session cache ttl", base + "auth: {session_cache_ttl: 10m}", "auth.session_cache_ttl"},
+		{"negative session cache ttl", base + "auth: {session_cache_ttl: -1s}", "auth.session_cache_ttl"},
+		{"refresh grace", base + "auth: {refresh_reuse_grace: 2m}", "auth.refresh_reuse_grace"},
+		{"negative refresh grace", base + "auth: {refresh_reuse_grace: -1s}", "auth.refresh_reuse_grace"},
 		{"unknown default plan", base + "default_plan: gold", "not one of the plans"},
 		{"quota without period", base + "plans: [{name: free, quota: {units: 10}}]", "period is required"},
 		{"short admin token", base + "admin: {listen: 127.0.0.1:9090, token: short}", "at least 32"},

@@ -150,9 +150,21 @@ func (c *Config) Validate() error {
 	if a.Audience == ControlPlaneAudience {
 		bad("auth.audience %q is reserved for dashboard sessions", a.Audience)
 	}
+	if a.SessionCacheTTL < 0 || a.SessionCacheTTL > 5*time.Minute {
+		bad("auth.session_cache_ttl %v: must be between 0 and 5m", a.SessionCacheTTL)
+	}
+	if a.RefreshReuseGrace < 0 || a.RefreshReuseGrace > time.Minute {
+		bad("auth.refresh_reuse_grace %v: must be between 0 and 1m", a.RefreshReuseGrace)
+	}
 	l := a.Login
-	if l.MaxFailuresPerAccount <= 0 || l.MaxFailuresPerIP <= 0 || l.MaxRegistrationsPerIP <= 0 || l.Window <= 0 {
-		bad("auth.login limits and window must be positive")
+	if l.MaxFailuresPerIP <= 0 || l.MaxFailuresPerIPAccount <= 0 || l.MaxRegistrationsPerIP <= 0 || l.MaxFailuresPerAccount < 0 {
+		bad("auth.login limits must be positive")
+	}
+	if l.Window <= 0 || l.Window > 24*time.Hour {
+		bad("auth.login.window %v: must be between 1s and 24h", l.Window)
+	}
+	if l.BackoffBase <= 0 || l.BackoffMax < l.BackoffBase || l.BackoffMax > 24*time.Hour {
+		bad("auth.login.backoff_base %v and backoff_max %v: need 0 < backoff_base <= backoff_max <= 24h", l.BackoffBase, l.BackoffMax)
 	}
 
 	c.validateRoutes(bad)

@@ -205,6 +205,14 @@ func (u userStore) GetUser(_ context.Context, id string) (store.User, error) {
 	return store.User{}, store.ErrNotFound
 }
 
+// GetRefreshFamily answers that the session "fam_" + user ID is live.
+func (u userStore) GetRefreshFamily(_ context.Context, id string) (store.RefreshFamily, error) {
+	if usr, ok := u.users[strings.TrimPrefix(id, "fam_")]; ok {
+		return store.RefreshFamily{ID: id, UserID: usr.ID}, nil
+	}
+	return store.RefreshFamily{}, store.ErrNotFound
+}
+
 // --- harness ---
 
 const testIssuer = "https://tollgate.test"
@@ -250,7 +258,7 @@ func (h *usageHarness) token(t *testing.T, u store.User) string {
 			IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now),
 			ExpiresAt: jwt.NewNumericDate(now.Add(time.Hour)), ID: "jti_" + u.ID,
 		},
-		OrgID: u.OrgID, Role: string(u.Role), SessionID: "fam_test",
+		OrgID: u.OrgID, Role: string(u.Role), SessionID: "fam_" + u.ID,
 	}, accounts.TokenType)
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,8 @@
 // Package counters defines Tollgate's hot, short-lived state: the counters
 // every node must agree on and that may be lost without harm to durable data.
-// Today that is attempt throttling (failed logins, sign-ups), the replay cache
+// Today that is attempt throttling (sign-ups, the gateway's failed
+// authentications), the exponential backoff of failed credentials (logins,
+// client secrets, the admin token: see Backoff), the replay cache
 // of signed requests (signatures and nonces seen within their window) and the
 // gateway's rate limits and quotas, decided together by Take; and temporary
 // bans. Beside the Store, a Bus broadcasts cache invalidations to every node.
@@ -46,6 +48,20 @@ type Store interface {
 	RecordAttempt(ctx context.Context, key string, l Limit) (Decision, error)
 	// ResetAttempts forgets every event recorded under key.
 	ResetAttempts(ctx context.Context, key string) error
+
+	// Fail records one failure under key by the policy b, in one atomic
+	// operation (one Lua script in Redis), unless the key is delayed: then
+	// it records nothing. Decision.Allowed reports whether the failure was
+	// recorded; RetryAfter is then the delay this failure started (0 while
+	// the failures are within b.Free), and otherwise what remains of the
+	// delay in force. Failures live in their own namespace, apart from the
+	// attempts of RecordAttempt. b must be valid (see Backoff.Validate).
+	Fail(ctx context.Context, key string, b Backoff) (Decision, error)
+	// Forgive takes back the latest failure recorded under key and lifts
+	// the key's delay: for an attempt counted by Fail before it was
+	// checked, that turned out right. A key without failures is left
+	// alone. The failures' expiry is unchanged.
+	Forgive(ctx context.Context, key string) error
 
 	// MarkSeen records key as seen for ttl and reports whether it was new:
 	// true exactly once per key within ttl, however many callers race (a
@@ -139,6 +155,57 @@ type Bus interface {
 	// fn under way may still finish after it. cancel may be called more
 	// than once, and from fn.
 	Subscribe(fn func(msg string)) (cancel func())
+}
+
+// Backoff is an exponential backoff of failures under one key: the first
+// Free failures cost nothing; failure Free+k (k ≥ 1) delays the key for
+// Base×2^(k−1), at most Max, during which Fail records nothing more. The
+// failures of a key are forgotten Window after the later of its latest
+// failure and the end of its delay: a client that stops failing for Window
+// starts afresh, one that keeps failing keeps doubling its delay up to Max.
+//
+// Over any stretch of time, a key admits at most about
+// Free + log2(Window/Base) + 1 failures per Window (the client that spends
+// its free failures, then its cheap short delays, then waits for the key to
+// be forgotten), and one per Max once it is past that. The zero Backoff is
+// invalid.
+type Backoff struct {
+	Free   int           // failures without delay; at least 1
+	Base   time.Duration // the first delay; positive
+	Max    time.Duration // the longest delay; at least Base
+	Window time.Duration // quiet time after which failures are forgotten; positive
+}
+
+// ErrInvalidBackoff is wrapped by the errors of Backoff.Validate.
+var ErrInvalidBackoff = errors.New("counters: invalid backoff")
+
+// Validate reports whether b is a Backoff that Fail accepts.
+func (b Backoff) Validate() error {
+	switch {
+	case b.Free < 1:
+		return fmt.Errorf("%w: free failures %d is less than 1", ErrInvalidBackoff, b.Free)
+	case b.Base <= 0 || b.Window <= 0:
+		return fmt.Errorf("%w: base %v and window %v must be positive", ErrInvalidBackoff, b.Base, b.Window)
+	case b.Max < b.Base:
+		return fmt.Errorf("%w: max %v is less than base %v", ErrInvalidBackoff, b.Max, b.Base)
+	}
+	return nil
+}
+
+// Delay returns the delay that failure number n (counting from 1) starts:
+// 0 within Free, else Base×2^(n−Free−1) capped at Max.
+func (b Backoff) Delay(n int) time.Duration {
+	if n <= b.Free {
+		return 0
+	}
+	d := b.Base
+	for k := n - b.Free - 1; k > 0; k-- {
+		if d > b.Max/2 {
+			return b.Max
+		}
+		d *= 2
+	}
+	return min(d, b.Max)
 }
 
 // Allowance is what a plan allows one organization (or key): a rate and a

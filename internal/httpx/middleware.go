@@ -68,7 +68,7 @@ func RequestInfo(ids *IDGenerator, clientIP ClientIPFunc, clk clock.Clock, log A
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := clk.Now()
-			info := &reqinfo.Info{ID: ids.Next(), ClientIP: clientIP(r)}
+			info := &reqinfo.Info{ID: ids.Next(), ClientIP: clientIP(r), UserAgent: r.UserAgent()}
 			w.Header()["X-Request-Id"] = []string{info.ID}
 			rec := NewRecorder(w)
 			next.ServeHTTP(rec, r.WithContext(reqinfo.With(r.Context(), info)))

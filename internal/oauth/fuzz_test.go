@@ -76,6 +76,13 @@ func FuzzTokenEndpoint(f *testing.F) {
 		if err := json.Unmarshal(w.Body.Bytes(), &res); err != nil {
 			t.Fatalf("status %d, body %q is not JSON", w.Code, w.Body)
 		}
+		if w.Code == http.StatusRequestEntityTooLarge {
+			// The common error body, as on the JSON API.
+			if e, ok := res["error"].(map[string]any); !ok || e["code"] != "PAYLOAD_TOO_LARGE" || len(body) <= 64<<10 {
+				t.Fatalf("413 for a body of %d bytes: %s", len(body), w.Body)
+			}
+			return
+		}
 		if w.Code == http.StatusOK {
 			if res["access_token"] == nil {
 				t.Fatalf("200 without a token: %s", w.Body)

@@ -24,10 +24,6 @@ const (
 	JWKSPath       = "/.well-known/jwks.json"
 )
 
-// maxFormBytes bounds the form body of an endpoint: a token and a few short
-// parameters.
-const maxFormBytes = 16 << 10
-
 // Handler serves the token, revocation and introspection endpoints and the
 // RFC 8414 metadata. baseURL is the server's public URL, the base of the
 // endpoint URLs in the metadata.
@@ -88,7 +84,9 @@ type request struct {
 }
 
 // endpoint wraps a client-authenticated endpoint: it parses the form body,
-// authenticates the client and writes errors in the RFC 6749 §5.2 format.
+// authenticates the client and writes errors in the RFC 6749 §5.2 format,
+// except a body over Options.MaxBody, which gets 413 PAYLOAD_TOO_LARGE in
+// the common error body, as on the JSON API.
 func (s *Service) endpoint(h func(http.ResponseWriter, *http.Request, request) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
@@ -97,7 +95,12 @@ func (s *Service) endpoint(h func(http.ResponseWriter, *http.Request, request) e
 		if err == nil {
 			err = h(w, r, req)
 		}
-		if err != nil {
+		var tooLarge *http.MaxBytesError
+		switch {
+		case err == nil:
+		case errors.As(err, &tooLarge):
+			apierror.Write(w, r, err)
+		default:
 			writeError(w, r, err)
 		}
 	})
@@ -108,8 +111,17 @@ func (s *Service) parse(w http.ResponseWriter, r *http.Request) (request, error)
 	if mt != "application/x-www-form-urlencoded" {
 		return request{}, oauthError(http.StatusBadRequest, "invalid_request", "the body must be application/x-www-form-urlencoded")
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	// Bound the body before reading any of it: a declared length over the
+	// limit is refused unread, any other body is cut at the limit.
+	if r.ContentLength > s.o.MaxBody {
+		return request{}, &http.MaxBytesError{Limit: s.o.MaxBody}
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, s.o.MaxBody)
 	if err := r.ParseForm(); err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return request{}, err
+		}
 		return request{}, oauthError(http.StatusBadRequest, "invalid_request", "malformed form body")
 	}
 	form := r.PostForm

@@ -21,7 +21,6 @@ package oauth
 import (
 	"context"
 	"errors"
-	"github.com/tollgate/tollgate/internal/events"
 	"log/slog"
 	"net/http"
 	"time"
@@ -34,7 +33,9 @@ import (
 	"github.com/tollgate/tollgate/internal/clock"
 	"github.com/tollgate/tollgate/internal/config"
 	"github.com/tollgate/tollgate/internal/counters"
+	"github.com/tollgate/tollgate/internal/events"
 	"github.com/tollgate/tollgate/internal/store"
+	"github.com/tollgate/tollgate/internal/throttle"
 	"github.com/tollgate/tollgate/internal/tokens"
 )
 
@@ -77,11 +78,15 @@ type Options struct {
 	// its app and revocation again. Default 30s.
 	CacheTTL  time.Duration
 	CacheSize int // default 100000
-	// Limits throttle failed client authentications, per client ID and per
-	// client IP (MaxFailuresPerAccount, MaxFailuresPerIP, Window).
+	// Limits throttle failed client authentications, per client IP and per
+	// client IP and client ID (see package throttle). Zero: the defaults
+	// of auth.login.
 	Limits config.Login
-	Keys   KeyInvalidator // optional
-	Logger *slog.Logger   // default: discard
+	// MaxBody bounds the form bodies of the endpoints, in bytes (config
+	// server.max_api_body_bytes). Default 64 KiB.
+	MaxBody int64
+	Keys    KeyInvalidator // optional
+	Logger  *slog.Logger   // default: discard
 	// Broadcast, when set, tells the other nodes of a cluster that an
 	// app changed or a token was revoked (a message for their Apply).
 	Broadcast func(msg string)
@@ -96,6 +101,7 @@ type Service struct {
 	verifier *tokens.Verifier
 	cache    *lru.Cache[[32]byte, *entry]
 	flight   singleflight.Group
+	clients  *throttle.Guard
 }
 
 // New returns a Service on st.
@@ -119,6 +125,12 @@ func New(st Store, o Options) (*Service, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.MaxBody <= 0 {
+		o.MaxBody = 64 << 10
+	}
+	if o.Limits == (config.Login{}) {
+		o.Limits = config.Default().Auth.Login
+	}
 	cache, err := lru.New[[32]byte, *entry](o.CacheSize)
 	if err != nil {
 		return nil, err
@@ -129,6 +141,7 @@ func New(st Store, o Options) (*Service, error) {
 		log:      o.Logger,
 		verifier: tokens.NewVerifier(o.Keyring, o.Clock, TokenType, o.Issuer, o.Audience, o.Leeway),
 		cache:    cache,
+		clients:  throttle.New(o.Counters, "oauth", throttle.FromConfig(o.Limits)),
 	}, nil
 }
 

@@ -2,7 +2,10 @@ package oauth
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -16,11 +19,14 @@ import (
 	"github.com/tollgate/tollgate/internal/authn"
 	"github.com/tollgate/tollgate/internal/clock"
 	"github.com/tollgate/tollgate/internal/config"
+	"github.com/tollgate/tollgate/internal/counters"
 	"github.com/tollgate/tollgate/internal/counters/memory"
+	"github.com/tollgate/tollgate/internal/reqinfo"
 	"github.com/tollgate/tollgate/internal/secretbox"
 	"github.com/tollgate/tollgate/internal/store"
 	"github.com/tollgate/tollgate/internal/store/sqlite"
 	"github.com/tollgate/tollgate/internal/store/storetest"
+	"github.com/tollgate/tollgate/internal/throttle"
 	"github.com/tollgate/tollgate/internal/tokens"
 )
 
@@ -247,6 +253,139 @@ func TestAuthenticateClient(t *testing.T) {
 		var oe *Error
 		if _, err := f.svc.AuthenticateClient(ctx, bad, ip); !errors.As(err, &oe) || oe.Code != "invalid_client" {
 			t.Errorf("%q: %v", bad.ID, err)
+		}
+	}
+}
+
+// Client secrets are beyond guessing: the right one is admitted whoever
+// failed before, from whatever address. Wrong ones are counted per address
+// and per address and client ID; past the free failures an address gets
+// 429 with a growing Retry-After, another address does not.
+func TestAuthenticateClientRightSecretAlwaysAdmitted(t *testing.T) {
+	f := newFixture(t, Options{})
+	c := f.app(t)
+	ipA, ipB := netip.MustParseAddr("203.0.113.9"), netip.MustParseAddr("198.51.100.7")
+	wrong := Client{c.App.ClientID, strings.Repeat("y", SecretLength)}
+	right := Client{c.App.ClientID, c.Secret}
+	attempt := func(cl Client, ip netip.Addr) *Error {
+		t.Helper()
+		var oe *Error
+		if _, err := f.svc.AuthenticateClient(ctx, cl, ip); !errors.As(err, &oe) {
+			t.Fatalf("wrong secret from %v: %v", ip, err)
+		}
+		return oe
+	}
+	rightWorks := func(after string) {
+		t.Helper()
+		for _, ip := range []netip.Addr{ipA, ipB} {
+			if app, err := f.svc.AuthenticateClient(ctx, right, ip); err != nil || app.ID != c.App.ID {
+				t.Fatalf("right secret from %v %s: %v", ip, after, err)
+			}
+		}
+	}
+	// The free failures, and the one that starts the delay.
+	for i := range config.Default().Auth.Login.MaxFailuresPerIPAccount + 1 {
+		if oe := attempt(wrong, ipA); oe.Code != "invalid_client" {
+			t.Fatalf("wrong secret %d: %+v", i+1, oe)
+		}
+		rightWorks(fmt.Sprintf("after %d wrong ones", i+1))
+	}
+	var prev time.Duration
+	for i := range 6 {
+		oe := attempt(wrong, ipA)
+		if oe.Code != "temporarily_unavailable" || oe.Status != http.StatusTooManyRequests || oe.RetryAfter <= prev {
+			t.Fatalf("wrong secret during delay %d: %+v (previous delay %v)", i+1, oe, prev)
+		}
+		prev = oe.RetryAfter
+		rightWorks(fmt.Sprintf("during delay %d", i+1))
+		f.clock.Advance(oe.RetryAfter)
+		if oe := attempt(wrong, ipA); oe.Code != "invalid_client" {
+			t.Fatalf("wrong secret after delay %d: %+v", i+1, oe)
+		}
+	}
+	// Many addresses, each within its free failures, delay nobody.
+	for i := range 40 {
+		ip := netip.AddrFrom4([4]byte{192, 0, 2, byte(i)})
+		for range 5 {
+			var oe *Error
+			if _, err := f.svc.AuthenticateClient(ctx, wrong, ip); !errors.As(err, &oe) || oe.Code != "invalid_client" {
+				t.Fatalf("wrong secret from %v: %v", ip, err)
+			}
+		}
+	}
+	var oe *Error
+	if _, err := f.svc.AuthenticateClient(ctx, wrong, ipB); !errors.As(err, &oe) || oe.Code != "invalid_client" {
+		t.Fatalf("address B: %v", err)
+	}
+	if _, err := f.svc.AuthenticateClient(ctx, right, ipB); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// downCounters is a counter store that cannot be reached.
+type downCounters struct{ *memory.Store }
+
+func (downCounters) Fail(context.Context, string, counters.Backoff) (counters.Decision, error) {
+	return counters.Decision{}, errors.New("redis: connection refused")
+}
+
+// A right secret touches no counter: it is admitted while the counter
+// store is down; a wrong one cannot be counted and fails.
+func TestAuthenticateClientCountersDown(t *testing.T) {
+	f := newFixture(t, Options{})
+	c := f.app(t)
+	f.svc.clients = throttle.New(downCounters{memory.New(f.clock)}, "oauth", throttle.FromConfig(f.svc.o.Limits))
+	ip := netip.MustParseAddr("203.0.113.9")
+	if _, err := f.svc.AuthenticateClient(ctx, Client{c.App.ClientID, c.Secret}, ip); err != nil {
+		t.Fatalf("right secret while the counters are down: %v", err)
+	}
+	var oe *Error
+	if _, err := f.svc.AuthenticateClient(ctx, Client{c.App.ClientID, strings.Repeat("y", SecretLength)}, ip); err == nil || errors.As(err, &oe) {
+		t.Fatalf("wrong secret while the counters are down: %v, want the counters' error", err)
+	}
+}
+
+// Form bodies are bounded by MaxBody before they are parsed, on every
+// endpoint: 413 PAYLOAD_TOO_LARGE in the common error body.
+func TestFormBodyLimit(t *testing.T) {
+	const limit = 1024
+	f := newFixture(t, Options{MaxBody: limit})
+	c := f.app(t)
+	h := f.svc.Handler("https://api.example.com")
+	send := func(path, body string, declared bool) *httptest.ResponseRecorder {
+		var r *http.Request
+		if declared {
+			r = httptest.NewRequest("POST", path, strings.NewReader(body))
+		} else {
+			// No Content-Length: the body is cut while it is read.
+			r = httptest.NewRequest("POST", path, io.MultiReader(strings.NewReader(body)))
+			r.ContentLength = -1
+		}
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		r.SetBasicAuth(c.App.ClientID, c.Secret)
+		r = r.WithContext(reqinfo.With(r.Context(), &reqinfo.Info{ID: "req_1"}))
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w
+	}
+	form := func(n int) string {
+		base := "grant_type=client_credentials&token=x&pad="
+		return base + strings.Repeat("a", n-len(base))
+	}
+	for _, path := range []string{TokenPath, RevokePath, IntrospectPath} {
+		for _, declared := range []bool{true, false} {
+			name := fmt.Sprintf("%s declared=%v", path, declared)
+			if w := send(path, form(limit), declared); w.Code != http.StatusOK {
+				t.Errorf("%s: a body of exactly the limit: %d %s", name, w.Code, w.Body)
+			}
+			w := send(path, form(limit+1), declared)
+			var body struct {
+				Error struct{ Code, Message, RequestID string } `json:"error"`
+			}
+			if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil || w.Code != http.StatusRequestEntityTooLarge ||
+				body.Error.Code != "PAYLOAD_TOO_LARGE" || w.Header().Get("Content-Type") != "application/json" {
+				t.Errorf("%s: a body over the limit: %d %s", name, w.Code, w.Body)
+			}
 		}
 	}
 }

@@ -14,7 +14,6 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/tollgate/tollgate/internal/config"
-	"github.com/tollgate/tollgate/internal/counters"
 	"github.com/tollgate/tollgate/internal/ids"
 	"github.com/tollgate/tollgate/internal/store"
 )
@@ -55,47 +54,31 @@ type Client struct {
 	Secret string
 }
 
-// AuthenticateClient checks a client ID and secret and returns the app. Failed
-// attempts are counted per client ID and per client IP; past the limits the
-// client is refused until the window has passed, whether its secret is right
-// or not.
+// AuthenticateClient checks a client ID and secret and returns the app. The
+// secret is checked first, and a right one is always admitted, whoever
+// failed before: client secrets are 381-bit random strings, beyond any
+// guessing. Wrong ones are counted per client IP and per client IP and
+// client ID (package throttle); while either is delayed, they get 429 with
+// Retry-After instead of invalid_client.
 func (s *Service) AuthenticateClient(ctx context.Context, c Client, ip netip.Addr) (store.App, error) {
-	l := s.o.Limits
-	throttles := []struct {
-		key   string
-		limit counters.Limit
-	}{
-		{"oauth:ip:" + ip.String(), counters.Limit{Max: l.MaxFailuresPerIP, Window: l.Window}},
-		{"oauth:client:" + c.ID, counters.Limit{Max: l.MaxFailuresPerAccount, Window: l.Window}},
-	}
-	if !ids.Valid(ids.Client, c.ID) {
-		throttles = throttles[:1] // do not keep counters for made-up IDs
-	}
-	for _, t := range throttles {
-		d, err := s.o.Counters.CheckAttempt(ctx, t.key, t.limit)
-		if err != nil {
-			return store.App{}, err
-		}
-		if !d.Allowed {
-			e := *errThrottled
-			e.RetryAfter = d.RetryAfter
-			return store.App{}, &e
-		}
-	}
 	app, ok, err := s.checkSecret(ctx, c)
 	if err != nil {
 		return store.App{}, err
 	}
-	if !ok {
-		for _, t := range throttles {
-			if _, err := s.o.Counters.RecordAttempt(ctx, t.key, t.limit); err != nil {
-				return store.App{}, err
-			}
-		}
-		s.log.WarnContext(ctx, "failed client authentication", "client_id", c.ID, "client_ip", ip.String())
-		return store.App{}, errInvalidClient
+	if ok {
+		return app, nil
 	}
-	return app, nil
+	wait, err := s.clients.Failed(ctx, ip, c.ID)
+	if err != nil {
+		return store.App{}, err
+	}
+	s.log.WarnContext(ctx, "failed client authentication", "client_id", c.ID, "client_ip", ip.String())
+	if wait > 0 {
+		e := *errThrottled
+		e.RetryAfter = wait
+		return store.App{}, &e
+	}
+	return store.App{}, errInvalidClient
 }
 
 // dummyHash is compared against when the client ID is unknown, so that an

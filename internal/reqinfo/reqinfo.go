@@ -19,6 +19,8 @@ type Info struct {
 	ID       string     // request ID, echoed as X-Request-Id
 	ClientIP netip.Addr // as resolved through trusted proxies
 	Route    string     // path prefix of the matched route, "" for the control plane
+	// UserAgent is the request's User-Agent header, "" without one.
+	UserAgent string
 
 	// Principal is who was authenticated, when anyone was. Read-only.
 	Principal *authn.Principal

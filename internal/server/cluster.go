@@ -74,7 +74,8 @@ func (s *Server) buildCounters(ctx context.Context) error {
 
 // broadcast tells every node (this one included) of a cache invalidation.
 // A failure is logged: the other nodes then see the change when their cache
-// entries expire (auth.apikey_cache_ttl, auth.token_cache_ttl).
+// entries expire (auth.apikey_cache_ttl, auth.token_cache_ttl,
+// auth.session_cache_ttl).
 func (s *Server) broadcast(msg string) {
 	ctx, cancel := context.WithTimeout(context.Background(), publishTimeout)
 	defer cancel()
@@ -88,11 +89,10 @@ func (s *Server) applyInvalidation(msg string) {
 	if msg == counters.Resync {
 		s.keys.Apply(msg)
 		s.oauth.Apply(msg)
+		s.accounts.Apply(msg)
 		return
 	}
-	if !s.keys.Apply(msg) {
-		s.oauth.Apply(msg)
-	}
+	_ = s.keys.Apply(msg) || s.oauth.Apply(msg) || s.accounts.Apply(msg)
 }
 
 // buildAuthService builds the decision API's listeners: HTTP (forward-auth,

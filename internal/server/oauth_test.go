@@ -189,27 +189,6 @@ func TestTokenEndpointErrors(t *testing.T) {
 	}
 }
 
-// Failed client authentications are throttled per client ID: past the limit
-// even the right secret is refused until the window has passed.
-func TestTokenEndpointThrottle(t *testing.T) {
-	n := start(t, baseYAML(t.TempDir(), newRecorder(t, nil).URL), nil)
-	a := n.createApp(n.account("quinn@example.com", "Quinn"), nil)
-	cc := url.Values{"grant_type": {"client_credentials"}}
-	for i := range 5 {
-		if r := form(t, n.base+"/oauth/token", cc, a.ClientID, strings.Repeat("y", 64)); r.Status != 401 {
-			t.Fatalf("attempt %d: %d", i, r.Status)
-		}
-	}
-	r := form(t, n.base+"/oauth/token", cc, a.ClientID, a.Secret)
-	if r.Status != 429 || r.Header.Get("Retry-After") == "" {
-		t.Fatalf("after 5 failures: %d %v %s", r.Status, r.Header, r.Body)
-	}
-	n.clock.Advance(16 * time.Minute)
-	if r := form(t, n.base+"/oauth/token", cc, a.ClientID, a.Secret); r.Status != 200 {
-		t.Fatalf("after the window: %d %s", r.Status, r.Body)
-	}
-}
-
 func TestBearerTokenChecks(t *testing.T) {
 	be := newRecorder(t, nil)
 	n := start(t, baseYAML(t.TempDir(), be.URL), nil)

@@ -226,7 +226,8 @@ func (s *Server) build(ctx context.Context) error {
 	s.accounts = accounts.New(s.store, accounts.Options{
 		Clock: s.clock, Hasher: NewHasher(), Counters: s.counters, Keyring: s.keyring,
 		Issuer: cfg.Auth.Issuer, SessionTTL: cfg.Auth.SessionTTL, RefreshTTL: cfg.Auth.RefreshTTL,
-		Login: cfg.Auth.Login, Logger: s.log, Events: s.emit,
+		SessionCacheTTL: cfg.Auth.SessionCacheTTL, RefreshReuseGrace: cfg.Auth.RefreshReuseGrace,
+		Login: cfg.Auth.Login, Logger: s.log, Events: s.emit, Broadcast: s.broadcast,
 	})
 	if cfg.Auth.Audience == accounts.Audience {
 		return fmt.Errorf("server: auth.audience must not be %s", accounts.Audience)
@@ -234,7 +235,7 @@ func (s *Server) build(ctx context.Context) error {
 	s.oauth, err = oauth.New(s.store, oauth.Options{
 		Clock: s.clock, Keyring: s.keyring, Counters: s.counters,
 		Issuer: cfg.Auth.Issuer, Audience: cfg.Auth.Audience, TokenTTL: cfg.Auth.AccessTokenTTL, Leeway: cfg.Auth.Leeway,
-		CacheTTL: cfg.Auth.TokenCacheTTL, CacheSize: cfg.Auth.TokenCacheSize, Limits: cfg.Auth.Login,
+		CacheTTL: cfg.Auth.TokenCacheTTL, CacheSize: cfg.Auth.TokenCacheSize, Limits: cfg.Auth.Login, MaxBody: cfg.Server.MaxAPIBodyBytes,
 		Keys: s.keys, Logger: s.log, Events: s.emit, Broadcast: s.broadcast,
 	})
 	if err != nil {
@@ -415,7 +416,7 @@ func (s *Server) buildListeners(resolver *clientip.Resolver, mux *http.ServeMux,
 			}
 			adminMux.Handle("/admin/", adminapi.New(adminapi.Options{
 				TokenSHA256: tokenHash, Accounts: s.accounts, Keys: s.keys, Apps: s.oauth, Orgs: s.store,
-				Counters: s.counters, Clock: s.clock, MaxBody: cfg.Server.MaxAPIBodyBytes, Pprof: cfg.Admin.Pprof,
+				Counters: s.counters, Limits: cfg.Auth.Login, Clock: s.clock, MaxBody: cfg.Server.MaxAPIBodyBytes, Pprof: cfg.Admin.Pprof,
 			}))
 		}
 		s.admin = &http.Server{

@@ -467,6 +467,21 @@ type RefreshToken struct {
 	CreatedAt time.Time
 	ExpiresAt time.Time
 	UsedAt    time.Time // when it was exchanged for its successor
+	// UsedBy is what the client that exchanged it was, as the caller of
+	// RotateRefreshToken described it (an opaque digest); empty when unused.
+	UsedBy    []byte
+	RevokedAt time.Time
+}
+
+// RefreshFamily is a refresh-token family as a whole: a dashboard session.
+// A family is revoked as soon as any of its tokens is: revoking a family
+// may race with a rotation that adds a token to it, and the added token is
+// then as dead as the others.
+type RefreshFamily struct {
+	ID     string
+	UserID string
+	// RevokedAt is the earliest revocation of any of its tokens; zero while
+	// the family is live.
 	RevokedAt time.Time
 }
 
@@ -583,12 +598,19 @@ type Store interface {
 
 	CreateRefreshToken(ctx context.Context, t RefreshToken) error
 	// RotateRefreshToken atomically marks the token with oldHash used at `at`
-	// and stores next, which must belong to the same family and user. If the
-	// old token was already used or revoked it changes nothing and returns the
-	// old token with ErrTokenUsed, so that the caller can revoke the family.
-	// An unknown hash returns ErrNotFound. Expiry is the caller's business.
-	RotateRefreshToken(ctx context.Context, oldHash []byte, next RefreshToken, at time.Time) (old RefreshToken, err error)
+	// by `by` (stored as UsedBy) and stores next, which must belong to the
+	// same family and user. If the old token was already used or revoked,
+	// or its family is revoked (see RefreshFamily), it changes nothing and
+	// returns the old token as stored with ErrTokenUsed, so that the caller
+	// can tell reuse (UsedAt set, by whom) from an ended session. Of
+	// concurrent rotations of one token exactly one succeeds; the others
+	// get the token as the winner left it. An unknown hash returns
+	// ErrNotFound. Expiry is the caller's business.
+	RotateRefreshToken(ctx context.Context, oldHash []byte, next RefreshToken, at time.Time, by []byte) (old RefreshToken, err error)
 	GetRefreshTokenByHash(ctx context.Context, hash []byte) (RefreshToken, error)
+	// GetRefreshFamily returns the family familyID, ErrNotFound when it has
+	// no token.
+	GetRefreshFamily(ctx context.Context, familyID string) (RefreshFamily, error)
 	// RevokeRefreshTokenFamily revokes every not yet revoked token of the
 	// family at the given time.
 	RevokeRefreshTokenFamily(ctx context.Context, familyID string, at time.Time) error

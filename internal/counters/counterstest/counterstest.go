@@ -51,6 +51,7 @@ func RunTests(t *testing.T, h Harness) {
 	t.Run("SeenTTLsAreIndependent", func(t *testing.T) { testSeenTTLs(t, h) })
 	t.Run("SeenConcurrentExactlyOnce", func(t *testing.T) { testSeenConcurrent(t, h) })
 	t.Run("SeenRejectsNonPositiveTTL", func(t *testing.T) { testSeenBadTTL(t, h) })
+	runBackoffTests(t, h)
 	runTakeTests(t, h)
 	runBanTests(t, h)
 }

@@ -115,7 +115,7 @@ func (s *Store) Run(ctx context.Context) {
 // failed marks the shared store down after err, unless err is the caller's
 // (invalid input, its context ended).
 func (s *Store) failed(ctx context.Context, err error) bool {
-	if errors.Is(err, counters.ErrInvalidAllowance) || ctx.Err() != nil || errors.Is(err, errInput) {
+	if errors.Is(err, counters.ErrInvalidAllowance) || errors.Is(err, counters.ErrInvalidBackoff) || ctx.Err() != nil || errors.Is(err, errInput) {
 		return false
 	}
 	s.mu.Lock()
@@ -169,6 +169,21 @@ func (s *Store) RecordAttempt(ctx context.Context, key string, l counters.Limit)
 // ResetAttempts implements counters.Store.
 func (s *Store) ResetAttempts(ctx context.Context, key string) error {
 	_, err := do(ctx, s, func(c counters.Store) (struct{}, error) { return struct{}{}, c.ResetAttempts(ctx, key) })
+	return err
+}
+
+// Fail implements counters.Store. In fail-open mode the failures are this
+// node's own while the shared store is down.
+func (s *Store) Fail(ctx context.Context, key string, b counters.Backoff) (counters.Decision, error) {
+	if err := b.Validate(); err != nil {
+		return counters.Decision{}, err
+	}
+	return do(ctx, s, func(c counters.Store) (counters.Decision, error) { return c.Fail(ctx, key, b) })
+}
+
+// Forgive implements counters.Store.
+func (s *Store) Forgive(ctx context.Context, key string) error {
+	_, err := do(ctx, s, func(c counters.Store) (struct{}, error) { return struct{}{}, c.Forgive(ctx, key) })
 	return err
 }
 

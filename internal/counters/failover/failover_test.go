@@ -156,6 +156,9 @@ func TestInvalidInputIsNoOutage(t *testing.T) {
 	if _, err := s.MarkSeen(t.Context(), "k", 0); err == nil {
 		t.Fatal("zero ttl accepted")
 	}
+	if _, err := s.Fail(t.Context(), "k", counters.Backoff{}); !errors.Is(err, counters.ErrInvalidBackoff) {
+		t.Fatalf("zero backoff: err = %v", err)
+	}
 	if s.Down() {
 		t.Error("invalid input marked the store down")
 	}

@@ -5,7 +5,8 @@
 //
 //   - attempt keys (WithMaxKeys): fully decayed keys are swept as shards are
 //     written; a full shard sheds arbitrary keys, which only weakens the
-//     throttling of keys that flood it.
+//     throttling of keys that flood it. The backoff keys of Fail are bounded
+//     the same way, counted apart.
 //   - rate-limit keys of Take (WithMaxKeys too, counted apart from attempts):
 //     the same, some 50 to 80 bytes each plus the key's length. Shedding a
 //     live key only gives its owner a fresh burst.
@@ -92,6 +93,9 @@ type shard struct {
 	ratePeak   int              // most keys in rate since it was last built
 
 	quota expiring[int64] // units used per quota key, expiring at wall-clock period ends
+
+	fail       map[string]failures // backoff state per key (Fail)
+	failWrites int                 // Fail writes, to sweep fail now and then
 }
 
 // Option configures a Store.

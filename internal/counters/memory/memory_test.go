@@ -41,6 +41,29 @@ func TestMemoryIsBounded(t *testing.T) {
 	}
 }
 
+func TestFailuresAreBounded(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	s := New(clk, WithMaxKeys(shardCount*10))
+	s.sweepEv = 16
+	b := counters.Backoff{Free: 5, Base: time.Second, Max: time.Minute, Window: time.Minute}
+	for i := range 10_000 {
+		if _, err := s.Fail(context.Background(), fmt.Sprint("ip-", i), b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := s.FailLen(); n > shardCount*10+shardCount {
+		t.Fatalf("holds %d backoff keys, bound is %d", n, shardCount*10)
+	}
+	// Forgotten keys are swept as shards are written.
+	clk.Advance(2 * time.Minute)
+	for i := range 10_000 {
+		_, _ = s.Fail(context.Background(), fmt.Sprint("fresh-", i%100), b)
+	}
+	if n := s.FailLen(); n > 100+shardCount*16 {
+		t.Fatalf("holds %d backoff keys after the old ones were forgotten", n)
+	}
+}
+
 func TestDecayedKeysAreSwept(t *testing.T) {
 	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	s := New(clk)

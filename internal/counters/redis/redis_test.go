@@ -138,6 +138,7 @@ func TestOneCommandPerOperation(t *testing.T) {
 	end := time.Now().Add(time.Hour)
 	a := counters.Allowance{Rate: 1000, Burst: 1000, Quota: 1 << 40, PeriodEnd: end}
 	l := counters.Limit{Max: 1000, Window: time.Minute}
+	backoff := counters.Backoff{Free: 5, Base: time.Second, Max: time.Minute, Window: time.Minute}
 	ops := []struct {
 		name string
 		op   func(i int) error
@@ -153,6 +154,8 @@ func TestOneCommandPerOperation(t *testing.T) {
 		{"RecordAttempt", func(int) error { _, err := s.RecordAttempt(ctx, "k", l); return err }},
 		{"CheckAttempt", func(int) error { _, err := s.CheckAttempt(ctx, "k", l); return err }},
 		{"ResetAttempts", func(int) error { return s.ResetAttempts(ctx, "k") }},
+		{"Fail", func(i int) error { _, err := s.Fail(ctx, fmt.Sprint("f", i), backoff); return err }},
+		{"Forgive", func(i int) error { return s.Forgive(ctx, fmt.Sprint("f", i)) }},
 		{"MarkSeen", func(i int) error { _, err := s.MarkSeen(ctx, fmt.Sprint("sig", i), time.Minute); return err }},
 		{"QuotaUsed", func(int) error { _, err := s.QuotaUsed(ctx, "quota:{org_1}:2026-12"); return err }},
 		{"SetQuotaUsed", func(i int) error { return s.SetQuotaUsed(ctx, "quota:{org_3}", int64(i), end) }},

@@ -13,14 +13,18 @@ import (
 )
 
 const (
-	rtInsert = `INSERT INTO refresh_tokens (` + sqlstore.RefreshTokenColumns + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`
+	rtInsert = `INSERT INTO refresh_tokens (` + sqlstore.RefreshTokenColumns + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`
 	rtByHash = `SELECT ` + sqlstore.RefreshTokenColumns + ` FROM refresh_tokens WHERE hash = $1`
 	// rtByHashForUpd locks the token being rotated, so that concurrent
 	// rotations of one token run one after the other: the second finds it
 	// used.
 	rtByHashForUpd = rtByHash + ` FOR UPDATE`
-	// rtUse marks a token used only if it is still unused and unrevoked.
-	rtUse          = `UPDATE refresh_tokens SET used_at = $1 WHERE id = $2 AND used_at IS NULL AND revoked_at IS NULL`
+	// rtUse marks a token used only if it is still unused and unrevoked, and
+	// no token of its family is revoked: a revoked family never grows.
+	rtUse = `UPDATE refresh_tokens SET used_at = $1, used_by = $2 WHERE id = $3 AND used_at IS NULL AND revoked_at IS NULL
+		AND NOT EXISTS (SELECT 1 FROM refresh_tokens f WHERE f.family_id = $4 AND f.revoked_at IS NOT NULL)`
+	// rtFamily summarizes a family: its tokens, user and first revocation.
+	rtFamily       = `SELECT COUNT(*), COALESCE(MIN(user_id), ''), MIN(revoked_at) FROM refresh_tokens WHERE family_id = $1`
 	rtRevokeFamily = `UPDATE refresh_tokens SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL`
 	rtRevokeUser   = `UPDATE refresh_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL`
 )
@@ -46,11 +50,12 @@ func (s *Store) GetRefreshTokenByHash(ctx context.Context, hash []byte) (store.R
 }
 
 // RotateRefreshToken marks the token with oldHash used at `at` (now if zero)
-// and stores next, in one transaction, and returns the old token as stored
-// (with UsedAt set). If the old token was already used or revoked it writes
-// nothing and returns it as it is with store.ErrTokenUsed. next must have the
-// old token's FamilyID and UserID.
-func (s *Store) RotateRefreshToken(ctx context.Context, oldHash []byte, next store.RefreshToken, at time.Time) (store.RefreshToken, error) {
+// by `by` and stores next, in one transaction, and returns the old token as
+// stored (with UsedAt and UsedBy set). If the old token was already used or
+// revoked, or its family is revoked, it writes nothing and returns it as it
+// is with store.ErrTokenUsed. next must have the old token's FamilyID and
+// UserID.
+func (s *Store) RotateRefreshToken(ctx context.Context, oldHash []byte, next store.RefreshToken, at time.Time, by []byte) (store.RefreshToken, error) {
 	var old store.RefreshToken
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		var err error
@@ -62,7 +67,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash []byte, next sto
 			return fmt.Errorf("postgres: %w", err)
 		}
 		usedAt := s.orNow(at)
-		n, err := execAffected(ctx, tx, rtUse, sqlstore.Micros(usedAt), old.ID)
+		n, err := execAffected(ctx, tx, rtUse, sqlstore.Micros(usedAt), sqlstore.NullBlob(by), old.ID, old.FamilyID)
 		if err != nil {
 			return wrapErr(err, "refresh token "+quote(old.ID))
 		}
@@ -97,4 +102,16 @@ func (s *Store) RevokeRefreshTokenFamily(ctx context.Context, familyID string, a
 func (s *Store) RevokeUserRefreshTokens(ctx context.Context, userID string, at time.Time) error {
 	_, err := s.exec(ctx, rtRevokeUser, sqlstore.Micros(s.orNow(at)), userID)
 	return wrapErr(err, "revoke refresh tokens of user "+quote(userID))
+}
+
+// GetRefreshFamily returns the family familyID, store.ErrNotFound when it has
+// no token.
+func (s *Store) GetRefreshFamily(ctx context.Context, familyID string) (store.RefreshFamily, error) {
+	f := store.RefreshFamily{ID: familyID}
+	var n int64
+	err := s.pool.QueryRow(ctx, rtFamily, familyID).Scan(&n, &f.UserID, sqlstore.TimeCol(&f.RevokedAt))
+	if err == nil && n == 0 {
+		err = pgx.ErrNoRows
+	}
+	return f, wrapErr(err, "refresh token family "+quote(familyID))
 }

@@ -12,11 +12,15 @@ import (
 )
 
 const (
-	rtInsert = `INSERT INTO refresh_tokens (` + sqlstore.RefreshTokenColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+	rtInsert = `INSERT INTO refresh_tokens (` + sqlstore.RefreshTokenColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	rtByHash = `SELECT ` + sqlstore.RefreshTokenColumns + ` FROM refresh_tokens WHERE hash = ?`
-	// rtUse marks a token used only if it is still unused and unrevoked, so
-	// that of two concurrent rotations at most one can succeed.
-	rtUse          = `UPDATE refresh_tokens SET used_at = ? WHERE id = ? AND used_at IS NULL AND revoked_at IS NULL`
+	// rtUse marks a token used only if it is still unused and unrevoked, and
+	// no token of its family is revoked, so that of two concurrent rotations
+	// at most one can succeed, and a revoked family never grows.
+	rtUse = `UPDATE refresh_tokens SET used_at = ?, used_by = ? WHERE id = ? AND used_at IS NULL AND revoked_at IS NULL
+		AND NOT EXISTS (SELECT 1 FROM refresh_tokens f WHERE f.family_id = ? AND f.revoked_at IS NOT NULL)`
+	// rtFamily summarizes a family: its tokens, user and first revocation.
+	rtFamily       = `SELECT COUNT(*), COALESCE(MIN(user_id), ''), MIN(revoked_at) FROM refresh_tokens WHERE family_id = ?`
 	rtRevokeFamily = `UPDATE refresh_tokens SET revoked_at = ? WHERE family_id = ? AND revoked_at IS NULL`
 	rtRevokeUser   = `UPDATE refresh_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL`
 )
@@ -42,11 +46,12 @@ func (s *Store) GetRefreshTokenByHash(ctx context.Context, hash []byte) (store.R
 }
 
 // RotateRefreshToken marks the token with oldHash used at `at` (now if zero)
-// and stores next, in one transaction, and returns the old token as stored
-// (with UsedAt set). If the old token was already used or revoked it writes
-// nothing and returns it as it is with store.ErrTokenUsed. next must have the
-// old token's FamilyID and UserID.
-func (s *Store) RotateRefreshToken(ctx context.Context, oldHash []byte, next store.RefreshToken, at time.Time) (store.RefreshToken, error) {
+// by `by` and stores next, in one transaction, and returns the old token as
+// stored (with UsedAt and UsedBy set). If the old token was already used or
+// revoked, or its family is revoked, it writes nothing and returns it as it
+// is with store.ErrTokenUsed. next must have the old token's FamilyID and
+// UserID.
+func (s *Store) RotateRefreshToken(ctx context.Context, oldHash []byte, next store.RefreshToken, at time.Time, by []byte) (store.RefreshToken, error) {
 	var old store.RefreshToken
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		var err error
@@ -58,7 +63,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash []byte, next sto
 			return fmt.Errorf("sqlite: %w", err)
 		}
 		usedAt := s.orNow(at)
-		n, err := execAffected(ctx, tx, rtUse, sqlstore.Micros(usedAt), old.ID)
+		n, err := execAffected(ctx, tx, rtUse, sqlstore.Micros(usedAt), sqlstore.NullBlob(by), old.ID, old.FamilyID)
 		if err != nil {
 			return wrapErr(err, "refresh token "+quote(old.ID))
 		}
@@ -93,4 +98,16 @@ func (s *Store) RevokeRefreshTokenFamily(ctx context.Context, familyID string, a
 func (s *Store) RevokeUserRefreshTokens(ctx context.Context, userID string, at time.Time) error {
 	_, err := s.writer.ExecContext(ctx, rtRevokeUser, sqlstore.Micros(s.orNow(at)), userID)
 	return wrapErr(err, "revoke refresh tokens of user "+quote(userID))
+}
+
+// GetRefreshFamily returns the family familyID, store.ErrNotFound when it has
+// no token.
+func (s *Store) GetRefreshFamily(ctx context.Context, familyID string) (store.RefreshFamily, error) {
+	f := store.RefreshFamily{ID: familyID}
+	var n int64
+	err := s.reader.QueryRowContext(ctx, rtFamily, familyID).Scan(&n, &f.UserID, sqlstore.TimeCol(&f.RevokedAt))
+	if err == nil && n == 0 {
+		err = sql.ErrNoRows
+	}
+	return f, wrapErr(err, "refresh token family "+quote(familyID))
 }

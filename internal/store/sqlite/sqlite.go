@@ -188,14 +188,19 @@ func isBusy(err error) bool {
 // migrate applies the embedded migrations. Two processes opening a fresh (or
 // outdated) file at the same moment may both decide to apply a migration; the
 // second one's transaction then fails (the first one's changes are already
-// there) and is rolled back, so migrate tries again, and finds nothing left
-// to do.
+// there) and is rolled back, so migrate tries again, from where the others
+// got to. Each failed attempt means another process applied a migration,
+// so one attempt per migration, and one more, always suffice.
 func migrate(ctx context.Context, db *sql.DB) error {
 	fsys, err := fs.Sub(migrationFiles, "migrations")
 	if err != nil {
 		return err
 	}
-	const attempts = 3
+	files, err := fs.Glob(fsys, "*.sql")
+	if err != nil {
+		return err
+	}
+	attempts := len(files) + 1
 	for i := 1; ; i++ {
 		p, err := goose.NewProvider(goose.DialectSQLite3, db, fsys,
 			goose.WithDisableGlobalRegistry(true),

@@ -53,8 +53,9 @@ func testConcurrentUpdateAPIKey(f *fixture) {
 }
 
 // testConcurrentRotateRefreshToken: of goroutines that rotate the same token
-// at once, exactly one succeeds; the others get ErrTokenUsed, and only the
-// winner's successor is stored.
+// at once, exactly one succeeds; the others get ErrTokenUsed with the token
+// as the winner left it (used, by the winner), and only the winner's
+// successor is stored.
 func testConcurrentRotateRefreshToken(f *fixture) {
 	t, s, ctx := f.t, f.s, f.ctx
 	const n = 10
@@ -67,16 +68,21 @@ func testConcurrentRotateRefreshToken(f *fixture) {
 	}
 	at := f.now()
 
+	olds := make([]store.RefreshToken, n)
 	errs := runAll(n, func(i int) error {
-		_, err := s.RotateRefreshToken(ctx, old.Hash, next[i], at)
+		var err error
+		olds[i], err = s.RotateRefreshToken(ctx, old.Hash, next[i], at, []byte(fmt.Sprint("client ", i)))
 		return err
 	})
-	winners := 0
+	winner := -1
 	for i, err := range errs {
 		_, getErr := s.GetRefreshTokenByHash(ctx, next[i].Hash)
 		switch {
 		case err == nil:
-			winners++
+			if winner >= 0 {
+				t.Errorf("rotations %d and %d of one token both succeeded", winner, i)
+			}
+			winner = i
 			mustDo(t, getErr)
 		case errors.Is(err, store.ErrTokenUsed):
 			wantErr(t, fmt.Sprintf("successor %d of a losing rotation", i), getErr, store.ErrNotFound)
@@ -84,11 +90,16 @@ func testConcurrentRotateRefreshToken(f *fixture) {
 			t.Errorf("rotation %d: %v, want nil or ErrTokenUsed", i, err)
 		}
 	}
-	if winners != 1 {
-		t.Errorf("%d rotations of one token succeeded, want exactly 1", winners)
+	if winner < 0 {
+		t.Fatal("no rotation of the token succeeded")
 	}
-	old.UsedAt = normalize(at)
+	old.UsedAt, old.UsedBy = normalize(at), []byte(fmt.Sprint("client ", winner))
 	wantEqual(t, "old token after the race", must(s.GetRefreshTokenByHash(ctx, old.Hash))(t), old)
+	for i, err := range errs {
+		if err != nil {
+			wantEqual(t, fmt.Sprintf("old token returned to loser %d", i), olds[i], old)
+		}
+	}
 }
 
 // runAll runs fn(0) … fn(n-1) in n goroutines released at the same moment,

@@ -54,6 +54,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"RefreshTokens", testRefreshTokens},
 		{"RotateRefreshToken", testRotateRefreshToken},
 		{"RevokeRefreshTokens", testRevokeRefreshTokens},
+		{"RefreshFamilies", testRefreshFamilies},
 		{"RevokedTokens", testRevokedTokens},
 		{"AppendAudit", testAppendAudit},
 		{"ListAudit", testListAudit},
@@ -114,6 +115,7 @@ func testEmptyStore(f *fixture) {
 		{"GetAPIKeyByHash", second(s.GetAPIKeyByHash(ctx, hash("missing")))},
 		{"GetPlan", second(s.GetPlan(ctx, "missing"))},
 		{"GetRefreshTokenByHash", second(s.GetRefreshTokenByHash(ctx, hash("missing")))},
+		{"GetRefreshFamily", second(s.GetRefreshFamily(ctx, "fam_missing"))},
 		{"GetWebhookEndpoint", second(s.GetWebhookEndpoint(ctx, "wh_missing"))},
 		{"GetWebhookDelivery", second(s.GetWebhookDelivery(ctx, "dlv_missing"))},
 	}

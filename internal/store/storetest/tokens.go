@@ -113,6 +113,7 @@ func testRefreshTokens(f *fixture) {
 	fam := ids.New(ids.Family)
 	tok := f.createToken(u.ID, fam, func(r *store.RefreshToken) {
 		r.UsedAt = f.now()
+		r.UsedBy = []byte("client digest")
 		r.RevokedAt = f.now()
 	})
 	wantEqual(t, "GetRefreshTokenByHash", must(s.GetRefreshTokenByHash(ctx, tok.Hash))(t), tok)
@@ -149,21 +150,26 @@ func testRotateRefreshToken(f *fixture) {
 	t1 := f.createToken(u.ID, fam)
 	t2 := normalize(f.tokenValue(u.ID, fam))
 	t3 := normalize(f.tokenValue(u.ID, fam))
-	revoked := f.createToken(u.ID, fam, func(r *store.RefreshToken) { r.RevokedAt = f.now() })
+	revokedFam := ids.New(ids.Family)
+	revoked := f.createToken(u.ID, revokedFam, func(r *store.RefreshToken) { r.RevokedAt = f.now() })
+	// A token of a family one of whose tokens is revoked.
+	sibling := f.createToken(u.ID, revokedFam)
 	at1, at2 := f.now(), f.now()
+	by1, by2 := []byte("client one"), []byte("client two")
 
 	type stored struct {
 		tok  store.RefreshToken
 		want store.RefreshToken // zero: must not exist
 	}
-	t1Used := with(t1, func(r *store.RefreshToken) { r.UsedAt = normalize(at1) })
-	t2Used := with(t2, func(r *store.RefreshToken) { r.UsedAt = normalize(at2) })
+	t1Used := with(t1, func(r *store.RefreshToken) { r.UsedAt, r.UsedBy = normalize(at1), by1 })
+	t2Used := with(t2, func(r *store.RefreshToken) { r.UsedAt, r.UsedBy = normalize(at2), by2 })
 
 	steps := []struct {
 		name    string
 		oldHash []byte
 		next    store.RefreshToken
 		at      time.Time
+		by      []byte
 		target  error              // nil: must succeed
 		wantOld store.RefreshToken // returned with nil or ErrTokenUsed
 		after   []stored
@@ -190,24 +196,29 @@ func testRotateRefreshToken(f *fixture) {
 			after:  []stored{{t1, t1}, {t2, store.RefreshToken{}}},
 		},
 		{
-			name: "rotate t1 to t2", oldHash: t1.Hash, next: t2, at: at1,
+			name: "rotate t1 to t2", oldHash: t1.Hash, next: t2, at: at1, by: by1,
 			wantOld: t1Used,
 			after:   []stored{{t1, t1Used}, {t2, t2}},
 		},
 		{
-			name: "t1 again (reuse)", oldHash: t1.Hash, next: t3, at: at2,
+			name: "t1 again (reuse), by another client", oldHash: t1.Hash, next: t3, at: at2, by: by2,
 			target: store.ErrTokenUsed, wantOld: t1Used,
 			after: []stored{{t1, t1Used}, {t2, t2}, {t3, store.RefreshToken{}}},
 		},
 		{
-			name: "rotate t2 to t3", oldHash: t2.Hash, next: t3, at: at2,
+			name: "rotate t2 to t3", oldHash: t2.Hash, next: t3, at: at2, by: by2,
 			wantOld: t2Used,
 			after:   []stored{{t1, t1Used}, {t2, t2Used}, {t3, t3}},
 		},
 		{
-			name: "revoked token", oldHash: revoked.Hash, next: normalize(f.tokenValue(u.ID, fam)), at: at2,
+			name: "revoked token", oldHash: revoked.Hash, next: normalize(f.tokenValue(u.ID, revokedFam)), at: at2, by: by1,
 			target: store.ErrTokenUsed, wantOld: revoked,
 			after: []stored{{revoked, revoked}},
+		},
+		{
+			name: "unused token of a revoked family", oldHash: sibling.Hash, next: normalize(f.tokenValue(u.ID, revokedFam)), at: at2, by: by1,
+			target: store.ErrTokenUsed, wantOld: sibling,
+			after: []stored{{sibling, sibling}},
 		},
 		{
 			name: "unknown hash", oldHash: hash("missing"), next: normalize(f.tokenValue(u.ID, fam)), at: at2,
@@ -215,7 +226,7 @@ func testRotateRefreshToken(f *fixture) {
 		},
 	}
 	for _, st := range steps {
-		old, err := s.RotateRefreshToken(ctx, st.oldHash, st.next, st.at)
+		old, err := s.RotateRefreshToken(ctx, st.oldHash, st.next, st.at, st.by)
 		switch {
 		case st.target == nil:
 			mustDo(t, err)
@@ -295,8 +306,42 @@ func testRevokeRefreshTokens(f *fixture) {
 	}
 
 	// A revoked token cannot be rotated.
-	_, err := s.RotateRefreshToken(ctx, a3.Hash, f.tokenValue(u.ID, famA), f.now())
+	_, err := s.RotateRefreshToken(ctx, a3.Hash, f.tokenValue(u.ID, famA), f.now(), nil)
 	wantErr(t, "rotate a token of a revoked family", err, store.ErrTokenUsed)
+}
+
+func testRefreshFamilies(f *fixture) {
+	t, s, ctx := f.t, f.s, f.ctx
+	_, u := f.createOrg()
+	fam, other := ids.New(ids.Family), ids.New(ids.Family)
+	t1 := f.createToken(u.ID, fam)
+	f.createToken(u.ID, other)
+	live := store.RefreshFamily{ID: fam, UserID: u.ID}
+	wantEqual(t, "live family", must(s.GetRefreshFamily(ctx, fam))(t), live)
+	wantErr(t, "unknown family", second(s.GetRefreshFamily(ctx, "fam_missing")), store.ErrNotFound)
+
+	// A rotation keeps the family live.
+	t2 := f.tokenValue(u.ID, fam)
+	must(s.RotateRefreshToken(ctx, t1.Hash, t2, f.now(), []byte("client")))(t)
+	wantEqual(t, "family after a rotation", must(s.GetRefreshFamily(ctx, fam))(t), live)
+
+	// A token revoked on its own revokes the family, at the earliest
+	// revocation.
+	early, late := f.now(), f.now().Add(time.Hour)
+	f.createToken(u.ID, fam, func(r *store.RefreshToken) { r.RevokedAt = late })
+	f.createToken(u.ID, fam, func(r *store.RefreshToken) { r.RevokedAt = early })
+	wantEqual(t, "family with revoked tokens", must(s.GetRefreshFamily(ctx, fam))(t),
+		store.RefreshFamily{ID: fam, UserID: u.ID, RevokedAt: normalize(early)})
+	// The live token of that family can no longer be rotated.
+	_, err := s.RotateRefreshToken(ctx, t2.Hash, f.tokenValue(u.ID, fam), f.now(), nil)
+	wantErr(t, "rotate in a revoked family", err, store.ErrTokenUsed)
+	wantEqual(t, "other family", must(s.GetRefreshFamily(ctx, other))(t), store.RefreshFamily{ID: other, UserID: u.ID})
+
+	// Revoking the user's tokens revokes every family of theirs.
+	at := f.now().Add(2 * time.Hour)
+	mustDo(t, s.RevokeUserRefreshTokens(ctx, u.ID, at))
+	wantEqual(t, "other family after the user's revocation", must(s.GetRefreshFamily(ctx, other))(t),
+		store.RefreshFamily{ID: other, UserID: u.ID, RevokedAt: normalize(at)})
 }
 
 func testRevokedTokens(f *fixture) {

@@ -190,20 +190,20 @@ func SigningKeyValues(k store.SigningKey) []any {
 // --- Refresh tokens ---
 
 // RefreshTokenColumns are the columns of refresh_tokens.
-const RefreshTokenColumns = `id, family_id, user_id, hash, created_at, expires_at, used_at, revoked_at` //nolint:gosec // G101: column names, not a credential
+const RefreshTokenColumns = `id, family_id, user_id, hash, created_at, expires_at, used_at, revoked_at, used_by` //nolint:gosec // G101: column names, not a credential
 
 // ScanRefreshToken reads a row of RefreshTokenColumns.
 func ScanRefreshToken(r RowScanner) (store.RefreshToken, error) {
 	var t store.RefreshToken
 	err := r.Scan(&t.ID, &t.FamilyID, &t.UserID, BlobCol(&t.Hash), TimeCol(&t.CreatedAt),
-		TimeCol(&t.ExpiresAt), TimeCol(&t.UsedAt), TimeCol(&t.RevokedAt))
+		TimeCol(&t.ExpiresAt), TimeCol(&t.UsedAt), TimeCol(&t.RevokedAt), BlobCol(&t.UsedBy))
 	return t, err
 }
 
 // RefreshTokenValues returns the values of RefreshTokenColumns for t.
 func RefreshTokenValues(t store.RefreshToken) []any {
 	return []any{t.ID, t.FamilyID, t.UserID, Blob(t.Hash), Micros(t.CreatedAt),
-		Micros(t.ExpiresAt), Micros(t.UsedAt), Micros(t.RevokedAt)}
+		Micros(t.ExpiresAt), Micros(t.UsedAt), Micros(t.RevokedAt), NullBlob(t.UsedBy)}
 }
 
 // --- Audit log ---
