@@ -259,6 +259,14 @@ type Auth struct {
 	// SignatureWindow is how far a signed request's timestamp may be from
 	// the server's clock, either way (seed 001: 5 minutes).
 	SignatureWindow time.Duration `yaml:"signature_window" env:"SIGNATURE_WINDOW"`
+	// ReplayMaxPerCredential bounds the entries one credential (an API key,
+	// a wallet) holds in the replay cache: its signed requests within twice
+	// SignatureWindow, and its SIGN-IN-WITH-X proofs within their lifetime.
+	// Past it, its signed requests get 429 RATE_LIMITED (reason
+	// replay_cache_full) until its oldest entry expires; other credentials
+	// are not affected. The default, 60000, is 100 signed requests a second
+	// with the default window.
+	ReplayMaxPerCredential int `yaml:"replay_max_per_credential" env:"REPLAY_MAX_PER_CREDENTIAL"`
 	// Login bounds password guessing; its limits apply to OAuth client
 	// secrets too (per client ID and per client IP).
 	Login Login `yaml:"login" envPrefix:"LOGIN_"`
@@ -499,6 +507,9 @@ func Default() Config {
 				Window:                15 * time.Minute,
 				MaxRegistrationsPerIP: 10,
 			},
+
+			// 100 signed requests a second over 2×SignatureWindow.
+			ReplayMaxPerCredential: 60_000,
 		},
 		Usage: Usage{
 			Buffer:              65536,

@@ -130,6 +130,8 @@ func TestValidationErrors(t *testing.T) {
 		{"bad auth listen", base + "auth_service: {listen: nowhere}", "auth_service.listen"},
 		{"bans without window", base + "auth: {bans: {max_failures: 5, window: 0s}}", "auth.bans"},
 		{"negative grace", base + "auth: {store_outage_grace: -1s}", "store_outage_grace"},
+		{"no replay share", base + "auth: {replay_max_per_credential: 0}", "auth.replay_max_per_credential"},
+		{"huge replay share", base + "auth: {replay_max_per_credential: 20000000}", "auth.replay_max_per_credential"},
 		{"unknown default plan", base + "default_plan: gold", "not one of the plans"},
 		{"quota without period", base + "plans: [{name: free, quota: {units: 10}}]", "period is required"},
 		{"short admin token", base + "admin: {listen: 127.0.0.1:9090, token: short}", "at least 32"},

@@ -260,6 +260,7 @@ func (s *Server) build(ctx context.Context) error {
 	methods := []authn.Authenticator{
 		gateway.APIKeyMethod{Keys: s.keys, Signatures: &gateway.SignatureChecker{
 			Counters: s.counters, Clock: s.clock, Window: cfg.Auth.SignatureWindow, TrustedPeer: resolver.TrustsPeer,
+			MaxPerCredential: cfg.Auth.ReplayMaxPerCredential,
 		}},
 		s.oauth,
 	}
