@@ -48,6 +48,7 @@ import (
 	"github.com/tollgate/tollgate/internal/store/postgres"
 	"github.com/tollgate/tollgate/internal/store/sqlite"
 	"github.com/tollgate/tollgate/internal/subscriptions"
+	"github.com/tollgate/tollgate/internal/tlsconfig"
 	"github.com/tollgate/tollgate/internal/tokens"
 	"github.com/tollgate/tollgate/internal/usage"
 	"github.com/tollgate/tollgate/internal/webhooks"
@@ -397,7 +398,7 @@ func (s *Server) buildListeners(resolver *clientip.Resolver, mux *http.ServeMux,
 		if cfg.Server.TLS.MinVersion == "1.3" {
 			minVersion = tls.VersionTLS13
 		}
-		s.public.TLSConfig = &tls.Config{MinVersion: minVersion, Certificates: []tls.Certificate{cert}}
+		s.public.TLSConfig = tlsconfig.Server(minVersion, cert)
 	}
 
 	if cfg.Admin.Listen != "" {
