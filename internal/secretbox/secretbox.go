@@ -23,11 +23,15 @@
 // out those to open and seal again, after which the old key can be dropped.
 // With random nonces, seal no more than about 2^32 values under one key
 // (NIST SP 800-38D section 8.3); rotate long before that.
+//
+// DeriveKeys gives other uses of the master key (MACs every node must
+// compute alike) keys of their own, never the master key itself.
 package secretbox
 
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -55,7 +59,8 @@ const (
 	nonceSize  = 12
 	tagSize    = 16
 
-	keyIDContext = "tollgate-secretbox-key-id"
+	keyIDContext      = "tollgate-secretbox-key-id"
+	derivedKeyContext = "tollgate-derived-key:"
 )
 
 var (
@@ -75,6 +80,7 @@ type keyID [keyIDSize]byte
 type Box struct {
 	primary keyID
 	aeads   map[keyID]cipher.AEAD // the primary and the previous keys
+	keys    [][]byte              // copies of the keys, primary first, for DeriveKeys
 }
 
 // New returns a Box that seals under primary and opens values sealed under
@@ -108,8 +114,27 @@ func New(primary []byte, previous ...[]byte) (*Box, error) {
 		}
 		keys[id] = key
 		b.aeads[id] = aead
+		b.keys = append(b.keys, append([]byte(nil), key...))
 	}
 	return b, nil
+}
+
+// DeriveKeys returns one KeySize-byte key for purpose per key of the Box,
+// the primary's first, each derived with HKDF-SHA256 (RFC 5869) with
+// "tollgate-derived-key:" + purpose as its info: a MAC key every node with
+// the same master key computes alike, which a rotation keeps verifying
+// under the previous keys. Distinct purposes give independent keys, and no
+// derived key reveals the master key. The zero Box returns none.
+func (b *Box) DeriveKeys(purpose string) [][]byte {
+	out := make([][]byte, 0, len(b.keys))
+	for _, k := range b.keys {
+		d, err := hkdf.Key(sha256.New, k, nil, derivedKeyContext+purpose, KeySize)
+		if err != nil {
+			panic("secretbox: HKDF of a 32-byte key failed: " + err.Error()) // only for lengths over 255×32
+		}
+		out = append(out, d)
+	}
+	return out
 }
 
 // newAEAD is the cipher construction Seal and Open use: AES-256 in GCM with

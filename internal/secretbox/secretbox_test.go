@@ -577,3 +577,35 @@ func BenchmarkSeal(b *testing.B) {
 		}
 	}
 }
+
+// TestDeriveKeys: HKDF-SHA256 (RFC 5869, no salt) of each key, primary
+// first, with the purpose in the info; a known answer computed apart with
+// Python's hmac module.
+func TestDeriveKeys(t *testing.T) {
+	primary := make([]byte, KeySize)
+	for i := range primary {
+		primary[i] = byte(i)
+	}
+	previous := bytes.Repeat([]byte{7}, KeySize)
+	b, err := New(primary, previous, primary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := b.DeriveKeys("siwx-nonce")
+	if len(keys) != 2 {
+		t.Fatalf("%d keys, want 2 (the duplicate primary ignored)", len(keys))
+	}
+	if got := hex.EncodeToString(keys[0]); got != "1206e2dae57964f7681e83103dd9f314e14526806556000e355babbfae9df23b" {
+		t.Errorf("derived key %s", got)
+	}
+	alone, _ := New(previous)
+	if !bytes.Equal(keys[1], alone.DeriveKeys("siwx-nonce")[0]) {
+		t.Error("the previous key's derived key differs from the same key's as primary")
+	}
+	if other := b.DeriveKeys("other"); bytes.Equal(other[0], keys[0]) || bytes.Equal(keys[0], primary) {
+		t.Error("purposes share a key, or the master key is returned")
+	}
+	if n := len((&Box{}).DeriveKeys("x")); n != 0 {
+		t.Errorf("the zero Box derived %d keys", n)
+	}
+}
