@@ -7,8 +7,8 @@ import (
 	"time"
 )
 
-// A signed request refused after its signature was verified (scope, ban,
-// rate limit, quota) never reached the upstream: its place in the replay
+// A signed request refused after its signature was verified (scope, IP
+// allowlist, ban, rate limit, quota) never reached the upstream: its place in the replay
 // cache is given back and the very same request may be sent again. An
 // admitted one keeps its place: its replay is refused.
 func TestRefusedSignedRequestMaySendAgain(t *testing.T) {
@@ -62,6 +62,19 @@ default_plan: tight
 	want(send(banned, "/v1/three"), 403, "FORBIDDEN", "banned")
 	n.clock.Advance(61 * time.Second)
 	want(send(banned, "/v1/three"), 200, "", "")
+
+	// IP allowlist: a key usable from 10.0.0.0/8 only; refused, and
+	// refused again for the address, not as a replay.
+	r := do(t, "POST", n.base+"/api/v1/apikeys", map[string]any{
+		"name": "office", "signing_secret": true, "signature_required": true, "ip_allowlist": []string{"10.0.0.0/8"},
+	}, "Authorization", "Bearer "+user)
+	if r.Status != 201 {
+		t.Fatalf("create key: %d %s", r.Status, r.Body)
+	}
+	office := r.json(t)
+	far := seedHeaders(office["key"].(string), office["signing_secret"].(string), "GET", "/v1/office", "", n.clock.Now())
+	want(send(far, "/v1/office"), 403, "FORBIDDEN", "ip_not_allowed")
+	want(send(far, "/v1/office"), 403, "FORBIDDEN", "ip_not_allowed")
 
 	// Quota (3 units, 3 used): refused, and still refused for its quota,
 	// not as a replay.
