@@ -136,9 +136,9 @@ func (c *SIWXChallenge) proof(chain, wantType, address string) (siwx.Proof, stri
 
 // EthereumProof signs c for chain (CAIP-2, e.g. "eip155:8453") with key, as
 // an Ethereum wallet's personal_sign would, and returns the value of the
-// SIGN-IN-WITH-X header. A proof is valid for a few minutes after the
-// challenge was issued (5 on Tollgate); send it with each request until
-// then.
+// SIGN-IN-WITH-X header. A proof is accepted once, within a few minutes of
+// its challenge (5 on Tollgate): sign the challenge of a new 402 for each
+// request, or use a SIWX token (EthereumSIWXToken) as a session.
 func (c *SIWXChallenge) EthereumProof(key *secp256k1.PrivateKey, chain string) (string, error) {
 	if key == nil {
 		return "", errors.New("sdk: no key")

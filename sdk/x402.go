@@ -107,10 +107,17 @@ func PayForPlan(ctx context.Context, baseURL, plan string, key *secp256k1.Privat
 	if err != nil {
 		return nil, err
 	}
+	// Valid from a minute ago (the payer's clock may run behind) until
+	// maxTimeoutSeconds from now, no longer: servers refuse authorizations
+	// that outlive the requirements.
+	life := int64(timeout)
+	if life <= 0 {
+		life = 60
+	}
 	now := o.Now().Unix()
 	auth := eip3009.Authorization{
 		From: evm.PublicKeyAddress(key.PubKey()), To: payTo, Value: value,
-		ValidAfter: big.NewInt(now - 60), ValidBefore: big.NewInt(now + max(int64(timeout), 60)), Nonce: nonce,
+		ValidAfter: big.NewInt(now - 60), ValidBefore: big.NewInt(now + life), Nonce: nonce,
 	}
 	sig, err := eip3009.Sign(key, eip3009.TokenDomain(name, version, chainID, asset), auth)
 	if err != nil {

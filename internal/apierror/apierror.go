@@ -66,6 +66,9 @@ const (
 	ReasonSignatureMismatch    = "mismatch"
 	ReasonSignatureReplayed    = "replayed"
 	ReasonSignatureMalformed   = "malformed"
+	// ReasonReplayCacheFull refines RATE_LIMITED: the credential holds its
+	// maximum of signatures (or sign-in nonces) in the replay cache.
+	ReasonReplayCacheFull = "replay_cache_full"
 )
 
 // Error is an error with a client-facing meaning. Message and Reason are

@@ -288,10 +288,11 @@ func setPrincipal(h http.Header, p *authn.Principal) {
 	}
 }
 
-// signed reports whether h carries a request signature (single use: never
-// cached).
+// signed reports whether h carries a credential of single use, never
+// cached: a request signature or a SIGN-IN-WITH-X proof.
 func signed(h http.Header) bool {
-	return h.Get("Signature") != "" || h.Get("Signature-Input") != "" || h.Get("X-Signature") != ""
+	return h.Get("Signature") != "" || h.Get("Signature-Input") != "" || h.Get("X-Signature") != "" ||
+		h.Get("Sign-In-With-X") != ""
 }
 
 // hopHeaders are not part of the original request's end-to-end headers.

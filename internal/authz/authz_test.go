@@ -476,3 +476,21 @@ func FuzzRebuild(f *testing.F) {
 		}
 	})
 }
+
+// TestClientSignInProofNotCached: a SIGN-IN-WITH-X proof is accepted once,
+// so a gateway node never answers one from its decision cache: each is
+// decided by the auth service, which sees the replay.
+func TestClientSignInProofNotCached(t *testing.T) {
+	f := newFixture(t)
+	c, calls := newClient(t, f, true)
+	for range 2 {
+		r := httptest.NewRequest(http.MethodGet, "/v1/a", nil)
+		r.Header.Set("X-API-KEY", "good")
+		r.Header.Set("Sign-In-With-X", "proof")
+		r = r.WithContext(reqinfo.With(r.Context(), &reqinfo.Info{ClientIP: netip.MustParseAddr("203.0.113.5")}))
+		_, _ = c.Decide(httptest.NewRecorder(), r, "/v1/")
+	}
+	if calls.Load() != 2 {
+		t.Errorf("%d calls, want 2: requests with a SIGN-IN-WITH-X proof are never cached", calls.Load())
+	}
+}

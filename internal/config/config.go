@@ -280,6 +280,14 @@ type Auth struct {
 	// at once do, instead of the session being revoked for reuse. 0: no
 	// grace.
 	RefreshReuseGrace time.Duration `yaml:"refresh_reuse_grace" env:"REFRESH_REUSE_GRACE"`
+	// ReplayMaxPerCredential bounds the entries one credential (an API key,
+	// a wallet) holds in the replay cache: its signed requests within twice
+	// SignatureWindow, and its SIGN-IN-WITH-X proofs within their lifetime.
+	// Past it, its signed requests get 429 RATE_LIMITED (reason
+	// replay_cache_full) until its oldest entry expires; other credentials
+	// are not affected. The default, 60000, is 100 signed requests a second
+	// with the default window.
+	ReplayMaxPerCredential int `yaml:"replay_max_per_credential" env:"REPLAY_MAX_PER_CREDENTIAL"`
 	// Login slows down the guessing of passwords, OAuth client secrets and
 	// the admin token (see Login).
 	Login Login `yaml:"login" envPrefix:"LOGIN_"`
@@ -550,6 +558,8 @@ func Default() Config {
 			},
 			SessionCacheTTL:   30 * time.Second,
 			RefreshReuseGrace: 5 * time.Second,
+			// 100 signed requests a second over 2×SignatureWindow.
+			ReplayMaxPerCredential: 60_000,
 		},
 		Usage: Usage{
 			Buffer:              65536,

@@ -153,6 +153,8 @@ func TestValidationErrors(t *testing.T) {
 		{"negative session cache ttl", base + "auth: {session_cache_ttl: -1s}", "auth.session_cache_ttl"},
 		{"refresh grace", base + "auth: {refresh_reuse_grace: 2m}", "auth.refresh_reuse_grace"},
 		{"negative refresh grace", base + "auth: {refresh_reuse_grace: -1s}", "auth.refresh_reuse_grace"},
+		{"no replay share", base + "auth: {replay_max_per_credential: 0}", "auth.replay_max_per_credential"},
+		{"huge replay share", base + "auth: {replay_max_per_credential: 20000000}", "auth.replay_max_per_credential"},
 		{"unknown default plan", base + "default_plan: gold", "not one of the plans"},
 		{"quota without period", base + "plans: [{name: free, quota: {units: 10}}]", "period is required"},
 		{"short admin token", base + "admin: {listen: 127.0.0.1:9090, token: short}", "at least 32"},

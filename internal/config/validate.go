@@ -147,6 +147,9 @@ func (c *Config) Validate() error {
 	if a.SignatureWindow < 10*time.Second || a.SignatureWindow > time.Hour {
 		bad("auth.signature_window %v: must be between 10s and 1h", a.SignatureWindow)
 	}
+	if a.ReplayMaxPerCredential < 1 || a.ReplayMaxPerCredential > 10_000_000 {
+		bad("auth.replay_max_per_credential %d: must be between 1 and 10000000", a.ReplayMaxPerCredential)
+	}
 	if a.Audience == ControlPlaneAudience {
 		bad("auth.audience %q is reserved for dashboard sessions", a.Audience)
 	}

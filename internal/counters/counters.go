@@ -2,8 +2,9 @@
 // every node must agree on and that may be lost without harm to durable data.
 // Today that is attempt throttling (sign-ups, the gateway's failed
 // authentications), the exponential backoff of failed credentials (logins,
-// client secrets, the admin token: see Backoff), the replay cache
-// of signed requests (signatures and nonces seen within their window) and the
+// client secrets, the admin token: see Backoff), the replay cache of signed
+// requests and wallet sign-in proofs (signatures and nonces seen within their
+// window, bounded per credential) and the
 // gateway's rate limits and quotas, decided together by Take; and temporary
 // bans. Beside the Store, a Bus broadcasts cache invalidations to every node.
 //
@@ -63,17 +64,32 @@ type Store interface {
 	// alone. The failures' expiry is unchanged.
 	Forgive(ctx context.Context, key string) error
 
-	// MarkSeen records key as seen for ttl and reports whether it was new:
-	// true exactly once per key within ttl, however many callers race (a
-	// replayed signature gets false). Marking a key already seen does not
-	// extend its ttl. This is SET key NX PX ttl in Redis: one atomic round
-	// trip; ttl may be rounded up to the store's resolution (milliseconds in
-	// Redis) and must be positive.
+	// MarkSeen records key, in the partition of owner (the credential or
+	// wallet that signed what key names), as seen for ttl, unless owner
+	// already holds maxPerOwner live keys; it reports what it did (see
+	// Seen). Exactly one of any number of racing callers gets Fresh for a
+	// key within its ttl; the others get Replayed. Marking a key already
+	// seen does not extend its ttl. Keys of different owners are
+	// independent, even when their texts are equal.
 	//
-	// A store that cannot record the key (full, unreachable) returns an
-	// error rather than forget a live key; callers must then refuse the
-	// request, since they cannot know it is not a replay.
-	MarkSeen(ctx context.Context, key string, ttl time.Duration) (firstSeen bool, err error)
+	// An owner whose share is exhausted gets OwnerFull and nothing is
+	// recorded: its caller refuses the request (it cannot remember it, so
+	// it cannot accept it), while every other owner goes on. A store never
+	// forgets a live key to make room, for that would let its request be
+	// replayed; the memory store, when its global bound is reached, stops
+	// the largest owner instead (see package memory).
+	//
+	// ttl must be positive and may be rounded up to the store's resolution
+	// (milliseconds in Redis); maxPerOwner must be at least 1. The error
+	// is for bad input and an unreachable store; callers refuse the request
+	// then too, since they cannot know it is not a replay.
+	MarkSeen(ctx context.Context, owner, key string, ttl time.Duration, maxPerOwner int) (Seen, error)
+	// Unsee forgets key of owner if it is still the recording that
+	// MarkSeen's Fresh answer named by claim (Seen.Claim), and does
+	// nothing otherwise (expired, or recorded again since). A caller that
+	// marked a key and then refused its request without acting on it
+	// gives the key back, so that the request may be sent again.
+	Unsee(ctx context.Context, owner, key string, claim int64) error
 
 	// Take decides one request costing units against a rate, under rateKey,
 	// and a quota, under quotaKey, in one atomic operation (one Lua script in
@@ -126,6 +142,48 @@ type Store interface {
 	// meanwhile until it reconnects and reloads them. The error is for
 	// implementations that must ask their backend; both here return nil.
 	Banned(ctx context.Context, key string) (remaining time.Duration, err error)
+}
+
+// SeenOutcome is the verdict of MarkSeen. The zero SeenOutcome is no
+// verdict.
+type SeenOutcome int
+
+// The outcomes of MarkSeen.
+const (
+	// Fresh: the key was not recorded; it now is, until its ttl has
+	// passed or Unsee gives it back.
+	Fresh SeenOutcome = iota + 1
+	// Replayed: the key is recorded already; nothing changed.
+	Replayed
+	// OwnerFull: the owner holds its maximum of live keys, or the store
+	// has stopped it (see MarkSeen); nothing was recorded.
+	OwnerFull
+)
+
+func (o SeenOutcome) String() string {
+	switch o {
+	case Fresh:
+		return "fresh"
+	case Replayed:
+		return "replayed"
+	case OwnerFull:
+		return "owner full"
+	}
+	return "SeenOutcome(" + strconv.Itoa(int(o)) + ")"
+}
+
+// Seen is the outcome of MarkSeen.
+type Seen struct {
+	Outcome SeenOutcome
+	// Claim names this recording of a Fresh key, for Unsee: the key's
+	// expiry on the store's clock, in the store's own unit. Two
+	// recordings of one key never share a claim, since the second can
+	// only follow the first's expiry or Unsee. 0 unless Fresh.
+	Claim int64
+	// RetryAfter, for OwnerFull, is how long until the owner may record
+	// a key again (its oldest key expires, or the store lets it go on);
+	// 0 otherwise.
+	RetryAfter time.Duration
 }
 
 // Resync is the message a Bus delivers to its subscribers when messages may

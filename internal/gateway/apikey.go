@@ -13,6 +13,7 @@ import (
 	"github.com/tollgate/tollgate/internal/clock"
 	"github.com/tollgate/tollgate/internal/counters"
 	"github.com/tollgate/tollgate/internal/credentials"
+	"github.com/tollgate/tollgate/internal/replay"
 	"github.com/tollgate/tollgate/internal/reqsign"
 )
 
@@ -72,17 +73,32 @@ func signed(h http.Header) bool {
 	return len(h.Values(reqsign.HeaderSignature)) > 0 || len(h.Values(reqsign.HeaderSignatureInput)) > 0
 }
 
+var errReplayed = sigError(apierror.ReasonSignatureReplayed, "this signature was already used")
+
 func sigError(reason, msg string) *apierror.Error {
 	return apierror.New(http.StatusUnauthorized, apierror.InvalidSignature, msg).WithReason(reason)
 }
 
 // SignatureChecker verifies HMAC-signed requests (the seed scheme and RFC
 // 9421 hmac-sha256) and refuses replays: a signature is accepted once.
+//
+// Only a signature that verifies takes a place in the replay cache, under
+// its credential, for 2×Window; a request refused after that (ban, IP
+// allowlist, scope, rate limit, quota) gives its place back through the
+// request's reqinfo.Info.Undo, which the gateway calls: it never reached
+// the upstream, so the client may send it again. Each credential holds at
+// most MaxPerCredential places; beyond that its signed requests are refused
+// with 429 RATE_LIMITED, reason replay_cache_full, until its oldest place
+// expires, and no other credential is affected.
 type SignatureChecker struct {
 	Counters counters.Store // the replay cache
 	Clock    clock.Clock
 	// Window is how far the signed time may be from the server's (±).
 	Window time.Duration
+	// MaxPerCredential bounds the live places of one credential in the
+	// replay cache: the signed requests it may make within 2×Window.
+	// Zero or less means replay.DefaultMaxPerOwner.
+	MaxPerCredential int
 	// TrustedPeer tells whether a peer's X-Forwarded-Proto is believed, for
 	// the @scheme of RFC 9421 signatures.
 	TrustedPeer func(remoteAddr string) bool
@@ -131,14 +147,8 @@ func (c *SignatureChecker) Check(r *http.Request, k credentials.Key) error {
 	}
 	// A signature stays acceptable until its time plus the window, at most
 	// 2·window after it is first seen: remember it that long.
-	first, err := c.Counters.MarkSeen(r.Context(), "replay:"+k.Principal.CredentialID+":"+replayKey, 2*c.Window)
-	if err != nil {
-		return apierror.New(http.StatusServiceUnavailable, apierror.ServiceUnavailable, "replay cache unavailable").Wrap(err)
-	}
-	if !first {
-		return sigError(apierror.ReasonSignatureReplayed, "this signature was already used")
-	}
-	return nil
+	return replay.Claim(r, c.Counters, k.Principal.CredentialID, replayKey, 2*c.Window, c.MaxPerCredential,
+		errReplayed)
 }
 
 // readBody reads r's body whole, in one allocation when the request states

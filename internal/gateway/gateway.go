@@ -386,7 +386,21 @@ func (g *Gateway) decide(w http.ResponseWriter, r *http.Request, rt *route) erro
 		return err
 	}
 	info.Principal = p
-	if err := g.bans.checkPrincipal(ctx, p); err != nil {
+	if err := g.authorize(w, r, rt, p); err != nil {
+		if undo := info.Undo; undo != nil { // the request never reaches the upstream
+			info.Undo = nil
+			undo(context.WithoutCancel(ctx))
+		}
+		return err
+	}
+	return nil
+}
+
+// authorize runs the checks of an authenticated request: bans, IP
+// allowlist, scopes, limits.
+func (g *Gateway) authorize(w http.ResponseWriter, r *http.Request, rt *route, p *authn.Principal) error {
+	info := reqinfo.From(r.Context())
+	if err := g.bans.checkPrincipal(r.Context(), p); err != nil {
 		return err
 	}
 	if !p.IPAllowlist.Contains(info.ClientIP) {

@@ -24,6 +24,11 @@ type Info struct {
 
 	// Principal is who was authenticated, when anyone was. Read-only.
 	Principal *authn.Principal
+	// Undo, when set, gives back what authenticating the request claimed
+	// (its place in the replay cache). The gateway calls it, once, when it
+	// refuses the authenticated request before forwarding it, so that the
+	// same signed request may be sent again.
+	Undo func(ctx context.Context)
 
 	// What went wrong, when something did.
 	ErrorCode string // the error code sent to the client

@@ -24,10 +24,8 @@
 // With random nonces, seal no more than about 2^32 values under one key
 // (NIST SP 800-38D section 8.3); rotate long before that.
 //
-// DeriveKey gives other parts of Tollgate keys of their own, derived from
-// the primary key with HKDF-SHA256 (RFC 5869) under a label that names
-// their use, so that every node holding the same master key derives the
-// same keys without a secret of their own to distribute.
+// DeriveKeys gives other uses of the master key (MACs every node must
+// compute alike) keys of their own, never the master key itself.
 package secretbox
 
 import (
@@ -61,10 +59,8 @@ const (
 	nonceSize  = 12
 	tagSize    = 16
 
-	keyIDContext = "tollgate-secretbox-key-id"
-	// deriveSalt is the HKDF salt of DeriveKey (RFC 5869 section 3.1: a
-	// fixed, application-specific value).
-	deriveSalt = "tollgate-secretbox-derive"
+	keyIDContext      = "tollgate-secretbox-key-id"
+	derivedKeyContext = "tollgate-derived-key:"
 )
 
 var (
@@ -84,8 +80,7 @@ type keyID [keyIDSize]byte
 type Box struct {
 	primary keyID
 	aeads   map[keyID]cipher.AEAD // the primary and the previous keys
-	// prk is HKDF-Extract(deriveSalt, primary key), DeriveKey's input.
-	prk []byte
+	keys    [][]byte              // copies of the keys, primary first, for DeriveKeys
 }
 
 // New returns a Box that seals under primary and opens values sealed under
@@ -106,11 +101,6 @@ func New(primary []byte, previous ...[]byte) (*Box, error) {
 		id := keyIDOf(key)
 		if i == 0 {
 			b.primary = id
-			prk, err := hkdf.Extract(sha256.New, key, []byte(deriveSalt))
-			if err != nil {
-				return nil, err
-			}
-			b.prk = prk
 		}
 		if other, ok := keys[id]; ok {
 			if subtle.ConstantTimeCompare(other, key) == 1 {
@@ -124,27 +114,27 @@ func New(primary []byte, previous ...[]byte) (*Box, error) {
 		}
 		keys[id] = key
 		b.aeads[id] = aead
+		b.keys = append(b.keys, append([]byte(nil), key...))
 	}
 	return b, nil
 }
 
-// ErrNoKey is returned by DeriveKey on a Box that holds no key.
-var ErrNoKey = errors.New("secretbox: no key")
-
-// DeriveKey returns a key of size bytes (at most 255×32) for the use label
-// names ("tollgate dashboard csrf v1"), derived from the primary key with
-// HKDF-SHA256 (RFC 5869): the same primary key and label always give the
-// same key, another label or key an unrelated one, and the key reveals
-// nothing of the primary key. Previous keys take no part: after a rotation
-// the derived keys change with the primary key. Safe for concurrent use.
-func (b *Box) DeriveKey(label string, size int) ([]byte, error) {
-	if b == nil || b.prk == nil {
-		return nil, ErrNoKey
+// DeriveKeys returns one KeySize-byte key for purpose per key of the Box,
+// the primary's first, each derived with HKDF-SHA256 (RFC 5869) with
+// "tollgate-derived-key:" + purpose as its info: a MAC key every node with
+// the same master key computes alike, which a rotation keeps verifying
+// under the previous keys. Distinct purposes give independent keys, and no
+// derived key reveals the master key. The zero Box returns none.
+func (b *Box) DeriveKeys(purpose string) [][]byte {
+	out := make([][]byte, 0, len(b.keys))
+	for _, k := range b.keys {
+		d, err := hkdf.Key(sha256.New, k, nil, derivedKeyContext+purpose, KeySize)
+		if err != nil {
+			panic("secretbox: HKDF of a 32-byte key failed: " + err.Error()) // only for lengths over 255×32
+		}
+		out = append(out, d)
 	}
-	if label == "" {
-		return nil, errors.New("secretbox: DeriveKey needs a label")
-	}
-	return hkdf.Expand(sha256.New, b.prk, label, size)
+	return out
 }
 
 // newAEAD is the cipher construction Seal and Open use: AES-256 in GCM with

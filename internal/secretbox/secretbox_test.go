@@ -2,7 +2,6 @@ package secretbox
 
 import (
 	"bytes"
-	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -579,41 +578,34 @@ func BenchmarkSeal(b *testing.B) {
 	}
 }
 
-// DeriveKey is HKDF-SHA256 (RFC 5869) of the primary key with the
-// documented salt and the label as info, computed here from HMAC alone;
-// other labels, other primary keys and previous keys give other keys.
-func TestDeriveKey(t *testing.T) {
-	hmacOf := func(key []byte, parts ...[]byte) []byte {
-		m := hmac.New(sha256.New, key)
-		for _, p := range parts {
-			m.Write(p)
-		}
-		return m.Sum(nil)
+// TestDeriveKeys: HKDF-SHA256 (RFC 5869, no salt) of each key, primary
+// first, with the purpose in the info; a known answer computed apart with
+// Python's hmac module.
+func TestDeriveKeys(t *testing.T) {
+	primary := make([]byte, KeySize)
+	for i := range primary {
+		primary[i] = byte(i)
 	}
-	prk := hmacOf([]byte("tollgate-secretbox-derive"), testKey(1)) // RFC 5869 §2.2
-	want := hmacOf(prk, []byte("tollgate test label"), []byte{1})  // §2.3, T(1)
-	b := mustNew(t, testKey(1), testKey(2))
-	got, err := b.DeriveKey("tollgate test label", 32)
+	previous := bytes.Repeat([]byte{7}, KeySize)
+	b, err := New(primary, previous, primary)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("DeriveKey = %x, want %x", got, want)
+	keys := b.DeriveKeys("siwx-nonce")
+	if len(keys) != 2 {
+		t.Fatalf("%d keys, want 2 (the duplicate primary ignored)", len(keys))
 	}
-	again, _ := mustNew(t, testKey(1)).DeriveKey("tollgate test label", 32)
-	if !bytes.Equal(again, got) {
-		t.Error("the previous keys changed the derived key")
+	if got := hex.EncodeToString(keys[0]); got != "1206e2dae57964f7681e83103dd9f314e14526806556000e355babbfae9df23b" {
+		t.Errorf("derived key %s", got)
 	}
-	other, _ := b.DeriveKey("tollgate other label", 32)
-	rotated, _ := mustNew(t, testKey(2), testKey(1)).DeriveKey("tollgate test label", 32)
-	if bytes.Equal(other, got) || bytes.Equal(rotated, got) {
-		t.Error("another label or primary key gave the same key")
+	alone, _ := New(previous)
+	if !bytes.Equal(keys[1], alone.DeriveKeys("siwx-nonce")[0]) {
+		t.Error("the previous key's derived key differs from the same key's as primary")
 	}
-	var zero Box
-	if _, err := zero.DeriveKey("tollgate test label", 32); !errors.Is(err, ErrNoKey) {
-		t.Errorf("zero Box DeriveKey: %v", err)
+	if other := b.DeriveKeys("other"); bytes.Equal(other[0], keys[0]) || bytes.Equal(keys[0], primary) {
+		t.Error("purposes share a key, or the master key is returned")
 	}
-	if _, err := b.DeriveKey("", 32); err == nil {
-		t.Error("DeriveKey without a label")
+	if n := len((&Box{}).DeriveKeys("x")); n != 0 {
+		t.Errorf("the zero Box derived %d keys", n)
 	}
 }

@@ -1,7 +1,7 @@
 package server
 
 import (
-	"fmt"
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -32,10 +32,13 @@ func (s *Server) buildDashboard(box *secretbox.Box, apiMux *http.ServeMux) error
 		}))
 		return nil
 	}
-	key, err := box.DeriveKey(csrfKeyLabel, 32)
-	if err != nil {
-		return fmt.Errorf("server: dashboard: %w", err)
+	keys := box.DeriveKeys(csrfKeyLabel)
+	if len(keys) == 0 {
+		return errors.New("server: dashboard: no master key to derive the CSRF key from")
 	}
+	// The primary key's: after a master-key rotation, open forms are
+	// reloaded.
+	key := keys[0]
 	dash, err := dashboard.New(dashboard.Options{
 		Accounts: s.accounts, Keys: s.keys, Apps: s.oauth, Webhooks: s.webhooks, Orgs: s.store,
 		Usage: s.store, Allowance: s.limiter, Audit: s.store,

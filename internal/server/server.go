@@ -42,11 +42,13 @@ import (
 	"github.com/tollgate/tollgate/internal/oauth"
 	"github.com/tollgate/tollgate/internal/password"
 	"github.com/tollgate/tollgate/internal/respsign"
+	"github.com/tollgate/tollgate/internal/secretbox"
 	"github.com/tollgate/tollgate/internal/siwx"
 	"github.com/tollgate/tollgate/internal/store"
 	"github.com/tollgate/tollgate/internal/store/postgres"
 	"github.com/tollgate/tollgate/internal/store/sqlite"
 	"github.com/tollgate/tollgate/internal/subscriptions"
+	"github.com/tollgate/tollgate/internal/tlsconfig"
 	"github.com/tollgate/tollgate/internal/tokens"
 	"github.com/tollgate/tollgate/internal/usage"
 	"github.com/tollgate/tollgate/internal/webhooks"
@@ -265,12 +267,13 @@ func (s *Server) build(ctx context.Context) error {
 	methods := []authn.Authenticator{
 		gateway.APIKeyMethod{Keys: s.keys, Signatures: &gateway.SignatureChecker{
 			Counters: s.counters, Clock: s.clock, Window: cfg.Auth.SignatureWindow, TrustedPeer: resolver.TrustsPeer,
+			MaxPerCredential: cfg.Auth.ReplayMaxPerCredential,
 		}},
 		s.oauth,
 	}
 	var noCredentials func() *apierror.Error
 	if cfg.X402.Enabled {
-		if err := s.buildX402(); err != nil {
+		if err := s.buildX402(box); err != nil {
 			return err
 		}
 		methods = append([]authn.Authenticator{s.signIn}, methods...)
@@ -400,7 +403,7 @@ func (s *Server) buildListeners(resolver *clientip.Resolver, mux *http.ServeMux,
 		if cfg.Server.TLS.MinVersion == "1.3" {
 			minVersion = tls.VersionTLS13
 		}
-		s.public.TLSConfig = &tls.Config{MinVersion: minVersion, Certificates: []tls.Certificate{cert}}
+		s.public.TLSConfig = tlsconfig.Server(minVersion, cert)
 	}
 	s.buildDashboardListener(chain)
 
@@ -750,22 +753,29 @@ func frontDoor(mux *http.ServeMux, gw http.Handler) http.Handler {
 	})
 }
 
-// buildX402 builds wallet sign-in and the catalog of subscriptions.
-func (s *Server) buildX402() error {
+// buildX402 builds wallet sign-in and the catalog of subscriptions. The
+// nonces of sign-in challenges are MAC'd under a key derived from the master
+// key, so that every node accepts the others'.
+func (s *Server) buildX402(box *secretbox.Box) error {
 	x := s.cfg.X402
-	catalog, err := subscriptions.NewCatalog(s.cfg, s.clock)
+	nonces, err := siwx.NewNonces(0, 0, box.DeriveKeys("siwx-challenge-nonce")...)
+	if err != nil {
+		return fmt.Errorf("server: x402.siwx: %w", err)
+	}
+	catalog, err := subscriptions.NewCatalog(s.cfg, s.clock, nonces)
 	if err != nil {
 		return err
 	}
 	verifier, err := siwx.New(siwx.Config{
 		Domain: x.SIWX.Domain, URI: x.SIWX.URI, Chains: x.SIWX.Chains, MaxLifetime: x.SIWX.MaxLifetime,
-		Clock: s.clock, CacheSize: x.SIWX.CacheSize,
+		Clock: s.clock, CacheSize: x.SIWX.CacheSize, Nonces: nonces,
 	})
 	if err != nil {
 		return fmt.Errorf("server: x402.siwx: %w", err)
 	}
 	signIn, err := subscriptions.NewSignIn(subscriptions.SignInOptions{
 		Verify: subscriptions.VerifySIWX(verifier), VerifyHeader: subscriptions.VerifySIWXHeader(verifier),
+		Replay: s.counters, ReplayMaxPerWallet: s.cfg.Auth.ReplayMaxPerCredential,
 		Subscriptions: s.store, PaymentRequired: catalog.PaymentRequired, Clock: s.clock,
 	})
 	if err != nil {

@@ -11,10 +11,13 @@ import (
 // token whatever its length.
 type cacheKey [sha256.Size]byte
 
-// cached is what a verified token established.
+// cached is what a verified token or proof established.
 type cached struct {
 	wallet  Wallet
 	expires time.Time
+	// For proofs: the nonce, and its end (zero without Config.Nonces).
+	nonce        string
+	nonceExpires time.Time
 }
 
 // cache is a bounded LRU of verified tokens. The nil *cache caches nothing.

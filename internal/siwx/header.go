@@ -160,49 +160,85 @@ func ParseHeader(h string) (Token, error) {
 // headerCachePrefix keeps cached headers apart from cached tokens.
 const headerCachePrefix = Header + ":"
 
-// VerifyHeader verifies a SIGN-IN-WITH-X header value (see [ParseHeader])
-// at the Verifier's clock's time, and returns the wallet it signs in as and
-// when the proof expires. A proof is valid as a token is (see
+// Verified is what a verified SIGN-IN-WITH-X proof establishes.
+type Verified struct {
+	// Wallet is the account the proof signs in as.
+	Wallet Wallet
+	// Expires is when the proof stops being accepted: HeaderMaxAge after
+	// its issuedAt, or its expirationTime, or its nonce's end, whichever
+	// comes first.
+	Expires time.Time
+	// Nonce is the proof's nonce, as signed.
+	Nonce string
+	// NonceExpires is when the nonce stops being accepted (Nonces.Check);
+	// zero when the Verifier checks no nonces. A replay cache remembers
+	// the nonce until then.
+	NonceExpires time.Time
+}
+
+// VerifyHeader verifies a SIGN-IN-WITH-X header value as VerifyProof does,
+// and returns the wallet it signs in as and when the proof expires.
+func (v *Verifier) VerifyHeader(h string) (Wallet, time.Time, error) {
+	r, err := v.VerifyProof(h)
+	return r.Wallet, r.Expires, err
+}
+
+// VerifyProof verifies a SIGN-IN-WITH-X header value (see [ParseHeader])
+// at the Verifier's clock's time. A proof is valid as a token is (see
 // [Verifier.Verify]: domain, URI, chain, version, EIP-55 address and
 // signature), except for its times, which follow x402's extension: its
 // expirationTime is optional, and it expires HeaderMaxAge after its
-// issuedAt at the latest. Verified proofs are cached like tokens. Every
-// error wraps [ErrMalformed], [ErrSignature] or [ErrExpired].
-func (v *Verifier) VerifyHeader(h string) (Wallet, time.Time, error) {
+// issuedAt at the latest. With Config.Nonces, its nonce must be one they
+// issued and still accept (a nonce made up by the client wraps
+// ErrMalformed, an old one ErrExpired); the check comes before the
+// signature's. That a nonce is used once is the caller's business (package
+// replay): a Verifier is stateless but for its cache. Verified proofs are
+// cached like tokens. Every error wraps [ErrMalformed], [ErrSignature] or
+// [ErrExpired].
+func (v *Verifier) VerifyProof(h string) (Verified, error) {
 	if len(h) > MaxTokenLength {
-		return Wallet{}, time.Time{}, fmt.Errorf("%w: header is %d bytes, more than the limit of %d", ErrMalformed, len(h), MaxTokenLength)
+		return Verified{}, fmt.Errorf("%w: header is %d bytes, more than the limit of %d", ErrMalformed, len(h), MaxTokenLength)
 	}
 	now := v.clock.Now()
 	key := keyOf(headerCachePrefix + h)
 	if e, found, expired := v.cache.get(key, now); expired {
-		return Wallet{}, time.Time{}, expiredError(e.expires)
+		return Verified{}, expiredError(e.expires)
 	} else if found {
-		return e.wallet, e.expires, nil
+		return Verified{Wallet: e.wallet, Expires: e.expires, Nonce: e.nonce, NonceExpires: e.nonceExpires}, nil
 	}
 	t, err := ParseHeader(h)
 	if err != nil {
-		return Wallet{}, time.Time{}, err
+		return Verified{}, err
 	}
 	m := t.Message
 	if err := v.checkBinding(m); err != nil {
-		return Wallet{}, time.Time{}, err
+		return Verified{}, err
 	}
 	expires := m.IssuedAt.Add(v.headerAge)
 	if !m.ExpirationTime.IsZero() {
 		if !m.ExpirationTime.After(m.IssuedAt) {
-			return Wallet{}, time.Time{}, fmt.Errorf("%w: expirationTime is not after issuedAt", ErrMalformed)
+			return Verified{}, fmt.Errorf("%w: expirationTime is not after issuedAt", ErrMalformed)
 		}
 		if m.ExpirationTime.Before(expires) {
 			expires = m.ExpirationTime
 		}
 	}
 	if err := v.checkTimes(m, expires, now); err != nil {
-		return Wallet{}, time.Time{}, err
+		return Verified{}, err
+	}
+	var nonceExpires time.Time
+	if v.nonces != nil {
+		if nonceExpires, err = v.nonces.Check(m.Nonce, now); err != nil {
+			return Verified{}, err
+		}
+		if nonceExpires.Before(expires) {
+			expires = nonceExpires
+		}
 	}
 	w, err := verifySignature(t)
 	if err != nil {
-		return Wallet{}, time.Time{}, err
+		return Verified{}, err
 	}
-	v.cache.add(key, cached{wallet: w, expires: expires})
-	return w, expires, nil
+	v.cache.add(key, cached{wallet: w, expires: expires, nonce: m.Nonce, nonceExpires: nonceExpires})
+	return Verified{Wallet: w, Expires: expires, Nonce: m.Nonce, NonceExpires: nonceExpires}, nil
 }

@@ -5,11 +5,17 @@
 // for EVM chains, Ed25519 for Solana. See [ParseToken] for the token's
 // form and [Verifier.Verify] for what makes a token valid.
 //
-// A token is a bearer credential until its Expiration Time: it may be sent
-// with any number of requests, and a [Verifier] caches the tokens it has
-// verified so that each costs one signature check. Nonces are not tracked;
-// a message's Expiration Time, which is required and bounded by
-// [Config.MaxLifetime], limits replay instead.
+// A token is a session credential the wallet makes itself, a bearer
+// credential until its Expiration Time: it may be sent with any number of
+// requests, and a [Verifier] caches the tokens it has verified so that each
+// costs one signature check. Its nonce is the client's and is not tracked;
+// its Expiration Time, which is required and bounded by
+// [Config.MaxLifetime], limits replay instead, as a JWT's exp does.
+//
+// A SIGN-IN-WITH-X proof (x402's sign-in-with-x extension) is a one-time
+// answer to a challenge instead: with [Config.Nonces] its nonce must be one
+// the server issued in a challenge (stateless: see [Nonces]), and the
+// caller accepts each nonce once per wallet (package replay).
 //
 // Errors map to the API's codes (DESIGN.md) as:
 //
@@ -96,6 +102,11 @@ type Config struct {
 	// bytes each, whatever the token's length). Zero means
 	// DefaultCacheSize; a negative size disables the cache.
 	CacheSize int
+	// Nonces, when set, are the only nonces SIGN-IN-WITH-X proofs may
+	// carry: those of this deployment's challenges (see
+	// [Verifier.VerifyProof]). Nil accepts any nonce. They do not apply
+	// to SIWX tokens.
+	Nonces *Nonces
 }
 
 // Wallet is the account a token signs in as.
@@ -131,7 +142,8 @@ type Verifier struct {
 	skew        time.Duration
 	headerAge   time.Duration
 	clock       clock.Clock
-	cache       *cache // nil when disabled
+	cache       *cache  // nil when disabled
+	nonces      *Nonces // nil: any nonce
 }
 
 // New returns a Verifier for cfg, or an error if cfg is not valid.
@@ -152,6 +164,7 @@ func New(cfg Config) (*Verifier, error) {
 		skew:        cfg.Skew,
 		headerAge:   cfg.HeaderMaxAge,
 		clock:       cfg.Clock,
+		nonces:      cfg.Nonces,
 	}
 	if len(cfg.Chains) == 0 {
 		return nil, errors.New("siwx: at least one chain is required")

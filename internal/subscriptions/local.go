@@ -9,6 +9,7 @@ import (
 	"math/big"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/tollgate/tollgate/internal/clock"
 	"github.com/tollgate/tollgate/internal/eip3009"
@@ -43,9 +44,9 @@ var ErrPaymentInvalid = errors.New("payment invalid")
 
 // Local is the built-in facilitator, for development and tests: it verifies
 // the EIP-3009 authorization offline (signature under the token's EIP-712
-// domain, recipient, exact amount, validity window) and records settlements
-// WITHOUT moving funds, which it says in every transaction reference and
-// log line. Nonce reuse is refused where the payment is recorded: a store
+// domain, recipient, exact amount, validity window: see CheckWindow) and
+// records settlements WITHOUT moving funds, which it says in every
+// transaction reference and log line. Nonce reuse is refused where the payment is recorded: a store
 // keeps each authorization once (store.Store.Purchase).
 type Local struct {
 	Clock  clock.Clock
@@ -55,22 +56,20 @@ type Local struct {
 // Name implements Facilitator.
 func (l Local) Name() string { return "local" }
 
-// Verify implements Facilitator.
+// Verify implements Facilitator. Its refusals are PaymentErrors with x402's
+// reasons.
 func (l Local) Verify(_ context.Context, p Payment, req Requirement) error {
-	refuse := func(format string, args ...any) error {
-		return fmt.Errorf("%w: %s", ErrPaymentInvalid, fmt.Sprintf(format, args...))
-	}
 	if p.Network != req.Network {
-		return refuse("network %s, this API is paid on %s", p.Network, req.Network)
+		return refusal(ReasonNetwork, "network %s, this API is paid on %s", p.Network, req.Network)
 	}
 	if a := p.Accepted; a != nil && (a.Network != req.Network || a.Amount != req.Amount ||
 		!strings.EqualFold(a.Asset, req.Asset) || !strings.EqualFold(a.PayTo, req.PayTo)) {
-		return refuse("the accepted requirements are not this offer's")
+		return refusal(ReasonRequirement, "the accepted requirements are not this offer's")
 	}
 	chain, ok := strings.CutPrefix(req.Network, "eip155:")
 	chainID, err := strconv.ParseUint(chain, 10, 64)
 	if !ok || err != nil {
-		return refuse("the local facilitator settles on EVM networks only")
+		return refusal(ReasonNetwork, "the local facilitator settles on EVM networks only")
 	}
 	asset, err := evm.ParseAddress(req.Asset)
 	if err != nil {
@@ -82,17 +81,17 @@ func (l Local) Verify(_ context.Context, p Payment, req Requirement) error {
 	}
 	a := p.Authorization
 	if a.To != payTo {
-		return refuse("the authorization pays %s, not %s", a.To.Hex(), payTo.Hex())
+		return refusal(ReasonRecipient, "the authorization pays %s, not %s", a.To.Hex(), payTo.Hex())
 	}
 	if want, _ := new(big.Int).SetString(req.Amount, 10); want == nil || a.Value.Cmp(want) != 0 {
-		return refuse("the authorization is for %s, the offer costs %s", a.Value, req.Amount)
+		return refusal(ReasonValue, "the authorization is for %s, the offer costs %s", a.Value, req.Amount)
 	}
-	if !a.ValidAt(l.Clock.Now()) {
-		return refuse("the authorization is not valid now (validAfter %s, validBefore %s)", a.ValidAfter, a.ValidBefore)
+	if err := CheckWindow(a, time.Duration(req.MaxTimeoutSeconds)*time.Second, l.Clock.Now()); err != nil {
+		return err
 	}
 	domain := eip3009.TokenDomain(req.AssetName, req.AssetVersion, chainID, asset)
 	if err := eip3009.Verify(domain, a, p.Signature); err != nil {
-		return refuse("signature: %v", err)
+		return refusal(ReasonSignature, "signature: %v", err)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package subscriptions
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
@@ -8,7 +9,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/tollgate/tollgate/internal/apierror"
@@ -97,17 +97,6 @@ var proofSchema = json.RawMessage(`{"$schema":"https://json-schema.org/draft/202
 	`"signatureScheme":{"type":"string"},"signature":{"type":"string"}},` +
 	`"required":["domain","address","uri","version","chainId","type","nonce","issuedAt","signature"]}`)
 
-// A challenge (the 402 with its sign-in-with-x nonce and times) is renewed
-// this often; a proof of it is accepted for siwx.DefaultHeaderMaxAge after
-// its issuedAt.
-const challengeRefresh = time.Minute
-
-// challenge is a 402 answer built at a time.
-type challenge struct {
-	at  time.Time
-	err *apierror.Error
-}
-
 // requirementsV1 is the PaymentRequirements shape of x402 version 1, which
 // v1 clients read from the body of a 402.
 type requirementsV1 struct {
@@ -170,11 +159,16 @@ type Catalog struct {
 	clock    clock.Clock
 
 	// For the sign-in-with-x extension, when advertised: the 402 without
-	// it, and the current challenge.
-	pr      paymentRequired
-	v1      []requirementsV1
-	signIn  *signInWithX
-	current atomic.Pointer[challenge]
+	// it, and the nonces of the challenges.
+	pr     paymentRequired
+	v1     []requirementsV1
+	signIn *signInWithX
+	nonces *siwx.Nonces // nil: random nonces no one checks
+	// The 402 with a challenge, but for the challenge's nonce and times:
+	// the answer without them, and the JSON of PAYMENT-REQUIRED and of
+	// the body's extensions, cut where they go.
+	base        *apierror.Error
+	header, ext template
 
 	byPlan  map[string]config.Offer
 	reqs    map[string]Requirement
@@ -184,9 +178,11 @@ type Catalog struct {
 
 // NewCatalog builds the catalog of an enabled, validated x402
 // configuration. Its 402 answer advertises x402's sign-in-with-x extension
-// for the configured SIWX domain, URI and chains, with a nonce and times
-// renewed every minute by clk (nil: the system clock).
-func NewCatalog(cfg config.Config, clk clock.Clock) (*Catalog, error) {
+// for the configured SIWX domain, URI and chains, with a challenge of its
+// own in every answer: a nonce issued by nonces at clk's time (nil: the
+// system clock), which a SIGN-IN-WITH-X proof must carry. Nil nonces give
+// random nonces, for a Verifier that checks none.
+func NewCatalog(cfg config.Config, clk clock.Clock, nonces *siwx.Nonces) (*Catalog, error) {
 	x := cfg.X402
 	if !x.Enabled {
 		return nil, fmt.Errorf("subscriptions: x402 is not enabled")
@@ -203,6 +199,7 @@ func NewCatalog(cfg config.Config, clk clock.Clock) (*Catalog, error) {
 		perPlan:  make(map[string]*apierror.Error, len(x.Offers)),
 		required: apierror.New(http.StatusPaymentRequired, apierror.PaymentRequired, "payment required: buy a subscription at "+base+PurchasePath),
 		clock:    clk,
+		nonces:   nonces,
 	}
 	if c.clock == nil {
 		c.clock = clock.System{}
@@ -299,51 +296,113 @@ func NewCatalog(cfg config.Config, clk clock.Clock) (*Catalog, error) {
 			}
 			c.signIn.SupportedChains = append(c.signIn.SupportedChains, sc)
 		}
+		if err := c.buildChallenge(); err != nil {
+			return nil, err
+		}
 	}
 	return c, nil
+}
+
+// buildChallenge prepares what PaymentRequired fills in for each answer:
+// the 402 without its PAYMENT-REQUIRED header and extensions, and the JSON
+// of both, cut where the nonce and times go.
+func (c *Catalog) buildChallenge() error {
+	var holes [3]string // random, so that no configured text can contain one
+	for i := range holes {
+		var b [16]byte
+		_, _ = rand.Read(b[:])
+		holes[i] = "hole" + hex.EncodeToString(b[:])
+	}
+	sx := *c.signIn
+	sx.Info.Nonce, sx.Info.IssuedAt, sx.Info.ExpirationTime = holes[0], holes[1], holes[2]
+	pr := c.pr
+	pr.Extensions = &extensions{SignInWithX: &sx}
+	header, err := json.Marshal(pr)
+	if err != nil {
+		return err
+	}
+	ext, err := json.Marshal(pr.Extensions)
+	if err != nil {
+		return err
+	}
+	if c.header, err = cut(header, holes); err != nil {
+		return err
+	}
+	if c.ext, err = cut(ext, holes); err != nil {
+		return err
+	}
+	c.base, err = c.answer(c.pr, c.v1)
+	return err
+}
+
+// template is a JSON text cut at three holes, filled in that order.
+type template [4][]byte
+
+// cut returns b as a template with holes, each of which it holds once, in
+// that order.
+func cut(b []byte, holes [3]string) (template, error) {
+	var t template
+	for i, h := range holes {
+		before, after, ok := bytes.Cut(b, []byte(h))
+		if !ok || bytes.Contains(after, []byte(h)) {
+			return t, fmt.Errorf("subscriptions: challenge template: hole %d not found once", i)
+		}
+		t[i], b = before, after
+	}
+	t[3] = b
+	return t, nil
+}
+
+// fill returns t with v in its holes; v needs no JSON escaping.
+func (t *template) fill(v [3]string) []byte {
+	n := len(t[3])
+	for i := range v {
+		n += len(t[i]) + len(v[i])
+	}
+	out := make([]byte, 0, n)
+	for i := range v {
+		out = append(append(out, t[i]...), v[i]...)
+	}
+	return append(out, t[3]...)
 }
 
 // PaymentRequired is the 402 answer to a request without a valid credential
 // or subscription: the x402 v2 PAYMENT-REQUIRED header, and a body with the
 // error, the v1 "accepts" list, the purchase and pricing links, and, when
 // wallet sign-in is configured, the sign-in-with-x extension (in both): a
-// challenge renewed every minute, with a fresh nonce, that an x402 client
-// signs and sends back in a SIGN-IN-WITH-X header. It is safe for
-// concurrent use.
+// challenge of this answer's own, with a nonce issued now, that an x402
+// client signs and sends back in a SIGN-IN-WITH-X header, once. It is safe
+// for concurrent use.
 func (c *Catalog) PaymentRequired() *apierror.Error {
 	if c.signIn == nil {
 		return c.required
 	}
-	now := c.clock.Now()
-	if ch := c.current.Load(); ch != nil && !now.Before(ch.at) && now.Sub(ch.at) < challengeRefresh {
-		return ch.err
-	}
-	e, err := c.challenge(now)
+	e, err := c.challenge(c.clock.Now())
 	if err != nil {
 		return c.required // cannot happen: encoding fixed types, reading crypto/rand
 	}
-	c.current.Store(&challenge{at: now, err: e})
 	return e
 }
 
 // challenge builds the 402 answer with a sign-in-with-x challenge issued
 // at now.
 func (c *Catalog) challenge(now time.Time) (*apierror.Error, error) {
-	var nonce [16]byte
-	if _, err := rand.Read(nonce[:]); err != nil {
-		return nil, err
+	var v [3]string // nonce, issuedAt, expirationTime: hex digits and times, nothing to escape
+	lifetime := siwx.DefaultHeaderMaxAge
+	if c.nonces != nil {
+		v[0], lifetime = c.nonces.Issue(now), c.nonces.MaxAge()
+	} else {
+		var nonce [16]byte
+		if _, err := rand.Read(nonce[:]); err != nil {
+			return nil, err
+		}
+		v[0] = hex.EncodeToString(nonce[:])
 	}
-	sx := *c.signIn
-	sx.Info.Nonce = hex.EncodeToString(nonce[:])
-	sx.Info.IssuedAt = now.UTC().Format(isoMillis)
-	sx.Info.ExpirationTime = now.Add(siwx.DefaultHeaderMaxAge).UTC().Format(isoMillis)
-	pr := c.pr
-	pr.Extensions = &extensions{SignInWithX: &sx}
-	e, err := c.answer(pr, c.v1)
-	if err != nil {
-		return nil, err
-	}
-	return e.WithExtra("extensions", pr.Extensions), nil
+	v[1] = now.UTC().Format(isoMillis)
+	v[2] = now.Add(lifetime).UTC().Format(isoMillis)
+	return c.base.
+		WithHeader(HeaderPaymentRequired, base64.StdEncoding.EncodeToString(c.header.fill(v))).
+		WithExtra("extensions", json.RawMessage(c.ext.fill(v))), nil
 }
 
 // isoMillis is JavaScript's Date.prototype.toISOString form, which x402

@@ -1,6 +1,7 @@
 package subscriptions
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"net/http/httptest"
@@ -13,6 +14,7 @@ import (
 	"github.com/tollgate/tollgate/internal/apierror"
 	"github.com/tollgate/tollgate/internal/clock"
 	"github.com/tollgate/tollgate/internal/config"
+	"github.com/tollgate/tollgate/internal/siwx"
 )
 
 const catalogYAML = `server: {listen: 127.0.0.1:8080, insecure_http: true, public_url: "https://api.example.com"}
@@ -48,7 +50,11 @@ func newCatalogClock(t *testing.T) (*Catalog, *clock.Fake) {
 		t.Fatal(err)
 	}
 	clk := clock.NewFake(catalogTime)
-	c, err := NewCatalog(cfg, clk)
+	nonces, err := siwx.NewNonces(0, 0, bytes.Repeat([]byte{1}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := NewCatalog(cfg, clk, nonces)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +163,8 @@ func signInExtension(t *testing.T, e *apierror.Error) (header, body map[string]a
 }
 
 // TestPaymentRequiredSignInWithX advertises x402's sign-in-with-x
-// extension, in the header and the body, renewed every minute.
+// extension, in the header and the body, with a nonce of its own in every
+// answer.
 func TestPaymentRequiredSignInWithX(t *testing.T) {
 	c, clk := newCatalogClock(t)
 	h, b := signInExtension(t, c.PaymentRequired())
@@ -184,17 +191,44 @@ func TestPaymentRequiredSignInWithX(t *testing.T) {
 	if h["schema"].(map[string]any)["type"] != "object" {
 		t.Errorf("schema %v", h["schema"])
 	}
-	clk.Advance(59 * time.Second)
-	if h2, _ := signInExtension(t, c.PaymentRequired()); h2["info"].(map[string]any)["nonce"] != nonce {
-		t.Error("the challenge changed within the minute")
+	if _, err := c.nonces.Check(nonce, clk.Now()); err != nil {
+		t.Errorf("the challenge's nonce: %v", err)
 	}
-	clk.Advance(time.Second)
+	// Every answer has a challenge of its own: proofs are used once.
+	seen := map[any]bool{nonce: true}
+	for range 100 {
+		h2, _ := signInExtension(t, c.PaymentRequired())
+		if n2 := h2["info"].(map[string]any)["nonce"]; seen[n2] {
+			t.Fatalf("nonce %v given twice", n2)
+		} else {
+			seen[n2] = true
+		}
+	}
+	clk.Advance(61 * time.Second)
 	h3, _ := signInExtension(t, c.PaymentRequired())
-	if i3 := h3["info"].(map[string]any); i3["nonce"] == nonce || i3["issuedAt"] != "2026-12-05T12:01:00.000Z" {
-		t.Errorf("not renewed after a minute: %v", i3)
+	if i3 := h3["info"].(map[string]any); i3["issuedAt"] != "2026-12-05T12:01:01.000Z" || i3["expirationTime"] != "2026-12-05T12:06:01.000Z" {
+		t.Errorf("times of a later challenge: %v", i3)
 	}
 	// The purchase 402 asks for a payment, not a sign-in.
 	if h, _ := signInExtension(t, c.PaymentRequiredFor("pro")); h != nil {
 		t.Errorf("purchase 402 advertises sign-in: %v", h)
+	}
+}
+
+// BenchmarkPaymentRequired builds the 402 of a request without credentials:
+// a challenge of its own each time.
+func BenchmarkPaymentRequired(b *testing.B) {
+	cfg, err := config.Parse([]byte(catalogYAML), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	nonces, _ := siwx.NewNonces(0, 0, bytes.Repeat([]byte{1}, 32))
+	c, err := NewCatalog(cfg, clock.NewFake(catalogTime), nonces)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = c.PaymentRequired()
 	}
 }

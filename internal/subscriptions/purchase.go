@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/internal/apierror"
+	"github.com/tollgate/tollgate/internal/clock"
 	"github.com/tollgate/tollgate/internal/events"
 	"github.com/tollgate/tollgate/internal/reqinfo"
 	"github.com/tollgate/tollgate/internal/store"
@@ -35,6 +36,16 @@ type Shop struct {
 	// Events reports subscription.created for each purchase; nil reports
 	// nothing.
 	Events events.Func
+	// Clock tells the time payments' validity windows are checked at; nil
+	// means the catalog's.
+	Clock clock.Clock
+}
+
+func (s *Shop) now() time.Time {
+	if s.Clock != nil {
+		return s.Clock.Now()
+	}
+	return s.Catalog.clock.Now()
 }
 
 // Recording a settled payment is retried this many times, this far apart
@@ -76,7 +87,10 @@ var errPaymentUsed = apierror.New(http.StatusConflict, apierror.Conflict, "this 
 // X-PAYMENT (version 1), has the facilitator verify and settle it, and
 // creates or extends the payer wallet's subscription to the plan. Without a
 // payment it answers 402 with the requirements; a payment that does not pay
-// this offer is 402 with the reason; an authorization used before is 409.
+// this offer is 402 with the reason (x402's, such as
+// invalid_exact_evm_payload_authorization_valid_before, when Tollgate or the
+// local facilitator refuses it; invalid_payment otherwise, with the remote
+// facilitator's in the message); an authorization used before is 409.
 func (s *Shop) ServePurchase(w http.ResponseWriter, r *http.Request) error {
 	plan := r.URL.Query().Get("plan")
 	offer, ok := s.Catalog.Offer(plan)
@@ -97,9 +111,20 @@ func (s *Shop) ServePurchase(w http.ResponseWriter, r *http.Request) error {
 		e.Message = err.Error()
 		return e
 	}
-	if err := s.Facilitator.Verify(r.Context(), p, req); err != nil {
+	// Checked here whatever the facilitator checks: an authorization that
+	// outlives the offer's maxTimeoutSeconds is refused before anyone
+	// else sees it.
+	err = CheckWindow(p.Authorization, time.Duration(req.MaxTimeoutSeconds)*time.Second, s.now())
+	if err == nil {
+		err = s.Facilitator.Verify(r.Context(), p, req)
+	}
+	if err != nil {
 		if errors.Is(err, ErrPaymentInvalid) {
-			e := s.Catalog.PaymentRequiredFor(plan).WithReason("invalid_payment")
+			reason := reasonOf(err)
+			if reason == "" {
+				reason = "invalid_payment"
+			}
+			e := s.Catalog.PaymentRequiredFor(plan).WithReason(reason)
 			e.Message = err.Error()
 			return e
 		}

@@ -45,8 +45,21 @@ func (m *memPurchases) Purchase(_ context.Context, p store.Payment, d time.Durat
 var testNow = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 
 // paymentFor builds a v2 or v1 payment header for the offer "pro" of
-// catalogYAML, signed by key, after mod has changed the authorization.
+// catalogYAML, signed by key, after which mod changes the authorization
+// (the signature no longer matches).
 func paymentFor(t testing.TB, key *secp256k1.PrivateKey, version int, mod func(*eip3009.Authorization)) string {
+	t.Helper()
+	return buildPayment(t, key, version, nil, mod)
+}
+
+// signedPayment is paymentFor with mod applied before signing: the
+// signature matches the changed authorization.
+func signedPayment(t testing.TB, key *secp256k1.PrivateKey, version int, mod func(*eip3009.Authorization)) string {
+	t.Helper()
+	return buildPayment(t, key, version, mod, nil)
+}
+
+func buildPayment(t testing.TB, key *secp256k1.PrivateKey, version int, before, after func(*eip3009.Authorization)) string {
 	t.Helper()
 	asset := must(evm.ParseAddress("0x036CbD53842c5426634e7929541eC2318f3dCF7e"))
 	a := eip3009.Authorization{
@@ -54,12 +67,15 @@ func paymentFor(t testing.TB, key *secp256k1.PrivateKey, version int, mod func(*
 		Value: big.NewInt(1000000), ValidAfter: big.NewInt(testNow.Unix() - 10), ValidBefore: big.NewInt(testNow.Unix() + 60),
 		Nonce: [32]byte{9, 9, byte(version)},
 	}
+	if before != nil {
+		before(&a)
+	}
 	sig, err := eip3009.Sign(key, eip3009.TokenDomain("USDC", "2", 84532, asset), a)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if mod != nil {
-		mod(&a)
+	if after != nil {
+		after(&a)
 	}
 	payload := map[string]any{
 		"signature": "0x" + hex.EncodeToString(sig),
@@ -93,7 +109,7 @@ func must[T any](v T, err error) T {
 func TestPurchase(t *testing.T) {
 	c := newCatalog(t)
 	purchases := &memPurchases{seen: map[string]store.Payment{}}
-	shop := &Shop{Catalog: c, Facilitator: Local{Clock: clock.NewFake(testNow)}, Purchases: purchases}
+	shop := &Shop{Catalog: c, Facilitator: Local{Clock: clock.NewFake(testNow)}, Purchases: purchases, Clock: clock.NewFake(testNow)}
 	key, err := secp256k1.GeneratePrivateKey()
 	if err != nil {
 		t.Fatal(err)
@@ -124,7 +140,7 @@ func TestPurchase(t *testing.T) {
 	}{
 		{"underpaid", func(a *eip3009.Authorization) { a.Value = big.NewInt(999999) }, "costs 1000000"},
 		{"another recipient", func(a *eip3009.Authorization) { a.To[0] ^= 1 }, "the authorization pays"},
-		{"expired", func(a *eip3009.Authorization) { a.ValidBefore = big.NewInt(testNow.Unix() - 1) }, "not valid now"},
+		{"expired", func(a *eip3009.Authorization) { a.ValidBefore = big.NewInt(testNow.Unix() - 1) }, ReasonValidBefore},
 		{"tampered", func(a *eip3009.Authorization) { a.Nonce[31] ^= 1 }, "signature"},
 	} {
 		w := buy("pro", HeaderPaymentSignature, paymentFor(t, key, 2, c.mod))
@@ -251,7 +267,7 @@ func TestPurchaseRecording(t *testing.T) {
 			var logs bytes.Buffer
 			var events []event
 			shop := &Shop{
-				Catalog: newCatalog(t), Facilitator: Local{Clock: clock.NewFake(testNow)}, Purchases: purchases,
+				Catalog: newCatalog(t), Facilitator: Local{Clock: clock.NewFake(testNow)}, Purchases: purchases, Clock: clock.NewFake(testNow),
 				Logger: slog.New(slog.NewTextHandler(&logs, nil)),
 				Events: func(_ context.Context, org, typ string, data any) {
 					events = append(events, event{org, typ, data.(map[string]any)})
@@ -274,6 +290,90 @@ func TestPurchaseRecording(t *testing.T) {
 			if purchases.calls != recordAttempts || len(events) != 0 || !strings.Contains(logs.String(), "SETTLED payment could not be recorded") ||
 				!strings.Contains(logs.String(), "local-unsettled:") {
 				t.Errorf("calls %d, events %v, log %s", purchases.calls, events, logs.String())
+			}
+		})
+	}
+}
+
+// countingFacilitator accepts every payment, and counts the calls: what
+// Tollgate refuses on its own never reaches it.
+type countingFacilitator struct{ calls int }
+
+func (f *countingFacilitator) Verify(context.Context, Payment, Requirement) error {
+	f.calls++
+	return nil
+}
+func (f *countingFacilitator) Settle(context.Context, Payment, Requirement) (string, error) {
+	f.calls++
+	return "0xfeed", nil
+}
+func (f *countingFacilitator) Name() string { return "counting" }
+
+// TestPaymentValidityWindow: an authorization whose validBefore is later
+// than now + maxTimeoutSeconds (90 s) + ClockSkew (30 s), or whose
+// validAfter is not in the past, or that has expired, is refused with x402's
+// reason, by the local facilitator and by Tollgate before it calls any
+// facilitator. The authorizations are correctly signed: only the window is
+// wrong.
+func TestPaymentValidityWindow(t *testing.T) {
+	key := must(secp256k1.GeneratePrivateKey())
+	now := testNow.Unix()
+	maxUint256 := new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 256), big.NewInt(1))
+	for _, c := range []struct {
+		name          string
+		after, before *big.Int
+		reason        string // "" accepted
+	}{
+		{"usual", big.NewInt(now - 600), big.NewInt(now + 90), ""},
+		{"validAfter 0", big.NewInt(0), big.NewInt(now + 60), ""},
+		{"at the skew's end", big.NewInt(now - 1), big.NewInt(now + 120), ""},
+		{"a second past it", big.NewInt(now - 1), big.NewInt(now + 121), ReasonValidBefore},
+		{"a day", big.NewInt(now - 1), big.NewInt(now + 86400), ReasonValidBefore},
+		{"never expires", big.NewInt(0), maxUint256, ReasonValidBefore},
+		{"expired", big.NewInt(now - 600), big.NewInt(now), ReasonValidBefore},
+		{"long expired", big.NewInt(0), big.NewInt(1), ReasonValidBefore},
+		{"valid from now", big.NewInt(now), big.NewInt(now + 60), ReasonValidAfter},
+		{"valid later", big.NewInt(now + 10), big.NewInt(now + 60), ReasonValidAfter},
+		{"far future", maxUint256, maxUint256, ReasonValidAfter},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			header := signedPayment(t, key, 2, func(a *eip3009.Authorization) {
+				a.ValidAfter, a.ValidBefore = c.after, c.before
+				a.Nonce[31] = byte(len(c.name)) // a new authorization for each case
+			})
+			p, err := DecodePayment(header, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req, _ := newCatalog(t).Requirement("pro")
+			err = Local{Clock: clock.NewFake(testNow)}.Verify(context.Background(), p, req)
+			if got := reasonOf(err); got != c.reason || (c.reason == "") != (err == nil) {
+				t.Fatalf("local facilitator: %v (reason %q), want reason %q", err, got, c.reason)
+			}
+			if err != nil && !errors.Is(err, ErrPaymentInvalid) {
+				t.Fatalf("local facilitator: %v is not ErrPaymentInvalid", err)
+			}
+
+			fac := &countingFacilitator{}
+			shop := &Shop{Catalog: newCatalog(t), Facilitator: fac, Purchases: &memPurchases{seen: map[string]store.Payment{}}, Clock: clock.NewFake(testNow)}
+			r := httptest.NewRequest("POST", PurchasePath+"?plan=pro", nil)
+			r.Header.Set(HeaderPaymentSignature, header)
+			w := httptest.NewRecorder()
+			apierror.HandlerFunc(shop.ServePurchase).ServeHTTP(w, r)
+			if c.reason == "" {
+				if w.Code != 200 || fac.calls != 2 {
+					t.Fatalf("shop: %d %s, %d facilitator calls", w.Code, w.Body, fac.calls)
+				}
+				return
+			}
+			var body struct {
+				Error struct{ Code, Reason string } `json:"error"`
+			}
+			if w.Code != 402 || json.Unmarshal(w.Body.Bytes(), &body) != nil || body.Error.Reason != c.reason || body.Error.Code != "PAYMENT_REQUIRED" {
+				t.Fatalf("shop: %d %s, want 402 with reason %s", w.Code, w.Body, c.reason)
+			}
+			if w.Header().Get(HeaderPaymentRequired) == "" || fac.calls != 0 {
+				t.Fatalf("shop: PAYMENT-REQUIRED %q, %d facilitator calls (want the requirements, no call)", w.Header().Get(HeaderPaymentRequired), fac.calls)
 			}
 		})
 	}

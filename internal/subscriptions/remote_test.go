@@ -83,7 +83,7 @@ func (f *fakeFacilitator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req := Requirement{Network: p.Network, Asset: wr.Asset, PayTo: wr.PayTo, Amount: wr.Amount + wr.MaxAmountRequired,
-		AssetName: wr.Extra["name"], AssetVersion: wr.Extra["version"]}
+		MaxTimeoutSeconds: wr.MaxTimeoutSeconds, AssetName: wr.Extra["name"], AssetVersion: wr.Extra["version"]}
 	verr := Local{Clock: clock.NewFake(testNow)}.Verify(r.Context(), p, req)
 	switch r.URL.Path {
 	case "/verify":
@@ -124,7 +124,7 @@ func TestRemotePurchase(t *testing.T) {
 	c := newCatalog(t)
 	purchases := &memPurchases{seen: map[string]store.Payment{}}
 	remote := newRemote(t, srv.URL)
-	shop := &Shop{Catalog: c, Facilitator: remote, Purchases: purchases}
+	shop := &Shop{Catalog: c, Facilitator: remote, Purchases: purchases, Clock: clock.NewFake(testNow)}
 	key := must(secp256k1.GeneratePrivateKey())
 	buy := func(header, value string) *httptest.ResponseRecorder {
 		r := httptest.NewRequest("POST", PurchasePath+"?plan=pro", nil)

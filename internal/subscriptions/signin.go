@@ -24,6 +24,8 @@ import (
 	"github.com/tollgate/tollgate/internal/apierror"
 	"github.com/tollgate/tollgate/internal/authn"
 	"github.com/tollgate/tollgate/internal/clock"
+	"github.com/tollgate/tollgate/internal/counters"
+	"github.com/tollgate/tollgate/internal/replay"
 	"github.com/tollgate/tollgate/internal/siwx"
 	"github.com/tollgate/tollgate/internal/store"
 )
@@ -42,14 +44,36 @@ type Subscriptions interface {
 // (INVALID_TOKEN, INVALID_SIGNATURE, EXPIRED_TOKEN).
 type VerifyFunc func(token string) (wallet string, err error)
 
+// Proof is what a verified SIGN-IN-WITH-X proof establishes.
+type Proof struct {
+	// Wallet signed the proof: "namespace:address".
+	Wallet string
+	// Nonce is the proof's nonce, accepted once per wallet.
+	Nonce string
+	// Until is when the nonce may no longer be accepted, in any proof: the
+	// replay cache remembers it until then.
+	Until time.Time
+}
+
+// VerifyProofFunc verifies a SIGN-IN-WITH-X header value, with the errors
+// of VerifyFunc.
+type VerifyProofFunc func(header string) (Proof, error)
+
 // SignInOptions configure a SignIn. Verify, Subscriptions and PaymentRequired
 // are required.
 type SignInOptions struct {
 	Verify VerifyFunc
 	// VerifyHeader verifies a SIGN-IN-WITH-X header value the same way;
-	// nil ignores the header.
-	VerifyHeader  VerifyFunc
-	Subscriptions Subscriptions
+	// nil ignores the header. A proof's nonce is accepted once per wallet,
+	// through Replay.
+	VerifyHeader VerifyProofFunc
+	// Replay is the replay cache of SIGN-IN-WITH-X nonces, required with
+	// VerifyHeader: each wallet's nonces under the wallet (see package
+	// replay), at most ReplayMaxPerWallet of them (default
+	// replay.DefaultMaxPerOwner) at a time.
+	Replay             counters.Store
+	ReplayMaxPerWallet int
+	Subscriptions      Subscriptions
 	// PaymentRequired answers a wallet without an active subscription
 	// (Catalog.PaymentRequired).
 	PaymentRequired func() *apierror.Error
@@ -66,7 +90,9 @@ type SignInOptions struct {
 // for concurrent use.
 type SignIn struct {
 	verify       VerifyFunc
-	verifyHeader VerifyFunc
+	verifyHeader VerifyProofFunc
+	replay       counters.Store
+	replayMax    int
 	subs         Subscriptions
 	pay          func() *apierror.Error
 	ttl          time.Duration
@@ -93,6 +119,9 @@ func NewSignIn(o SignInOptions) (*SignIn, error) {
 	if o.Verify == nil || o.Subscriptions == nil || o.PaymentRequired == nil {
 		return nil, errors.New("subscriptions: sign-in needs Verify, Subscriptions and PaymentRequired")
 	}
+	if o.VerifyHeader != nil && o.Replay == nil {
+		return nil, errors.New("subscriptions: SIGN-IN-WITH-X proofs need a replay cache")
+	}
 	if o.CacheTTL <= 0 {
 		o.CacheTTL = 5 * time.Second
 	}
@@ -106,7 +135,10 @@ func NewSignIn(o SignInOptions) (*SignIn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &SignIn{verify: o.Verify, verifyHeader: o.VerifyHeader, subs: o.Subscriptions, pay: o.PaymentRequired, ttl: o.CacheTTL, clock: o.Clock, cache: cache}, nil
+	return &SignIn{
+		verify: o.Verify, verifyHeader: o.VerifyHeader, replay: o.Replay, replayMax: o.ReplayMaxPerWallet,
+		subs: o.Subscriptions, pay: o.PaymentRequired, ttl: o.CacheTTL, clock: o.Clock, cache: cache,
+	}, nil
 }
 
 var errTwoAuthorizations = apierror.New(http.StatusUnauthorized, apierror.InvalidToken, "more than one Authorization header")
@@ -126,8 +158,14 @@ func Token(header string) (token string, ok bool) {
 // admitted as its wallet's organization while the wallet's subscription is
 // active, and refused otherwise. The Authorization header wins when a
 // request has both.
+//
+// A SIGN-IN-WITH-X proof is one-time: once its wallet is known to be
+// subscribed, its nonce is claimed in the replay cache under the wallet, and
+// the same nonce again gets 401 INVALID_SIGNATURE, reason replayed (a wallet
+// over its share, 429 RATE_LIMITED, reason replay_cache_full). A request
+// the gateway refuses after that gives the nonce back (replay.Claim).
 func (s *SignIn) Authenticate(r *http.Request) (*authn.Principal, error) {
-	wallet, err := s.wallet(r)
+	wallet, proof, err := s.wallet(r)
 	if err != nil {
 		return nil, err
 	}
@@ -135,17 +173,29 @@ func (s *SignIn) Authenticate(r *http.Request) (*authn.Principal, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !e.found || !s.clock.Now().Before(e.expires) {
+	now := s.clock.Now()
+	if !e.found || !now.Before(e.expires) {
 		return nil, s.pay().WithReason("no_active_subscription")
+	}
+	if proof != nil {
+		ttl := max(proof.Until.Sub(now), time.Millisecond)
+		if err := replay.Claim(r, s.replay, wallet, "siwx:"+proof.Nonce, ttl, s.replayMax, errProofReplayed); err != nil {
+			return nil, err
+		}
 	}
 	return e.principal, nil
 }
 
+var errProofReplayed = apierror.New(http.StatusUnauthorized, apierror.InvalidSignature,
+	"this "+siwx.Header+" proof was already used: sign a new challenge (every 402 carries one)").
+	WithReason(apierror.ReasonSignatureReplayed)
+
 var errTwoProofs = apierror.New(http.StatusUnauthorized, apierror.InvalidToken, "more than one "+siwx.Header+" header")
 
-// wallet verifies the request's SIWX credential and returns its wallet, or
-// authn.ErrAbsent when it has none.
-func (s *SignIn) wallet(r *http.Request) (string, error) {
+// wallet verifies the request's SIWX credential and returns its wallet, and
+// the proof when it is a SIGN-IN-WITH-X header, or authn.ErrAbsent when it
+// has none.
+func (s *SignIn) wallet(r *http.Request) (string, *Proof, error) {
 	auths := r.Header.Values("Authorization")
 	for _, v := range auths {
 		token, ok := Token(v)
@@ -155,21 +205,26 @@ func (s *SignIn) wallet(r *http.Request) (string, error) {
 		// A SIWX credential in any of several fields is this
 		// method's; more than one field is ambiguous.
 		if len(auths) > 1 {
-			return "", errTwoAuthorizations
+			return "", nil, errTwoAuthorizations
 		}
-		return s.verify(token)
+		w, err := s.verify(token)
+		return w, nil, err
 	}
 	if s.verifyHeader == nil {
-		return "", authn.ErrAbsent
+		return "", nil, authn.ErrAbsent
 	}
 	vs := r.Header.Values(siwx.Header)
 	switch len(vs) {
 	case 0:
-		return "", authn.ErrAbsent
+		return "", nil, authn.ErrAbsent
 	case 1:
-		return s.verifyHeader(strings.TrimSpace(vs[0]))
+		p, err := s.verifyHeader(strings.TrimSpace(vs[0]))
+		if err != nil {
+			return "", nil, err
+		}
+		return p.Wallet, &p, nil
 	default:
-		return "", errTwoProofs
+		return "", nil, errTwoProofs
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -12,6 +13,8 @@ import (
 	"github.com/tollgate/tollgate/internal/apierror"
 	"github.com/tollgate/tollgate/internal/authn"
 	"github.com/tollgate/tollgate/internal/clock"
+	"github.com/tollgate/tollgate/internal/counters/memory"
+	"github.com/tollgate/tollgate/internal/reqinfo"
 	"github.com/tollgate/tollgate/internal/store"
 )
 
@@ -58,12 +61,14 @@ func newSignIn(t *testing.T, subs *fakeSubs, clk clock.Clock) *SignIn {
 			}
 			return "", errBadToken
 		},
-		VerifyHeader: func(h string) (string, error) {
-			if h == "proof" {
-				return wallet, nil
+		// Proofs "proof…" are valid, their text their nonce.
+		VerifyHeader: func(h string) (Proof, error) {
+			if strings.HasPrefix(h, "proof") {
+				return Proof{Wallet: wallet, Nonce: h, Until: clk.Now().Add(5 * time.Minute)}, nil
 			}
-			return "", errBadToken
+			return Proof{}, errBadToken
 		},
+		Replay: memory.New(clk), ReplayMaxPerWallet: 3,
 		Subscriptions: subs, PaymentRequired: func() *apierror.Error { return payRequired }, Clock: clk, CacheTTL: 5 * time.Second,
 	})
 	if err != nil {
@@ -191,19 +196,73 @@ func TestSignInHeader(t *testing.T) {
 	if p, err := req("", "proof"); err != nil || p.OrgID != "org_1" || p.Method != authn.MethodSIWX {
 		t.Fatalf("header: %+v, %v", p, err)
 	}
+	// A proof is used once.
+	if _, err := req("", "proof"); !errors.As(err, &e) || e.Status != 401 || e.Code != apierror.InvalidSignature || e.Reason != "replayed" {
+		t.Fatalf("the same proof again: %v", err)
+	}
 	if _, err := req("", "forged"); !errors.Is(err, errBadToken) {
 		t.Fatalf("bad header: %v", err)
 	}
-	if _, err := req("", "proof", "proof"); !errors.As(err, &e) || e.Code != apierror.InvalidToken {
+	if _, err := req("", "proof2", "proof3"); !errors.As(err, &e) || e.Code != apierror.InvalidToken {
 		t.Fatalf("two headers: %v", err)
 	}
-	if _, err := req("SIWX bad", "proof"); !errors.Is(err, errBadToken) {
+	if _, err := req("SIWX bad", "proof4"); !errors.Is(err, errBadToken) {
 		t.Fatalf("the Authorization token must win: %v", err)
 	}
-	if _, err := req("Bearer x", "proof"); err != nil {
+	if _, err := req("Bearer x", "proof5"); err != nil {
 		t.Fatalf("a Bearer token beside a proof: %v", err)
 	}
 	if _, err := req("Bearer x"); !errors.Is(err, authn.ErrAbsent) {
 		t.Fatalf("no SIWX credential: %v", err)
+	}
+}
+
+// TestSignInProofOnce: a SIGN-IN-WITH-X proof's nonce is claimed only once
+// the wallet is known to be subscribed, is given back when the gateway
+// refuses the request after all (reqinfo.Info.Undo), and each wallet holds
+// at most ReplayMaxPerWallet nonces.
+func TestSignInProofOnce(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC))
+	subs := &fakeSubs{subs: map[string]store.Subscription{}}
+	s := newSignIn(t, subs, clk)
+	send := func(proof string) (*reqinfo.Info, error) {
+		info := &reqinfo.Info{}
+		r := httptest.NewRequest("GET", "/v1/x", nil)
+		r = r.WithContext(reqinfo.With(r.Context(), info))
+		r.Header.Set("SIGN-IN-WITH-X", proof)
+		_, err := s.Authenticate(r)
+		return info, err
+	}
+	// Refused for want of a subscription: the nonce is not spent.
+	if _, err := send("proof-a"); apierror.From(err).Status != 402 {
+		t.Fatalf("without a subscription: %v", err)
+	}
+	subs.set(store.Subscription{Wallet: wallet, OrgID: "org_1", ExpiresAt: clk.Now().Add(time.Hour)})
+	s.Forget(wallet)
+	info, err := send("proof-a")
+	if err != nil || info.Undo == nil {
+		t.Fatalf("subscribed: %v (undo set: %v)", err, info.Undo != nil)
+	}
+	if _, err := send("proof-a"); apierror.From(err).Reason != "replayed" {
+		t.Fatalf("again: %v", err)
+	}
+	// The gateway refused it after all (a rate limit): it may come again.
+	info.Undo(context.Background())
+	if _, err := send("proof-a"); err != nil {
+		t.Fatalf("after Undo: %v", err)
+	}
+	// A bound of 3 nonces per wallet: 429 beyond, until they expire.
+	for _, p := range []string{"proof-b", "proof-c"} {
+		if _, err := send(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e := apierror.From(func() error { _, err := send("proof-d"); return err }())
+	if e.Status != 429 || e.Code != apierror.RateLimited || e.Reason != "replay_cache_full" || e.Header.Get("Retry-After") == "" {
+		t.Fatalf("beyond the wallet's share: %v", e)
+	}
+	clk.Advance(5*time.Minute + time.Second)
+	if _, err := send("proof-d"); err != nil {
+		t.Fatalf("once the nonces expired: %v", err)
 	}
 }

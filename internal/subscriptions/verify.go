@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/tollgate/tollgate/internal/apierror"
 	"github.com/tollgate/tollgate/internal/siwx"
@@ -25,16 +26,23 @@ func VerifySIWX(v *siwx.Verifier) VerifyFunc {
 	}
 }
 
-// VerifySIWXHeader returns the VerifyFunc of v for SIGN-IN-WITH-X headers,
-// with the errors of VerifySIWX.
-func VerifySIWXHeader(v *siwx.Verifier) VerifyFunc {
-	return func(header string) (string, error) {
-		w, _, err := v.VerifyHeader(header)
+// VerifySIWXHeader returns the VerifyProofFunc of v for SIGN-IN-WITH-X
+// headers, with the errors of VerifySIWX.
+func VerifySIWXHeader(v *siwx.Verifier) VerifyProofFunc {
+	return func(header string) (Proof, error) {
+		r, err := v.VerifyProof(header)
 		if err != nil {
-			return "", apiError(siwx.Header+" ", err)
+			return Proof{}, apiError(siwx.Header+" ", err)
 		}
-		return w.Account(), nil
+		return Proof{Wallet: r.Wallet.Account(), Nonce: r.Nonce, Until: later(r.Expires, r.NonceExpires)}, nil
 	}
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // apiError maps a siwx error to the API's.

@@ -39,9 +39,12 @@ type AuthorizeFunc func(r *http.Request, write bool) (Caller, error)
 //	GET    /api/v1/webhooks/{id}/deliveries/{delivery_id}        a delivery, its payload and attempts
 //	POST   /api/v1/webhooks/{id}/deliveries/{delivery_id}/redeliver  queue it again (202)
 //
-// Another organization's IDs are 404 NOT_FOUND. The delivery log of a
-// deleted endpoint stays readable until it is purged; for an ID that is no
-// endpoint of the caller's organization, it is empty.
+// Another organization's IDs, endpoints and deliveries, are 404 NOT_FOUND
+// on every route, with the same body as IDs that exist nowhere, after the
+// same store reads (the organization is checked where each object is read:
+// Service.endpoint, Service.delivery, and the organization's filter of the
+// delivery log). The delivery log of a deleted endpoint stays readable
+// until it is purged.
 type API struct {
 	svc       *Service
 	authorize AuthorizeFunc
@@ -295,10 +298,9 @@ func (a *API) deliveries(w http.ResponseWriter, r *http.Request, c Caller) error
 	if err != nil {
 		return err
 	}
-	f.EndpointID = id
 	limit := f.Limit
 	f.Limit = limit + 1 // one more tells whether there is a next page
-	ds, err := a.svc.Deliveries(r.Context(), c.OrgID, f)
+	ds, err := a.svc.EndpointDeliveries(r.Context(), c.OrgID, id, f)
 	if err != nil {
 		return err
 	}

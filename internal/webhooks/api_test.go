@@ -274,8 +274,9 @@ func TestAPI(t *testing.T) {
 	} {
 		c.do("GET", path+"/deliveries?"+q.query, "").wantError(t, http.StatusBadRequest, apierror.BadRequest, q.field)
 	}
-	// A cursor of another organization is refused.
-	other.do("GET", path+"/deliveries?before="+test.ID, "").wantError(t, http.StatusBadRequest, apierror.BadRequest, "before")
+	// Another organization's endpoint is not found, cursor or not (see
+	// TestAnotherOrganizationsIDs).
+	other.do("GET", path+"/deliveries?before="+test.ID, "").wantError(t, http.StatusNotFound, apierror.NotFound, "")
 
 	// One delivery, with its attempts and payload.
 	dpath := path + "/deliveries/" + test.ID

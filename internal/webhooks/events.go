@@ -173,6 +173,33 @@ func (s *Service) Deliveries(ctx context.Context, orgID string, f store.WebhookD
 	return ds, err
 }
 
+// EndpointDeliveries pages through the delivery log of endpoint id of the
+// organization, as Deliveries does. The log of an endpoint deleted since
+// stays readable while the organization has deliveries of it; any other ID,
+// another organization's endpoint included, is ErrEndpointNotFound, the
+// same answer after the same store reads whichever it is.
+func (s *Service) EndpointDeliveries(ctx context.Context, orgID, id string, f store.WebhookDeliveryFilter) ([]store.WebhookDelivery, error) {
+	if _, err := s.endpoint(ctx, orgID, id); err != nil {
+		if !errors.Is(err, ErrEndpointNotFound) {
+			return nil, err
+		}
+		if orgID == "" {
+			return nil, errNoOrg
+		}
+		// Not an endpoint of the organization now: a deleted one's log, if
+		// the organization has one (the query is the organization's own).
+		some, err := s.store.ListWebhookDeliveries(ctx, store.WebhookDeliveryFilter{OrgID: orgID, EndpointID: id, Limit: 1})
+		if err != nil {
+			return nil, err
+		}
+		if len(some) == 0 {
+			return nil, ErrEndpointNotFound
+		}
+	}
+	f.EndpointID = id
+	return s.Deliveries(ctx, orgID, f)
+}
+
 // Delivery returns one of the organization's deliveries and its attempts,
 // in order.
 func (s *Service) Delivery(ctx context.Context, orgID, id string) (store.WebhookDelivery, []store.WebhookAttempt, error) {

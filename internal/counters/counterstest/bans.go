@@ -122,13 +122,13 @@ func testBanIndependent(t *testing.T, h Harness) {
 	if !record(t, s, "a", l).Allowed {
 		t.Fatal("attempt under a limited because a is banned")
 	}
-	if !markSeen(t, s, "a", time.Hour) {
+	if markSeen(t, s, "a", "a", time.Hour, 10).Outcome != counters.Fresh {
 		t.Fatal("a seen because it is banned")
 	}
 	q := counters.Allowance{Rate: 1, Burst: 1, Quota: 1, PeriodEnd: h.now(t).Add(time.Hour)}
 	expect(t, "Take under a banned key", take(t, s, "a", "a", 1, q), counters.Admitted)
 	record(t, s, "c", l)
-	markSeen(t, s, "c", time.Hour)
+	markSeen(t, s, "c", "c", time.Hour, 10)
 	take(t, s, "c", "c", 1, q)
 	notBanned(t, s, "c")
 }

@@ -45,12 +45,7 @@ func RunTests(t *testing.T, h Harness) {
 	t.Run("KeysAreIndependent", func(t *testing.T) { testIndependent(t, h) })
 	t.Run("ConcurrentAttemptsExact", func(t *testing.T) { testConcurrent(t, h) })
 	t.Run("ZeroLimitAllowsNothing", func(t *testing.T) { testZero(t, h) })
-	t.Run("SeenOnce", func(t *testing.T) { testSeenOnce(t, h) })
-	t.Run("SeenExpiresAfterTTL", func(t *testing.T) { testSeenExpires(t, h) })
-	t.Run("SeenKeysAreIndependent", func(t *testing.T) { testSeenIndependent(t, h) })
-	t.Run("SeenTTLsAreIndependent", func(t *testing.T) { testSeenTTLs(t, h) })
-	t.Run("SeenConcurrentExactlyOnce", func(t *testing.T) { testSeenConcurrent(t, h) })
-	t.Run("SeenRejectsNonPositiveTTL", func(t *testing.T) { testSeenBadTTL(t, h) })
+	runSeenTests(t, h)
 	runBackoffTests(t, h)
 	runTakeTests(t, h)
 	runBanTests(t, h)
@@ -183,122 +178,5 @@ func testZero(t *testing.T, h Harness) {
 	s := h.New(t)
 	if d := record(t, s, "k", counters.Limit{}); d.Allowed {
 		t.Fatal("zero limit allowed an attempt")
-	}
-}
-
-func markSeen(t *testing.T, s counters.Store, key string, ttl time.Duration) bool {
-	t.Helper()
-	first, err := s.MarkSeen(ctx, key, ttl)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return first
-}
-
-func testSeenOnce(t *testing.T, h Harness) {
-	s := h.New(t)
-	if !markSeen(t, s, "sig", time.Minute) {
-		t.Fatal("first MarkSeen = false")
-	}
-	for i := range 3 {
-		if markSeen(t, s, "sig", time.Minute) {
-			t.Fatalf("replay %d: MarkSeen = true", i+1)
-		}
-	}
-}
-
-func testSeenExpires(t *testing.T, h Harness) {
-	s := h.New(t)
-	ttl := 10 * time.Minute
-	markSeen(t, s, "sig", ttl)
-	// A replay within the ttl neither passes nor extends the ttl (SET NX).
-	h.Advance(t, 6*time.Minute)
-	if markSeen(t, s, "sig", ttl) {
-		t.Fatal("replay within ttl: MarkSeen = true")
-	}
-	h.Advance(t, 4*time.Minute+time.Second)
-	if !markSeen(t, s, "sig", ttl) {
-		t.Fatal("after ttl: MarkSeen = false")
-	}
-	if markSeen(t, s, "sig", ttl) {
-		t.Fatal("replay after re-marking: MarkSeen = true")
-	}
-}
-
-func testSeenIndependent(t *testing.T, h Harness) {
-	s := h.New(t)
-	markSeen(t, s, "a", time.Hour)
-	if !markSeen(t, s, "b", time.Hour) {
-		t.Fatal("key b seen because of key a")
-	}
-	// Replay cache and attempt counters do not share keys either.
-	record(t, s, "c", counters.Limit{Max: 1, Window: time.Hour})
-	if !markSeen(t, s, "c", time.Hour) {
-		t.Fatal("key c seen because of an attempt under c")
-	}
-	if !record(t, s, "a", counters.Limit{Max: 1, Window: time.Hour}).Allowed {
-		t.Fatal("attempt under a limited because a was seen")
-	}
-}
-
-func testSeenTTLs(t *testing.T, h Harness) {
-	s := h.New(t)
-	markSeen(t, s, "long", time.Hour)
-	markSeen(t, s, "short", time.Minute)
-	h.Advance(t, time.Minute+time.Second)
-	if !markSeen(t, s, "short", time.Minute) {
-		t.Fatal("short key still seen after its ttl")
-	}
-	if markSeen(t, s, "long", time.Hour) {
-		t.Fatal("long key expired with the short one")
-	}
-	h.Advance(t, time.Hour)
-	if !markSeen(t, s, "long", time.Hour) {
-		t.Fatal("long key still seen after its ttl")
-	}
-}
-
-func testSeenConcurrent(t *testing.T, h Harness) {
-	s := h.New(t)
-	const n = 64
-	var first atomic.Int64
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	errs := make(chan error, n)
-	for range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			ok, err := s.MarkSeen(ctx, "shared", time.Hour)
-			if err != nil {
-				errs <- err
-				return
-			}
-			if ok {
-				first.Add(1)
-			}
-		}()
-	}
-	close(start)
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
-	if got := first.Load(); got != 1 {
-		t.Fatalf("%d concurrent MarkSeen of one key returned true %d times, want 1", n, got)
-	}
-}
-
-func testSeenBadTTL(t *testing.T, h Harness) {
-	s := h.New(t)
-	for _, ttl := range []time.Duration{0, -time.Second} {
-		if first, err := s.MarkSeen(ctx, "k", ttl); err == nil || first {
-			t.Fatalf("MarkSeen with ttl %v = %v, %v; want an error", ttl, first, err)
-		}
-	}
-	if !markSeen(t, s, "k", time.Minute) {
-		t.Fatal("a refused MarkSeen recorded its key")
 	}
 }

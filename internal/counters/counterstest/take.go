@@ -330,14 +330,14 @@ func testTakeIndependent(t *testing.T, h Harness) {
 	if !record(t, s, "k", l).Allowed {
 		t.Fatal("attempt under k limited by Take")
 	}
-	if !markSeen(t, s, "k", time.Hour) {
+	if markSeen(t, s, "k", "k", time.Hour, 10).Outcome != counters.Fresh {
 		t.Fatal("k seen because of Take")
 	}
 	record(t, s, "j", l)
 	if record(t, s, "j", l).Allowed {
 		t.Fatal("attempt over limit allowed")
 	}
-	markSeen(t, s, "j", time.Hour)
+	markSeen(t, s, "j", "j", time.Hour, 10)
 	expect(t, "keys of attempts and the replay cache", take(t, s, "j", "j", 1, a), counters.Admitted)
 }
 

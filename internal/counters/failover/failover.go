@@ -189,11 +189,20 @@ func (s *Store) Forgive(ctx context.Context, key string) error {
 
 // MarkSeen implements counters.Store. In fail-open mode the replay cache is
 // this node's own while the shared store is down.
-func (s *Store) MarkSeen(ctx context.Context, key string, ttl time.Duration) (bool, error) {
-	if ttl <= 0 {
-		return s.shared.MarkSeen(ctx, key, ttl) // the store's own error for bad input
+func (s *Store) MarkSeen(ctx context.Context, owner, key string, ttl time.Duration, maxPerOwner int) (counters.Seen, error) {
+	if ttl <= 0 || maxPerOwner < 1 {
+		return s.shared.MarkSeen(ctx, owner, key, ttl, maxPerOwner) // the store's own error for bad input
 	}
-	return do(ctx, s, func(c counters.Store) (bool, error) { return c.MarkSeen(ctx, key, ttl) })
+	return do(ctx, s, func(c counters.Store) (counters.Seen, error) { return c.MarkSeen(ctx, owner, key, ttl, maxPerOwner) })
+}
+
+// Unsee implements counters.Store. A claim is given back to whichever store
+// answers: one made on the shared store while it was up and given back to
+// the local one (or the reverse) stays until it expires, which only keeps a
+// refused request from being sent again meanwhile.
+func (s *Store) Unsee(ctx context.Context, owner, key string, claim int64) error {
+	_, err := do(ctx, s, func(c counters.Store) (struct{}, error) { return struct{}{}, c.Unsee(ctx, owner, key, claim) })
+	return err
 }
 
 // Take implements counters.Store.

@@ -30,12 +30,12 @@ func (f *flaky) Take(ctx context.Context, rk, qk string, units int64, a counters
 	return f.Store.Take(ctx, rk, qk, units, a)
 }
 
-func (f *flaky) MarkSeen(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+func (f *flaky) MarkSeen(ctx context.Context, owner, key string, ttl time.Duration, maxPerOwner int) (counters.Seen, error) {
 	f.calls.Add(1)
 	if f.cut.Load() {
-		return false, errConn
+		return counters.Seen{}, errConn
 	}
-	return f.Store.MarkSeen(ctx, key, ttl)
+	return f.Store.MarkSeen(ctx, owner, key, ttl, maxPerOwner)
 }
 
 func (f *flaky) Ping(context.Context) error {
@@ -89,7 +89,7 @@ func TestFailClosed(t *testing.T) {
 		if _, err := s.Take(ctx, "r", "q", 1, allowance); !errors.Is(err, ErrUnavailable) {
 			t.Fatalf("Take while down: err = %v, want ErrUnavailable", err)
 		}
-		if _, err := s.MarkSeen(ctx, "n", time.Minute); !errors.Is(err, ErrUnavailable) {
+		if _, err := s.MarkSeen(ctx, "o", "n", time.Minute, 10); !errors.Is(err, ErrUnavailable) {
 			t.Fatalf("MarkSeen while down: err = %v, want ErrUnavailable", err)
 		}
 	}
@@ -153,11 +153,14 @@ func TestInvalidInputIsNoOutage(t *testing.T) {
 	if _, err := s.Take(t.Context(), "r", "q", 1, counters.Allowance{Rate: -1}); !errors.Is(err, counters.ErrInvalidAllowance) {
 		t.Fatalf("err = %v", err)
 	}
-	if _, err := s.MarkSeen(t.Context(), "k", 0); err == nil {
+	if _, err := s.MarkSeen(t.Context(), "o", "k", 0, 10); err == nil {
 		t.Fatal("zero ttl accepted")
 	}
 	if _, err := s.Fail(t.Context(), "k", counters.Backoff{}); !errors.Is(err, counters.ErrInvalidBackoff) {
 		t.Fatalf("zero backoff: err = %v", err)
+	}
+	if _, err := s.MarkSeen(t.Context(), "o", "k", time.Minute, 0); err == nil {
+		t.Fatal("zero maxPerOwner accepted")
 	}
 	if s.Down() {
 		t.Error("invalid input marked the store down")

@@ -10,11 +10,16 @@
 //   - rate-limit keys of Take (WithMaxKeys too, counted apart from attempts):
 //     the same, some 50 to 80 bytes each plus the key's length. Shedding a
 //     live key only gives its owner a fresh burst.
-//   - quota counts of Take (WithMaxQuotas) and the replay cache (WithMaxSeen):
-//     forgetting a live count would grant units already used, and forgetting
-//     a live replay key would let its request be replayed, so a full shard
-//     refuses new keys with an error (ErrQuotaFull, ErrFull) instead, after
-//     reclaiming expired ones: some 60 to 100 bytes each plus the key's
+//   - quota counts of Take (WithMaxQuotas): forgetting a live count would
+//     grant units already used, so a full shard refuses new counts with
+//     ErrQuotaFull instead, after reclaiming expired ones: some 60 to 100
+//     bytes each plus the key's length.
+//   - the replay cache (MarkSeen): each owner holds at most the maxPerOwner
+//     of its calls, and the whole cache at most WithMaxSeen keys. Forgetting
+//     a live key would let its request be replayed, so a full cache never
+//     drops keys at random and never fails: it stops the owners holding the
+//     most keys (they get OwnerFull until their keys would have expired),
+//     and every other owner goes on. Some 100 to 150 bytes a key plus its
 //     length.
 //   - bans: one map, swept of expired bans whenever it has doubled. It is
 //     not bounded: bans are set by the server against abuse, not by
@@ -26,10 +31,9 @@ package memory
 import (
 	"context"
 	"errors"
-	"fmt"
 	"hash/maphash"
-	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tollgate/tollgate/internal/clock"
@@ -41,15 +45,12 @@ const shardCount = 64
 // DefaultMaxKeys bounds the number of keys a Store holds.
 const DefaultMaxKeys = 1_000_000
 
-// DefaultMaxSeen bounds the number of live keys the replay cache holds.
+// DefaultMaxSeen bounds the number of live keys the replay cache holds,
+// all owners together.
 const DefaultMaxSeen = 1_000_000
 
 // DefaultMaxQuotas bounds the number of live quota counts a Store holds.
 const DefaultMaxQuotas = 1_000_000
-
-// ErrFull is returned by MarkSeen when the key's shard of the replay cache
-// holds its maximum of live (unexpired) keys.
-var ErrFull = errors.New("memory: replay cache full")
 
 // ErrQuotaFull is returned by Take and SetQuotaUsed when a new quota count's
 // shard holds its maximum of live counts.
@@ -59,26 +60,26 @@ var ErrQuotaFull = errors.New("memory: quota counts full")
 // are swept as shards are written, so memory follows the number of active
 // keys; MaxKeys caps it under attack. It is safe for concurrent use.
 //
-// The replay cache (MarkSeen) is bounded differently: forgetting a live key
-// would let its request be replayed, so a full cache refuses new keys with
-// ErrFull instead of shedding old ones. It trades availability for safety: a
-// flood of distinct signed requests (each of which had to pass signature
-// checks first) can make MarkSeen fail until keys expire, but can never make
-// it report a replay as new. Keys expire in order through a per-shard
-// min-heap, swept on every MarkSeen of the shard, so a full shard always
-// reclaims expired keys before refusing, and memory follows the number of
-// live keys: some 50 to 100 bytes each, plus the key's length.
+// The replay cache (MarkSeen) is bounded per owner and in all: see the
+// package documentation. Each owner's keys expire in order
+// through a min-heap of its own, swept whenever the owner is written and,
+// for owners no longer written, as their shard is; a full cache sweeps
+// every shard before it stops anyone, so memory follows the live keys.
 type Store struct {
 	clock       clock.Clock
 	epoch       time.Time // replay-cache expiries and rate TATs are durations since epoch
 	wallEpoch   time.Time // epoch without its monotonic reading, for quota periods
 	seed        maphash.Seed
 	maxPer      int
-	maxSeenPer  int
 	maxQuotaPer int
 	shards      [shardCount]shard
 	sweepEv     int
 	bans        bans
+
+	maxSeen   int64        // bound of the replay cache, all owners
+	seenLive  atomic.Int64 // live keys and stopped owners it holds
+	seenStops atomic.Uint64
+	roomMu    sync.Mutex // one makeRoom at a time
 }
 
 type shard struct {
@@ -86,7 +87,9 @@ type shard struct {
 	tat    map[string]time.Time // GCRA theoretical arrival time per key
 	writes int
 
-	seen expiring[struct{}] // live keys of the replay cache
+	owners     map[string]*seenOwner // the replay cache, by owner
+	ownersPeak int                   // most owners since owners was last built
+	seenWrites int                   // replay-cache writes since the shard was swept
 
 	rate       map[string]int64 // Take's GCRA theoretical arrival time, ns since epoch
 	rateWrites int              // rate writes since rate was last swept
@@ -115,11 +118,11 @@ func WithMaxQuotas(n int) Option {
 	return func(s *Store) { s.maxQuotaPer = max(1, n/shardCount) }
 }
 
-// WithMaxSeen bounds the number of live keys the replay cache holds, split
-// evenly across shards (each holds at least one). A shard full of live keys
-// makes MarkSeen return ErrFull until some expire; see Store.
+// WithMaxSeen bounds the number of live keys the replay cache holds, all
+// owners together (at least 1; default DefaultMaxSeen). A stopped owner
+// counts as one key; see the package documentation.
 func WithMaxSeen(n int) Option {
-	return func(s *Store) { s.maxSeenPer = max(1, n/shardCount) }
+	return func(s *Store) { s.maxSeen = int64(max(1, n)) }
 }
 
 // New returns an empty Store reading time from clk.
@@ -129,7 +132,7 @@ func New(clk clock.Clock, opts ...Option) *Store {
 		epoch:       clk.Now(),
 		seed:        maphash.MakeSeed(),
 		maxPer:      DefaultMaxKeys / shardCount,
-		maxSeenPer:  DefaultMaxSeen / shardCount,
+		maxSeen:     DefaultMaxSeen,
 		maxQuotaPer: DefaultMaxQuotas / shardCount,
 		sweepEv:     1024,
 	}
@@ -237,33 +240,6 @@ func (sh *shard) sweep(now time.Time, maxKeys int) {
 	}
 }
 
-// MarkSeen implements counters.Store. It refuses a new key with ErrFull when
-// the key's shard holds its maximum of live keys, after dropping expired ones.
-func (s *Store) MarkSeen(_ context.Context, key string, ttl time.Duration) (bool, error) {
-	if ttl <= 0 {
-		return false, fmt.Errorf("memory: MarkSeen ttl %v is not positive", ttl)
-	}
-	// A duration since epoch: it keeps the monotonic reading of the system
-	// clock, so stepping the wall clock cannot expire keys early.
-	now := s.clock.Now().Sub(s.epoch)
-	exp := time.Duration(math.MaxInt64)
-	if now < exp-ttl {
-		exp = now + ttl
-	}
-	sh := s.shard(key)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	sh.seen.expire(now)
-	if _, ok := sh.seen.m[key]; ok {
-		return false, nil
-	}
-	if len(sh.seen.m) >= s.maxSeenPer {
-		return false, ErrFull
-	}
-	sh.seen.add(key, struct{}{}, exp)
-	return true, nil
-}
-
 // compactBelow is the size under which a shard's map is not rebuilt.
 const compactBelow = 256
 
@@ -360,12 +336,6 @@ func (h *expiryHeap) pop() expiryEntry {
 	}
 	*h = q
 	return top
-}
-
-// SeenLen returns the number of keys the replay cache holds, for tests and
-// metrics. Expired keys count until their shard is next written.
-func (s *Store) SeenLen() int {
-	return s.count(func(sh *shard) int { return len(sh.seen.m) })
 }
 
 // Len returns the number of attempt keys held, for tests and metrics.

@@ -5,14 +5,14 @@
 // Every operation that decides is one Lua script, that is one round trip
 // (EVALSHA, falling back to EVAL once after a script flush): the attempt
 // throttles (GCRA), the backoff of failures (Fail, Forgive), the replay
-// cache (SET NX PX), Take (GCRA rate and quota in one script), QuotaUsed,
-// SetQuotaUsed and Ban. The scripts read the
+// cache (a sorted set per owner, bounded by the caller), Take (GCRA rate and
+// quota in one script), QuotaUsed, SetQuotaUsed and Ban. The scripts read the
 // store's clock from the server (TIME), never from the node, so that every
 // node agrees; the rate is GCRA in integer microseconds. Every key written
 // has a TTL: nothing outlives the state it holds.
 //
 // Keys are the store's prefix (WithPrefix, "tollgate:" by default) and a
-// namespace ("att:", "fail:", "seen:", "rate:", "quota:", "ban:") before the
+// namespace ("att:", "fail:", "replay:", "rate:", "quota:", "ban:") before the
 // caller's key, which is otherwise left intact. In Redis Cluster the two
 // keys of Take must hash to the same slot: callers put what they share (the
 // organization) in a hash tag, e.g. "rate:{org_1}" and "quota:{org_1}:2026-12";

@@ -156,7 +156,10 @@ func TestOneCommandPerOperation(t *testing.T) {
 		{"ResetAttempts", func(int) error { return s.ResetAttempts(ctx, "k") }},
 		{"Fail", func(i int) error { _, err := s.Fail(ctx, fmt.Sprint("f", i), backoff); return err }},
 		{"Forgive", func(i int) error { return s.Forgive(ctx, fmt.Sprint("f", i)) }},
-		{"MarkSeen", func(i int) error { _, err := s.MarkSeen(ctx, fmt.Sprint("sig", i), time.Minute); return err }},
+		{"MarkSeen", func(i int) error {
+			_, err := s.MarkSeen(ctx, "key_1", fmt.Sprint("sig", i), time.Minute, 100)
+			return err
+		}},
 		{"QuotaUsed", func(int) error { _, err := s.QuotaUsed(ctx, "quota:{org_1}:2026-12"); return err }},
 		{"SetQuotaUsed", func(i int) error { return s.SetQuotaUsed(ctx, "quota:{org_3}", int64(i), end) }},
 		{"Ban", func(int) error { return s.Ban(ctx, "ip", time.Minute) }},
@@ -299,7 +302,7 @@ func TestKeysArePrefixedAndExpire(t *testing.T) {
 	if _, err := s.RecordAttempt(ctx, "login:ip", counters.Limit{Max: 5, Window: 10 * time.Minute}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.MarkSeen(ctx, "sig", 5*time.Minute); err != nil {
+	if _, err := s.MarkSeen(ctx, "key_1", "sig", 5*time.Minute, 10); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.SetQuotaUsed(ctx, "quota:{org_2}:2026-12", 7, now.Add(2*time.Hour)); err != nil {
@@ -325,7 +328,7 @@ func TestKeysArePrefixedAndExpire(t *testing.T) {
 		p + "quota:quota:{org_1}:2026-12": time.Hour,
 		p + "quota:quota:{org_2}:2026-12": 2 * time.Hour,
 		p + "rate:rate:{org_1}":           time.Second,
-		p + "seen:sig":                    5 * time.Minute,
+		p + "replay:key_1":                5 * time.Minute,
 	}
 	keys := b.keys(t)
 	if len(keys) != len(want) {
@@ -380,7 +383,7 @@ func TestTakeExtremeAllowances(t *testing.T) {
 		t.Fatalf("QuotaUsed after SetQuotaUsed(MaxInt64) = %d, %v; want %d", n, err, int64(maxExact))
 	}
 	for _, ttl := range []time.Duration{1, math.MaxInt64} {
-		if _, err := s.MarkSeen(ctx, fmt.Sprint("sig", ttl), ttl); err != nil {
+		if _, err := s.MarkSeen(ctx, "key_1", fmt.Sprint("sig", ttl), ttl, math.MaxInt); err != nil {
 			t.Fatalf("MarkSeen ttl %v: %v", ttl, err)
 		}
 		if err := s.Ban(ctx, fmt.Sprint("ip", ttl), ttl); err != nil {

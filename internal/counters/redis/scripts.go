@@ -41,19 +41,39 @@ end
 return 0
 `)
 
-// seenScript is MarkSeen: SET KEYS[1] NX PX ttl, holding the key's expiry,
-// which a key whose expiry has passed on the store's clock (only under a
-// clock offset) is overwritten like an absent one. ARGV: offset, ttl in
-// milliseconds. It returns 1 if the key was new.
+// seenScript is MarkSeen: KEYS[1] is the owner's replay cache, a sorted set
+// of its keys scored by their expiries on the store's clock. It drops the
+// expired ones, then records ARGV[2] unless it is there already or the set
+// holds ARGV[4] keys, and keeps the set's TTL at least the new key's, so
+// that the set lives until its last key expires. ARGV: offset, key, ttl in
+// milliseconds, the owner's maximum. It returns {1, expiry} for a new key
+// (the expiry is the claim of Unsee), {2, 0} for a key already there, and
+// {3, microseconds until the oldest key expires} for a full set.
 var seenScript = goredis.NewScript(clockLua + `
 local t = now()
-local ttl = tonumber(ARGV[2])
+local ttl = tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', int(t))
+if redis.call('ZSCORE', KEYS[1], ARGV[2]) then return {2, 0} end
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then
+  local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  return {3, math.max(0, tonumber(first[2]) - t)}
+end
 local exp = int(t + ttl * 1000)
-if redis.call('SET', KEYS[1], exp, 'NX', 'PX', ttl) then return 1 end
-local cur = tonumber(redis.call('GET', KEYS[1]))
-if cur and cur > t then return 0 end
-redis.call('SET', KEYS[1], exp, 'PX', ttl)
-return 1
+redis.call('ZADD', KEYS[1], exp, ARGV[2])
+if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
+return {1, tonumber(exp)}
+`)
+
+// unseeScript is Unsee: it removes ARGV[1] from the owner's set KEYS[1] if
+// its expiry is still ARGV[2], the claim MarkSeen returned. It returns 1 if
+// it did.
+var unseeScript = goredis.NewScript(`
+local cur = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if cur and tonumber(cur) == tonumber(ARGV[2]) then
+  redis.call('ZREM', KEYS[1], ARGV[1])
+  return 1
+end
+return 0
 `)
 
 // takeLua is the script of Take. KEYS: the rate key, the quota key (the

@@ -26,7 +26,7 @@ const (
 // Key namespaces, after the prefix.
 const (
 	nsAttempt = "att:"
-	nsSeen    = "seen:"
+	nsSeen    = "replay:" // one sorted set per owner
 	nsRate    = "rate:"
 	nsQuota   = "quota:"
 )
@@ -129,18 +129,47 @@ func (s *Store) ResetAttempts(ctx context.Context, key string) error {
 	return nil
 }
 
-// MarkSeen implements counters.Store: SET NX PX in a script (which also
-// honours the test clock offset). ttl is rounded up to the millisecond.
-func (s *Store) MarkSeen(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+// MarkSeen implements counters.Store in one script on one key per owner,
+// a sorted set of the owner's keys by expiry, whose TTL follows its last
+// key (see seenScript). ttl is rounded up to the millisecond; the claim is
+// the key's expiry in microseconds on the store's clock.
+func (s *Store) MarkSeen(ctx context.Context, owner, key string, ttl time.Duration, maxPerOwner int) (counters.Seen, error) {
 	if ttl <= 0 {
-		return false, fmt.Errorf("redis: MarkSeen ttl %v is not positive", ttl)
+		return counters.Seen{}, fmt.Errorf("redis: MarkSeen ttl %v is not positive", ttl)
 	}
-	v, err := s.eval(ctx, seenScript, "mark seen", []string{s.prefix + nsSeen + key}, s.offsetUS(), millisUp(ttl))
+	if maxPerOwner < 1 {
+		return counters.Seen{}, fmt.Errorf("redis: MarkSeen maxPerOwner %d is less than 1", maxPerOwner)
+	}
+	v, err := s.eval(ctx, seenScript, "mark seen", []string{s.prefix + nsSeen + owner},
+		s.offsetUS(), key, millisUp(ttl), min(int64(maxPerOwner), maxExact))
 	if err != nil {
-		return false, err
+		return counters.Seen{}, err
 	}
-	n, err := asInt(v)
-	return n == 1, err
+	r, ok := v.([]any)
+	if !ok || len(r) != 2 {
+		return counters.Seen{}, fmt.Errorf("redis: mark seen: unexpected script reply %v", v)
+	}
+	var n [2]int64
+	for i := range n {
+		if n[i], err = asInt(r[i]); err != nil {
+			return counters.Seen{}, err
+		}
+	}
+	switch n[0] {
+	case 1:
+		return counters.Seen{Outcome: counters.Fresh, Claim: n[1]}, nil
+	case 2:
+		return counters.Seen{Outcome: counters.Replayed}, nil
+	case 3:
+		return counters.Seen{Outcome: counters.OwnerFull, RetryAfter: time.Duration(n[1]) * time.Microsecond}, nil
+	}
+	return counters.Seen{}, fmt.Errorf("redis: mark seen: unexpected outcome %d", n[0])
+}
+
+// Unsee implements counters.Store: one script.
+func (s *Store) Unsee(ctx context.Context, owner, key string, claim int64) error {
+	_, err := s.eval(ctx, unseeScript, "unsee", []string{s.prefix + nsSeen + owner}, key, claim)
+	return err
 }
 
 // Take implements counters.Store in one script. The rate's interval is
