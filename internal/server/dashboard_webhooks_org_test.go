@@ -20,7 +20,7 @@ var reRequestID = regexp.MustCompile(`req_[0-9a-z]+-[0-9a-z]+`)
 // other organization changes.
 func TestDashboardWebhooksOfAnotherOrganization(t *testing.T) {
 	rc := newReceiver(t)
-	n := start(t, baseYAML(t.TempDir(), newRecorder(t, nil).URL)+"webhooks: {allow_private_networks: true, allow_http: true}\n", nil)
+	n := start(t, dashYAML(t.TempDir(), newRecorder(t, nil).URL)+"webhooks: {allow_private_networks: true, allow_http: true}\n", nil)
 	mine := dashLogin(t, n, "mine-hooks@example.com", "Mine Co")
 	theirs := dashLogin(t, n, "their-hooks@example.com", "Their Co")
 	ctx := context.Background()

@@ -132,7 +132,7 @@ func TestAdminTokenGuessingIsThrottled(t *testing.T) {
 // Logging out ends the session's access tokens at once, on every
 // control-plane door: the API, the webhooks API, the dashboard.
 func TestLogoutEndsAccessTokensAtOnce(t *testing.T) {
-	n := start(t, baseYAML(t.TempDir(), newRecorder(t, nil).URL), nil)
+	n := start(t, dashYAML(t.TempDir(), newRecorder(t, nil).URL), nil)
 	n.account("lou@example.com", "Lou Co")
 	r := do(t, "POST", n.base+"/api/v1/auth/email/login", map[string]string{"email": "lou@example.com", "password": "correct horse battery"})
 	pair := r.json(t)
@@ -153,7 +153,7 @@ func TestLogoutEndsAccessTokensAtOnce(t *testing.T) {
 	// a thief) is logged out with it.
 	c := dashLogin(t, n, "dash-lou@example.com", "Dash Lou")
 	thief := newDashClient(t, n)
-	u, _ := url.Parse(n.base + "/dashboard/")
+	u, _ := url.Parse(n.dash + "/dashboard/")
 	thief.http.Jar.SetCookies(u, c.http.Jar.Cookies(u))
 	if p := thief.get("/dashboard/overview"); p.Status != 200 {
 		t.Fatalf("copied cookies before logout: %d", p.Status)
@@ -240,10 +240,10 @@ func TestConcurrentRefreshesRaiseNoAlert(t *testing.T) {
 // Two dashboard tabs renewing an expired access token at once both stay
 // logged in.
 func TestDashboardTabsRefreshAtOnce(t *testing.T) {
-	n := start(t, baseYAML(t.TempDir(), newRecorder(t, nil).URL), nil)
+	n := start(t, dashYAML(t.TempDir(), newRecorder(t, nil).URL), nil)
 	c := dashLogin(t, n, "tabs@example.com", "Tabs Co")
 	other := newDashClient(t, n)
-	u, _ := url.Parse(n.base + "/dashboard/")
+	u, _ := url.Parse(n.dash + "/dashboard/")
 	other.http.Jar.SetCookies(u, c.http.Jar.Cookies(u))
 	n.clock.Advance(20 * time.Minute) // past the access token
 	var wg sync.WaitGroup
