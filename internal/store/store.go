@@ -56,8 +56,8 @@ type Organization struct {
 	Name string // display name, as entered
 	// Slug is a unique, lowercase, URL-safe handle derived from the name,
 	// used to address the organization from the CLI.
-	Slug      string
-	Plan      string // plan name; "" means the configured default plan
+	Slug string
+	Plan string // plan name; "" means the configured default plan
 	// DisabledAt is when an operator disabled the organization; zero while
 	// it is enabled. A disabled organization's API keys, apps' tokens,
 	// wallet subscriptions and users' logins are all refused, and nothing
