@@ -52,6 +52,7 @@ type Store interface {
 	CreateOrganizationWithOwner(ctx context.Context, org store.Organization, owner store.User, a store.AuditEntry) error
 	GetOrganization(ctx context.Context, id string) (store.Organization, error)
 	GetOrganizationBySlug(ctx context.Context, slug string) (store.Organization, error)
+	UpdateOrganization(ctx context.Context, id string, update func(store.Organization) (store.Organization, error), a store.AuditEntry) (store.Organization, error)
 	GetUser(ctx context.Context, id string) (store.User, error)
 	GetUserByEmail(ctx context.Context, email string) (store.User, error)
 	ListUsers(ctx context.Context, f store.UserFilter) ([]store.User, error)
@@ -81,6 +82,11 @@ type Options struct {
 	// Events reports security.alert (a refresh token used twice); nil
 	// reports nothing.
 	Events events.Func
+	// Broadcast, when set, tells every node that an organization was
+	// disabled or enabled (authn.MsgOrgDisabled, authn.MsgOrgEnabled), so
+	// that their caches and open sessions follow at once. It must not
+	// block for long.
+	Broadcast func(msg string)
 }
 
 // Service is safe for concurrent use.
@@ -286,6 +292,9 @@ func (s *Service) Login(ctx context.Context, email, pw string, ip netip.Addr) (T
 	default:
 		return TokenPair{}, fmt.Errorf("accounts: user %s has unknown status %q", u.ID, u.Status)
 	}
+	if err := s.checkOrg(ctx, u.OrgID); err != nil {
+		return TokenPair{}, err
+	}
 	now := s.o.Clock.Now()
 	if rehash {
 		if h, err := s.o.Hasher.Hash(pw); err == nil {
@@ -406,6 +415,11 @@ func (s *Service) Refresh(ctx context.Context, token string, ip netip.Addr) (Tok
 		_ = s.store.RevokeRefreshTokenFamily(ctx, old.FamilyID, now)
 		return TokenPair{}, errDisabled
 	}
+	// A disabled organization's sessions are refused, not revoked:
+	// enabling it restores them.
+	if err := s.checkOrg(ctx, u.OrgID); err != nil {
+		return TokenPair{}, err
+	}
 	refresh, nextHash, err := newRefreshToken()
 	if err != nil {
 		return TokenPair{}, err
@@ -470,7 +484,7 @@ var (
 )
 
 // Authenticate verifies a dashboard access token and loads its user, who
-// must still be active.
+// must still be active, and its organization, which must not be disabled.
 func (s *Service) Authenticate(ctx context.Context, token string) (Session, error) {
 	if s.verifier == nil {
 		return Session{}, errors.New("accounts: no keyring to verify sessions")
@@ -494,6 +508,9 @@ func (s *Service) Authenticate(ctx context.Context, token string) (Session, erro
 	}
 	if u.Status != store.UserActive {
 		return Session{}, errDisabled
+	}
+	if err := s.checkOrg(ctx, u.OrgID); err != nil {
+		return Session{}, err
 	}
 	return Session{User: u, SessionID: c.SessionID}, nil
 }

@@ -191,8 +191,9 @@ var testKeyring = sync.OnceValues(func() (*tokens.Keyring, error) {
 	return tokens.LoadKeyring(context.Background(), &memKeys{}, plainSealer{}, clock.System{})
 })
 
-// userStore serves the users of a test to accounts.Service.Authenticate;
-// the other methods of accounts.Store are not used.
+// userStore serves the users of a test, and their organizations, to
+// accounts.Service.Authenticate; the other methods of accounts.Store are not
+// used.
 type userStore struct {
 	accounts.Store
 	users map[string]store.User
@@ -203,6 +204,11 @@ func (u userStore) GetUser(_ context.Context, id string) (store.User, error) {
 		return usr, nil
 	}
 	return store.User{}, store.ErrNotFound
+}
+
+// GetOrganization: every organization of the test is enabled.
+func (u userStore) GetOrganization(_ context.Context, id string) (store.Organization, error) {
+	return store.Organization{ID: id}, nil
 }
 
 // --- harness ---

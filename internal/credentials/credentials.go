@@ -45,6 +45,9 @@ type Store interface {
 	UpdateAPIKey(ctx context.Context, id string, update func(store.APIKey) (store.APIKey, error), a store.AuditEntry) (store.APIKey, error)
 	TouchAPIKeys(ctx context.Context, lastUsed map[string]time.Time) error
 	GetApp(ctx context.Context, id string) (store.App, error)
+	// GetOrganization reads a key's organization, whose status is cached
+	// with the key.
+	GetOrganization(ctx context.Context, id string) (store.Organization, error)
 }
 
 // Sealer encrypts signing secrets at rest; *secretbox.Box implements it.
@@ -429,6 +432,11 @@ func (s *Service) Update(ctx context.Context, orgID, id string, p Patch, actor s
 		return store.APIKey{}, err
 	}
 	s.invalidate(k.Hash)
+	if p.ExpiresAt != nil || p.Scopes != nil || p.IPAllowlist != nil || p.SignatureRequired != nil {
+		// What the key may do changed: its open sessions end, to
+		// reconnect under the new terms.
+		s.InvalidateKeys([]string{k.ID})
+	}
 	return k, nil
 }
 
@@ -456,6 +464,7 @@ func (s *Service) Revoke(ctx context.Context, orgID, id string, actor store.Acto
 		return store.APIKey{}, err
 	}
 	s.invalidate(k.Hash)
+	s.InvalidateKeys([]string{k.ID}) // ends the key's open sessions on every node
 	s.report(ctx, events.APIKeyRevoked, k)
 	return k, nil
 }
@@ -468,6 +477,7 @@ func (s *Service) Invalidate(hash []byte) { s.invalidate(hash) }
 
 // InvalidateKeys drops keys from the cache by their IDs, such as the keys
 // revoked with their app, on this node and, through Broadcast, on the others.
+// Its message (KeyIDsOfMessage) also ends the keys' open sessions.
 func (s *Service) InvalidateKeys(ids []string) {
 	if len(ids) == 0 {
 		return
@@ -484,10 +494,28 @@ const (
 	msgKeyIDs  = "apikey-ids:" // + comma-separated key IDs
 )
 
+// KeyIDsOfMessage returns the key IDs of an InvalidateKeys message: keys
+// revoked, or whose scopes, allowlist or expiry changed, whose open
+// sessions must end.
+func KeyIDsOfMessage(msg string) ([]string, bool) {
+	ids, ok := strings.CutPrefix(msg, msgKeyIDs)
+	if !ok {
+		return nil, false
+	}
+	return strings.Split(ids, ","), true
+}
+
 // Apply carries out a message another node broadcast, or the counters.Resync
 // message "*", which drops the whole cache (messages may have been missed).
+// An organization's message (authn.MsgOrgDisabled, authn.MsgOrgEnabled)
+// drops its keys, so that its next request reads its status again; Apply
+// reports false for it, as it is every cache's business.
 // It reports whether the message was this service's.
 func (s *Service) Apply(msg string) bool {
+	if org, ok := authn.OrgOfMessage(msg); ok {
+		s.dropOrg(org)
+		return false
+	}
 	switch {
 	case msg == "*":
 		var all [][32]byte
@@ -507,6 +535,19 @@ func (s *Service) Apply(msg string) bool {
 		return true
 	}
 	return false
+}
+
+// dropOrg drops the cached keys of an organization.
+func (s *Service) dropOrg(orgID string) {
+	var hashes [][32]byte
+	s.cache.each(func(h [32]byte, e *entry) {
+		if e.principal != nil && e.principal.OrgID == orgID {
+			hashes = append(hashes, h)
+		}
+	})
+	for _, h := range hashes {
+		s.drop(h)
+	}
 }
 
 func (s *Service) dropKeys(ids []string) {
@@ -565,8 +606,10 @@ type Key struct {
 
 // Lookup returns what the gateway needs of a presented API key: its
 // principal and signing secret. It returns ErrInvalidKey for a malformed,
-// unknown or revoked key, ErrExpiredKey for an expired one, and records the
-// use for the key's "last used" time.
+// unknown or revoked key, ErrExpiredKey for an expired one,
+// apierror.ErrOrgDisabled for a key of a disabled organization (the status
+// is read with the key and cached with it: no cost per request), and
+// records the use for the key's "last used" time.
 func (s *Service) Lookup(ctx context.Context, presented string) (Key, error) {
 	if !apikey.Valid(presented) {
 		return Key{}, ErrInvalidKey // no store lookup for garbage
@@ -589,6 +632,8 @@ func (s *Service) Lookup(ctx context.Context, presented string) (Key, error) {
 		return Key{}, ErrInvalidKey
 	case !e.expiresAt.IsZero() && !now.Before(e.expiresAt):
 		return Key{}, ErrExpiredKey
+	case e.orgDisabled:
+		return Key{}, apierror.ErrOrgDisabled
 	}
 	e.lastUsed.Store(now.UnixNano())
 	return Key{Principal: e.principal, SigningSecret: e.signingSecret, SignatureRequired: e.signatureRequired}, nil
@@ -622,9 +667,17 @@ func (s *Service) load(ctx context.Context, h [32]byte, now time.Time) (*entry, 
 				e.signingSecret = secret
 				e.signatureRequired = k.SignatureRequired
 			}
+			org, err := s.store.GetOrganization(ctx, k.OrgID)
+			switch {
+			case errors.Is(err, store.ErrNotFound):
+				e.revoked = true // an organization gone takes its keys with it
+			case err != nil:
+				return nil, err
+			}
+			e.orgDisabled = org.Disabled()
 			e.keyID = k.ID
 			e.expiresAt = k.ExpiresAt
-			e.revoked = !k.RevokedAt.IsZero()
+			e.revoked = e.revoked || !k.RevokedAt.IsZero()
 			e.principal = &authn.Principal{
 				OrgID:        k.OrgID,
 				AppID:        k.AppID,
@@ -633,6 +686,7 @@ func (s *Service) load(ctx context.Context, h [32]byte, now time.Time) (*entry, 
 				Scopes:       k.Scopes,
 				IPAllowlist:  allow,
 				Plan:         k.Plan,
+				ExpiresAt:    k.ExpiresAt,
 			}
 		}
 		for _, d := range s.cache.put(h, e) {

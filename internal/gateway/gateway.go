@@ -74,6 +74,10 @@ type Options struct {
 	NoCredentials func() *apierror.Error
 	// Meter, when set, is told of every request (see Meter).
 	Meter Meter
+	// Sessions, when set, caps and registers the upgraded (WebSocket)
+	// sessions of authenticated callers, and closes them when their
+	// credential ends (see Sessions); nil admits them all.
+	Sessions *Sessions
 	// Sign wraps a handler so that its responses are signed (package
 	// respsign). The gateway applies it to the routes with SignResponse,
 	// their refusals included. Nil signs nothing.
@@ -114,6 +118,7 @@ type Gateway struct {
 	noCreds func() *apierror.Error // the answer to a request without credentials
 	trusted func(string) bool
 	meter   Meter
+	open    *Sessions
 	clock   clock.Clock
 	log     *slog.Logger
 	// signed serves the requests of signed routes; nil when no route is
@@ -212,7 +217,7 @@ func New(routes []config.Route, o Options) (*Gateway, error) {
 	}
 	g := &Gateway{
 		methods: o.Authenticators, limiter: o.Limiter, decider: o.Decider, bans: o.Bans, trusted: o.TrustedPeer,
-		meter: o.Meter, clock: o.Clock, log: o.Logger,
+		meter: o.Meter, open: o.Sessions, clock: o.Clock, log: o.Logger,
 	}
 	buffers := NewBufferPool()
 	unauthorized := apierror.ErrUnauthorized
@@ -340,6 +345,13 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) (*route, error) 
 		} else if err := g.decide(w, r, rt); err != nil {
 			return rt, err
 		}
+	}
+	r, end, err := g.open.open(r)
+	if err != nil {
+		return rt, err
+	}
+	if end != nil {
+		defer end() // the session is over when the proxy returns
 	}
 	rt.proxy.ServeHTTP(w, r)
 	return rt, nil

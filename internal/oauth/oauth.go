@@ -52,6 +52,9 @@ type Store interface {
 	RevokeAccessToken(ctx context.Context, t store.RevokedToken, a store.AuditEntry) error
 	AccessTokenRevoked(ctx context.Context, jti string) (bool, error)
 	PurgeRevokedTokens(ctx context.Context, expiredBefore time.Time) (int64, error)
+	// GetOrganization reads an app's organization, whose status is cached
+	// with its tokens.
+	GetOrganization(ctx context.Context, id string) (store.Organization, error)
 }
 
 // KeyInvalidator drops API keys from the API key cache; deleting an app

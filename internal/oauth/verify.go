@@ -132,6 +132,18 @@ func (s *Service) load(ctx context.Context, token string, h [32]byte, now time.T
 		e.err = errTokenRevoked
 	}
 	if e.err == nil {
+		e.orgID = app.OrgID
+		org, err := s.store.GetOrganization(ctx, app.OrgID)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			e.err = errAppGone
+		case err != nil:
+			return nil, errStoreDown.Wrap(err)
+		case org.Disabled():
+			e.err = apierror.ErrOrgDisabled
+		}
+	}
+	if e.err == nil {
 		revoked, err := s.store.AccessTokenRevoked(ctx, c.ID)
 		if err != nil {
 			return nil, errStoreDown.Wrap(err)
@@ -145,7 +157,6 @@ func (s *Service) load(ctx context.Context, token string, h [32]byte, now time.T
 		if err != nil {
 			return nil, fmt.Errorf("oauth: app %s has a corrupt allowlist: %w", app.ID, err)
 		}
-		e.orgID = app.OrgID
 		e.principal = &authn.Principal{
 			OrgID:        app.OrgID,
 			AppID:        app.ID,
@@ -153,6 +164,8 @@ func (s *Service) load(ctx context.Context, token string, h [32]byte, now time.T
 			Method:       authn.MethodBearer,
 			Scopes:       grantedScopes(c.Scope, app.AllowedScopes),
 			IPAllowlist:  allow,
+			ExpiresAt:    e.expiresAt,
+			TokenID:      c.ID,
 		}
 	}
 	s.cache.Add(h, e)
@@ -185,9 +198,19 @@ const (
 )
 
 // Apply carries out a message another node broadcast, or the counters.Resync
-// message "*", which drops every cached token. It reports whether the
-// message was this service's.
+// message "*", which drops every cached token. An organization's message
+// (authn.OrgOfMessage) drops the tokens of its apps, and Apply reports false
+// for it: it is every cache's business. It reports whether the message was
+// this service's.
 func (s *Service) Apply(msg string) bool {
+	if org, ok := authn.OrgOfMessage(msg); ok {
+		for _, h := range s.cache.Keys() {
+			if e, ok := s.cache.Peek(h); ok && e.orgID == org {
+				s.cache.Remove(h)
+			}
+		}
+		return false
+	}
 	switch {
 	case msg == "*":
 		s.cache.Purge()
@@ -209,6 +232,12 @@ func (s *Service) broadcast(msg string) {
 	if s.o.Broadcast != nil {
 		s.o.Broadcast(msg)
 	}
+}
+
+// endSessions ends, on every node, the open sessions of a client's tokens:
+// its app was deleted, its tokens revoked or its allowance narrowed.
+func (s *Service) endSessions(clientID string) {
+	s.broadcast(authn.MsgCredentialEnded + clientID)
 }
 
 // forgetClient drops every cached token of a client, here and on the other
@@ -246,6 +275,7 @@ func (s *Service) Revoke(ctx context.Context, app store.App, token string, actor
 	h := sha256.Sum256([]byte(token))
 	s.cache.Remove(h)
 	s.broadcast(msgToken + hex.EncodeToString(h[:]))
+	s.broadcast(authn.MsgTokenRevoked + c.ID) // its open sessions end
 	return true, nil
 }
 

@@ -91,6 +91,7 @@ type Server struct {
 	oauth    *oauth.Service
 	limiter  *limits.Limiter
 	gateway  *gateway.Gateway
+	sessions *gateway.Sessions // the open WebSocket sessions
 	// Set when x402 is enabled.
 	catalog *subscriptions.Catalog
 	signIn  *subscriptions.SignIn
@@ -222,7 +223,7 @@ func (s *Server) build(ctx context.Context) error {
 	s.accounts = accounts.New(s.store, accounts.Options{
 		Clock: s.clock, Hasher: NewHasher(), Counters: s.counters, Keyring: s.keyring,
 		Issuer: cfg.Auth.Issuer, SessionTTL: cfg.Auth.SessionTTL, RefreshTTL: cfg.Auth.RefreshTTL,
-		Login: cfg.Auth.Login, Logger: s.log, Events: s.emit,
+		Login: cfg.Auth.Login, Logger: s.log, Events: s.emit, Broadcast: s.broadcast,
 	})
 	if cfg.Auth.Audience == accounts.Audience {
 		return fmt.Errorf("server: auth.audience must not be %s", accounts.Audience)
@@ -272,7 +273,9 @@ func (s *Server) build(ctx context.Context) error {
 		noCredentials = s.catalog.PaymentRequired
 	}
 	b := cfg.Auth.Bans
+	s.buildSessions()
 	gw, err := gateway.New(cfg.Routes, gateway.Options{
+		Sessions: s.sessions,
 		Bans: &gateway.Bans{
 			Counters: s.counters, MaxFailures: b.MaxFailures, Window: b.Window, Duration: b.Duration, Logger: s.log,
 		},
@@ -489,6 +492,7 @@ func (s *Server) Start() error {
 		}()
 	}
 	run(s.usage.Run)
+	run(s.runSessions)
 	if s.store != nil {
 		// The invalidations of other nodes, from now on; a Resync drops
 		// whatever may have been missed before.

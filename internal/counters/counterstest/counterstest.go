@@ -53,6 +53,7 @@ func RunTests(t *testing.T, h Harness) {
 	t.Run("SeenRejectsNonPositiveTTL", func(t *testing.T) { testSeenBadTTL(t, h) })
 	runTakeTests(t, h)
 	runBanTests(t, h)
+	runSlotTests(t, h)
 }
 
 var ctx = context.Background()

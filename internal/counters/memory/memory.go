@@ -78,6 +78,8 @@ type Store struct {
 	shards      [shardCount]shard
 	sweepEv     int
 	bans        bans
+	banWatch    Watchers
+	slots       slots
 }
 
 type shard struct {

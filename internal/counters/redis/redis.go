@@ -65,6 +65,7 @@ type Store struct {
 	commands  atomic.Uint64
 
 	banPrefix  string // of the ban keys
+	banWatch   memory.Watchers
 	banChannel string // bans to mirror: "<remaining µs> <key>"
 	busChannel string
 
