@@ -46,6 +46,13 @@ type SessionsOptions struct {
 	Lease  time.Duration
 	Clock  clock.Clock  // default clock.System{}: the expiry timers
 	Logger *slog.Logger // default: discard
+	// Recheck, when set, reads again from the store whether a session of
+	// principal p, opened at opened, may go on (its credential not
+	// revoked since, its organization not disabled). End calls it for
+	// every open session on counters.Resync, when messages of the bus may
+	// have been lost; false closes the session. An error (the store
+	// unreachable) keeps it open.
+	Recheck func(ctx context.Context, p *authn.Principal, opened time.Time) (bool, error)
 }
 
 // Sessions is the register of the open sessions of upgraded connections
@@ -76,6 +83,7 @@ type Sessions struct {
 // session is one open session.
 type session struct {
 	p      *authn.Principal
+	opened time.Time
 	ip     netip.Addr
 	holder string // its slot's holder; "" without a cap
 	cancel context.CancelCauseFunc
@@ -142,7 +150,7 @@ func (s *Sessions) open(r *http.Request) (*http.Request, func(), error) {
 	if p == nil {
 		return r, nil, nil
 	}
-	ss := &session{p: p, ip: info.ClientIP}
+	ss := &session{p: p, ip: info.ClientIP, opened: s.o.Clock.Now()}
 	if s.o.Max > 0 {
 		ss.holder = s.node + "-" + strconv.FormatUint(s.seq.Add(1), 16)
 		ok, err := s.o.Counters.AcquireSlot(r.Context(), slotKey(p), ss.holder, s.o.Max, s.o.Lease)
@@ -252,8 +260,17 @@ func closeAll[K comparable](s *Sessions, m map[K]map[*session]struct{}, k K, rea
 // revoked (authn.MsgTokenRevoked), an organization disabled
 // (authn.MsgOrgDisabled). Other messages are ignored. It returns how many
 // sessions it closed.
+//
+// counters.Resync (messages may have been lost) rechecks every open session
+// in the background (SessionsOptions.Recheck) and returns 0.
 func (s *Sessions) End(msg string) int {
 	if s == nil || s.n.Load() == 0 {
+		return 0
+	}
+	if msg == counters.Resync {
+		if s.o.Recheck != nil {
+			go s.recheck()
+		}
 		return 0
 	}
 	if ids, ok := credentials.KeyIDsOfMessage(msg); ok {
@@ -273,6 +290,31 @@ func (s *Sessions) End(msg string) int {
 		return closeAll(s, s.byOrg, org, EndDisabled)
 	}
 	return 0
+}
+
+// recheck closes the open sessions that Recheck refuses.
+func (s *Sessions) recheck() {
+	s.mu.Lock()
+	var open []*session
+	for _, set := range s.byCred {
+		for ss := range set {
+			open = append(open, ss)
+		}
+	}
+	s.mu.Unlock()
+	for _, ss := range open {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ok, err := s.o.Recheck(ctx, ss.p, ss.opened)
+		cancel()
+		if err != nil {
+			s.o.Logger.Warn("an open WebSocket session's credential could not be checked again; it stays open",
+				"credential_id", ss.p.CredentialID, "error", err)
+			continue
+		}
+		if !ok {
+			s.close(ss, EndRevoked)
+		}
+	}
 }
 
 // Banned closes the sessions of what the ban key (BanKey) names, if it is

@@ -15,6 +15,7 @@ import (
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 
 	"github.com/tollgate/tollgate/internal/clock"
+	"github.com/tollgate/tollgate/internal/counters"
 	"github.com/tollgate/tollgate/internal/store"
 	"github.com/tollgate/tollgate/internal/testsvc"
 	"github.com/tollgate/tollgate/sdk"
@@ -497,4 +498,32 @@ usage:
 	// The slot of the closed session is free: a new one opens on b.
 	waitFor(t, "the closed session's slot freed", func() bool { return a.srv.sessions.Len() == 0 })
 	dialWS(t, b, "X-API-KEY", key)
+}
+
+// TestWebSocketRecheckedAfterResync: a revocation whose message was lost
+// (made straight in the store here) closes the session when the bus says
+// messages may have been lost (counters.Resync): every open session is read
+// again from the store. A session whose credential is fine stays open.
+func TestWebSocketRecheckedAfterResync(t *testing.T) {
+	be := echoBackend(t)
+	n := start(t, wsYAML(t, be.URL, 0), nil)
+	token := n.account("resync@example.com", "Resync")
+	key, id := n.createKey(token, nil)
+	fine, _ := n.createKey(token, nil)
+	revoked, _ := dialWS(t, n, "X-API-KEY", key)
+	kept, _ := dialWS(t, n, "X-API-KEY", fine)
+
+	at := n.clock.Now()
+	_, err := n.srv.store.UpdateAPIKey(t.Context(), id, func(k store.APIKey) (store.APIKey, error) {
+		k.RevokedAt, k.UpdatedAt = at, at
+		return k, nil
+	}, store.AuditEntry{Action: "apikey.revoke", ActorType: store.ActorSystem, OrgID: orgOf(t, n, "resync@example.com")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.srv.bus.Publish(t.Context(), counters.Resync); err != nil {
+		t.Fatal(err)
+	}
+	waitClosed(t, revoked, "a session whose key was revoked while the bus was deaf")
+	echo(t, kept)
 }
