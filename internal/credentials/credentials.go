@@ -22,6 +22,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -88,6 +89,9 @@ type Service struct {
 	log       *slog.Logger
 	cache     *cache
 	flight    singleflight.Group
+	// drops counts invalidations, so that a load that raced with one
+	// does not cache what it read (see load).
+	drops atomic.Uint64
 
 	// pending holds uses not yet written whose cache entry is gone.
 	pendingMu sync.Mutex
@@ -539,6 +543,7 @@ func (s *Service) Apply(msg string) bool {
 
 // dropOrg drops the cached keys of an organization.
 func (s *Service) dropOrg(orgID string) {
+	s.drops.Add(1) // also when nothing is cached: a load may be under way
 	var hashes [][32]byte
 	s.cache.each(func(h [32]byte, e *entry) {
 		if e.principal != nil && e.principal.OrgID == orgID {
@@ -551,6 +556,7 @@ func (s *Service) dropOrg(orgID string) {
 }
 
 func (s *Service) dropKeys(ids []string) {
+	s.drops.Add(1)
 	var hashes [][32]byte
 	s.cache.each(func(h [32]byte, e *entry) {
 		if e.keyID != "" && slices.Contains(ids, e.keyID) {
@@ -576,6 +582,7 @@ func (s *Service) invalidate(hash []byte) {
 }
 
 func (s *Service) drop(h [32]byte) {
+	s.drops.Add(1)
 	if e := s.cache.remove(h); e != nil {
 		s.keepPending(e)
 	}
@@ -643,6 +650,7 @@ func (s *Service) Lookup(ctx context.Context, presented string) (Key, error) {
 // same key share one query.
 func (s *Service) load(ctx context.Context, h [32]byte, now time.Time) (*entry, error) {
 	v, err, _ := s.flight.Do(string(h[:]), func() (any, error) {
+		drops := s.drops.Load()
 		k, err := s.store.GetAPIKeyByHash(ctx, h[:])
 		e := &entry{fetched: now}
 		switch {
@@ -688,6 +696,11 @@ func (s *Service) load(ctx context.Context, h [32]byte, now time.Time) (*entry, 
 				Plan:         k.Plan,
 				ExpiresAt:    k.ExpiresAt,
 			}
+		}
+		if s.drops.Load() != drops {
+			// An invalidation came while the store was read: what was
+			// read may predate it. Serve it this once, cache it not.
+			return e, nil
 		}
 		for _, d := range s.cache.put(h, e) {
 			s.keepPending(d)

@@ -24,6 +24,7 @@ import (
 	"github.com/tollgate/tollgate/internal/events"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -99,6 +100,9 @@ type Service struct {
 	verifier *tokens.Verifier
 	cache    *lru.Cache[[32]byte, *entry]
 	flight   singleflight.Group
+	// drops counts invalidations, so that a load that raced with one
+	// does not cache what it read (see load).
+	drops atomic.Uint64
 }
 
 // New returns a Service on st.

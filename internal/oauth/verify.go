@@ -107,6 +107,7 @@ func (s *Service) lookup(ctx context.Context, token string) (*entry, error) {
 // load verifies a token and reads its app and revocation. Tokens that fail
 // verification are not cached: anybody can make endless such strings.
 func (s *Service) load(ctx context.Context, token string, h [32]byte, now time.Time) (*entry, error) {
+	drops := s.drops.Load()
 	var c Claims
 	if err := s.verifier.Verify(token, &c); err != nil {
 		if errors.Is(err, tokens.ErrExpired) {
@@ -168,7 +169,9 @@ func (s *Service) load(ctx context.Context, token string, h [32]byte, now time.T
 			TokenID:      c.ID,
 		}
 	}
-	s.cache.Add(h, e)
+	if s.drops.Load() == drops { // else an invalidation raced with the reads: serve, do not cache
+		s.cache.Add(h, e)
+	}
 	return e, nil
 }
 
@@ -204,6 +207,7 @@ const (
 // this service's.
 func (s *Service) Apply(msg string) bool {
 	if org, ok := authn.OrgOfMessage(msg); ok {
+		s.drops.Add(1)
 		for _, h := range s.cache.Keys() {
 			if e, ok := s.cache.Peek(h); ok && e.orgID == org {
 				s.cache.Remove(h)
@@ -213,6 +217,7 @@ func (s *Service) Apply(msg string) bool {
 	}
 	switch {
 	case msg == "*":
+		s.drops.Add(1)
 		s.cache.Purge()
 		return true
 	case strings.HasPrefix(msg, msgClient):
@@ -221,6 +226,7 @@ func (s *Service) Apply(msg string) bool {
 	case strings.HasPrefix(msg, msgToken):
 		var h [32]byte
 		if b, err := hex.DecodeString(msg[len(msgToken):]); err == nil && copy(h[:], b) == len(h) {
+			s.drops.Add(1)
 			s.cache.Remove(h)
 		}
 		return true
@@ -248,6 +254,7 @@ func (s *Service) forgetClient(clientID string) {
 }
 
 func (s *Service) dropClient(clientID string) {
+	s.drops.Add(1)
 	for _, h := range s.cache.Keys() {
 		if e, ok := s.cache.Peek(h); ok && e.claims.ClientID == clientID {
 			s.cache.Remove(h)
@@ -273,6 +280,7 @@ func (s *Service) Revoke(ctx context.Context, app store.App, token string, actor
 		return false, err
 	}
 	h := sha256.Sum256([]byte(token))
+	s.drops.Add(1)
 	s.cache.Remove(h)
 	s.broadcast(msgToken + hex.EncodeToString(h[:]))
 	s.broadcast(authn.MsgTokenRevoked + c.ID) // its open sessions end
