@@ -527,3 +527,45 @@ func TestWebSocketRecheckedAfterResync(t *testing.T) {
 	waitClosed(t, revoked, "a session whose key was revoked while the bus was deaf")
 	echo(t, kept)
 }
+
+// TestSplitRolesWebSocket: a gateway-role node that shares the cluster's
+// Redis closes the sessions it proxies when the key is revoked through the
+// auth service, and at the credential's expiry, which the decision carries.
+func TestSplitRolesWebSocket(t *testing.T) {
+	redisURL, prefix := testsvc.RedisPrefix(t)
+	countersYAML := fmt.Sprintf("counters:\n  type: redis\n  redis: {url: %q, prefix: %q}\n", redisURL, prefix)
+	be := echoBackend(t)
+	clk := clock.NewFake(time.Now())
+	auth := start(t, authYAML(t, be.URL)+countersYAML, clk)
+	token := auth.account("splitws@example.com", "Split WS")
+	org := orgOf(t, auth, "splitws@example.com")
+	key, id := auth.createKey(token, nil)
+	expiring, expiringID := auth.createKey(token, map[string]any{"expires_at": clk.Now().Add(time.Hour).Format(time.RFC3339)})
+	gw := start(t, fmt.Sprintf(`
+server:
+  listen: 127.0.0.1:0
+  insecure_http: true
+role: gateway
+auth_service:
+  url: http://%s
+  token: %s
+routes:
+  - path: /v1/
+    upstream: %s
+usage:
+  flush_interval: 20ms
+`, auth.srv.AuthAddr(), serviceToken, be.URL)+countersYAML, clk)
+
+	revoked, _ := dialWS(t, gw, "X-API-KEY", key)
+	if r := do(t, "DELETE", auth.base+"/api/v1/apikeys/"+id, nil, "Authorization", "Bearer "+token); r.Status != 200 {
+		t.Fatalf("revoke: %d %s", r.Status, r.Body)
+	}
+	waitClosed(t, revoked, "a gateway node's session of a key revoked through the auth service")
+	wsMetered(t, auth, org, id)
+
+	expires, _ := dialWS(t, gw, "X-API-KEY", expiring)
+	waitFor(t, "the expiry timer", func() bool { return clk.Timers() > 0 })
+	clk.Advance(time.Hour + time.Second)
+	waitClosed(t, expires, "a gateway node's session at its key's expiry")
+	wsMetered(t, auth, org, expiringID)
+}
