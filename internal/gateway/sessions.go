@@ -129,10 +129,14 @@ var errTooManySessions = apierror.New(http.StatusTooManyRequests, apierror.RateL
 	"this credential has as many WebSocket sessions open as it may; close one first").
 	WithReason(apierror.ReasonTooManySessions)
 
-// IsUpgrade reports whether r asks to switch protocols (RFC 9110 §7.8), as
-// ReverseProxy sees it: a Connection header naming "upgrade" and an Upgrade
-// header.
+// IsUpgrade reports whether r opens a session: it asks to switch protocols
+// (RFC 9110 §7.8) as ReverseProxy sees it, a Connection header naming
+// "upgrade" and an Upgrade header, or it is an HTTP/2 extended CONNECT (RFC
+// 8441, WebSocket over HTTP/2, should the server enable it).
 func IsUpgrade(r *http.Request) bool {
+	if r.Method == http.MethodConnect {
+		return r.Header.Get(":protocol") != ""
+	}
 	return httpguts.HeaderValuesContainsToken(r.Header["Connection"], "Upgrade") && r.Header.Get("Upgrade") != ""
 }
 

@@ -129,3 +129,39 @@ func waitEnded(t *testing.T, r *http.Request, what string) {
 		t.Fatalf("%s: context ended by %v", what, context.Cause(r.Context()))
 	}
 }
+
+// TestIsUpgrade: the spellings of an upgrade that ReverseProxy honours, and
+// what is not one.
+func TestIsUpgrade(t *testing.T) {
+	for _, c := range []struct {
+		conn, upgrade string
+		want          bool
+	}{
+		{"Upgrade", "websocket", true},
+		{"keep-alive, UPGRADE", "websocket", true},
+		{"upgrade", "h2c", true},
+		{"Upgrade", "", false},
+		{"keep-alive", "websocket", false},
+		{"", "websocket", false},
+		{"Upgraded", "websocket", false},
+	} {
+		r := httptest.NewRequest("GET", "/v1/ws", nil)
+		if c.conn != "" {
+			r.Header.Set("Connection", c.conn)
+		}
+		if c.upgrade != "" {
+			r.Header.Set("Upgrade", c.upgrade)
+		}
+		if got := IsUpgrade(r); got != c.want {
+			t.Errorf("Connection %q, Upgrade %q: %v, want %v", c.conn, c.upgrade, got, c.want)
+		}
+	}
+	r := httptest.NewRequest("CONNECT", "/v1/ws", nil)
+	if IsUpgrade(r) {
+		t.Error("a plain CONNECT is a session")
+	}
+	r.Header.Set(":protocol", "websocket")
+	if !IsUpgrade(r) {
+		t.Error("an extended CONNECT (RFC 8441) is not a session")
+	}
+}
