@@ -2,8 +2,9 @@
 // every node must agree on and that may be lost without harm to durable data.
 // Today that is attempt throttling (failed logins, sign-ups), the replay cache
 // of signed requests (signatures and nonces seen within their window) and the
-// gateway's rate limits and quotas, decided together by Take; and temporary
-// bans. Beside the Store, a Bus broadcasts cache invalidations to every node.
+// gateway's rate limits and quotas, decided together by Take; temporary
+// bans; and the leased slots that cap a credential's WebSocket sessions.
+// Beside the Store, a Bus broadcasts cache invalidations to every node.
 //
 // Implementations: memory (one node) and, for clusters, Redis. Both pass the
 // conformance suites in package counterstest.

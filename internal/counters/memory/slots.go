@@ -18,14 +18,18 @@ type slots struct {
 	m  map[string]map[string]time.Duration
 }
 
-// watchers are the callbacks of WatchBans.
-type watchers struct {
+// Watchers hold the callbacks of counters.Store.WatchBans; the Redis store
+// uses them for its mirror of the bans too. The zero value is ready to use;
+// it is safe for concurrent use.
+type Watchers struct {
 	mu   sync.Mutex
 	next int
 	fns  map[int]func(string)
 }
 
-func (w *watchers) add(fn func(string)) func() {
+// Add registers fn and returns what unregisters it; that may be called more
+// than once.
+func (w *Watchers) Add(fn func(key string)) (cancel func()) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.fns == nil {
@@ -41,7 +45,9 @@ func (w *watchers) add(fn func(string)) func() {
 	}
 }
 
-func (w *watchers) notify(key string) {
+// Notify calls every registered fn with key, on the caller's goroutine and
+// without holding a lock, so that fn may call Add or cancel.
+func (w *Watchers) Notify(key string) {
 	w.mu.Lock()
 	fns := make([]func(string), 0, len(w.fns))
 	for _, fn := range w.fns {
@@ -52,17 +58,6 @@ func (w *watchers) notify(key string) {
 		fn(key)
 	}
 }
-
-// Watchers report bans to the callbacks of WatchBans; a Redis store mirrors
-// bans with it too. The zero value is ready to use; it is safe for
-// concurrent use.
-type Watchers struct{ w watchers }
-
-// Add registers fn and returns what unregisters it.
-func (w *Watchers) Add(fn func(key string)) (cancel func()) { return w.w.add(fn) }
-
-// Notify calls every registered fn with key, on the caller's goroutine.
-func (w *Watchers) Notify(key string) { w.w.notify(key) }
 
 // WatchBans implements counters.Store.
 func (s *Store) WatchBans(fn func(key string)) (cancel func()) { return s.banWatch.Add(fn) }
