@@ -798,7 +798,7 @@ func (s *Server) buildX402() error {
 	s.catalog, s.signIn = catalog, signIn
 	s.shop = &subscriptions.Shop{
 		Catalog: catalog, Facilitator: facilitator, Purchases: s.store, SignIn: signIn, Logger: s.log,
-		Events: s.emit,
+		Events: s.emit, Subscriptions: s.store,
 	}
 	return nil
 }

@@ -386,6 +386,13 @@ func TestOrgDisable(t *testing.T) {
 	if r := do(t, "GET", n.base+"/v1/x", nil, "X-API-KEY", otherKey); r.Status != 200 {
 		t.Errorf("another organization's key: %d %s", r.Status, r.Body)
 	}
+	// The disabled wallet cannot buy more: refused before settlement.
+	if _, err := sdk.PayForPlan(t.Context(), n.base, "pro", wkey, sdk.PurchaseOptions{Now: clk.Now}); err == nil || !strings.Contains(err.Error(), "403") {
+		t.Errorf("a purchase by a disabled organization's wallet: %v, want 403", err)
+	}
+	if subs, err := n.srv.store.ListPayments(t.Context(), bought.Subscription.Wallet); err != nil || len(subs) != 1 {
+		t.Errorf("payments after a refused purchase: %d, %v", len(subs), err)
+	}
 	entries, err := n.srv.store.ListAudit(t.Context(), store.AuditFilter{OrgID: org, Actions: []string{"org.disable"}})
 	if err != nil || len(entries) != 1 || entries[0].Details["reason"] != "chargeback fraud" || entries[0].ActorType != store.ActorAdmin {
 		t.Errorf("audit of the disable: %+v, %v", entries, err)

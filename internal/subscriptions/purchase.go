@@ -35,6 +35,10 @@ type Shop struct {
 	// Events reports subscription.created for each purchase; nil reports
 	// nothing.
 	Events events.Func
+	// Subscriptions, when set, refuses a wallet whose organization an
+	// operator disabled before its payment is settled: it would buy
+	// nothing it could use.
+	Subscriptions Subscriptions
 }
 
 // Recording a settled payment is retried this many times, this far apart
@@ -68,6 +72,29 @@ type settlement struct {
 	Transaction string `json:"transaction"`
 	Network     string `json:"network"`
 	Payer       string `json:"payer"`
+}
+
+// checkOrg refuses a wallet whose organization is disabled; a wallet
+// without a subscription yet has none.
+func (s *Shop) checkOrg(ctx context.Context, wallet string) error {
+	if s.Subscriptions == nil {
+		return nil
+	}
+	sub, err := s.Subscriptions.GetSubscription(ctx, wallet)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	org, err := s.Subscriptions.GetOrganization(ctx, sub.OrgID)
+	if err != nil {
+		return err
+	}
+	if org.Disabled() {
+		return apierror.ErrOrgDisabled
+	}
+	return nil
 }
 
 var errPaymentUsed = apierror.New(http.StatusConflict, apierror.Conflict, "this payment authorization has been used already")
@@ -104,6 +131,9 @@ func (s *Shop) ServePurchase(w http.ResponseWriter, r *http.Request) error {
 			return e
 		}
 		return apierror.New(http.StatusBadGateway, apierror.BadGateway, "the payment facilitator failed").Wrap(err)
+	}
+	if err := s.checkOrg(r.Context(), "eip155:"+p.Authorization.From.Hex()); err != nil {
+		return err
 	}
 	// From settlement on, the buyer hanging up must not stop the work:
 	// funds that move must buy the subscription.
