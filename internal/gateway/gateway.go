@@ -216,7 +216,7 @@ func New(routes []config.Route, o Options) (*Gateway, error) {
 		o.Clock = clock.System{}
 	}
 	g := &Gateway{
-		methods: o.Authenticators, limiter: o.Limiter, decider: o.Decider, bans: o.Bans, trusted: o.TrustedPeer,
+		methods: o.Authenticators, limiter: o.Sessions.limiter(o.Limiter), decider: o.Decider, bans: o.Bans, trusted: o.TrustedPeer,
 		meter: o.Meter, open: o.Sessions, clock: o.Clock, log: o.Logger,
 	}
 	buffers := NewBufferPool()
@@ -335,6 +335,7 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) (*route, error) 
 	}
 	info := reqinfo.From(r.Context())
 	info.Route = rt.prefix
+	r = g.open.mark(r) // an upgrade to proxy: its session's slot is taken before it is charged
 	if !rt.public {
 		if g.decider != nil {
 			p, err := g.decider.Decide(w, r, rt.prefix)

@@ -155,16 +155,14 @@ func (s *Sessions) open(r *http.Request) (*http.Request, func(), error) {
 		return r, nil, nil
 	}
 	ss := &session{p: p, ip: info.ClientIP, opened: s.o.Clock.Now()}
-	if s.o.Max > 0 {
-		ss.holder = s.node + "-" + strconv.FormatUint(s.seq.Add(1), 16)
-		ok, err := s.o.Counters.AcquireSlot(r.Context(), slotKey(p), ss.holder, s.o.Max, s.o.Lease)
+	if res, _ := r.Context().Value(reservationKey{}).(*reservation); res != nil && res.holder != "" && res.p == p {
+		ss.holder = res.holder // taken before the limiter charged the request
+	} else if s.o.Max > 0 {
+		holder, err := s.acquire(r.Context(), p)
 		if err != nil {
-			return r, nil, apierror.New(http.StatusServiceUnavailable, apierror.ServiceUnavailable,
-				"counter store unavailable").Wrap(err)
+			return r, nil, err
 		}
-		if !ok {
-			return r, nil, errTooManySessions
-		}
+		ss.holder = holder
 	}
 	ctx, cancel := context.WithCancelCause(r.Context())
 	ss.cancel = cancel
@@ -173,6 +171,81 @@ func (s *Sessions) open(r *http.Request) (*http.Request, func(), error) {
 		ss.timer = clock.AfterFunc(s.o.Clock, p.ExpiresAt.Sub(s.o.Clock.Now()), func() { s.close(ss, EndExpired) })
 	}
 	return r.WithContext(ctx), func() { s.done(ss) }, nil
+}
+
+// acquire takes a slot for a session of p, or refuses it.
+func (s *Sessions) acquire(ctx context.Context, p *authn.Principal) (holder string, err error) {
+	holder = s.node + "-" + strconv.FormatUint(s.seq.Add(1), 16)
+	ok, err := s.o.Counters.AcquireSlot(ctx, slotKey(p), holder, s.o.Max, s.o.Lease)
+	if err != nil {
+		return "", apierror.New(http.StatusServiceUnavailable, apierror.ServiceUnavailable,
+			"counter store unavailable").Wrap(err)
+	}
+	if !ok {
+		return "", errTooManySessions
+	}
+	return holder, nil
+}
+
+// release frees a slot taken for a session that will not be.
+func (s *Sessions) release(p *authn.Principal, holder string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.o.Counters.ReleaseSlot(ctx, slotKey(p), holder); err != nil {
+		s.o.Logger.Warn("a WebSocket session's slot was not released; it frees itself when its lease ends",
+			"credential_id", p.CredentialID, "lease", s.o.Lease, "error", err)
+	}
+}
+
+// reservation is the slot taken for an upgrade the gateway is about to
+// decide and proxy (see mark); it travels in the request's context.
+type reservation struct {
+	p      *authn.Principal
+	holder string // "" until taken
+}
+
+type reservationKey struct{}
+
+// mark prepares an upgrade that the gateway proxies (not one the decision
+// API only decides) for its slot to be taken by the limiter, before the
+// request is charged: a session refused for the cap costs nothing. Other
+// requests are returned as they are, at no cost.
+func (s *Sessions) mark(r *http.Request) *http.Request {
+	if s == nil || s.o.Max <= 0 || !IsUpgrade(r) {
+		return r
+	}
+	return r.WithContext(context.WithValue(r.Context(), reservationKey{}, &reservation{}))
+}
+
+// limiter wraps the gateway's limiter so that a marked upgrade takes its
+// slot before it is charged, and gives it back when the limiter refuses.
+func (s *Sessions) limiter(l Limiter) Limiter {
+	if s == nil || s.o.Max <= 0 || l == nil {
+		return l
+	}
+	return slotLimiter{Limiter: l, s: s}
+}
+
+type slotLimiter struct {
+	Limiter
+	s *Sessions
+}
+
+func (l slotLimiter) Limit(w http.ResponseWriter, r *http.Request, p *authn.Principal, units int64) error {
+	res, _ := r.Context().Value(reservationKey{}).(*reservation)
+	if res == nil {
+		return l.Limiter.Limit(w, r, p, units)
+	}
+	holder, err := l.s.acquire(r.Context(), p)
+	if err != nil {
+		return err
+	}
+	if err := l.Limiter.Limit(w, r, p, units); err != nil {
+		l.s.release(p, holder)
+		return err
+	}
+	res.p, res.holder = p, holder
+	return nil
 }
 
 func addTo[K comparable](m map[K]map[*session]struct{}, k K, ss *session) {
@@ -221,13 +294,7 @@ func (s *Sessions) done(ss *session) {
 	}
 	ss.cancel(nil)
 	if ss.holder != "" {
-		// The session's request context is over: release on one of our own.
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := s.o.Counters.ReleaseSlot(ctx, slotKey(ss.p), ss.holder); err != nil {
-			s.o.Logger.Warn("a WebSocket session's slot was not released; it frees itself when its lease ends",
-				"credential_id", ss.p.CredentialID, "lease", s.o.Lease, "error", err)
-		}
+		s.release(ss.p, ss.holder)
 	}
 }
 

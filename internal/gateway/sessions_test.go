@@ -165,3 +165,68 @@ func TestIsUpgrade(t *testing.T) {
 		t.Error("an extended CONNECT (RFC 8441) is not a session")
 	}
 }
+
+// refusing is a Limiter that refuses every request.
+type refusing struct{}
+
+func (refusing) Limit(http.ResponseWriter, *http.Request, *authn.Principal, int64) error {
+	return apierror.New(http.StatusTooManyRequests, apierror.RateLimited, "rate")
+}
+func (refusing) Charge(context.Context, *authn.Principal, int64) error { return nil }
+
+// TestSlotBeforeCharge: a marked upgrade takes its slot before the limiter
+// is asked, so that one refused for the cap is never charged; one the
+// limiter refuses gives its slot back; requests that are not marked (the
+// decision API's) take none.
+func TestSlotBeforeCharge(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC))
+	ctr := memory.New(clk)
+	s := NewSessions(SessionsOptions{Counters: ctr, Max: 1, Clock: clk})
+	p := &authn.Principal{OrgID: "org_a", CredentialID: "key_1", Method: authn.MethodAPIKey}
+	l := s.limiter(refusing{})
+	for range 3 {
+		r := s.mark(upgrade(p, "192.0.2.1"))
+		if err := l.Limit(httptest.NewRecorder(), r, p, 1); apierror.From(err).Reason == apierror.ReasonTooManySessions {
+			t.Fatal("the slot of an upgrade the limiter refused was kept")
+		}
+	}
+	if ok, err := ctr.AcquireSlot(context.Background(), slotKey(p), "probe", 1, time.Minute); err != nil || !ok {
+		t.Fatalf("the slot is not free: %v, %v", ok, err)
+	}
+	_ = ctr.ReleaseSlot(context.Background(), slotKey(p), "probe")
+
+	var charged int
+	counting := s.limiter(limiterFunc(func() { charged++ }))
+	r := s.mark(upgrade(p, "192.0.2.1"))
+	if err := counting.Limit(httptest.NewRecorder(), r, p, 1); err != nil {
+		t.Fatal(err)
+	}
+	r2 := s.mark(upgrade(p, "192.0.2.1"))
+	err := counting.Limit(httptest.NewRecorder(), r2, p, 1)
+	if e := apierror.From(err); e.Reason != apierror.ReasonTooManySessions || charged != 1 {
+		t.Fatalf("over the cap: %v, charged %d times, want refused and charged once", err, charged)
+	}
+	// The reserved slot is the session's: open registers it, done frees it.
+	r, done, err := s.open(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done()
+	if ok, _ := ctr.AcquireSlot(context.Background(), slotKey(p), "probe", 1, time.Minute); !ok {
+		t.Fatal("the session's slot was not freed when it ended")
+	}
+	// Not marked: no slot.
+	plain := upgrade(p, "192.0.2.1")
+	if err := counting.Limit(httptest.NewRecorder(), plain, p, 1); err != nil {
+		t.Fatalf("an unmarked upgrade: %v", err)
+	}
+}
+
+// limiterFunc admits every request, calling f for each.
+type limiterFunc func()
+
+func (f limiterFunc) Limit(http.ResponseWriter, *http.Request, *authn.Principal, int64) error {
+	f()
+	return nil
+}
+func (limiterFunc) Charge(context.Context, *authn.Principal, int64) error { return nil }

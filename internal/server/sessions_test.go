@@ -144,7 +144,7 @@ func orgOf(t *testing.T, n *node, email string) string {
 // it; a session that ends frees its slot; another credential has its own.
 func TestWebSocketSessionCap(t *testing.T) {
 	be := echoBackend(t)
-	n := start(t, wsYAML(t, be.URL, 2), nil)
+	n := start(t, wsYAML(t, be.URL, 2)+"plans:\n  - {name: metered, quota: {units: 1000, period: month}}\ndefault_plan: metered\n", nil)
 	token := n.account("cap@example.com", "Cap")
 	key, _ := n.createKey(token, nil)
 	other, _ := n.createKey(token, nil)
@@ -152,12 +152,22 @@ func TestWebSocketSessionCap(t *testing.T) {
 	first, _ := dialWS(t, n, "X-API-KEY", key)
 	dialWS(t, n, "X-API-KEY", key)
 	upgrades := len(be.all())
+	quotaUsed := func() float64 {
+		return n.usage(token, "/api/v1/usage", url.Values{"granularity": {"hour"}})["plan"].(map[string]any)["quota_used"].(float64)
+	}
+	used := quotaUsed()
+	if used != 2 {
+		t.Fatalf("quota used by two sessions: %v, want 2", used)
+	}
 	_, r := dialWS(t, n, "X-API-KEY", key)
 	if code, reason := r.errCode(t); r.Status != 429 || code != "RATE_LIMITED" || reason != "too_many_sessions" {
 		t.Fatalf("third session: %d %s", r.Status, r.Body)
 	}
 	if len(be.all()) != upgrades {
 		t.Error("the refused upgrade reached the upstream")
+	}
+	if got := quotaUsed(); got != used {
+		t.Errorf("the refused session was charged: quota used %v, want %v", got, used)
 	}
 	dialWS(t, n, "X-API-KEY", other) // its own slots
 
