@@ -296,3 +296,35 @@ func TestCLIEvents(t *testing.T) {
 		t.Fatalf("outbox: %v", types)
 	}
 }
+
+// TestOrgDisableCLI: `tollgate org disable` needs a reason, audits it, shows
+// the organization disabled in `org list`; `org enable` restores it.
+func TestOrgDisableCLI(t *testing.T) {
+	cfg, dbPath := writeConfig(t)
+	must(t, "user", "create", "ops@example.com", "--org-name", "Ops Team", "-c", cfg)
+	if _, err := run(t, "org", "disable", "ops-team", "-c", cfg); err == nil || !strings.Contains(err.Error(), "reason") {
+		t.Fatalf("disable without --reason: %v", err)
+	}
+	if _, err := run(t, "org", "disable", "no-such-org", "--reason", "x", "-c", cfg); err == nil {
+		t.Fatal("disabling an unknown organization succeeded")
+	}
+	out := must(t, "org", "disable", "ops-team", "--reason", "unpaid invoices", "-c", cfg)
+	if !strings.Contains(out, "is now disabled") || !strings.Contains(out, "cache TTL") {
+		t.Fatalf("disable: %s", out)
+	}
+	if out := must(t, "org", "list", "-c", cfg); !strings.Contains(out, "disabled") {
+		t.Fatalf("org list after disable: %s", out)
+	}
+	st := openStore(t, dbPath)
+	org, err := st.GetOrganizationBySlug(context.Background(), "ops-team")
+	if err != nil || !org.Disabled() || org.DisabledReason != "unpaid invoices" {
+		t.Fatalf("stored: %+v, %v", org, err)
+	}
+	entries, err := st.ListAudit(context.Background(), store.AuditFilter{OrgID: org.ID, Actions: []string{"org.disable"}})
+	if err != nil || len(entries) != 1 || entries[0].ActorType != store.ActorCLI || entries[0].Details["reason"] != "unpaid invoices" {
+		t.Fatalf("audit: %+v, %v", entries, err)
+	}
+	if out := must(t, "org", "enable", "ops-team", "--json", "-c", cfg); !strings.Contains(out, `"status": "active"`) {
+		t.Fatalf("enable: %s", out)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,6 +21,7 @@ import (
 	"github.com/tollgate/tollgate/internal/config"
 	"github.com/tollgate/tollgate/internal/controlapi"
 	"github.com/tollgate/tollgate/internal/counters/memory"
+	redisctr "github.com/tollgate/tollgate/internal/counters/redis"
 	"github.com/tollgate/tollgate/internal/credentials"
 	"github.com/tollgate/tollgate/internal/ipallow"
 	"github.com/tollgate/tollgate/internal/server"
@@ -66,6 +68,7 @@ func (e *env) open(ctx context.Context) (*services, error) {
 		clock: clk,
 		accounts: accounts.New(st, accounts.Options{
 			Clock: clk, Hasher: server.NewHasher(), Counters: memory.New(clk), Login: cfg.Auth.Login, Events: emit,
+			Broadcast: func(msg string) { e.broadcast(cfg, msg) },
 		}),
 		keys: credentials.New(st, credentials.Options{Clock: clk, Events: emit}),
 	}, nil
@@ -87,6 +90,29 @@ func (e *env) withServices(f func(ctx context.Context, s *services) error) func(
 }
 
 var cliActor = store.Actor{Type: store.ActorCLI}
+
+// broadcast tells the running nodes of a cluster (counters.type redis) of a
+// change through their invalidation bus, so that they apply it at once. A
+// node of the all-in-one deployment has no bus the CLI can reach: it applies
+// the change within its cache TTLs.
+func (e *env) broadcast(cfg config.Config, msg string) {
+	if cfg.Counters.Type != "redis" {
+		fmt.Fprintln(e.errOut, "tollgate: note: running nodes apply this within their cache TTL (auth.apikey_cache_ttl, auth.token_cache_ttl); the admin API applies it at once")
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	r := cfg.Counters.Redis
+	bus, err := redisctr.Open(ctx, r.URL, redisctr.WithPrefix(r.Prefix), redisctr.WithCluster(r.Cluster),
+		redisctr.WithLogger(slog.New(slog.DiscardHandler)))
+	if err == nil {
+		err = bus.Publish(ctx, msg)
+		_ = bus.Close()
+	}
+	if err != nil {
+		fmt.Fprintf(e.errOut, "tollgate: warning: running nodes were not told (%v); they apply the change within their cache TTL\n", err)
+	}
+}
 
 func (e *env) printJSON(v any) error {
 	enc := json.NewEncoder(e.out)
@@ -274,6 +300,36 @@ in the current period is kept.`,
 			})(cmd, args)
 		},
 	})
+	var reason string
+	disable := &cobra.Command{
+		Use:   "disable ORG --reason TEXT",
+		Short: "Disable an organization: its keys, tokens, wallets and logins stop at once",
+		Long: `Disable an organization (ID or slug). Its API keys, its apps' access tokens
+(and new ones), its wallet subscriptions and its users' logins and dashboard
+sessions are refused with 403 FORBIDDEN, reason organization_disabled, and
+its open WebSocket sessions are closed. Nothing is deleted: "tollgate org
+enable" restores everything. A cluster's nodes (counters.type redis) apply it
+at once; a running all-in-one node within its cache TTL (the admin API
+applies it at once there too).`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return e.withServices(func(ctx context.Context, s *services) error {
+				return e.setOrgDisabled(ctx, s, args[0], true, reason)
+			})(cmd, args)
+		},
+	}
+	disable.Flags().StringVar(&reason, "reason", "", "why, for the audit log (required)")
+	_ = disable.MarkFlagRequired("reason")
+	cmd.AddCommand(disable, &cobra.Command{
+		Use:   "enable ORG",
+		Short: "Enable a disabled organization again",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return e.withServices(func(ctx context.Context, s *services) error {
+				return e.setOrgDisabled(ctx, s, args[0], false, "")
+			})(cmd, args)
+		},
+	})
 	cmd.AddCommand(&cobra.Command{
 		Use:   "list",
 		Short: "List organizations",
@@ -288,17 +344,30 @@ in the current period is kept.`,
 			for _, o := range orgs {
 				v := controlapi.OrganizationView(o)
 				views = append(views, v)
-				rows = append(rows, []string{v.ID, v.Slug, v.Name, v.Plan, when(&v.CreatedAt)})
+				rows = append(rows, []string{v.ID, v.Slug, v.Name, v.Plan, v.Status, when(&v.CreatedAt)})
 			}
 			if e.json {
 				return e.printJSON(controlapi.List[controlapi.Organization]{Data: views})
 			}
-			e.table("ID\tSLUG\tNAME\tPLAN\tCREATED", rows)
+			e.table("ID\tSLUG\tNAME\tPLAN\tSTATUS\tCREATED", rows)
 			return nil
 		}),
 	})
 	addJSONFlag(e, cmd)
 	return cmd
+}
+
+func (e *env) setOrgDisabled(ctx context.Context, s *services, ref string, disable bool, reason string) error {
+	org, err := s.accounts.SetOrgDisabled(ctx, ref, disable, reason, cliActor)
+	if err != nil {
+		return err
+	}
+	v := controlapi.OrganizationView(org)
+	if e.json {
+		return e.printJSON(v)
+	}
+	fmt.Fprintf(e.out, "organization %s (%s) is now %s\n", org.Slug, org.ID, v.Status)
+	return nil
 }
 
 // --- apikey ---

@@ -55,6 +55,7 @@ type Store interface {
 	CreateOrganizationWithOwner(ctx context.Context, org store.Organization, owner store.User, a store.AuditEntry) error
 	GetOrganization(ctx context.Context, id string) (store.Organization, error)
 	GetOrganizationBySlug(ctx context.Context, slug string) (store.Organization, error)
+	UpdateOrganization(ctx context.Context, id string, update func(store.Organization) (store.Organization, error), a store.AuditEntry) (store.Organization, error)
 	GetUser(ctx context.Context, id string) (store.User, error)
 	GetUserByEmail(ctx context.Context, email string) (store.User, error)
 	ListUsers(ctx context.Context, f store.UserFilter) ([]store.User, error)
@@ -95,8 +96,10 @@ type Options struct {
 	// Events reports security.alert (a refresh token used twice); nil
 	// reports nothing.
 	Events events.Func
-	// Broadcast, when set, tells the other nodes of a cluster that sessions
-	// ended (a message for their Apply).
+	// Broadcast, when set, tells every node that sessions ended, or that
+	// an organization was disabled or enabled (authn.MsgOrgDisabled,
+	// authn.MsgOrgEnabled), so that their caches and open sessions follow
+	// at once (a message for their Apply). It must not block for long.
 	Broadcast func(msg string)
 }
 
@@ -281,6 +284,9 @@ func (s *Service) Login(ctx context.Context, email, pw string, ip netip.Addr) (T
 		return TokenPair{}, errDisabled
 	default:
 		return TokenPair{}, fmt.Errorf("accounts: user %s has unknown status %q", u.ID, u.Status)
+	}
+	if err := s.checkOrg(ctx, u.OrgID); err != nil {
+		return TokenPair{}, err
 	}
 	now := s.o.Clock.Now()
 	if rehash {

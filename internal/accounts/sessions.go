@@ -237,6 +237,11 @@ func (s *Service) sessionUser(ctx context.Context, t store.RefreshToken, now tim
 		}
 		return store.User{}, errDisabled
 	}
+	// A disabled organization's sessions are refused, not ended: enabling
+	// it restores them.
+	if err := s.checkOrg(ctx, u.OrgID); err != nil {
+		return store.User{}, err
+	}
 	return u, nil
 }
 
@@ -339,6 +344,9 @@ func (s *Service) Authenticate(ctx context.Context, token string) (Session, erro
 	}
 	if u.Status != store.UserActive {
 		return Session{}, errDisabled
+	}
+	if err := s.checkOrg(ctx, u.OrgID); err != nil {
+		return Session{}, err
 	}
 	if err := s.checkSession(ctx, c.SessionID, u); err != nil {
 		return Session{}, err

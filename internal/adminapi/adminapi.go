@@ -92,6 +92,8 @@ func New(o Options) *API {
 	handle("POST /admin/v1/users/{user}/activate", a.setStatus(store.UserActive))
 	handle("POST /admin/v1/users/{user}/disable", a.setStatus(store.UserDisabled))
 	handle("GET /admin/v1/organizations", a.listOrgs)
+	handle("POST /admin/v1/organizations/{org}/disable", a.setOrgDisabled(true))
+	handle("POST /admin/v1/organizations/{org}/enable", a.setOrgDisabled(false))
 	handle("GET /admin/v1/organizations/{org}/apikeys", a.listKeys)
 	handle("POST /admin/v1/organizations/{org}/apikeys", a.createKey)
 	handle("DELETE /admin/v1/organizations/{org}/apikeys/{id}", a.revokeKey)
@@ -185,6 +187,35 @@ func (a *API) listOrgs(w http.ResponseWriter, r *http.Request) error {
 		out.Data = append(out.Data, controlapi.OrganizationView(o))
 	}
 	return httpx.WriteJSON(w, http.StatusOK, out)
+}
+
+// orgStatusRequest is the body of POST /admin/v1/organizations/{org}/disable
+// (reason required) and /enable (no body, or an empty object).
+type orgStatusRequest struct {
+	Reason string `json:"reason"`
+}
+
+// setOrgDisabled disables or enables an organization: while it is disabled,
+// its keys, tokens, wallets and logins are refused with 403 FORBIDDEN,
+// reason organization_disabled, on every node, and its open WebSocket
+// sessions are closed.
+func (a *API) setOrgDisabled(disable bool) apierror.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		var req orgStatusRequest
+		if r.ContentLength != 0 || disable {
+			if err := httpx.DecodeJSON(r, a.o.MaxBody, &req); err != nil {
+				return err
+			}
+		}
+		if !disable && req.Reason != "" {
+			return apierror.Invalid("reason", "enabling takes no reason")
+		}
+		org, err := a.o.Accounts.SetOrgDisabled(r.Context(), r.PathValue("org"), disable, req.Reason, actor(r))
+		if err != nil {
+			return err
+		}
+		return httpx.WriteJSON(w, http.StatusOK, controlapi.OrganizationView(org))
+	}
 }
 
 func (a *API) org(r *http.Request) (store.Organization, error) {

@@ -61,6 +61,12 @@ const (
 	ReasonAmbiguousPath    = "ambiguous_path"     // refused everywhere
 	ReasonNonCanonicalPath = "non_canonical_path" // refused by the decision API, which cannot rewrite
 	ReasonForgedHeader     = "forged_header"      // refused by the decision API, which cannot strip
+	// ReasonOrgDisabled: an operator disabled the credential's
+	// organization (see ErrOrgDisabled).
+	ReasonOrgDisabled = "organization_disabled"
+	// ReasonTooManySessions refines RATE_LIMITED: the credential has as
+	// many WebSocket sessions open as it may.
+	ReasonTooManySessions = "too_many_sessions"
 	// Reasons of INVALID_SIGNATURE (seed 001).
 	ReasonTimestampOutOfWindow = "timestamp_out_of_window"
 	ReasonSignatureMismatch    = "mismatch"
@@ -181,6 +187,10 @@ var (
 	ErrInvalidCredentials = New(http.StatusUnauthorized, InvalidCredentials, "invalid credentials")
 	ErrNotFound           = New(http.StatusNotFound, NotFound, "not found")
 	ErrForbidden          = New(http.StatusForbidden, Forbidden, "forbidden")
+	// ErrOrgDisabled refuses every credential, token, wallet and login of
+	// an organization an operator disabled, until it is enabled again.
+	ErrOrgDisabled = New(http.StatusForbidden, Forbidden, "this organization is disabled; contact the operator").
+			WithReason(ReasonOrgDisabled)
 )
 
 // body is the wire shape of every error response.

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"strings"
+	"time"
 
 	"github.com/tollgate/tollgate/internal/ipallow"
 )
@@ -55,6 +57,16 @@ type Principal struct {
 	// Plan overrides the organization's plan for this credential, which
 	// then has a rate and quota of its own; "" uses the organization's.
 	Plan string
+	// ExpiresAt is when the credential stops admitting requests: an API
+	// key's expiry, an access token's exp (with the leeway), the end of a
+	// wallet's subscription or of its sign-in message, whichever is first.
+	// Zero: never. A long-lived connection (a WebSocket session) opened
+	// with the credential is closed then.
+	ExpiresAt time.Time
+	// TokenID identifies the presented token among the credential's
+	// tokens (an access token's jti); "" when the credential is its own
+	// token (an API key, a wallet).
+	TokenID string
 }
 
 // HasScopes reports whether p holds every scope in required.
@@ -65,4 +77,32 @@ func (p *Principal) HasScopes(required []string) bool {
 		}
 	}
 	return true
+}
+
+// Messages of the invalidation bus (counters.Bus) about organizations and
+// credentials, shared by every service that caches credentials and by the
+// gateway's register of open sessions. Each is the prefix followed by an ID.
+const (
+	// MsgOrgDisabled: the organization was disabled; caches drop what
+	// they hold of it and its open sessions are closed.
+	MsgOrgDisabled = "org-disabled:"
+	// MsgOrgEnabled: the organization was enabled; caches drop what they
+	// hold of it (its "disabled" verdicts).
+	MsgOrgEnabled = "org-enabled:"
+	// MsgTokenRevoked: the access token with this jti was revoked (RFC
+	// 7009); its open sessions are closed.
+	MsgTokenRevoked = "token-revoked:"
+	// MsgCredentialEnded: every open session of the credential (a
+	// principal's CredentialID, such as an OAuth client ID) is closed: its
+	// app was deleted, its tokens revoked or what it may do narrowed.
+	MsgCredentialEnded = "credential-ended:"
+)
+
+// OrgOfMessage returns the organization a MsgOrgDisabled or MsgOrgEnabled
+// message names, and whether msg is one.
+func OrgOfMessage(msg string) (orgID string, ok bool) {
+	if id, ok := strings.CutPrefix(msg, MsgOrgDisabled); ok {
+		return id, true
+	}
+	return strings.CutPrefix(msg, MsgOrgEnabled)
 }

@@ -64,6 +64,13 @@ const (
 	HeaderMethod = "X-Tollgate-Method"
 	// HeaderPlan is the credential's own plan, when it has one.
 	HeaderPlan = "X-Tollgate-Plan"
+	// HeaderExpires is when the credential stops admitting requests, in
+	// Unix seconds (rounded down), absent when never: a gateway node
+	// closes the WebSocket sessions opened with it then.
+	HeaderExpires = "X-Tollgate-Expires"
+	// HeaderTokenID is the presented token's ID (an access token's jti),
+	// by which a revocation closes its sessions.
+	HeaderTokenID = "X-Tollgate-Token-Id"
 	// HeaderRoute is the matched route's path prefix.
 	HeaderRoute = "X-Tollgate-Route"
 	// HeaderUnits is what the admitted request was charged.
@@ -285,6 +292,12 @@ func setPrincipal(h http.Header, p *authn.Principal) {
 	h.Set(HeaderMethod, string(p.Method))
 	if p.Plan != "" {
 		h.Set(HeaderPlan, p.Plan)
+	}
+	if !p.ExpiresAt.IsZero() {
+		h.Set(HeaderExpires, strconv.FormatInt(p.ExpiresAt.Unix(), 10))
+	}
+	if p.TokenID != "" {
+		h.Set(HeaderTokenID, p.TokenID)
 	}
 }
 

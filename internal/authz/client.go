@@ -219,6 +219,10 @@ func principalFrom(h http.Header) *authn.Principal {
 	if s := h.Get(gateway.HeaderScopes); s != "" {
 		p.Scopes = strings.Fields(s)
 	}
+	if sec, err := strconv.ParseInt(h.Get(HeaderExpires), 10, 64); err == nil && sec > 0 {
+		p.ExpiresAt = time.Unix(sec, 0)
+	}
+	p.TokenID = h.Get(HeaderTokenID)
 	return p
 }
 

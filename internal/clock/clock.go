@@ -23,8 +23,9 @@ func (System) Now() time.Time { return time.Now() }
 // zero time; use NewFake to start somewhere useful. It is safe for concurrent
 // use.
 type Fake struct {
-	mu  sync.Mutex
-	now time.Time
+	mu     sync.Mutex
+	now    time.Time
+	timers map[*fakeTimer]struct{} // scheduled by AfterFunc, not yet due
 }
 
 // NewFake returns a Fake clock set to t.
@@ -37,10 +38,12 @@ func (f *Fake) Now() time.Time {
 	return f.now
 }
 
-// Advance moves the clock forward by d (backwards if d is negative).
+// Advance moves the clock forward by d (backwards if d is negative), and
+// starts the calls of AfterFunc that are then due.
 func (f *Fake) Advance(d time.Duration) {
 	f.mu.Lock()
 	f.now = f.now.Add(d)
+	f.fire()
 	f.mu.Unlock()
 }
 
@@ -48,6 +51,7 @@ func (f *Fake) Advance(d time.Duration) {
 func (f *Fake) Set(t time.Time) {
 	f.mu.Lock()
 	f.now = t
+	f.fire()
 	f.mu.Unlock()
 }
 

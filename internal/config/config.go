@@ -294,6 +294,25 @@ type Auth struct {
 	// Bans configures the automatic temporary bans of client addresses
 	// that keep presenting bad credentials to the gateway.
 	Bans Bans `yaml:"bans" envPrefix:"BANS_"`
+	// WebSocket bounds the WebSocket (upgraded) sessions a credential may
+	// hold open through the gateway.
+	WebSocket WebSocket `yaml:"websocket" envPrefix:"WEBSOCKET_"`
+}
+
+// WebSocket configures the sessions of upgraded connections (WebSocket)
+// proxied by the gateway: how many one credential (an API key, an OAuth
+// client, a wallet) may hold open at once across every node sharing the
+// counters. A session is closed when its credential is revoked, expires or
+// is banned, or its organization is disabled or banned.
+type WebSocket struct {
+	// MaxSessionsPerCredential is the cap; past it an upgrade is refused
+	// with 429 RATE_LIMITED, reason too_many_sessions. 0: no cap.
+	MaxSessionsPerCredential int `yaml:"max_sessions_per_credential" env:"MAX_SESSIONS_PER_CREDENTIAL"`
+	// SessionLease is how long a session's slot in the shared counters
+	// outlives the node that holds it: nodes renew their slots every third
+	// of it, so the slots of a node that dies free themselves within it.
+	// Between 3s and 10m.
+	SessionLease time.Duration `yaml:"session_lease" env:"SESSION_LEASE"`
 }
 
 // Bans configures automatic bans: MaxFailures failed authentications (an
@@ -548,6 +567,7 @@ func Default() Config {
 			SignatureWindow:  5 * time.Minute,
 			StoreOutageGrace: 5 * time.Minute,
 			Bans:             Bans{MaxFailures: 100, Window: time.Minute, Duration: 15 * time.Minute},
+			WebSocket:        WebSocket{MaxSessionsPerCredential: 100, SessionLease: 30 * time.Second},
 			Login: Login{
 				MaxFailuresPerIP:        20,
 				MaxFailuresPerIPAccount: 5,

@@ -490,6 +490,12 @@ func (c *Config) validateCluster(bad func(string, ...any)) {
 	default:
 		bad("role %q: must be all, auth or gateway", c.Role)
 	}
+	if ws := c.Auth.WebSocket; ws.MaxSessionsPerCredential < 0 {
+		bad("auth.websocket.max_sessions_per_credential must not be negative (0: no cap)")
+	}
+	if l := c.Auth.WebSocket.SessionLease; l < 3*time.Second || l > 10*time.Minute {
+		bad("auth.websocket.session_lease must be between 3s and 10m")
+	}
 	if b := c.Auth.Bans; b.MaxFailures < 0 || (b.MaxFailures > 0 && (b.Window <= 0 || b.Duration <= 0)) {
 		bad("auth.bans: max_failures must not be negative; with it, window and duration must be positive")
 	}

@@ -191,8 +191,9 @@ var testKeyring = sync.OnceValues(func() (*tokens.Keyring, error) {
 	return tokens.LoadKeyring(context.Background(), &memKeys{}, plainSealer{}, clock.System{})
 })
 
-// userStore serves the users of a test to accounts.Service.Authenticate;
-// the other methods of accounts.Store are not used.
+// userStore serves the users of a test, and their organizations, to
+// accounts.Service.Authenticate; the other methods of accounts.Store are not
+// used.
 type userStore struct {
 	accounts.Store
 	users map[string]store.User
@@ -211,6 +212,11 @@ func (u userStore) GetRefreshFamily(_ context.Context, id string) (store.Refresh
 		return store.RefreshFamily{ID: id, UserID: usr.ID}, nil
 	}
 	return store.RefreshFamily{}, store.ErrNotFound
+}
+
+// GetOrganization: every organization of the test is enabled.
+func (u userStore) GetOrganization(_ context.Context, id string) (store.Organization, error) {
+	return store.Organization{ID: id}, nil
 }
 
 // --- harness ---

@@ -85,16 +85,32 @@ func UserView(u store.User) User {
 
 // Organization is the public view of an organization.
 type Organization struct {
-	ID        string    `json:"id"`
-	Name      string    `json:"name"`
-	Slug      string    `json:"slug"`
-	Plan      string    `json:"plan,omitempty"`
-	CreatedAt time.Time `json:"created_at"`
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	Slug string `json:"slug"`
+	Plan string `json:"plan,omitempty"`
+	// Status is "active", or "disabled" by an operator (see
+	// DisabledReason and DisabledAt).
+	Status         string     `json:"status"`
+	DisabledReason string     `json:"disabled_reason,omitempty"`
+	DisabledAt     *time.Time `json:"disabled_at,omitempty"`
+	CreatedAt      time.Time  `json:"created_at"`
 }
+
+// Organization statuses, as Organization.Status shows them.
+const (
+	OrgActive   = "active"
+	OrgDisabled = "disabled"
+)
 
 // OrganizationView renders o.
 func OrganizationView(o store.Organization) Organization {
-	return Organization{ID: o.ID, Name: o.Name, Slug: o.Slug, Plan: o.Plan, CreatedAt: ts(o.CreatedAt)}
+	v := Organization{ID: o.ID, Name: o.Name, Slug: o.Slug, Plan: o.Plan, Status: OrgActive, CreatedAt: ts(o.CreatedAt)}
+	if o.Disabled() {
+		t := ts(o.DisabledAt)
+		v.Status, v.DisabledReason, v.DisabledAt = OrgDisabled, o.DisabledReason, &t
+	}
+	return v
 }
 
 // AuditEntry is the public view of an audit entry.

@@ -4,9 +4,10 @@
 // authentications), the exponential backoff of failed credentials (logins,
 // client secrets, the admin token: see Backoff), the replay cache of signed
 // requests and wallet sign-in proofs (signatures and nonces seen within their
-// window, bounded per credential) and the
-// gateway's rate limits and quotas, decided together by Take; and temporary
-// bans. Beside the Store, a Bus broadcasts cache invalidations to every node.
+// window, bounded per credential) and the gateway's rate limits and quotas,
+// decided together by Take; temporary bans; and the leased slots that cap a
+// credential's WebSocket sessions. Beside the Store, a Bus broadcasts cache
+// invalidations to every node.
 //
 // Implementations: memory (one node) and, for clusters, Redis. Both pass the
 // conformance suites in package counterstest.
@@ -142,6 +143,38 @@ type Store interface {
 	// meanwhile until it reconnects and reloads them. The error is for
 	// implementations that must ask their backend; both here return nil.
 	Banned(ctx context.Context, key string) (remaining time.Duration, err error)
+	// WatchBans calls fn with the key of every ban set or extended from now
+	// on, through this node or (for a shared store) any other, until cancel
+	// is called: the gateway closes the open sessions of what was banned.
+	// fn runs on the goroutine that learnt of the ban (the caller of Ban,
+	// or the store's subscription) and must not block. A ban missed while
+	// a shared store's subscription was down is reported when it is back
+	// (the bans are reloaded). cancel may be called more than once.
+	WatchBans(fn func(key string)) (cancel func())
+
+	// AcquireSlot takes one of max slots under key for holder, leased for
+	// lease from the store's clock, and reports whether it got one: a
+	// semaphore shared by every node (the WebSocket sessions a credential
+	// may hold open at once), whose slots free themselves when their lease
+	// ends, so that a node that dies leaks none for longer. A holder that
+	// holds a slot under key already keeps it, its lease renewed. max and
+	// lease must be positive; lease may be rounded up to the store's
+	// resolution (milliseconds in Redis). Slots do not share keys with the
+	// other state of the store.
+	AcquireSlot(ctx context.Context, key, holder string, max int, lease time.Duration) (bool, error)
+	// RenewSlots extends the lease of each slot to lease from the store's
+	// clock, in one round trip. A slot whose lease had ended is taken
+	// again, even when that makes its key hold more than its max: a
+	// holder that was cut off from the store keeps what it holds.
+	RenewSlots(ctx context.Context, slots []Slot, lease time.Duration) error
+	// ReleaseSlot frees holder's slot under key; freeing a slot not held
+	// is not an error.
+	ReleaseSlot(ctx context.Context, key, holder string) error
+}
+
+// Slot is a holder's slot under a key (see Store.AcquireSlot).
+type Slot struct {
+	Key, Holder string
 }
 
 // SeenOutcome is the verdict of MarkSeen. The zero SeenOutcome is no

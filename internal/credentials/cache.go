@@ -33,6 +33,8 @@ type entry struct {
 	keyID     string
 	expiresAt time.Time // zero: never
 	revoked   bool
+	// orgDisabled: the key's organization was disabled when it was read.
+	orgDisabled bool
 	// signingSecret is the key's HMAC secret in clear; nil: none.
 	signingSecret     []byte
 	signatureRequired bool

@@ -22,6 +22,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -45,6 +46,9 @@ type Store interface {
 	UpdateAPIKey(ctx context.Context, id string, update func(store.APIKey) (store.APIKey, error), a store.AuditEntry) (store.APIKey, error)
 	TouchAPIKeys(ctx context.Context, lastUsed map[string]time.Time) error
 	GetApp(ctx context.Context, id string) (store.App, error)
+	// GetOrganization reads a key's organization, whose status is cached
+	// with the key.
+	GetOrganization(ctx context.Context, id string) (store.Organization, error)
 }
 
 // Sealer encrypts signing secrets at rest; *secretbox.Box implements it.
@@ -85,6 +89,9 @@ type Service struct {
 	log       *slog.Logger
 	cache     *cache
 	flight    singleflight.Group
+	// drops counts invalidations, so that a load that raced with one
+	// does not cache what it read (see load).
+	drops atomic.Uint64
 
 	// pending holds uses not yet written whose cache entry is gone.
 	pendingMu sync.Mutex
@@ -429,6 +436,11 @@ func (s *Service) Update(ctx context.Context, orgID, id string, p Patch, actor s
 		return store.APIKey{}, err
 	}
 	s.invalidate(k.Hash)
+	if p.ExpiresAt != nil || p.Scopes != nil || p.IPAllowlist != nil || p.SignatureRequired != nil {
+		// What the key may do changed: its open sessions end, to
+		// reconnect under the new terms.
+		s.InvalidateKeys([]string{k.ID})
+	}
 	return k, nil
 }
 
@@ -456,6 +468,7 @@ func (s *Service) Revoke(ctx context.Context, orgID, id string, actor store.Acto
 		return store.APIKey{}, err
 	}
 	s.invalidate(k.Hash)
+	s.InvalidateKeys([]string{k.ID}) // ends the key's open sessions on every node
 	s.report(ctx, events.APIKeyRevoked, k)
 	return k, nil
 }
@@ -468,6 +481,7 @@ func (s *Service) Invalidate(hash []byte) { s.invalidate(hash) }
 
 // InvalidateKeys drops keys from the cache by their IDs, such as the keys
 // revoked with their app, on this node and, through Broadcast, on the others.
+// Its message (KeyIDsOfMessage) also ends the keys' open sessions.
 func (s *Service) InvalidateKeys(ids []string) {
 	if len(ids) == 0 {
 		return
@@ -484,10 +498,28 @@ const (
 	msgKeyIDs  = "apikey-ids:" // + comma-separated key IDs
 )
 
+// KeyIDsOfMessage returns the key IDs of an InvalidateKeys message: keys
+// revoked, or whose scopes, allowlist or expiry changed, whose open
+// sessions must end.
+func KeyIDsOfMessage(msg string) ([]string, bool) {
+	ids, ok := strings.CutPrefix(msg, msgKeyIDs)
+	if !ok {
+		return nil, false
+	}
+	return strings.Split(ids, ","), true
+}
+
 // Apply carries out a message another node broadcast, or the counters.Resync
 // message "*", which drops the whole cache (messages may have been missed).
+// An organization's message (authn.MsgOrgDisabled, authn.MsgOrgEnabled)
+// drops its keys, so that its next request reads its status again; Apply
+// reports false for it, as it is every cache's business.
 // It reports whether the message was this service's.
 func (s *Service) Apply(msg string) bool {
+	if org, ok := authn.OrgOfMessage(msg); ok {
+		s.dropOrg(org)
+		return false
+	}
 	switch {
 	case msg == "*":
 		var all [][32]byte
@@ -509,7 +541,22 @@ func (s *Service) Apply(msg string) bool {
 	return false
 }
 
+// dropOrg drops the cached keys of an organization.
+func (s *Service) dropOrg(orgID string) {
+	s.drops.Add(1) // also when nothing is cached: a load may be under way
+	var hashes [][32]byte
+	s.cache.each(func(h [32]byte, e *entry) {
+		if e.principal != nil && e.principal.OrgID == orgID {
+			hashes = append(hashes, h)
+		}
+	})
+	for _, h := range hashes {
+		s.drop(h)
+	}
+}
+
 func (s *Service) dropKeys(ids []string) {
+	s.drops.Add(1)
 	var hashes [][32]byte
 	s.cache.each(func(h [32]byte, e *entry) {
 		if e.keyID != "" && slices.Contains(ids, e.keyID) {
@@ -535,6 +582,7 @@ func (s *Service) invalidate(hash []byte) {
 }
 
 func (s *Service) drop(h [32]byte) {
+	s.drops.Add(1)
 	if e := s.cache.remove(h); e != nil {
 		s.keepPending(e)
 	}
@@ -565,8 +613,10 @@ type Key struct {
 
 // Lookup returns what the gateway needs of a presented API key: its
 // principal and signing secret. It returns ErrInvalidKey for a malformed,
-// unknown or revoked key, ErrExpiredKey for an expired one, and records the
-// use for the key's "last used" time.
+// unknown or revoked key, ErrExpiredKey for an expired one,
+// apierror.ErrOrgDisabled for a key of a disabled organization (the status
+// is read with the key and cached with it: no cost per request), and
+// records the use for the key's "last used" time.
 func (s *Service) Lookup(ctx context.Context, presented string) (Key, error) {
 	if !apikey.Valid(presented) {
 		return Key{}, ErrInvalidKey // no store lookup for garbage
@@ -589,6 +639,8 @@ func (s *Service) Lookup(ctx context.Context, presented string) (Key, error) {
 		return Key{}, ErrInvalidKey
 	case !e.expiresAt.IsZero() && !now.Before(e.expiresAt):
 		return Key{}, ErrExpiredKey
+	case e.orgDisabled:
+		return Key{}, apierror.ErrOrgDisabled
 	}
 	e.lastUsed.Store(now.UnixNano())
 	return Key{Principal: e.principal, SigningSecret: e.signingSecret, SignatureRequired: e.signatureRequired}, nil
@@ -598,6 +650,7 @@ func (s *Service) Lookup(ctx context.Context, presented string) (Key, error) {
 // same key share one query.
 func (s *Service) load(ctx context.Context, h [32]byte, now time.Time) (*entry, error) {
 	v, err, _ := s.flight.Do(string(h[:]), func() (any, error) {
+		drops := s.drops.Load()
 		k, err := s.store.GetAPIKeyByHash(ctx, h[:])
 		e := &entry{fetched: now}
 		switch {
@@ -622,9 +675,17 @@ func (s *Service) load(ctx context.Context, h [32]byte, now time.Time) (*entry, 
 				e.signingSecret = secret
 				e.signatureRequired = k.SignatureRequired
 			}
+			org, err := s.store.GetOrganization(ctx, k.OrgID)
+			switch {
+			case errors.Is(err, store.ErrNotFound):
+				e.revoked = true // an organization gone takes its keys with it
+			case err != nil:
+				return nil, err
+			}
+			e.orgDisabled = org.Disabled()
 			e.keyID = k.ID
 			e.expiresAt = k.ExpiresAt
-			e.revoked = !k.RevokedAt.IsZero()
+			e.revoked = e.revoked || !k.RevokedAt.IsZero()
 			e.principal = &authn.Principal{
 				OrgID:        k.OrgID,
 				AppID:        k.AppID,
@@ -633,7 +694,13 @@ func (s *Service) load(ctx context.Context, h [32]byte, now time.Time) (*entry, 
 				Scopes:       k.Scopes,
 				IPAllowlist:  allow,
 				Plan:         k.Plan,
+				ExpiresAt:    k.ExpiresAt,
 			}
+		}
+		if s.drops.Load() != drops {
+			// An invalidation came while the store was read: what was
+			// read may predate it. Serve it this once, cache it not.
+			return e, nil
 		}
 		for _, d := range s.cache.put(h, e) {
 			s.keepPending(d)

@@ -29,6 +29,16 @@ type countingStore struct {
 	*sqlite.Store
 	lookups atomic.Int64
 	fail    atomic.Bool
+	// afterOrg, when set, runs after an organization is read.
+	afterOrg atomic.Pointer[func()]
+}
+
+func (c *countingStore) GetOrganization(ctx context.Context, id string) (store.Organization, error) {
+	o, err := c.Store.GetOrganization(ctx, id)
+	if f := c.afterOrg.Load(); f != nil {
+		(*f)()
+	}
+	return o, err
 }
 
 func (c *countingStore) GetAPIKeyByHash(ctx context.Context, h []byte) (store.APIKey, error) {
@@ -495,5 +505,86 @@ func TestApplyInvalidations(t *testing.T) {
 	}
 	if f.svc.Apply("oauth-client:x") || f.svc.Apply("apikey:zz") != true {
 		t.Error("Apply claimed another service's message, or refused a malformed one of its own")
+	}
+}
+
+// setDisabled disables or enables the fixture's organization in the store
+// only, as another node would.
+func (f *fixture) setDisabled(t *testing.T, disabled bool) {
+	t.Helper()
+	_, err := f.st.UpdateOrganization(ctx, f.org, func(o store.Organization) (store.Organization, error) {
+		o.DisabledAt, o.DisabledReason = time.Time{}, ""
+		if disabled {
+			o.DisabledAt, o.DisabledReason = f.clock.Now(), "test"
+		}
+		return o, nil
+	}, store.AuditEntry{Action: "org.disable", ActorType: store.ActorSystem, OrgID: f.org})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestOrgDisabled: a key of a disabled organization is refused with 403
+// organization_disabled once the organization's message is applied (the
+// status is cached with the key: without the message, only at the TTL); an
+// enabled one works again; the principal carries the key's expiry.
+func TestOrgDisabled(t *testing.T) {
+	f := newFixture(t, Options{CacheTTL: time.Hour})
+	expires := f.clock.Now().Add(48 * time.Hour)
+	c := f.create(t, CreateInput{Name: "k", ExpiresAt: expires})
+	k, err := f.svc.Lookup(ctx, c.Secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !k.Principal.ExpiresAt.Equal(expires) {
+		t.Errorf("principal ExpiresAt = %v, want %v", k.Principal.ExpiresAt, expires)
+	}
+	f.setDisabled(t, true)
+	if _, err := f.svc.Lookup(ctx, c.Secret); err != nil {
+		t.Fatalf("before the message, the cached key: %v", err)
+	}
+	if f.svc.Apply(authn.MsgOrgDisabled + "org_other") {
+		t.Error("Apply reported an organization's message as its own")
+	}
+	if _, err := f.svc.Lookup(ctx, c.Secret); err != nil {
+		t.Fatalf("another organization's message: %v", err)
+	}
+	f.svc.Apply(authn.MsgOrgDisabled + f.org)
+	_, err = f.svc.Lookup(ctx, c.Secret)
+	if e := apierror.From(err); e.Status != 403 || e.Reason != apierror.ReasonOrgDisabled {
+		t.Fatalf("after the message: %v, want 403 organization_disabled", err)
+	}
+	f.setDisabled(t, false)
+	f.svc.Apply(authn.MsgOrgEnabled + f.org)
+	if _, err := f.svc.Lookup(ctx, c.Secret); err != nil {
+		t.Fatalf("enabled again: %v", err)
+	}
+}
+
+// TestLoadRacingInvalidation: a load that read the organization just before
+// it was disabled, and finishes after the message was applied, does not
+// cache what it read: the next request reads the store again.
+func TestLoadRacingInvalidation(t *testing.T) {
+	f := newFixture(t, Options{CacheTTL: time.Hour})
+	c := f.create(t, CreateInput{Name: "k"})
+	read, proceed := make(chan struct{}), make(chan struct{})
+	hook := func() { close(read); <-proceed }
+	f.st.afterOrg.Store(&hook)
+	done := make(chan error, 1)
+	go func() {
+		_, err := f.svc.Lookup(ctx, c.Secret)
+		done <- err
+	}()
+	<-read // the organization was read, enabled
+	f.st.afterOrg.Store(nil)
+	f.setDisabled(t, true)
+	f.svc.Apply(authn.MsgOrgDisabled + f.org)
+	close(proceed)
+	if err := <-done; err != nil {
+		t.Fatalf("the request that raced: %v (it may be served as read)", err)
+	}
+	_, err := f.svc.Lookup(ctx, c.Secret)
+	if e := apierror.From(err); e.Status != 403 || e.Reason != apierror.ReasonOrgDisabled {
+		t.Fatalf("the next request: %v, want 403 organization_disabled (a stale entry was cached)", err)
 	}
 }

@@ -73,6 +73,10 @@ type Options struct {
 	NoCredentials func() *apierror.Error
 	// Meter, when set, is told of every request (see Meter).
 	Meter Meter
+	// Sessions, when set, caps and registers the upgraded (WebSocket)
+	// sessions of authenticated callers, and closes them when their
+	// credential ends (see Sessions); nil admits them all.
+	Sessions *Sessions
 	// Sign wraps a handler so that its responses are signed (package
 	// respsign). The gateway applies it to the routes with SignResponse,
 	// their refusals included. Nil signs nothing.
@@ -128,6 +132,7 @@ type Gateway struct {
 	private  func(string) bool // Options.PrivateCookie
 	meter    Meter
 	upgrades []string
+	open     *Sessions
 	clock    clock.Clock
 	log      *slog.Logger
 	// signed serves the requests of signed routes; nil when no route is
@@ -233,8 +238,8 @@ func New(routes []config.Route, o Options) (*Gateway, error) {
 		}
 	}
 	g := &Gateway{
-		methods: o.Authenticators, limiter: o.Limiter, decider: o.Decider, bans: o.Bans, trusted: o.TrustedPeer,
-		private: o.PrivateCookie, meter: o.Meter, upgrades: o.Upgrades, clock: o.Clock, log: o.Logger,
+		methods: o.Authenticators, limiter: o.Sessions.limiter(o.Limiter), decider: o.Decider, bans: o.Bans, trusted: o.TrustedPeer,
+		private: o.PrivateCookie, meter: o.Meter, upgrades: o.Upgrades, open: o.Sessions, clock: o.Clock, log: o.Logger,
 	}
 	buffers := NewBufferPool()
 	unauthorized := apierror.ErrUnauthorized
@@ -356,6 +361,7 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) (*route, error) 
 	}
 	info := reqinfo.From(r.Context())
 	info.Route = rt.prefix
+	r = g.open.mark(r) // an upgrade to proxy: its session's slot is taken before it is charged
 	if !rt.public {
 		if g.decider != nil {
 			p, err := g.decider.Decide(w, r, rt.prefix)
@@ -366,6 +372,13 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) (*route, error) 
 		} else if err := g.decide(w, r, rt); err != nil {
 			return rt, err
 		}
+	}
+	r, end, err := g.open.open(r)
+	if err != nil {
+		return rt, err
+	}
+	if end != nil {
+		defer end() // the session is over when the proxy returns
 	}
 	rt.proxy.ServeHTTP(w, r)
 	return rt, nil

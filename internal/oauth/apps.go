@@ -190,6 +190,9 @@ func (s *Service) UpdateApp(ctx context.Context, orgID, id string, p AppPatch, a
 		app.UpdatedAt = now
 		return app
 	}, actor.Entry(orgID, "app.update", "app", id, details))
+	if err == nil && (p.AllowedScopes != nil || p.IPAllowlist != nil) {
+		s.endSessions(app.ClientID) // they reconnect under the new terms
+	}
 	return app, err
 }
 
@@ -241,6 +244,9 @@ func (s *Service) RotateSecret(ctx context.Context, orgID, id string, revokeToke
 	if err != nil {
 		return CreatedApp{}, err
 	}
+	if revokeTokens {
+		s.endSessions(app.ClientID)
+	}
 	return CreatedApp{App: app, Secret: secret}, nil
 }
 
@@ -248,11 +254,15 @@ func (s *Service) RotateSecret(ctx context.Context, orgID, id string, revokeToke
 // keeps its secret and may ask for new tokens.
 func (s *Service) RevokeTokens(ctx context.Context, orgID, id string, actor store.Actor) (store.App, error) {
 	now := s.o.Clock.Now()
-	return s.updateApp(ctx, orgID, id, func(app store.App) store.App {
+	app, err := s.updateApp(ctx, orgID, id, func(app store.App) store.App {
 		app.TokensNotBefore = notBefore(now)
 		app.UpdatedAt = now
 		return app
 	}, actor.Entry(orgID, "app.revoke_tokens", "app", id, nil))
+	if err == nil {
+		s.endSessions(app.ClientID)
+	}
+	return app, err
 }
 
 // DeleteApp deletes an app and invalidates at once everything issued to it:
@@ -275,6 +285,7 @@ func (s *Service) DeleteApp(ctx context.Context, orgID, id string, actor store.A
 		s.o.Keys.InvalidateKeys(revoked)
 	}
 	s.forgetClient(app.ClientID)
+	s.endSessions(app.ClientID)
 	if s.o.Events != nil {
 		keys := revoked
 		if keys == nil {

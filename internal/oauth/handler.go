@@ -229,6 +229,15 @@ func (s *Service) token(w http.ResponseWriter, r *http.Request, req request) err
 	if err != nil {
 		return err
 	}
+	org, err := s.store.GetOrganization(r.Context(), req.app.OrgID)
+	if err != nil {
+		return err
+	}
+	if org.Disabled() {
+		// RFC 6749 §5.2: the client is authenticated but may not be
+		// granted a token.
+		return oauthError(http.StatusBadRequest, "unauthorized_client", "the client's organization is disabled ("+apierror.ReasonOrgDisabled+")")
+	}
 	tok, err := s.Issue(req.app, scopes)
 	if err != nil {
 		return err

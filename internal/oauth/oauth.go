@@ -23,6 +23,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -53,6 +54,9 @@ type Store interface {
 	RevokeAccessToken(ctx context.Context, t store.RevokedToken, a store.AuditEntry) error
 	AccessTokenRevoked(ctx context.Context, jti string) (bool, error)
 	PurgeRevokedTokens(ctx context.Context, expiredBefore time.Time) (int64, error)
+	// GetOrganization reads an app's organization, whose status is cached
+	// with its tokens.
+	GetOrganization(ctx context.Context, id string) (store.Organization, error)
 }
 
 // KeyInvalidator drops API keys from the API key cache; deleting an app
@@ -102,6 +106,9 @@ type Service struct {
 	cache    *lru.Cache[[32]byte, *entry]
 	flight   singleflight.Group
 	clients  *throttle.Guard
+	// drops counts invalidations, so that a load that raced with one
+	// does not cache what it read (see load).
+	drops atomic.Uint64
 }
 
 // New returns a Service on st.

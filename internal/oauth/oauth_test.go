@@ -442,8 +442,11 @@ func TestApplyInvalidations(t *testing.T) {
 	if ok, err := f.svc.Revoke(ctx, c.App, tok1, f.actor); err != nil || !ok {
 		t.Fatalf("revoke: %v %v", ok, err)
 	}
-	if len(msgs) != 1 || !strings.HasPrefix(msgs[0], "oauth-token:") {
-		t.Fatalf("broadcast %q", msgs)
+	if len(msgs) != 2 || !strings.HasPrefix(msgs[0], "oauth-token:") || !strings.HasPrefix(msgs[1], authn.MsgTokenRevoked) {
+		t.Fatalf("broadcast %q, want the cache's message and the sessions' one", msgs)
+	}
+	if other.Apply(msgs[1]) {
+		t.Error("Apply took the sessions' message as its own")
 	}
 	if _, err := other.Authenticate(bearerRequest(tok1)); err != nil {
 		t.Fatalf("before the message, the other node's cache still holds the token: %v", err)
@@ -457,8 +460,8 @@ func TestApplyInvalidations(t *testing.T) {
 	if _, err := f.svc.DeleteApp(ctx, f.org, c.App.ID, f.actor); err != nil {
 		t.Fatal(err)
 	}
-	last := msgs[len(msgs)-1]
-	if last != "oauth-client:"+c.App.ClientID || !other.Apply(last) {
+	last := msgs[len(msgs)-2]
+	if last != "oauth-client:"+c.App.ClientID || !other.Apply(last) || msgs[len(msgs)-1] != authn.MsgCredentialEnded+c.App.ClientID {
 		t.Fatalf("app deletion broadcast %q", msgs)
 	}
 	_, err = other.Authenticate(bearerRequest(tok2))

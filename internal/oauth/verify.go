@@ -111,6 +111,7 @@ func (s *Service) lookup(ctx context.Context, token string) (*entry, error) {
 // load verifies a token and reads its app and revocation. Tokens that fail
 // verification are not cached: anybody can make endless such strings.
 func (s *Service) load(ctx context.Context, token string, h [32]byte, now time.Time) (*entry, error) {
+	drops := s.drops.Load()
 	var c Claims
 	if err := s.verifier.Verify(token, &c); err != nil {
 		if errors.Is(err, tokens.ErrExpired) {
@@ -136,6 +137,18 @@ func (s *Service) load(ctx context.Context, token string, h [32]byte, now time.T
 		e.err = errTokenRevoked
 	}
 	if e.err == nil {
+		e.orgID = app.OrgID
+		org, err := s.store.GetOrganization(ctx, app.OrgID)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			e.err = errAppGone
+		case err != nil:
+			return nil, errStoreDown.Wrap(err)
+		case org.Disabled():
+			e.err = apierror.ErrOrgDisabled
+		}
+	}
+	if e.err == nil {
 		revoked, err := s.store.AccessTokenRevoked(ctx, c.ID)
 		if err != nil {
 			return nil, errStoreDown.Wrap(err)
@@ -149,7 +162,6 @@ func (s *Service) load(ctx context.Context, token string, h [32]byte, now time.T
 		if err != nil {
 			return nil, fmt.Errorf("oauth: app %s has a corrupt allowlist: %w", app.ID, err)
 		}
-		e.orgID = app.OrgID
 		e.principal = &authn.Principal{
 			OrgID:        app.OrgID,
 			AppID:        app.ID,
@@ -157,9 +169,13 @@ func (s *Service) load(ctx context.Context, token string, h [32]byte, now time.T
 			Method:       authn.MethodBearer,
 			Scopes:       grantedScopes(c.Scope, app.AllowedScopes),
 			IPAllowlist:  allow,
+			ExpiresAt:    e.expiresAt,
+			TokenID:      c.ID,
 		}
 	}
-	s.cache.Add(h, e)
+	if s.drops.Load() == drops { // else an invalidation raced with the reads: serve, do not cache
+		s.cache.Add(h, e)
+	}
 	return e, nil
 }
 
@@ -189,11 +205,23 @@ const (
 )
 
 // Apply carries out a message another node broadcast, or the counters.Resync
-// message "*", which drops every cached token. It reports whether the
-// message was this service's.
+// message "*", which drops every cached token. An organization's message
+// (authn.OrgOfMessage) drops the tokens of its apps, and Apply reports false
+// for it: it is every cache's business. It reports whether the message was
+// this service's.
 func (s *Service) Apply(msg string) bool {
+	if org, ok := authn.OrgOfMessage(msg); ok {
+		s.drops.Add(1)
+		for _, h := range s.cache.Keys() {
+			if e, ok := s.cache.Peek(h); ok && e.orgID == org {
+				s.cache.Remove(h)
+			}
+		}
+		return false
+	}
 	switch {
 	case msg == "*":
+		s.drops.Add(1)
 		s.cache.Purge()
 		return true
 	case strings.HasPrefix(msg, msgClient):
@@ -202,6 +230,7 @@ func (s *Service) Apply(msg string) bool {
 	case strings.HasPrefix(msg, msgToken):
 		var h [32]byte
 		if b, err := hex.DecodeString(msg[len(msgToken):]); err == nil && copy(h[:], b) == len(h) {
+			s.drops.Add(1)
 			s.cache.Remove(h)
 		}
 		return true
@@ -215,6 +244,12 @@ func (s *Service) broadcast(msg string) {
 	}
 }
 
+// endSessions ends, on every node, the open sessions of a client's tokens:
+// its app was deleted, its tokens revoked or its allowance narrowed.
+func (s *Service) endSessions(clientID string) {
+	s.broadcast(authn.MsgCredentialEnded + clientID)
+}
+
 // forgetClient drops every cached token of a client, here and on the other
 // nodes, so that a change to its app applies to the next request.
 func (s *Service) forgetClient(clientID string) {
@@ -223,6 +258,7 @@ func (s *Service) forgetClient(clientID string) {
 }
 
 func (s *Service) dropClient(clientID string) {
+	s.drops.Add(1)
 	for _, h := range s.cache.Keys() {
 		if e, ok := s.cache.Peek(h); ok && e.claims.ClientID == clientID {
 			s.cache.Remove(h)
@@ -248,8 +284,10 @@ func (s *Service) Revoke(ctx context.Context, app store.App, token string, actor
 		return false, err
 	}
 	h := sha256.Sum256([]byte(token))
+	s.drops.Add(1)
 	s.cache.Remove(h)
 	s.broadcast(msgToken + hex.EncodeToString(h[:]))
+	s.broadcast(authn.MsgTokenRevoked + c.ID) // its open sessions end
 	return true, nil
 }
 

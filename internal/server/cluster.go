@@ -21,7 +21,6 @@ import (
 	"github.com/tollgate/tollgate/internal/apierror"
 	"github.com/tollgate/tollgate/internal/authz"
 	"github.com/tollgate/tollgate/internal/clientip"
-	"github.com/tollgate/tollgate/internal/counters"
 	"github.com/tollgate/tollgate/internal/counters/failover"
 	"github.com/tollgate/tollgate/internal/counters/memory"
 	redisctr "github.com/tollgate/tollgate/internal/counters/redis"
@@ -84,15 +83,17 @@ func (s *Server) broadcast(msg string) {
 	}
 }
 
-// applyInvalidation carries out a message of the bus.
+// applyInvalidation carries out a message of the bus: every cache, and the
+// register of open sessions, takes the messages that concern it (an
+// organization's concern them all).
 func (s *Server) applyInvalidation(msg string) {
-	if msg == counters.Resync {
-		s.keys.Apply(msg)
-		s.oauth.Apply(msg)
-		s.accounts.Apply(msg)
-		return
+	s.keys.Apply(msg)
+	s.oauth.Apply(msg)
+	s.accounts.Apply(msg)
+	if s.signIn != nil {
+		s.signIn.Apply(msg)
 	}
-	_ = s.keys.Apply(msg) || s.oauth.Apply(msg) || s.accounts.Apply(msg)
+	s.endSessions(msg)
 }
 
 // buildAuthService builds the decision API's listeners: HTTP (forward-auth,
@@ -190,8 +191,16 @@ func (s *Server) buildEdge() error {
 		RetryFor: u.RetryFor,
 	})
 	s.metrics.WatchUsageQueue(s.usage.Depth, s.usage.Dropped, s.usage.Written, s.usage.Failed)
+	if cfg.Counters.Type == "redis" {
+		// Shared counters: the cap of WebSocket sessions holds across
+		// nodes, and bans and revocations close them here too.
+		if err := s.buildCounters(context.Background()); err != nil {
+			return err
+		}
+	}
+	s.buildSessions()
 	gw, err := gateway.New(cfg.Routes, gateway.Options{
-		Decider: client, Limiter: client, TrustedPeer: resolver.TrustsPeer,
+		Decider: client, Limiter: client, TrustedPeer: resolver.TrustsPeer, Sessions: s.sessions,
 		Meter: func(e *store.UsageEvent, reason string) {
 			s.metrics.ObserveRequest(e, reason)
 			s.usage.Record(*e)

@@ -92,6 +92,7 @@ type Server struct {
 	oauth    *oauth.Service
 	limiter  *limits.Limiter
 	gateway  *gateway.Gateway
+	sessions *gateway.Sessions // the open WebSocket sessions
 	// Set when x402 is enabled.
 	catalog *subscriptions.Catalog
 	signIn  *subscriptions.SignIn
@@ -280,7 +281,9 @@ func (s *Server) build(ctx context.Context) error {
 		noCredentials = s.catalog.PaymentRequired
 	}
 	b := cfg.Auth.Bans
+	s.buildSessions()
 	gw, err := gateway.New(cfg.Routes, gateway.Options{
+		Sessions: s.sessions,
 		Bans: &gateway.Bans{
 			Counters: s.counters, MaxFailures: b.MaxFailures, Window: b.Window, Duration: b.Duration, Logger: s.log,
 		},
@@ -500,6 +503,7 @@ func (s *Server) Start() error {
 		}()
 	}
 	run(s.usage.Run)
+	run(s.runSessions)
 	if s.store != nil {
 		// The invalidations of other nodes, from now on; a Resync drops
 		// whatever may have been missed before.
@@ -798,7 +802,7 @@ func (s *Server) buildX402(box *secretbox.Box) error {
 	s.catalog, s.signIn = catalog, signIn
 	s.shop = &subscriptions.Shop{
 		Catalog: catalog, Facilitator: facilitator, Purchases: s.store, SignIn: signIn, Logger: s.log,
-		Events: s.emit,
+		Events: s.emit, Subscriptions: s.store,
 	}
 	return nil
 }

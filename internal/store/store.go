@@ -56,11 +56,22 @@ type Organization struct {
 	Name string // display name, as entered
 	// Slug is a unique, lowercase, URL-safe handle derived from the name,
 	// used to address the organization from the CLI.
-	Slug      string
-	Plan      string // plan name; "" means the configured default plan
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	Slug string
+	Plan string // plan name; "" means the configured default plan
+	// DisabledAt is when an operator disabled the organization; zero while
+	// it is enabled. A disabled organization's API keys, apps' tokens,
+	// wallet subscriptions and users' logins are all refused, and nothing
+	// of it is deleted: enabling it (a zero DisabledAt) restores them.
+	DisabledAt time.Time
+	// DisabledReason is the operator's reason, kept for the record; ""
+	// while enabled.
+	DisabledReason string
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
 }
+
+// Disabled reports whether an operator has disabled the organization.
+func (o Organization) Disabled() bool { return !o.DisabledAt.IsZero() }
 
 // UserStatus is the lifecycle state of a user account.
 type UserStatus string

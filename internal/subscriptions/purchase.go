@@ -36,6 +36,10 @@ type Shop struct {
 	// Events reports subscription.created for each purchase; nil reports
 	// nothing.
 	Events events.Func
+	// Subscriptions, when set, refuses a wallet whose organization an
+	// operator disabled before its payment is settled: it would buy
+	// nothing it could use.
+	Subscriptions Subscriptions
 	// Clock tells the time payments' validity windows are checked at; nil
 	// means the catalog's.
 	Clock clock.Clock
@@ -79,6 +83,29 @@ type settlement struct {
 	Transaction string `json:"transaction"`
 	Network     string `json:"network"`
 	Payer       string `json:"payer"`
+}
+
+// checkOrg refuses a wallet whose organization is disabled; a wallet
+// without a subscription yet has none.
+func (s *Shop) checkOrg(ctx context.Context, wallet string) error {
+	if s.Subscriptions == nil {
+		return nil
+	}
+	sub, err := s.Subscriptions.GetSubscription(ctx, wallet)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	org, err := s.Subscriptions.GetOrganization(ctx, sub.OrgID)
+	if err != nil {
+		return err
+	}
+	if org.Disabled() {
+		return apierror.ErrOrgDisabled
+	}
+	return nil
 }
 
 var errPaymentUsed = apierror.New(http.StatusConflict, apierror.Conflict, "this payment authorization has been used already")
@@ -129,6 +156,9 @@ func (s *Shop) ServePurchase(w http.ResponseWriter, r *http.Request) error {
 			return e
 		}
 		return apierror.New(http.StatusBadGateway, apierror.BadGateway, "the payment facilitator failed").Wrap(err)
+	}
+	if err := s.checkOrg(r.Context(), "eip155:"+p.Authorization.From.Hex()); err != nil {
+		return err
 	}
 	// From settlement on, the buyer hanging up must not stop the work:
 	// funds that move must buy the subscription.

@@ -33,9 +33,13 @@ import (
 // Scheme is the authentication scheme of SIWX credentials.
 const Scheme = "SIWX"
 
-// Subscriptions reads wallet subscriptions; store.Store is one.
+// Subscriptions reads wallet subscriptions and their organizations;
+// store.Store is one.
 type Subscriptions interface {
 	GetSubscription(ctx context.Context, wallet string) (store.Subscription, error)
+	// GetOrganization reads a wallet's organization, whose status is
+	// cached with the subscription.
+	GetOrganization(ctx context.Context, id string) (store.Organization, error)
 }
 
 // VerifyFunc verifies a SIWX token (what follows "SIWX ") and returns the
@@ -108,10 +112,11 @@ type SignIn struct {
 // walletEntry is what the store said about a wallet, and when. It is
 // immutable once cached.
 type walletEntry struct {
-	read      time.Time
-	found     bool
-	expires   time.Time
-	principal *authn.Principal
+	read        time.Time
+	found       bool
+	orgDisabled bool
+	expires     time.Time
+	principal   *authn.Principal
 }
 
 // NewSignIn returns the SIWX method.
@@ -176,6 +181,9 @@ func (s *SignIn) Authenticate(r *http.Request) (*authn.Principal, error) {
 	now := s.clock.Now()
 	if !e.found || !now.Before(e.expires) {
 		return nil, s.pay().WithReason("no_active_subscription")
+	}
+	if e.orgDisabled {
+		return nil, apierror.ErrOrgDisabled
 	}
 	if proof != nil {
 		ttl := max(proof.Until.Sub(now), time.Millisecond)
@@ -248,9 +256,14 @@ func (s *SignIn) lookup(ctx context.Context, wallet string) (*walletEntry, error
 	case err != nil:
 		return nil, fmt.Errorf("subscriptions: subscription of %s: %w", wallet, err)
 	default:
-		e.found, e.expires = true, sub.ExpiresAt
+		org, err := s.subs.GetOrganization(ctx, sub.OrgID)
+		if err != nil {
+			return nil, fmt.Errorf("subscriptions: organization of %s: %w", wallet, err)
+		}
+		e.found, e.expires, e.orgDisabled = true, sub.ExpiresAt, org.Disabled()
 		e.principal = &authn.Principal{
 			OrgID: sub.OrgID, CredentialID: wallet, Method: authn.MethodSIWX, Plan: sub.Plan,
+			ExpiresAt: sub.ExpiresAt,
 		}
 	}
 	s.mu.Lock()
@@ -259,6 +272,31 @@ func (s *SignIn) lookup(ctx context.Context, wallet string) (*walletEntry, error
 	}
 	s.mu.Unlock()
 	return e, nil
+}
+
+// Apply carries out a message of the invalidation bus (counters.Bus): an
+// organization's message (authn.OrgOfMessage) drops its wallets, so that
+// their next request reads its status again, and counters.Resync ("*")
+// drops every wallet. It reports true for Resync only: the other messages
+// are every cache's business.
+func (s *SignIn) Apply(msg string) bool {
+	org, ok := authn.OrgOfMessage(msg)
+	if !ok && msg != "*" {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.forgets++ // a lookup under way does not cache what it read before
+	if !ok {
+		s.cache.Purge()
+		return true
+	}
+	for _, w := range s.cache.Keys() {
+		if e, found := s.cache.Peek(w); found && e.principal != nil && e.principal.OrgID == org {
+			s.cache.Remove(w)
+		}
+	}
+	return false
 }
 
 // Forget drops what is cached about wallet, so that its next request reads

@@ -28,6 +28,8 @@ type fakeSubs struct {
 	subs  map[string]store.Subscription
 	reads int
 	err   error
+	// disabled holds the DisabledAt of disabled organizations.
+	disabled map[string]time.Time
 }
 
 func (f *fakeSubs) GetSubscription(_ context.Context, w string) (store.Subscription, error) {
@@ -42,6 +44,12 @@ func (f *fakeSubs) GetSubscription(_ context.Context, w string) (store.Subscript
 		return store.Subscription{}, store.ErrNotFound
 	}
 	return s, nil
+}
+
+func (f *fakeSubs) GetOrganization(_ context.Context, id string) (store.Organization, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return store.Organization{ID: id, DisabledAt: f.disabled[id]}, nil
 }
 
 func (f *fakeSubs) set(s store.Subscription) {
@@ -264,5 +272,50 @@ func TestSignInProofOnce(t *testing.T) {
 	clk.Advance(5*time.Minute + time.Second)
 	if _, err := send("proof-d"); err != nil {
 		t.Fatalf("once the nonces expired: %v", err)
+	}
+}
+
+// TestSignInOrgDisabled: a wallet of a disabled organization is refused with
+// 403 organization_disabled as soon as the organization's message is
+// applied, its cached answer notwithstanding; enabling restores it, and the
+// principal carries the subscription's end for the sessions opened with it.
+func TestSignInOrgDisabled(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC))
+	subs := &fakeSubs{subs: map[string]store.Subscription{}, disabled: map[string]time.Time{}}
+	s := newSignIn(t, subs, clk)
+	end := clk.Now().Add(time.Hour)
+	subs.set(store.Subscription{Wallet: wallet, OrgID: "org_w", Plan: "pro", ExpiresAt: end})
+	p, err := authenticate(s, "SIWX good")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.ExpiresAt.Equal(end) {
+		t.Errorf("principal ExpiresAt = %v, want the subscription's end %v", p.ExpiresAt, end)
+	}
+
+	subs.mu.Lock()
+	subs.disabled["org_w"] = clk.Now()
+	subs.mu.Unlock()
+	if s.Apply(authn.MsgOrgDisabled + "org_other") {
+		t.Error("Apply reported an organization's message as its own")
+	}
+	if _, err := authenticate(s, "SIWX good"); err != nil {
+		t.Errorf("another organization's message dropped this wallet: %v", err)
+	}
+	s.Apply(authn.MsgOrgDisabled + "org_w")
+	_, err = authenticate(s, "SIWX good")
+	if e := apierror.From(err); e.Status != http.StatusForbidden || e.Reason != apierror.ReasonOrgDisabled {
+		t.Fatalf("disabled organization: %v, want 403 %s", err, apierror.ReasonOrgDisabled)
+	}
+
+	subs.mu.Lock()
+	delete(subs.disabled, "org_w")
+	subs.mu.Unlock()
+	s.Apply(authn.MsgOrgEnabled + "org_w")
+	if _, err := authenticate(s, "SIWX good"); err != nil {
+		t.Errorf("enabled again: %v", err)
+	}
+	if !s.Apply("*") {
+		t.Error("Apply(Resync) = false")
 	}
 }

@@ -49,6 +49,7 @@ func RunTests(t *testing.T, h Harness) {
 	runBackoffTests(t, h)
 	runTakeTests(t, h)
 	runBanTests(t, h)
+	runSlotTests(t, h)
 }
 
 var ctx = context.Background()

@@ -268,3 +268,39 @@ func (s *Store) BanLen() int {
 	}
 	return n
 }
+
+// WatchBans implements counters.Store: fn hears of the bans of the shared
+// store and, in fail-open mode, of those set on this node while it was
+// down.
+func (s *Store) WatchBans(fn func(key string)) (cancel func()) {
+	c := s.shared.WatchBans(fn)
+	if s.o.Local == nil {
+		return c
+	}
+	l := s.o.Local.WatchBans(fn)
+	return func() { c(); l() }
+}
+
+// AcquireSlot implements counters.Store. In fail-open mode, slots are this
+// node's own while the shared store is down.
+func (s *Store) AcquireSlot(ctx context.Context, key, holder string, max int, lease time.Duration) (bool, error) {
+	if max <= 0 || lease <= 0 {
+		return s.shared.AcquireSlot(ctx, key, holder, max, lease) // the store's own error for bad input
+	}
+	return do(ctx, s, func(c counters.Store) (bool, error) { return c.AcquireSlot(ctx, key, holder, max, lease) })
+}
+
+// RenewSlots implements counters.Store.
+func (s *Store) RenewSlots(ctx context.Context, slots []counters.Slot, lease time.Duration) error {
+	if lease <= 0 {
+		return s.shared.RenewSlots(ctx, slots, lease)
+	}
+	_, err := do(ctx, s, func(c counters.Store) (struct{}, error) { return struct{}{}, c.RenewSlots(ctx, slots, lease) })
+	return err
+}
+
+// ReleaseSlot implements counters.Store.
+func (s *Store) ReleaseSlot(ctx context.Context, key, holder string) error {
+	_, err := do(ctx, s, func(c counters.Store) (struct{}, error) { return struct{}{}, c.ReleaseSlot(ctx, key, holder) })
+	return err
+}

@@ -34,6 +34,14 @@ func (s *Store) Ban(_ context.Context, key string, ttl time.Duration) error {
 	if now < exp-ttl {
 		exp = now + ttl
 	}
+	if s.setBan(key, exp, now) {
+		s.banWatch.Notify(key)
+	}
+	return nil
+}
+
+// setBan extends the ban of key to exp, and reports whether it did.
+func (s *Store) setBan(key string, exp, now time.Duration) bool {
 	b := &s.bans
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -41,7 +49,7 @@ func (s *Store) Ban(_ context.Context, key string, ttl time.Duration) error {
 		b.until = make(map[string]time.Duration)
 	}
 	if cur, ok := b.until[key]; ok && cur >= exp {
-		return nil
+		return false
 	}
 	b.until[key] = exp
 	if len(b.until) > b.sweepN {
@@ -53,7 +61,7 @@ func (s *Store) Ban(_ context.Context, key string, ttl time.Duration) error {
 		b.sweepN = max(64, 2*len(b.until))
 	}
 	b.n.Store(int64(len(b.until)))
-	return nil
+	return true
 }
 
 // Banned implements counters.Store.

@@ -80,6 +80,8 @@ type Store struct {
 	seenLive  atomic.Int64 // live keys and stopped owners it holds
 	seenStops atomic.Uint64
 	roomMu    sync.Mutex // one makeRoom at a time
+	banWatch  Watchers
+	slots     slots
 }
 
 type shard struct {

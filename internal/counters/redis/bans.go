@@ -79,15 +79,16 @@ func (m *banMirror) syncClock(ctx context.Context, c goredis.Cmdable) error {
 	return nil
 }
 
-// add extends the ban of key to at least end, on the store's clock.
-func (m *banMirror) add(key string, end int64) {
+// add extends the ban of key to at least end, on the store's clock, and
+// reports whether it did.
+func (m *banMirror) add(key string, end int64) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.until == nil {
 		m.until = make(map[string]int64)
 	}
 	if cur, ok := m.until[key]; ok && cur >= end {
-		return
+		return false
 	}
 	m.until[key] = end
 	if len(m.until) > m.sweepN {
@@ -100,6 +101,15 @@ func (m *banMirror) add(key string, end int64) {
 		m.sweepN = max(64, 2*len(m.until))
 	}
 	m.n.Store(int64(len(m.until)))
+	return true
+}
+
+// mirror adds a ban to the mirror and tells the watchers (WatchBans) of a
+// ban that is new or longer.
+func (s *Store) mirror(key string, end int64) {
+	if s.bans.add(key, end) {
+		s.banWatch.Notify(key)
+	}
 }
 
 func (m *banMirror) remaining(key string) time.Duration {
@@ -131,7 +141,7 @@ func (s *Store) Ban(ctx context.Context, key string, ttl time.Duration) error {
 	if err != nil {
 		return err
 	}
-	s.bans.add(key, end)
+	s.mirror(key, end)
 	return nil
 }
 
@@ -303,7 +313,7 @@ func (s *Store) handle(m *goredis.Message) {
 			s.log.Warn("counters: malformed ban message", "channel", m.Channel)
 			return
 		}
-		s.bans.add(key, us)
+		s.mirror(key, us)
 	}
 }
 
@@ -346,7 +356,7 @@ func (s *Store) loadBanKeys(ctx context.Context, c goredis.Cmdable, keys []strin
 	}
 	for i, g := range gets {
 		if end, err := g.Int64(); err == nil { // else expired since SCAN
-			s.bans.add(strings.TrimPrefix(keys[i], s.banPrefix), end)
+			s.mirror(strings.TrimPrefix(keys[i], s.banPrefix), end)
 		}
 	}
 	return nil

@@ -6,13 +6,14 @@
 // (EVALSHA, falling back to EVAL once after a script flush): the attempt
 // throttles (GCRA), the backoff of failures (Fail, Forgive), the replay
 // cache (a sorted set per owner, bounded by the caller), Take (GCRA rate and
-// quota in one script), QuotaUsed, SetQuotaUsed and Ban. The scripts read the
+// quota in one script), QuotaUsed, SetQuotaUsed, Ban and AcquireSlot
+// (RenewSlots pipelines one script per slot). The scripts read the
 // store's clock from the server (TIME), never from the node, so that every
 // node agrees; the rate is GCRA in integer microseconds. Every key written
 // has a TTL: nothing outlives the state it holds.
 //
 // Keys are the store's prefix (WithPrefix, "tollgate:" by default) and a
-// namespace ("att:", "fail:", "replay:", "rate:", "quota:", "ban:") before the
+// namespace ("att:", "fail:", "replay:", "rate:", "quota:", "ban:", "slot:") before the
 // caller's key, which is otherwise left intact. In Redis Cluster the two
 // keys of Take must hash to the same slot: callers put what they share (the
 // organization) in a hash tag, e.g. "rate:{org_1}" and "quota:{org_1}:2026-12";
@@ -21,8 +22,9 @@
 // Each Store also holds one pub/sub subscription (standalone or cluster,
 // plain PUBLISH/SUBSCRIBE), on two channels: prefix+"bus", the Bus, and
 // prefix+"bans", over which every node mirrors the bans in memory so that
-// Banned costs no round trip. On every (re)subscription the Store reloads
-// the bans (SCAN of the ban keys) and, after a reconnection, delivers
+// Banned costs no round trip (and WatchBans hears of every ban). On every
+// (re)subscription the Store reloads the bans (SCAN of the ban keys) and,
+// after a reconnection, delivers
 // counters.Resync to its Bus subscribers, since messages published while it
 // was away are lost.
 package redis
@@ -66,6 +68,7 @@ type Store struct {
 	commands  atomic.Uint64
 
 	banPrefix  string // of the ban keys
+	banWatch   memory.Watchers
 	banChannel string // bans to mirror: "<remaining µs> <key>"
 	busChannel string
 

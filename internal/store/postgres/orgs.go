@@ -12,8 +12,8 @@ import (
 
 const (
 	orgSelect     = `SELECT ` + sqlstore.OrgColumns + ` FROM organizations`
-	orgInsert     = `INSERT INTO organizations (` + sqlstore.OrgColumns + `) VALUES ($1, $2, $3, $4, $5, $6)`
-	orgUpdate     = `UPDATE organizations SET name = $1, slug = $2, plan = $3, updated_at = $4 WHERE id = $5`
+	orgInsert     = `INSERT INTO organizations (` + sqlstore.OrgColumns + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`
+	orgUpdate     = `UPDATE organizations SET name = $1, slug = $2, plan = $3, disabled_at = $4, disabled_reason = $5, updated_at = $6 WHERE id = $7`
 	orgByID       = orgSelect + ` WHERE id = $1`
 	orgByIDForUpd = orgByID + ` FOR UPDATE`
 	orgBySlug     = orgSelect + ` WHERE slug = $1`
@@ -72,7 +72,7 @@ func (s *Store) UpdateOrganization(ctx context.Context, id string, fn func(store
 		},
 		Keep: sqlstore.KeepOrg,
 		Put: func(ctx context.Context, q querier, o store.Organization) error {
-			_, err := q.Exec(ctx, orgUpdate, o.Name, o.Slug, o.Plan, sqlstore.Micros(o.UpdatedAt), o.ID)
+			_, err := q.Exec(ctx, orgUpdate, o.Name, o.Slug, o.Plan, sqlstore.Micros(o.DisabledAt), sqlstore.OrgReason(o), sqlstore.Micros(o.UpdatedAt), o.ID)
 			return wrapErr(err, "organization "+quote(o.ID))
 		},
 	}, fn, a)

@@ -11,8 +11,8 @@ import (
 
 const (
 	orgSelect   = `SELECT ` + sqlstore.OrgColumns + ` FROM organizations`
-	orgInsert   = `INSERT INTO organizations (` + sqlstore.OrgColumns + `) VALUES (?, ?, ?, ?, ?, ?)`
-	orgUpdate   = `UPDATE organizations SET name = ?, slug = ?, plan = ?, updated_at = ? WHERE id = ?`
+	orgInsert   = `INSERT INTO organizations (` + sqlstore.OrgColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+	orgUpdate   = `UPDATE organizations SET name = ?, slug = ?, plan = ?, disabled_at = ?, disabled_reason = ?, updated_at = ? WHERE id = ?`
 	orgByID     = orgSelect + ` WHERE id = ?`
 	orgBySlug   = orgSelect + ` WHERE slug = ?`
 	orgsOrdered = orgSelect + ` ORDER BY created_at, id`
@@ -70,7 +70,7 @@ func (s *Store) UpdateOrganization(ctx context.Context, id string, fn func(store
 		},
 		Keep: sqlstore.KeepOrg,
 		Put: func(ctx context.Context, q querier, o store.Organization) error {
-			_, err := q.ExecContext(ctx, orgUpdate, o.Name, o.Slug, o.Plan, sqlstore.Micros(o.UpdatedAt), o.ID)
+			_, err := q.ExecContext(ctx, orgUpdate, o.Name, o.Slug, o.Plan, sqlstore.Micros(o.DisabledAt), sqlstore.OrgReason(o), sqlstore.Micros(o.UpdatedAt), o.ID)
 			return wrapErr(err, "organization "+quote(o.ID))
 		},
 	}, fn, a)

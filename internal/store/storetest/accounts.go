@@ -149,6 +149,56 @@ func testUpdateOrganization(f *fixture) {
 	f.wantNewAudit("update of a missing organization", before)
 }
 
+// testDisableOrganization: an organization's status (DisabledAt and its
+// reason) round trips through every read, is created disabled when asked,
+// and enabling it forgets the reason.
+func testDisableOrganization(f *fixture) {
+	t, s, ctx := f.t, f.s, f.ctx
+	org, _ := f.createOrg()
+	if org.Disabled() {
+		t.Fatal("a new organization is disabled")
+	}
+	at := f.now()
+	before := f.allAudit()
+	got, err := s.UpdateOrganization(ctx, org.ID, func(o store.Organization) (store.Organization, error) {
+		o.DisabledAt, o.DisabledReason, o.UpdatedAt = at, "abuse: card fraud", at
+		return o, nil
+	}, auditValue("org.disable"))
+	mustDo(t, err)
+	want := org
+	want.DisabledAt, want.DisabledReason, want.UpdatedAt = normalize(at), "abuse: card fraud", normalize(at)
+	wantEqual(t, "UpdateOrganization (disable) result", got, want)
+	if !got.Disabled() {
+		t.Error("Disabled() = false after setting DisabledAt")
+	}
+	wantEqual(t, "GetOrganization after disable", must(s.GetOrganization(ctx, org.ID))(t), want)
+	wantEqual(t, "GetOrganizationBySlug after disable", must(s.GetOrganizationBySlug(ctx, org.Slug))(t), want)
+	var listed store.Organization
+	for _, o := range must(s.ListOrganizations(ctx))(t) {
+		if o.ID == org.ID {
+			listed = o
+		}
+	}
+	wantEqual(t, "ListOrganizations after disable", listed, want)
+	f.wantNewAudit("disable", before, auditValue("org.disable"))
+
+	// Enabling keeps nothing of the reason, even if the caller left it.
+	got, err = s.UpdateOrganization(ctx, org.ID, func(o store.Organization) (store.Organization, error) {
+		o.DisabledAt = time.Time{}
+		return o, nil
+	}, auditValue("org.enable"))
+	mustDo(t, err)
+	want.DisabledAt, want.DisabledReason = time.Time{}, ""
+	wantEqual(t, "UpdateOrganization (enable) result", got, want)
+	wantEqual(t, "GetOrganization after enable", must(s.GetOrganization(ctx, org.ID))(t), want)
+
+	// Created disabled: the status is written by the insert too.
+	disabled := f.orgValue()
+	disabled.DisabledAt, disabled.DisabledReason = at, "created disabled"
+	mustDo(t, s.CreateOrganizationWithOwner(ctx, disabled, f.userValue(disabled.ID), auditValue("org.create")))
+	wantEqual(t, "organization created disabled", must(s.GetOrganization(ctx, disabled.ID))(t), normalize(disabled))
+}
+
 func testUsers(f *fixture) {
 	t, s, ctx := f.t, f.s, f.ctx
 	org, owner := f.createOrg()

@@ -35,6 +35,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Organizations", testOrganizations},
 		{"OrganizationErrors", testOrganizationErrors},
 		{"UpdateOrganization", testUpdateOrganization},
+		{"DisableOrganization", testDisableOrganization},
 		{"Users", testUsers},
 		{"UserErrors", testUserErrors},
 		{"ListUsers", testListUsers},

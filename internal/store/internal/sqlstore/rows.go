@@ -46,18 +46,29 @@ func ScanID(r RowScanner) (id string, err error) {
 // --- Organizations ---
 
 // OrgColumns are the columns of organizations.
-const OrgColumns = `id, name, slug, plan, created_at, updated_at`
+const OrgColumns = `id, name, slug, plan, disabled_at, disabled_reason, created_at, updated_at`
 
 // ScanOrg reads a row of OrgColumns.
 func ScanOrg(r RowScanner) (store.Organization, error) {
 	var o store.Organization
-	err := r.Scan(&o.ID, &o.Name, &o.Slug, &o.Plan, TimeCol(&o.CreatedAt), TimeCol(&o.UpdatedAt))
+	err := r.Scan(&o.ID, &o.Name, &o.Slug, &o.Plan, TimeCol(&o.DisabledAt), &o.DisabledReason,
+		TimeCol(&o.CreatedAt), TimeCol(&o.UpdatedAt))
 	return o, err
 }
 
 // OrgValues returns the values of OrgColumns for o.
 func OrgValues(o store.Organization) []any {
-	return []any{o.ID, o.Name, o.Slug, o.Plan, Micros(o.CreatedAt), Micros(o.UpdatedAt)}
+	return []any{o.ID, o.Name, o.Slug, o.Plan, Micros(o.DisabledAt), OrgReason(o),
+		Micros(o.CreatedAt), Micros(o.UpdatedAt)}
+}
+
+// OrgReason is the disabled_reason stored for o: its reason while it is
+// disabled, "" once enabled, so that no stale reason outlives the state.
+func OrgReason(o store.Organization) string {
+	if !o.Disabled() {
+		return ""
+	}
+	return o.DisabledReason
 }
 
 // KeepOrg returns o with the fields of old that an update may not change:
