@@ -532,8 +532,8 @@ func TestVerifyResponseSignature(t *testing.T) {
 	}
 }
 
-// seedRSAKey is the RSA public key of seed 003, which is not a secp256k1
-// key.
+// seedRSAKey is an RSA public key (published by API platforms that sign
+// their responses with RSA), which is not a secp256k1 key.
 const seedRSAKey = `-----BEGIN PUBLIC KEY-----
 MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA2TpKOJfmku7aEIrKaCMM
 xjA10UCixAryVsB+PIoLKTEsUiNfctwbeXcpQuPOit9H7by+ezgg/A4SCog/Dtc7

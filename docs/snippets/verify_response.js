@@ -36,7 +36,7 @@ const fs = require('node:fs');
 
 // verifySignature reports whether signature (the X-Signature header) is the
 // signature of data (the raw body: a Buffer, or a string as received) by
-// publicKey (a PEM). This is the seed's snippet: OpenSSL reads the curve from
+// publicKey (a PEM). This is the usual crypto.createVerify snippet: OpenSSL reads the curve from
 // the key, so 'SHA256' (or 'RSA-SHA256') only names the digest.
 function verifySignature(publicKey, data, signature) {
   if (typeof signature !== 'string' || signature === '') return false;

@@ -23,8 +23,9 @@ import (
 // Code is a machine-readable error code.
 type Code string
 
-// Error codes. The first group comes from the seed documents; the second
-// covers what any HTTP API must answer.
+// Error codes. The first group is the contract of every
+// authentication refusal (README, "Error body"); the second covers what any
+// HTTP API must answer.
 const (
 	Unauthorized       Code = "UNAUTHORIZED"        // 401: no credentials
 	ExpiredToken       Code = "EXPIRED_TOKEN"       // 401: token or key past its expiry
@@ -67,7 +68,7 @@ const (
 	// ReasonTooManySessions refines RATE_LIMITED: the credential has as
 	// many WebSocket sessions open as it may.
 	ReasonTooManySessions = "too_many_sessions"
-	// Reasons of INVALID_SIGNATURE (seed 001).
+	// Reasons of INVALID_SIGNATURE.
 	ReasonTimestampOutOfWindow = "timestamp_out_of_window"
 	ReasonSignatureMismatch    = "mismatch"
 	ReasonSignatureReplayed    = "replayed"

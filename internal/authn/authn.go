@@ -51,7 +51,7 @@ type Principal struct {
 	Method       Method
 	// Scopes granted to the credential. A route that requires scopes admits
 	// the principal only if it holds all of them; a route that requires none
-	// admits any principal (seed 004).
+	// admits any principal.
 	Scopes      []string
 	IPAllowlist ipallow.List // empty: any address
 	// Plan overrides the organization's plan for this credential, which

@@ -45,7 +45,7 @@ type Config struct {
 	DefaultPlan string `yaml:"default_plan" env:"DEFAULT_PLAN"`
 	Usage       Usage  `yaml:"usage" envPrefix:"USAGE_"`
 	X402        X402   `yaml:"x402" envPrefix:"X402_"`
-	// ResponseSigning configures signed responses (seed 003).
+	// ResponseSigning configures signed responses.
 	ResponseSigning ResponseSigning `yaml:"response_signing" envPrefix:"RESPONSE_SIGNING_"`
 	// Webhooks configures webhook deliveries.
 	Webhooks Webhooks `yaml:"webhooks" envPrefix:"WEBHOOKS_"`
@@ -265,7 +265,7 @@ type Auth struct {
 	// fail with 503 meanwhile. 0: no grace.
 	StoreOutageGrace time.Duration `yaml:"store_outage_grace" env:"STORE_OUTAGE_GRACE"`
 	// SignatureWindow is how far a signed request's timestamp may be from
-	// the server's clock, either way (seed 001: 5 minutes).
+	// the server's clock, either way (5 minutes by default).
 	SignatureWindow time.Duration `yaml:"signature_window" env:"SIGNATURE_WINDOW"`
 	// SessionCacheTTL is how long this node trusts, from memory, that a
 	// dashboard session (a refresh-token family) has not been revoked.
@@ -448,8 +448,8 @@ type Usage struct {
 	RetryFor time.Duration `yaml:"retry_for" env:"RETRY_FOR"`
 }
 
-// X402 configures wallet subscriptions: plans sold for x402 payments (seed
-// 004), and sign-in with the paying wallet (SIWX). When enabled, a request
+// X402 configures wallet subscriptions: plans sold for x402 payments, and
+// sign-in with the paying wallet (SIWX). When enabled, a request
 // without a valid credential on a route that needs one gets 402 Payment
 // Required with the payment requirements, instead of 401.
 type X402 struct {

@@ -55,7 +55,7 @@ func hello(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// kytScore stands for a scoped endpoint (seed 004: KYT needs kyt.read).
+// kytScore stands for a scoped endpoint (KYT needs kyt.read).
 func kytScore(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{
 		"address":    r.URL.Query().Get("address"),

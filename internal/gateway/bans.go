@@ -16,7 +16,7 @@ import (
 // ReasonBanned is the reason of the refusal of a banned caller.
 const ReasonBanned = "banned"
 
-// Bans are the gateway's temporary bans (seed 000's auto protection): of a
+// Bans are the gateway's temporary bans (automatic protection): of a
 // client address, checked before its credential is even read, and of a
 // credential or an organization, checked once the caller is known. An
 // address that keeps presenting bad credentials is banned by itself:

@@ -45,8 +45,8 @@ var DefaultUpgrades = []string{"websocket"}
 // Options configure a Gateway.
 type Options struct {
 	// Authenticators are the authentication methods, by priority: for each
-	// request the first whose credential is present decides (seed 004:
-	// wallet signature, then API key, then JWT Bearer).
+	// request the first whose credential is present decides (wallet
+	// signature, then API key, then JWT Bearer).
 	Authenticators []authn.Authenticator
 	// Limiter decides the rate limit and quota of authenticated requests;
 	// nil: unlimited.
@@ -66,8 +66,8 @@ type Options struct {
 	// replaced. Default: trust nobody.
 	TrustedPeer func(remoteAddr string) bool
 	// NoCredentials, when set, answers a request that carries no credential
-	// of any method on a route that needs one: x402's 402 Payment Required
-	// (seed 004). Default: 401 UNAUTHORIZED with a WWW-Authenticate
+	// of any method on a route that needs one: x402's 402 Payment Required.
+	// Default: 401 UNAUTHORIZED with a WWW-Authenticate
 	// challenge per method. It is called for each such request, so that
 	// its answer may change (x402's sign-in-with-x challenge does).
 	NoCredentials func() *apierror.Error

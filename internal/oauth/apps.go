@@ -22,7 +22,7 @@ import (
 // Limits on apps.
 const (
 	// SecretLength is the length of a client secret: base62 characters from
-	// crypto/rand, about 381 bits (seed 000: "64 random characters").
+	// crypto/rand, about 381 bits (64 random characters).
 	SecretLength  = 64
 	MaxNameLength = 64
 	// MaxAppsPerOrg bounds the apps of one organization.

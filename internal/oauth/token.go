@@ -130,7 +130,7 @@ func ParseScope(param string) ([]string, error) {
 
 // Issue signs an access token for app with the requested scopes, which must
 // be among the app's allowed scopes. A token requested without scopes
-// carries none: it may call every route that requires none (seed 004).
+// carries none: it may call every route that requires none.
 func (s *Service) Issue(app store.App, scopes []string) (Token, error) {
 	for _, sc := range scopes {
 		if !slices.Contains(app.AllowedScopes, sc) {

@@ -138,8 +138,8 @@ var nodeBodies = []struct {
 	{"large", bodyOf(256 << 10)},
 }
 
-// TestNodeVerifiesSignatures checks signatures with Node.js, as seed 003's
-// clients do: the seed's snippet (createVerify('RSA-SHA256')), the digest
+// TestNodeVerifiesSignatures checks signatures with Node.js, as the
+// README's clients do: its snippet (createVerify('RSA-SHA256')), the digest
 // named SHA256, and the JWK; with the keyring's keys before and after a
 // rotation, and the golden signatures.
 func TestNodeVerifiesSignatures(t *testing.T) {

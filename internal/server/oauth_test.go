@@ -114,7 +114,7 @@ func TestOAuthClientCredentialsFlow(t *testing.T) {
 	if got.Get("Authorization") != "" || got.Get("X-Tollgate-Credential") != a.ClientID || got.Get("X-Tollgate-App") != a.ID || got.Get("X-Tollgate-Org") == "" {
 		t.Fatalf("upstream headers: %v", got)
 	}
-	// A token without scopes may not call a scoped route (seed 004).
+	// A token without scopes may not call a scoped route.
 	r = do(t, "GET", n.base+"/v1/kyt/score", nil, bearer(plain)...)
 	wantRefusal(t, r, 403, "INSUFFICIENT_SCOPE")
 	if !strings.Contains(r.Header.Get("WWW-Authenticate"), `error="insufficient_scope"`) {
@@ -209,7 +209,7 @@ func TestBearerTokenChecks(t *testing.T) {
 		{"not a JWT", bearer("hello"), 401, "INVALID_TOKEN"},
 		{"empty bearer", []string{"Authorization", "Bearer"}, 401, "INVALID_TOKEN"},
 		{"other scheme is no credential", []string{"Authorization", "Basic dXNlcjpwYXNz"}, 401, "UNAUTHORIZED"},
-		// Priority (seed 004): the API key is evaluated, never the token.
+		// Priority: the API key is evaluated, never the token.
 		{"bad API key and good token", append([]string{"X-API-KEY", "tgk_bad"}, bearer(tok)...), 401, "INVALID_CREDENTIALS"},
 	}
 	for _, tt := range tests {

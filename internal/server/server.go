@@ -264,7 +264,7 @@ func (s *Server) build(ctx context.Context) error {
 		OnDecision:       func(o counters.LimitOutcome) { s.metrics.ObserveLimit(outcomeLabel(o)) },
 		OnQuota:          s.quotaEvent,
 	})
-	// Seed 004's priority: SIWX (when x402 is enabled), API key, JWT.
+	// The priority of the methods: SIWX (when x402 is enabled), API key, JWT.
 	methods := []authn.Authenticator{
 		gateway.APIKeyMethod{Keys: s.keys, Signatures: &gateway.SignatureChecker{
 			Counters: s.counters, Clock: s.clock, Window: cfg.Auth.SignatureWindow, TrustedPeer: resolver.TrustsPeer,

@@ -16,7 +16,7 @@ import (
 	"github.com/tollgate/tollgate/internal/webhooks"
 )
 
-// Scopes an OAuth token needs on /api/v1/webhooks (seed 004).
+// Scopes an OAuth token needs on /api/v1/webhooks.
 const (
 	ScopeWebhookRead  = "webhook.read"
 	ScopeWebhookWrite = "webhook.write"
@@ -93,7 +93,7 @@ var errWebhookRole = apierror.New(http.StatusForbidden, apierror.Forbidden,
 
 // authorizeWebhooks admits a dashboard session (any member reads, owners
 // and admins write) or an OAuth access token with the webhook.read or
-// webhook.write scope (seed 004: INSUFFICIENT_SCOPE otherwise).
+// webhook.write scope (INSUFFICIENT_SCOPE otherwise).
 func (s *Server) authorizeWebhooks(r *http.Request, write bool) (webhooks.Caller, error) {
 	token, ok := httpx.BearerToken(r)
 	if !ok {

@@ -145,7 +145,7 @@ func TestWebhooks(t *testing.T) {
 		}
 	}
 
-	// OAuth tokens: webhook.read reads, webhook.write writes (seed 004).
+	// OAuth tokens: webhook.read reads, webhook.write writes.
 	a := n.createApp(token, map[string]any{"allowed_scopes": []string{"webhook.read", "webhook.write", "kyt.read"}})
 	readTok, writeTok, otherTok := n.accessToken(a, "webhook.read"), n.accessToken(a, "webhook.write"), n.accessToken(a, "kyt.read")
 	if r := do(t, "GET", n.base+"/api/v1/webhooks", nil, bearer(readTok)...); r.Status != 200 || !strings.Contains(string(r.Body), id) {

@@ -1,5 +1,5 @@
-// Package siwx verifies Sign-In with X tokens (seed 004, "Method 3: Wallet
-// Signature"): "Authorization: SIWX base64(message).signature", where the
+// Package siwx verifies Sign-In with X tokens (wallet signatures):
+// "Authorization: SIWX base64(message).signature", where the
 // message is an EIP-4361 (Sign-In with Ethereum) message or its Solana
 // counterpart (SIWS), signed by the wallet it names: EIP-191 personal_sign
 // for EVM chains, Ed25519 for Solana. See [ParseToken] for the token's

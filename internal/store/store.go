@@ -193,8 +193,8 @@ type Plan struct {
 	UpdatedAt         time.Time
 }
 
-// Subscription is a wallet's paid access, bought with x402 payments (seed
-// 004). A wallet's first purchase creates an organization of its own, as
+// Subscription is a wallet's paid access, bought with x402 payments. A
+// wallet's first purchase creates an organization of its own, as
 // which its requests are authorized, limited and metered; the organization's
 // plan is the plan last bought.
 type Subscription struct {

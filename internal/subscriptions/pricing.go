@@ -17,7 +17,7 @@ import (
 	"github.com/tollgate/tollgate/internal/siwx"
 )
 
-// Paths Tollgate serves for x402 (seed 004).
+// Paths Tollgate serves for x402.
 const (
 	PricingPath  = "/x402/pricing"
 	PurchasePath = "/x402/purchase"

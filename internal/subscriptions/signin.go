@@ -1,5 +1,5 @@
 // Package subscriptions signs wallets in (SIWX) on the strength of the
-// subscriptions they bought with x402 payments (seed 004).
+// subscriptions they bought with x402 payments.
 //
 // A SIWX credential is an EIP-4361 message (or its Solana counterpart) signed
 // by a wallet, sent as "Authorization: SIWX base64(message).signature", or as

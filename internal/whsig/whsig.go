@@ -27,7 +27,7 @@
 //
 // # X-Webhook-Signature
 //
-// The header of Tollgate's seed documents, in the form of Stripe's
+// Tollgate's own header, in the form of Stripe's
 // Stripe-Signature:
 //
 //	X-Webhook-Signature: t=1614265330,v1=<hex>[,v1=<hex> ...]

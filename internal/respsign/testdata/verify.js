@@ -1,5 +1,5 @@
 // Verifies response signatures independently of the Go code, with Node.js's
-// crypto (OpenSSL), the way seed 003 tells clients to.
+// crypto (OpenSSL), the way the README tells clients to.
 //
 // Usage: node verify.js cases.json
 //
