@@ -81,6 +81,15 @@ func (c *Config) Validate() error {
 	if s.ReadHeaderTimeout <= 0 || s.IdleTimeout <= 0 || s.ShutdownTimeout <= 0 {
 		bad("server timeouts must be positive")
 	}
+	if s.BodyTimeout <= 0 || s.SendTimeout <= 0 {
+		bad("server.body_timeout and server.send_timeout must be positive")
+	}
+	if s.MinBodyRate < 0 {
+		bad("server.min_body_rate must not be negative (0: no extension of body_timeout)")
+	}
+	if s.MaxConnectionsPerIP < 0 || s.MaxConnections < 0 || c.AuthService.MaxConnectionsPerIP < 0 {
+		bad("server.max_connections_per_ip, server.max_connections and auth_service.max_connections_per_ip must not be negative (0: no limit)")
+	}
 
 	if c.Admin.Listen != "" {
 		if _, _, err := net.SplitHostPort(c.Admin.Listen); err != nil {

@@ -30,6 +30,7 @@ import (
 	"github.com/tollgate/tollgate/internal/clientip"
 	"github.com/tollgate/tollgate/internal/clock"
 	"github.com/tollgate/tollgate/internal/config"
+	"github.com/tollgate/tollgate/internal/connguard"
 	"github.com/tollgate/tollgate/internal/controlapi"
 	"github.com/tollgate/tollgate/internal/counters"
 	"github.com/tollgate/tollgate/internal/counters/failover"
@@ -111,6 +112,8 @@ type Server struct {
 
 	public, admin     *http.Server
 	publicLn, adminLn net.Listener
+	// The connection guards of the listeners (see listenerGuard).
+	publicGuard, adminGuard, authGuard, grpcGuard *connguard.Guard
 	// The decision API (auth_service.listen and grpc_listen).
 	authSrv    *http.Server
 	authLn     net.Listener
@@ -366,10 +369,13 @@ func (s *Server) buildListeners(resolver *clientip.Resolver, mux *http.ServeMux,
 	if cfg.ResponseSigning.All && sign != nil {
 		core = sign(core) // every response, the control plane's included
 	}
+	var bodyDeadline httpx.Middleware
+	s.publicGuard, bodyDeadline = s.listenerGuard(listenerPublic, resolver, cfg.Server.MaxConnectionsPerIP, cfg.Server.MaxConnections)
 	publicHandler := httpx.Chain(core,
 		httpx.Recover(s.log),
 		httpx.RequestInfo(ids, clientIP, s.clock, accessLog),
 		httpx.HSTS(cfg.Server.HSTSMaxAge, cfg.Server.HSTSIncludeSubdomains),
+		bodyDeadline,
 		httpx.LimitBody(cfg.Server.MaxBodyBytes),
 	)
 
@@ -414,14 +420,17 @@ func (s *Server) buildListeners(resolver *clientip.Resolver, mux *http.ServeMux,
 				Counters: s.counters, Clock: s.clock, MaxBody: cfg.Server.MaxAPIBodyBytes, Pprof: cfg.Admin.Pprof,
 			}))
 		}
+		s.adminGuard, bodyDeadline = s.listenerGuard(listenerAdmin, resolver, cfg.Server.MaxConnectionsPerIP, 0)
 		s.admin = &http.Server{
 			Handler: httpx.Chain(adminMux,
 				httpx.Recover(s.log),
 				httpx.RequestInfo(ids, func(r *http.Request) netip.Addr { return resolver.ClientIP(r.RemoteAddr, nil) }, s.clock, accessLog),
+				bodyDeadline,
 				httpx.LimitBody(cfg.Server.MaxAPIBodyBytes),
 			),
 			ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout,
 			IdleTimeout:       cfg.Server.IdleTimeout,
+			MaxHeaderBytes:    64 << 10,
 			ErrorLog:          errorLog,
 		}
 	}
@@ -440,12 +449,12 @@ func (s *Server) Store() store.Store { return s.store }
 // Start binds the listeners and serves in the background.
 func (s *Server) Start() error {
 	var err error
-	if s.publicLn, err = net.Listen("tcp", s.cfg.Server.Listen); err != nil {
-		return fmt.Errorf("server: listen: %w", err)
+	if s.publicLn, err = listen(true, s.cfg.Server.Listen, listenerPublic, s.publicGuard); err != nil {
+		return err
 	}
-	if s.adminLn, err = listen(s.admin != nil, s.cfg.Admin.Listen, "admin"); err == nil {
-		if s.authLn, err = listen(s.authSrv != nil, s.cfg.AuthService.Listen, "auth_service"); err == nil {
-			s.grpcLn, err = listen(s.grpcSrv != nil, s.cfg.AuthService.GRPCListen, "auth_service grpc")
+	if s.adminLn, err = listen(s.admin != nil, s.cfg.Admin.Listen, listenerAdmin, s.adminGuard); err == nil {
+		if s.authLn, err = listen(s.authSrv != nil, s.cfg.AuthService.Listen, listenerAuth, s.authGuard); err == nil {
+			s.grpcLn, err = listen(s.grpcSrv != nil, s.cfg.AuthService.GRPCListen, listenerGRPC, s.grpcGuard)
 		}
 	}
 	if err != nil {
