@@ -5,8 +5,9 @@
 //     past a limit are closed at once, as are those past a limit on the
 //     listener's total. The address is the TCP peer's, the only one known
 //     before a request is read; IPv6 peers are counted by /64, the
-//     allocation of one subscriber (RFC 6177), since a host can pick any
-//     address in it. Peers an Exempt function names (trusted proxies, which
+//     smallest prefix a site is assigned (RFC 6177), since a host can pick
+//     any address in its subnet (a site with a shorter prefix counts as
+//     several peers). Peers an Exempt function names (trusted proxies, which
 //     carry every client) are not limited per address;
 //   - a write to a client may block for at most a send timeout: a client
 //     that stops reading its response (a "slow read") has its connection
