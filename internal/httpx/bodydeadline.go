@@ -41,8 +41,10 @@ type SlowBody struct {
 	// handler.
 	Elapsed time.Duration
 	// Answered says the client was answered 408 REQUEST_TIMEOUT. It is
-	// false when the response had begun before the cut: the connection
-	// (or the HTTP/2 stream) is then cut short.
+	// false when the response had begun before the cut (the connection, or
+	// the HTTP/2 stream, is then cut short), and when the handler had
+	// answered without reading the body (its answer is sent, and the
+	// connection closed).
 	Answered bool
 }
 
@@ -63,8 +65,10 @@ type SlowBody struct {
 // A handler that answers an HTTP/1.x request without reading all of its
 // body (a refusal, typically) has the rest read and discarded before its
 // answer goes out, as net/http would do itself (up to 256 KiB; with more
-// left, net/http closes the connection instead), but through the deadline,
-// so that such a cut is answered, counted and reported like the others.
+// left, net/http closes the connection instead), but within Timeout and
+// without extension, since nobody needs that body. If it does not arrive in
+// time, the handler's answer is sent all the same (it says more than a
+// 408), the connection is closed, and the cut is reported like the others.
 // With Expect: 100-continue the client sends no body unless it is read, so
 // none is awaited. Handlers must not use ResponseController.EnableFullDuplex.
 //
@@ -181,6 +185,7 @@ type bodyGuard struct {
 	deadline time.Time // the read deadline set
 	reading  bool      // the first read happened
 	ended    bool      // EOF was read; the deadline is cleared
+	draining bool      // the handler answered: no more extension
 	received atomic.Int64
 
 	timedOut atomic.Bool
@@ -218,7 +223,7 @@ func (br *bodyReader) Read(p []byte) (int, error) {
 	n, err := b.body.Read(p)
 	if n > 0 {
 		total := b.received.Add(int64(n))
-		if b.rate > 0 && !b.ended {
+		if b.rate > 0 && !b.ended && !b.draining {
 			b.extend(total)
 		}
 	}
@@ -318,7 +323,13 @@ func (b *bodyGuard) begin() bool {
 	}
 	b.began = true
 	if b.h1 && !b.expectContinue && !b.timedOut.Load() && !b.hijacked.Load() {
-		b.drain()
+		if b.drain() {
+			// The handler answered without the body, which came too
+			// slowly: its answer says more than a 408 would. The rest of
+			// the body is on the wire: the connection is closed.
+			b.rw.Header().Set("Connection", "close")
+			return false
+		}
 	}
 	if !b.timedOut.Load() {
 		return false
@@ -332,21 +343,27 @@ func (b *bodyGuard) begin() bool {
 const maxDrain = 256 << 10
 
 // drain reads and discards what is left of an HTTP/1.x body before the
-// response, through the deadline, as net/http would without it: the client
-// may be sending the whole request before reading the response. A body with
-// more than maxDrain bytes left is not read: net/http closes the connection
-// after the response instead.
-func (b *bodyGuard) drain() {
+// response, as net/http would (the client may be sending the whole request
+// before reading the response), but within Timeout and without extension:
+// a body nobody needs earns no time. A body with more than maxDrain bytes
+// left is not read: net/http closes the connection after the response
+// instead. drain reports whether the body timed out.
+func (b *bodyGuard) drain() (cut bool) {
 	b.mu.Lock()
 	ended := b.ended
+	b.draining = true
+	if limit := time.Now().Add(b.timeout); !ended && b.reading && b.deadline.After(limit) {
+		b.setDeadline(limit) // what was earned by a partial read is not for this
+	}
 	b.mu.Unlock()
 	if ended {
-		return
+		return false
 	}
 	if cl := b.req.ContentLength; cl > 0 && cl-b.received.Load() > maxDrain {
-		return
+		return false
 	}
 	_, _ = io.CopyN(io.Discard, (*bodyReader)(b), maxDrain+1)
+	return b.timedOut.Load()
 }
 
 // answer writes the 408 in place of the handler's response. HTTP/1.x

@@ -97,13 +97,20 @@ func trickle(t *testing.T, addr, head string, length int, every time.Duration) s
 // connection closed.
 func expect408(t *testing.T, raw string) {
 	t.Helper()
+	expectCut(t, raw, http.StatusRequestTimeout, "REQUEST_TIMEOUT")
+}
+
+// expectCut checks a raw HTTP/1.1 answer: status and error code, and the
+// connection closed.
+func expectCut(t *testing.T, raw string, status int, code string) {
+	t.Helper()
 	resp, err := http.ReadResponse(bufio.NewReader(strings.NewReader(raw)), nil)
 	if err != nil {
 		t.Fatalf("answer %q: %v", raw, err)
 	}
 	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusRequestTimeout || !strings.Contains(string(body), `"code":"REQUEST_TIMEOUT"`) || !resp.Close {
-		t.Fatalf("answer %d (close %v) %s, want 408 REQUEST_TIMEOUT and Connection: close", resp.StatusCode, resp.Close, body)
+	if resp.StatusCode != status || !strings.Contains(string(body), `"code":"`+code+`"`) || !resp.Close {
+		t.Fatalf("answer %d (close %v) %s, want %d %s and Connection: close", resp.StatusCode, resp.Close, body, status, code)
 	}
 }
 
@@ -118,24 +125,62 @@ func waitCut(t *testing.T, cuts <-chan SlowBody) SlowBody {
 	}
 }
 
-// A body sent a byte at a time is cut and answered 408, whether the
-// handler reads it (and answers its read error with a 400 of its own) or
-// refuses the request without reading it.
+// A body sent a byte at a time is cut: answered 408 when the handler reads
+// it (and answers its read error with a 400 of its own), answered with the
+// handler's refusal when it refuses without reading it; the connection is
+// closed either way, and the cut reported.
 func TestBodyDeadlineCutsATrickleHTTP1(t *testing.T) {
 	o := BodyDeadlineOptions{Timeout: 300 * time.Millisecond, MinRate: 500}
-	handlers := map[string]http.HandlerFunc{
-		"reads":   readAll,
-		"refuses": func(w http.ResponseWriter, r *http.Request) { apierror.Write(w, r, apierror.ErrUnauthorized) },
+	t.Run("reads", func(t *testing.T) {
+		addr, cuts := slowServer(t, o, http.HandlerFunc(readAll))
+		expect408(t, trickle(t, addr, "POST /upload HTTP/1.1\r\nHost: x\r\n", 60000, 20*time.Millisecond))
+		if c := waitCut(t, cuts); !c.Answered || c.Received > 60000 {
+			t.Errorf("cut reported as %+v", c)
+		}
+	})
+	t.Run("refuses", func(t *testing.T) {
+		addr, cuts := slowServer(t, o, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			apierror.Write(w, r, apierror.ErrUnauthorized)
+		}))
+		expectCut(t, trickle(t, addr, "POST /upload HTTP/1.1\r\nHost: x\r\n", 60000, 20*time.Millisecond), 401, "UNAUTHORIZED")
+		if c := waitCut(t, cuts); c.Answered {
+			t.Errorf("cut reported as %+v", c)
+		}
+	})
+}
+
+// A refused request's body earns no time: sent at the minimum rate, it is
+// still cut after Timeout, where a body being read would go on.
+func TestBodyDeadlineDrainEarnsNothing(t *testing.T) {
+	addr, cuts := slowServer(t, BodyDeadlineOptions{Timeout: 300 * time.Millisecond, MinRate: 100},
+		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { apierror.Write(w, r, apierror.ErrUnauthorized) }))
+	// 100 bytes every 50 ms: 2000 B/s, twenty times the minimum rate.
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for name, h := range handlers {
-		t.Run(name, func(t *testing.T) {
-			addr, cuts := slowServer(t, o, h)
-			expect408(t, trickle(t, addr, "POST /upload HTTP/1.1\r\nHost: x\r\n", 60000, 20*time.Millisecond))
-			if c := waitCut(t, cuts); !c.Answered || c.Received > 60000 {
-				t.Errorf("cut reported as %+v", c)
+	defer c.Close()
+	_, _ = io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n")
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
 			}
-		})
-	}
+			if _, err := c.Write([]byte(strings.Repeat("d", 100))); err != nil {
+				return
+			}
+		}
+	}()
+	_ = c.SetReadDeadline(time.Now().Add(answerWithin))
+	raw, _ := io.ReadAll(c)
+	expectCut(t, string(raw), 401, "UNAUTHORIZED")
+	waitCut(t, cuts)
 }
 
 // A chunked body (no declared length) is cut as well.
