@@ -215,13 +215,14 @@ func (b *pacedBody) Read(p []byte) (int, error) {
 // plane.
 func TestSlowUploadAboveTheMinimumRate(t *testing.T) {
 	be := newRecorder(t, nil)
-	n := start(t, withServer(baseYAML(t.TempDir(), be.URL), "body_timeout: 200ms", "min_body_rate: 500"), nil)
-	// 4000 bytes, 400 every 80 ms: 5000 B/s, ten times the minimum, about
-	// 0.8 s in all.
-	tick := time.NewTicker(80 * time.Millisecond)
+	n := start(t, withServer(baseYAML(t.TempDir(), be.URL), "body_timeout: 1s", "min_body_rate: 500"), nil)
+	// 3200 bytes, 400 every 200 ms: 2000 B/s, four times the minimum,
+	// about 1.6 s in all. Each chunk earns 0.8 s, room for a loaded
+	// machine's stalls.
+	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
-	req, _ := http.NewRequest("POST", n.base+"/status", &pacedBody{left: 4000, chunk: 400, tick: tick.C})
-	req.ContentLength = 4000
+	req, _ := http.NewRequest("POST", n.base+"/status", &pacedBody{left: 3200, chunk: 400, tick: tick.C})
+	req.ContentLength = 3200
 	resp, err := (&http.Client{Timeout: answerWithin}).Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -230,7 +231,7 @@ func TestSlowUploadAboveTheMinimumRate(t *testing.T) {
 		t.Fatalf("slow upload: %d %s", r.Status, r.Body)
 	}
 	all := be.all()
-	if len(all) != 1 || len(all[0].Body) != 4000 {
+	if len(all) != 1 || len(all[0].Body) != 3200 {
 		t.Fatalf("the upstream received %d requests, the last with %d bytes", len(all), len(all[len(all)-1].Body))
 	}
 }
