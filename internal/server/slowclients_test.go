@@ -110,7 +110,7 @@ func waitMetric(t *testing.T, n *node, series string, want int) {
 	}
 }
 
-// The slowloris of the security review: headers declaring 60000 bytes, then
+// The slowloris attack: headers declaring 60000 bytes, then
 // a byte at a time. Every listener cuts it after server.body_timeout and
 // answers 408, whatever the request: proxied (read by the upstream's
 // transport, or refused before it), control plane, admin API, decision API,
