@@ -110,11 +110,11 @@ func waitMetric(t *testing.T, n *node, series string, want int) {
 	}
 }
 
-// The slowloris attack: headers declaring 60000 bytes, then
-// a byte at a time. Every listener cuts it after server.body_timeout and
-// answers 408, whatever the request: proxied (read by the upstream's
-// transport, or refused before it), control plane, admin API, decision API,
-// over HTTP/1.1 and h2c.
+// The slowloris attack: headers declaring 60000 bytes, then a byte at a
+// time. Every listener cuts it after server.body_timeout and closes the
+// connection, whatever the request: proxied (read by the upstream's
+// transport), control plane, admin API, decision API, over HTTP/1.1 and
+// h2c, answered 408; refused before the upstream, answered its refusal.
 func TestSlowlorisIsCut(t *testing.T) {
 	be := newRecorder(t, nil)
 	yaml := withServer(baseYAML(t.TempDir(), be.URL), "body_timeout: 300ms", "min_body_rate: 500") + fmt.Sprintf(`
