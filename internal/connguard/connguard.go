@@ -17,7 +17,8 @@
 //     returned, so that http.Server and grpc.Server retry with their
 //     backoff.
 //
-// Refusals and accept errors are logged through a logging.Throttle, so that
+// Refusals, accept errors and send timeouts are logged through a
+// logging.Throttle each, so that
 // a flood of them costs one line per second.
 package connguard
 
