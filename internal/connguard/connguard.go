@@ -18,8 +18,7 @@
 //     backoff.
 //
 // Refusals, accept errors and send timeouts are logged through a
-// logging.Throttle each, so that
-// a flood of them costs one line per second.
+// logging.Throttle each, so that a flood of them costs one line per second.
 package connguard
 
 import (
