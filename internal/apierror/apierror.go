@@ -41,6 +41,7 @@ const (
 	BadRequest           Code = "BAD_REQUEST"            // 400: invalid input
 	NotFound             Code = "NOT_FOUND"              // 404
 	MethodNotAllowed     Code = "METHOD_NOT_ALLOWED"     // 405
+	RequestTimeout       Code = "REQUEST_TIMEOUT"        // 408: the request body did not arrive in time
 	Conflict             Code = "CONFLICT"               // 409
 	PayloadTooLarge      Code = "PAYLOAD_TOO_LARGE"      // 413
 	UnsupportedMediaType Code = "UNSUPPORTED_MEDIA_TYPE" // 415

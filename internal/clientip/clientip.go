@@ -84,6 +84,12 @@ func (r *Resolver) TrustsPeer(remoteAddr string) bool {
 	return ok && r.trusts(a)
 }
 
+// TrustsAddr reports whether the peer address a is a trusted proxy. A nil
+// Resolver trusts nobody.
+func (r *Resolver) TrustsAddr(a netip.Addr) bool {
+	return r != nil && r.trusts(a.Unmap())
+}
+
 // ClientIP returns the address of the client that sent a request.
 //
 // remoteAddr is the request's http.Request.RemoteAddr, the TCP peer, as

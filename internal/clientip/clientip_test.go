@@ -286,3 +286,22 @@ func TestTrustsPeer(t *testing.T) {
 		t.Error("nil Resolver trusts a peer")
 	}
 }
+
+func TestTrustsAddr(t *testing.T) {
+	r, err := NewResolver([]string{"10.0.0.0/8", "2001:db8::1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for addr, want := range map[string]bool{
+		"10.1.2.3": true, "::ffff:10.0.0.1": true, "2001:db8::1": true,
+		"192.0.2.1": false, "2001:db8::2": false, "fe80::1%eth0": false,
+	} {
+		if got := r.TrustsAddr(netip.MustParseAddr(addr)); got != want {
+			t.Errorf("TrustsAddr(%s) = %v, want %v", addr, got, want)
+		}
+	}
+	var none *Resolver
+	if none.TrustsAddr(netip.MustParseAddr("10.1.2.3")) {
+		t.Error("nil Resolver trusts an address")
+	}
+}

@@ -91,9 +91,35 @@ type Server struct {
 	// MaxBodyBytes bounds every request body, proxied or not.
 	MaxBodyBytes int64 `yaml:"max_body_bytes" env:"MAX_BODY_BYTES"`
 	// MaxAPIBodyBytes bounds control-plane JSON bodies.
-	MaxAPIBodyBytes   int64         `yaml:"max_api_body_bytes" env:"MAX_API_BODY_BYTES"`
+	MaxAPIBodyBytes int64 `yaml:"max_api_body_bytes" env:"MAX_API_BODY_BYTES"`
+	// ReadHeaderTimeout bounds the reading of a request's headers (and of
+	// a TLS handshake) on every listener, from the first byte.
 	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout" env:"READ_HEADER_TIMEOUT"`
-	IdleTimeout       time.Duration `yaml:"idle_timeout" env:"IDLE_TIMEOUT"`
+	// IdleTimeout closes a keep-alive connection left idle that long.
+	IdleTimeout time.Duration `yaml:"idle_timeout" env:"IDLE_TIMEOUT"`
+	// BodyTimeout is the time a request body has to arrive, counted from
+	// the end of its headers, on every HTTP listener (public, admin,
+	// decision API); MinBodyRate extends it. A body cut is answered 408
+	// REQUEST_TIMEOUT. Must be positive.
+	BodyTimeout time.Duration `yaml:"body_timeout" env:"BODY_TIMEOUT"`
+	// MinBodyRate, in bytes per second, extends BodyTimeout by one second
+	// for every MinBodyRate bytes of body received, as Apache's
+	// mod_reqtimeout MinRate does. 0: no extension, the whole body must
+	// arrive within BodyTimeout.
+	MinBodyRate int64 `yaml:"min_body_rate" env:"MIN_BODY_RATE"`
+	// SendTimeout bounds each write to a client on every listener: a
+	// client that reads nothing of its response for that long has its
+	// connection closed (nginx's send_timeout). Must be positive.
+	SendTimeout time.Duration `yaml:"send_timeout" env:"SEND_TIMEOUT"`
+	// MaxConnectionsPerIP bounds the connections open from one client
+	// address (IPv6: one /64) on the public and admin listeners; peers in
+	// TrustedProxies are exempt. The address is the TCP peer's. Over the
+	// limit a connection is closed at once. 0: no limit.
+	MaxConnectionsPerIP int `yaml:"max_connections_per_ip" env:"MAX_CONNECTIONS_PER_IP"`
+	// MaxConnections bounds the public listener's open connections, from
+	// everyone; over it a connection is closed at once. 0: no limit (the
+	// process's file-descriptor limit is then the bound).
+	MaxConnections int `yaml:"max_connections" env:"MAX_CONNECTIONS"`
 	// ShutdownTimeout bounds how long a graceful shutdown waits for
 	// in-flight requests.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout" env:"SHUTDOWN_TIMEOUT"`
@@ -207,6 +233,12 @@ type AuthService struct {
 	DecisionCacheTTL time.Duration `yaml:"decision_cache_ttl" env:"DECISION_CACHE_TTL"`
 	// DecisionCacheSize bounds the cached decisions.
 	DecisionCacheSize int `yaml:"decision_cache_size" env:"DECISION_CACHE_SIZE"`
+	// MaxConnectionsPerIP bounds the connections open from one peer
+	// address (IPv6: one /64) on the decision API's listeners, HTTP and
+	// gRPC; peers in server.trusted_proxies are exempt. 0 (default): no
+	// limit, since every caller of the decision API is a proxy (nginx,
+	// Envoy, gateway-role nodes) carrying many clients' requests.
+	MaxConnectionsPerIP int `yaml:"max_connections_per_ip" env:"MAX_CONNECTIONS_PER_IP"`
 }
 
 // SQLite configures the embedded store.
@@ -548,6 +580,11 @@ func Default() Config {
 			IdleTimeout:       120 * time.Second,
 			ShutdownTimeout:   30 * time.Second,
 			Upgrades:          []string{"websocket"},
+			// Apache's mod_reqtimeout default: body=20,MinRate=500.
+			BodyTimeout:         20 * time.Second,
+			MinBodyRate:         500,
+			SendTimeout:         60 * time.Second,
+			MaxConnectionsPerIP: 256,
 		},
 		Storage:  Storage{Type: "sqlite", SQLite: SQLite{Path: "./tollgate.db"}},
 		Counters: Counters{Type: "memory", FailureMode: "closed", Redis: Redis{Prefix: "tollgate:"}},

@@ -170,6 +170,12 @@ func TestValidationErrors(t *testing.T) {
 		{"webhook grace", base + "webhooks: {secret_grace: -1h}", "webhooks.secret_grace"},
 		{"webhook retention", base + "webhooks: {retention: 1h}", "webhooks.retention"},
 		{"webhook workers", base + "webhooks: {workers: 0}", "webhooks.workers"},
+		{"no body timeout", "server: {listen: 127.0.0.1:8080, insecure_http: true, body_timeout: 0s}", "server.body_timeout"},
+		{"negative send timeout", "server: {listen: 127.0.0.1:8080, insecure_http: true, send_timeout: -1s}", "server.send_timeout"},
+		{"negative body rate", "server: {listen: 127.0.0.1:8080, insecure_http: true, min_body_rate: -1}", "server.min_body_rate"},
+		{"negative per-ip limit", "server: {listen: 127.0.0.1:8080, insecure_http: true, max_connections_per_ip: -1}", "max_connections_per_ip"},
+		{"negative connection cap", "server: {listen: 127.0.0.1:8080, insecure_http: true, max_connections: -5}", "server.max_connections"},
+		{"negative decision api limit", base + "auth_service: {max_connections_per_ip: -1}", "auth_service.max_connections_per_ip"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -178,6 +184,35 @@ func TestValidationErrors(t *testing.T) {
 				t.Fatalf("err = %v, want it to mention %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// The slow-client defaults (README, Security notes), and their environment
+// variables.
+func TestSlowClientSettings(t *testing.T) {
+	base := "server: {listen: 127.0.0.1:8080, insecure_http: true}\n"
+	cfg, err := Parse([]byte(base), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := cfg.Server
+	if s.BodyTimeout != 20*time.Second || s.MinBodyRate != 500 || s.SendTimeout != time.Minute ||
+		s.MaxConnectionsPerIP != 256 || s.MaxConnections != 0 || cfg.AuthService.MaxConnectionsPerIP != 0 ||
+		s.ReadHeaderTimeout != 10*time.Second {
+		t.Errorf("defaults: %+v, auth_service.max_connections_per_ip %d", s, cfg.AuthService.MaxConnectionsPerIP)
+	}
+	cfg, err = Parse([]byte(base), []string{
+		"TOLLGATE_SERVER_BODY_TIMEOUT=5s", "TOLLGATE_SERVER_MIN_BODY_RATE=0", "TOLLGATE_SERVER_SEND_TIMEOUT=30s",
+		"TOLLGATE_SERVER_MAX_CONNECTIONS_PER_IP=0", "TOLLGATE_SERVER_MAX_CONNECTIONS=10000",
+		"TOLLGATE_AUTH_SERVICE_MAX_CONNECTIONS_PER_IP=64",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s = cfg.Server
+	if s.BodyTimeout != 5*time.Second || s.MinBodyRate != 0 || s.SendTimeout != 30*time.Second ||
+		s.MaxConnectionsPerIP != 0 || s.MaxConnections != 10000 || cfg.AuthService.MaxConnectionsPerIP != 64 {
+		t.Errorf("from the environment: %+v, auth_service.max_connections_per_ip %d", s, cfg.AuthService.MaxConnectionsPerIP)
 	}
 }
 

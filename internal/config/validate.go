@@ -92,6 +92,15 @@ func (c *Config) Validate() error {
 			bad("server.upgrades: %q is not a protocol name (RFC 9110 section 7.8), such as websocket", u)
 		}
 	}
+	if s.BodyTimeout <= 0 || s.SendTimeout <= 0 {
+		bad("server.body_timeout and server.send_timeout must be positive")
+	}
+	if s.MinBodyRate < 0 {
+		bad("server.min_body_rate must not be negative (0: no extension of body_timeout)")
+	}
+	if s.MaxConnectionsPerIP < 0 || s.MaxConnections < 0 || c.AuthService.MaxConnectionsPerIP < 0 {
+		bad("server.max_connections_per_ip, server.max_connections and auth_service.max_connections_per_ip must not be negative (0: no limit)")
+	}
 
 	if c.Admin.Listen != "" {
 		if _, _, err := net.SplitHostPort(c.Admin.Listen); err != nil {

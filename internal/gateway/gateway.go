@@ -24,6 +24,7 @@ import (
 	"github.com/tollgate/tollgate/internal/clock"
 	"github.com/tollgate/tollgate/internal/config"
 	"github.com/tollgate/tollgate/internal/headerpolicy"
+	"github.com/tollgate/tollgate/internal/httpx"
 	"github.com/tollgate/tollgate/internal/reqinfo"
 )
 
@@ -614,6 +615,11 @@ func (g *Gateway) proxyError(w http.ResponseWriter, r *http.Request, err error) 
 	switch {
 	case errors.As(err, &tooLarge):
 		apierror.Write(w, r, err) // 413
+	case httpx.BodyTimedOut(w):
+		// The client's body came too slowly (the transport's error may be
+		// the request's context, which net/http cancels on the read error).
+		apierror.Write(w, r, apierror.New(http.StatusRequestTimeout, apierror.RequestTimeout,
+			"request body not received in time").Wrap(err))
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
 		// The client went away; nobody is listening for an answer.
 		reqinfo.From(r.Context()).Err = err

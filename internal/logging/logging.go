@@ -1,7 +1,8 @@
 // Package logging builds Tollgate's structured logger: JSON (or text) lines
 // through log/slog, written through a buffer that is flushed every few
 // hundred milliseconds and on Close, so that an access-log line per request
-// does not cost a system call per request.
+// does not cost a system call per request. A Throttle paces the lines a
+// client or an outage could repeat thousands of times a second.
 package logging
 
 import (

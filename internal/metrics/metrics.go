@@ -17,7 +17,13 @@
 //	counters_unavailable                        gauge (1 while Redis is unreachable)
 //	counters_outages_total                      counter
 //	counters_fallback_decisions_total           counter (fail-open decisions)
+//	connections_open{listener}                  gauge
+//	connections_refused_total{listener,reason}  counter (per_address, total)
+//	accept_errors_total{listener}               counter
+//	send_timeouts_total{listener}               counter
+//	request_body_timeouts_total{listener}       counter
 //
+// The listener label names one of the node's listeners (see Listener).
 // An empty route or auth method is exported as "none". Label values come
 // from the configuration (routes), fixed code sets (statuses, error codes,
 // reasons, auth methods) and the caller; never from raw request input, so
@@ -27,6 +33,7 @@ package metrics
 import (
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -70,6 +77,13 @@ type Metrics struct {
 	rateLimited  prometheus.Counter
 	quotaOut     prometheus.Counter
 	wsIn, wsOut  prometheus.Counter
+
+	// The listeners' metrics, created by the first call to Listener.
+	listenersOnce sync.Once
+	connRefused   *prometheus.CounterVec
+	acceptErrors  *prometheus.CounterVec
+	sendTimeouts  *prometheus.CounterVec
+	bodyTimeouts  *prometheus.CounterVec
 
 	// statusText[s-minStatus] is strconv.Itoa(s), so that the status label
 	// costs no allocation.
@@ -265,3 +279,75 @@ func (m *Metrics) WatchCounters(down func() bool, outages, fallbacks func() uint
 		}, func() float64 { return float64(fallbacks()) }),
 	)
 }
+
+// ListenerMetrics are the metrics of one listener. Its methods are safe for
+// concurrent use and do not allocate.
+type ListenerMetrics struct {
+	refusedPerAddr, refusedTotal         prometheus.Counter
+	acceptErrors, sendTimeouts, timeouts prometheus.Counter
+}
+
+// Reasons of connections_refused_total (connguard.RefusedPerAddr and
+// connguard.RefusedTotal).
+const (
+	RefusedPerAddr = "per_address"
+	RefusedTotal   = "total"
+)
+
+// Listener returns the metrics of the listener called name ("public",
+// "admin", "auth_service", "auth_service_grpc"), with its series at 0, and
+// exports open, when not nil, as the gauge connections_open{listener=name};
+// open is called at every scrape. Call it once per name: a second call with
+// a gauge panics, it being registered already.
+func (m *Metrics) Listener(name string, open func() int) *ListenerMetrics {
+	m.listenersOnce.Do(func() {
+		vec := func(metric, help string, labels ...string) *prometheus.CounterVec {
+			return prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: metric, Help: help}, labels)
+		}
+		m.connRefused = vec("connections_refused_total",
+			"Connections closed as soon as accepted, by listener and reason: per_address (max_connections_per_ip) or total (max_connections).",
+			"listener", "reason")
+		m.acceptErrors = vec("accept_errors_total",
+			"Errors accepting connections (EMFILE: out of file descriptors), by listener.", "listener")
+		m.sendTimeouts = vec("send_timeouts_total",
+			"Connections closed because a write to the client outlasted server.send_timeout (a client not reading its response), by listener.",
+			"listener")
+		m.bodyTimeouts = vec("request_body_timeouts_total",
+			"Requests whose body did not arrive within server.body_timeout and server.min_body_rate, by listener.", "listener")
+		m.reg.MustRegister(m.connRefused, m.acceptErrors, m.sendTimeouts, m.bodyTimeouts)
+	})
+	if open != nil {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: Namespace, Name: "connections_open",
+			Help:        "Connections open on a listener.",
+			ConstLabels: prometheus.Labels{"listener": name},
+		}, func() float64 { return float64(open()) }))
+	}
+	return &ListenerMetrics{
+		refusedPerAddr: m.connRefused.WithLabelValues(name, RefusedPerAddr),
+		refusedTotal:   m.connRefused.WithLabelValues(name, RefusedTotal),
+		acceptErrors:   m.acceptErrors.WithLabelValues(name),
+		sendTimeouts:   m.sendTimeouts.WithLabelValues(name),
+		timeouts:       m.bodyTimeouts.WithLabelValues(name),
+	}
+}
+
+// Refused counts a connection refused for reason (RefusedPerAddr or
+// RefusedTotal; any other value counts as RefusedTotal).
+func (l *ListenerMetrics) Refused(reason string) {
+	if reason == RefusedPerAddr {
+		l.refusedPerAddr.Inc()
+		return
+	}
+	l.refusedTotal.Inc()
+}
+
+// AcceptError counts an error of the listener's Accept.
+func (l *ListenerMetrics) AcceptError() { l.acceptErrors.Inc() }
+
+// SendTimeout counts a connection closed for a write that outlasted the
+// send timeout.
+func (l *ListenerMetrics) SendTimeout() { l.sendTimeouts.Inc() }
+
+// BodyTimeout counts a request whose body was cut for arriving too slowly.
+func (l *ListenerMetrics) BodyTimeout() { l.timeouts.Inc() }

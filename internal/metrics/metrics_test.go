@@ -256,3 +256,42 @@ func BenchmarkObserveLimit(b *testing.B) {
 		}
 	})
 }
+
+func TestListenerMetrics(t *testing.T) {
+	m := New()
+	open := 3
+	pub := m.Listener("public", func() int { return open })
+	adm := m.Listener("admin", nil)
+	samples, _ := scrape(t, m)
+	// Every series exists at 0 from the start.
+	check(t, samples, map[string]string{
+		`tollgate_connections_open{listener="public"}`:                               "3",
+		`tollgate_connections_refused_total{listener="public",reason="per_address"}`: "0",
+		`tollgate_connections_refused_total{listener="admin",reason="total"}`:        "0",
+		`tollgate_accept_errors_total{listener="admin"}`:                             "0",
+		`tollgate_send_timeouts_total{listener="public"}`:                            "0",
+		`tollgate_request_body_timeouts_total{listener="public"}`:                    "0",
+	})
+	pub.Refused(RefusedPerAddr)
+	pub.Refused(RefusedPerAddr)
+	pub.Refused(RefusedTotal)
+	adm.AcceptError()
+	pub.SendTimeout()
+	pub.BodyTimeout()
+	open = 1
+	samples, _ = scrape(t, m)
+	check(t, samples, map[string]string{
+		`tollgate_connections_open{listener="public"}`:                               "1",
+		`tollgate_connections_refused_total{listener="public",reason="per_address"}`: "2",
+		`tollgate_connections_refused_total{listener="public",reason="total"}`:       "1",
+		`tollgate_accept_errors_total{listener="admin"}`:                             "1",
+		`tollgate_send_timeouts_total{listener="public"}`:                            "1",
+		`tollgate_request_body_timeouts_total{listener="public"}`:                    "1",
+	})
+	if _, ok := samples[`tollgate_connections_open{listener="admin"}`]; ok {
+		t.Error("a gauge for a listener given no count")
+	}
+	if n := testing.AllocsPerRun(100, func() { pub.Refused(RefusedPerAddr); pub.BodyTimeout() }); n != 0 {
+		t.Errorf("%v allocations per event", n)
+	}
+}

@@ -14,6 +14,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
@@ -21,6 +22,7 @@ import (
 	"github.com/tollgate/tollgate/internal/apierror"
 	"github.com/tollgate/tollgate/internal/authz"
 	"github.com/tollgate/tollgate/internal/clientip"
+	"github.com/tollgate/tollgate/internal/connguard"
 	"github.com/tollgate/tollgate/internal/counters/failover"
 	"github.com/tollgate/tollgate/internal/counters/memory"
 	redisctr "github.com/tollgate/tollgate/internal/counters/redis"
@@ -121,10 +123,13 @@ func (s *Server) buildAuthService(resolver *clientip.Resolver, ids *httpx.IDGene
 		mux.HandleFunc("GET /healthz", s.healthz)
 		mux.HandleFunc("GET /readyz", s.readyz)
 		mux.Handle("/", api)
+		var bodyDeadline httpx.Middleware
+		s.authGuard, bodyDeadline = s.listenerGuard(listenerAuth, resolver, a.MaxConnectionsPerIP, 0)
 		s.authSrv = &http.Server{
 			Handler: httpx.Chain(mux,
 				httpx.Recover(s.log),
 				httpx.RequestInfo(ids, func(r *http.Request) netip.Addr { return resolver.ClientIP(r.RemoteAddr, nil) }, s.clock, accessLog),
+				bodyDeadline,
 				httpx.LimitBody(s.cfg.Server.MaxBodyBytes),
 			),
 			ReadHeaderTimeout: s.cfg.Server.ReadHeaderTimeout,
@@ -142,7 +147,14 @@ func (s *Server) buildAuthService(resolver *clientip.Resolver, ids *httpx.IDGene
 			httpx.RequestInfo(ids, func(r *http.Request) netip.Addr { return resolver.ClientIP(r.RemoteAddr, nil) }, s.clock, accessLog),
 		)
 		ext := extauthz.New(inner, extauthz.Options{MaxBody: s.cfg.Server.MaxBodyBytes, Logger: s.log})
-		s.grpcSrv = grpc.NewServer(grpc.UnaryInterceptor(grpcToken(tokenHash, tokenSet)))
+		s.grpcGuard, _ = s.listenerGuard(listenerGRPC, resolver, a.MaxConnectionsPerIP, 0)
+		s.grpcSrv = grpc.NewServer(
+			grpc.UnaryInterceptor(grpcToken(tokenHash, tokenSet)),
+			// As for HTTP: the handshake and the HTTP/2 preface within
+			// read_header_timeout, and no connection idle past idle_timeout.
+			grpc.ConnectionTimeout(s.cfg.Server.ReadHeaderTimeout),
+			grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: s.cfg.Server.IdleTimeout}),
+		)
 		ext.Register(s.grpcSrv)
 	}
 	return nil
@@ -245,8 +257,9 @@ func (s *Server) readiness(ctx context.Context) (map[string]string, error) {
 	return st, nil
 }
 
-// listen binds addr when the listener is wanted, or returns nil.
-func listen(wanted bool, addr, name string) (net.Listener, error) {
+// listen binds addr, guarded by g, when the listener is wanted, or returns
+// nil.
+func listen(wanted bool, addr, name string, g *connguard.Guard) (net.Listener, error) {
 	if !wanted {
 		return nil, nil
 	}
@@ -254,7 +267,7 @@ func listen(wanted bool, addr, name string) (net.Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server: %s listen: %w", name, err)
 	}
-	return ln, nil
+	return g.Listen(ln), nil
 }
 
 var errNoRole = errors.New("server: unknown role")

@@ -7,8 +7,10 @@ import (
 	"strings"
 
 	"github.com/tollgate/tollgate/internal/apierror"
+	"github.com/tollgate/tollgate/internal/clientip"
 	"github.com/tollgate/tollgate/internal/config"
 	"github.com/tollgate/tollgate/internal/dashboard"
+	"github.com/tollgate/tollgate/internal/httpx"
 	"github.com/tollgate/tollgate/internal/secretbox"
 )
 
@@ -124,13 +126,16 @@ func (s *Server) wrapDashboard(core http.Handler) http.Handler {
 }
 
 // buildDashboardListener builds the dashboard's own listener, when it has
-// one: the public listener's middleware (chain) and TLS settings.
-func (s *Server) buildDashboardListener(chain func(http.Handler) http.Handler) {
+// one: the public listener's middleware (chain), TLS settings and limits on
+// slow and greedy clients.
+func (s *Server) buildDashboardListener(resolver *clientip.Resolver, chain func(http.Handler, httpx.Middleware) http.Handler) {
 	if s.dashboard == nil || s.cfg.DashboardMode() != config.DashboardListener {
 		return
 	}
+	var bodyDeadline httpx.Middleware
+	s.dashGuard, bodyDeadline = s.listenerGuard(listenerDashboard, resolver, s.cfg.Server.MaxConnectionsPerIP, 0)
 	s.dashSrv = &http.Server{
-		Handler:           chain(s.dashboard),
+		Handler:           chain(s.dashboard, bodyDeadline),
 		ReadHeaderTimeout: s.public.ReadHeaderTimeout,
 		IdleTimeout:       s.public.IdleTimeout,
 		MaxHeaderBytes:    s.public.MaxHeaderBytes,

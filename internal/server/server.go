@@ -29,6 +29,7 @@ import (
 	"github.com/tollgate/tollgate/internal/clientip"
 	"github.com/tollgate/tollgate/internal/clock"
 	"github.com/tollgate/tollgate/internal/config"
+	"github.com/tollgate/tollgate/internal/connguard"
 	"github.com/tollgate/tollgate/internal/controlapi"
 	"github.com/tollgate/tollgate/internal/counters"
 	"github.com/tollgate/tollgate/internal/counters/failover"
@@ -118,6 +119,8 @@ type Server struct {
 	dashboard http.Handler
 	dashSrv   *http.Server
 	dashLn    net.Listener
+	// The connection guards of the listeners (see listenerGuard).
+	publicGuard, adminGuard, authGuard, grpcGuard, dashGuard *connguard.Guard
 	// The decision API (auth_service.listen and grpc_listen).
 	authSrv    *http.Server
 	authLn     net.Listener
@@ -372,16 +375,21 @@ func (s *Server) buildListeners(resolver *clientip.Resolver, mux *http.ServeMux,
 	if cfg.ResponseSigning.All && sign != nil {
 		core = sign(core) // every response, the control plane's included
 	}
-	chain := func(h http.Handler) http.Handler {
+	// chain is the middleware of an HTTP listener that faces clients: the
+	// public one and the dashboard's own.
+	chain := func(h http.Handler, bodyDeadline httpx.Middleware) http.Handler {
 		return httpx.Chain(h,
 			httpx.Recover(s.log),
 			httpx.RequestInfo(ids, clientIP, s.clock, accessLog),
 			httpx.HSTS(cfg.Server.HSTSMaxAge, cfg.Server.HSTSIncludeSubdomains),
 			httpx.CanonicalTarget(),
+			bodyDeadline,
 			httpx.LimitBody(cfg.Server.MaxBodyBytes),
 		)
 	}
-	publicHandler := chain(s.wrapDashboard(core))
+	var bodyDeadline httpx.Middleware
+	s.publicGuard, bodyDeadline = s.listenerGuard(listenerPublic, resolver, cfg.Server.MaxConnectionsPerIP, cfg.Server.MaxConnections)
+	publicHandler := chain(s.wrapDashboard(core), bodyDeadline)
 
 	errorLog := slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)
 	s.public = &http.Server{
@@ -408,7 +416,7 @@ func (s *Server) buildListeners(resolver *clientip.Resolver, mux *http.ServeMux,
 		}
 		s.public.TLSConfig = tlsconfig.Server(minVersion, cert)
 	}
-	s.buildDashboardListener(chain)
+	s.buildDashboardListener(resolver, chain)
 
 	if cfg.Admin.Listen != "" {
 		adminMux := http.NewServeMux()
@@ -425,14 +433,17 @@ func (s *Server) buildListeners(resolver *clientip.Resolver, mux *http.ServeMux,
 				Counters: s.counters, Limits: cfg.Auth.Login, Clock: s.clock, MaxBody: cfg.Server.MaxAPIBodyBytes, Pprof: cfg.Admin.Pprof,
 			}))
 		}
+		s.adminGuard, bodyDeadline = s.listenerGuard(listenerAdmin, resolver, cfg.Server.MaxConnectionsPerIP, 0)
 		s.admin = &http.Server{
 			Handler: httpx.Chain(adminMux,
 				httpx.Recover(s.log),
 				httpx.RequestInfo(ids, func(r *http.Request) netip.Addr { return resolver.ClientIP(r.RemoteAddr, nil) }, s.clock, accessLog),
+				bodyDeadline,
 				httpx.LimitBody(cfg.Server.MaxAPIBodyBytes),
 			),
 			ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout,
 			IdleTimeout:       cfg.Server.IdleTimeout,
+			MaxHeaderBytes:    64 << 10,
 			ErrorLog:          errorLog,
 		}
 	}
@@ -451,13 +462,13 @@ func (s *Server) Store() store.Store { return s.store }
 // Start binds the listeners and serves in the background.
 func (s *Server) Start() error {
 	var err error
-	if s.publicLn, err = net.Listen("tcp", s.cfg.Server.Listen); err != nil {
-		return fmt.Errorf("server: listen: %w", err)
+	if s.publicLn, err = listen(true, s.cfg.Server.Listen, listenerPublic, s.publicGuard); err != nil {
+		return err
 	}
-	if s.adminLn, err = listen(s.admin != nil, s.cfg.Admin.Listen, "admin"); err == nil {
-		if s.authLn, err = listen(s.authSrv != nil, s.cfg.AuthService.Listen, "auth_service"); err == nil {
-			if s.grpcLn, err = listen(s.grpcSrv != nil, s.cfg.AuthService.GRPCListen, "auth_service grpc"); err == nil {
-				s.dashLn, err = listen(s.dashSrv != nil, s.cfg.Dashboard.Listen, "dashboard")
+	if s.adminLn, err = listen(s.admin != nil, s.cfg.Admin.Listen, listenerAdmin, s.adminGuard); err == nil {
+		if s.authLn, err = listen(s.authSrv != nil, s.cfg.AuthService.Listen, listenerAuth, s.authGuard); err == nil {
+			if s.grpcLn, err = listen(s.grpcSrv != nil, s.cfg.AuthService.GRPCListen, listenerGRPC, s.grpcGuard); err == nil {
+				s.dashLn, err = listen(s.dashSrv != nil, s.cfg.Dashboard.Listen, listenerDashboard, s.dashGuard)
 			}
 		}
 	}
