@@ -157,9 +157,14 @@ func (c countedConn) Read(b []byte) (int, error) {
 	return n, err
 }
 
+// Write counts the bytes before it sends them: http.Transport writes the
+// handshake from a goroutine of its own, which may count after the response
+// to it has been read (the session's count would then include it). Counted
+// first, the bytes are in the count before the server can answer them.
 func (c countedConn) Write(b []byte) (int, error) {
+	c.d.out.Add(int64(len(b)))
 	n, err := c.Conn.Write(b)
-	c.d.out.Add(int64(n))
+	c.d.out.Add(int64(n - len(b)))
 	return n, err
 }
 
