@@ -129,6 +129,28 @@ func dashYAML(dataDir, upstream string) string {
 	return baseYAML(dataDir, upstream) + "dashboard:\n  listen: 127.0.0.1:0\n"
 }
 
+// sharedYAML is a node of a cluster on the PostgreSQL schema and Redis
+// prefix given, with free ports; extra (YAML sections other than server,
+// admin, storage, counters and secrets) is appended.
+func sharedYAML(pgURL, schema, redisURL, prefix, extra string) string {
+	return fmt.Sprintf(`
+server:
+  listen: 127.0.0.1:0
+  insecure_http: true
+admin:
+  listen: 127.0.0.1:0
+  token: %s
+storage:
+  type: postgres
+  postgres: {url: "%s", schema: %s}
+counters:
+  type: redis
+  redis: {url: "%s", prefix: "%s"}
+secrets:
+  master_key: %s
+`, adminToken, pgURL, schema, redisURL, prefix, testMasterKey) + extra
+}
+
 // start runs a node on yaml; extra lines are appended to it.
 func start(t *testing.T, yaml string, clk *clock.Fake) *node {
 	t.Helper()

@@ -293,27 +293,13 @@ func TestLogoutEndsSessionOnEveryNode(t *testing.T) {
 	pgURL, schema := testsvc.PostgresSchema(t)
 	redisURL, prefix := testsvc.RedisPrefix(t)
 	yaml := func() string {
-		return fmt.Sprintf(`
-server:
-  listen: 127.0.0.1:0
-  insecure_http: true
-admin:
-  listen: 127.0.0.1:0
-  token: %s
-storage:
-  type: postgres
-  postgres: {url: "%s", schema: %s}
-counters:
-  type: redis
-  redis: {url: "%s", prefix: "%s"}
-secrets:
-  master_key: %s
+		return sharedYAML(pgURL, schema, redisURL, prefix, fmt.Sprintf(`
 auth:
   session_cache_ttl: 5m
 routes:
   - path: /v1/
     upstream: %s
-`, adminToken, pgURL, schema, redisURL, prefix, testMasterKey, newRecorder(t, nil).URL)
+`, newRecorder(t, nil).URL))
 	}
 	a := start(t, yaml(), nil)
 	b := start(t, yaml(), nil)

@@ -437,21 +437,7 @@ func TestOrgDisableAndSessionsAcrossNodes(t *testing.T) {
 	pgURL, schema := testsvc.PostgresSchema(t)
 	redisURL, prefix := testsvc.RedisPrefix(t)
 	be := echoBackend(t)
-	yaml := fmt.Sprintf(`
-server:
-  listen: 127.0.0.1:0
-  insecure_http: true
-admin:
-  listen: 127.0.0.1:0
-  token: %s
-storage:
-  type: postgres
-  postgres: {url: "%s", schema: %s}
-counters:
-  type: redis
-  redis: {url: "%s", prefix: "%s"}
-secrets:
-  master_key: %s
+	yaml := sharedYAML(pgURL, schema, redisURL, prefix, fmt.Sprintf(`
 auth:
   apikey_cache_ttl: 1h
   token_cache_ttl: 1h
@@ -461,7 +447,7 @@ routes:
     upstream: %s
 usage:
   flush_interval: 20ms
-`, adminToken, pgURL, schema, redisURL, prefix, testMasterKey, be.URL)
+`, be.URL))
 	a := start(t, yaml, nil)
 	b := start(t, yaml, nil)
 	token := a.account("node@example.com", "Nodes")
