@@ -255,6 +255,11 @@ func canonicalPath(p string) (Target, error) {
 		rawB = append(rawB, '/')
 		decB = append(decB, '/')
 	}
+	if hasDoubleEscape(rawB) {
+		// Decoding an unreserved character may have made one:
+		// "%25%61%62" is "%25ab".
+		return Target{}, errDouble
+	}
 	if !utf8.Valid(decB) {
 		return Target{}, errUTF8
 	}
@@ -262,6 +267,18 @@ func canonicalPath(p string) (Target, error) {
 		return Target{}, errLookalike
 	}
 	return Target{Path: string(decB), RawPath: string(rawB), Normalized: normalized}, nil
+}
+
+// hasDoubleEscape reports whether the percent-encoded b holds an encoded
+// percent sign followed by two hex digits: what a server decoding twice
+// reads as an escape.
+func hasDoubleEscape(b []byte) bool {
+	for i := 0; i+4 < len(b); i++ {
+		if b[i] == '%' && b[i+1] == '2' && b[i+2] == '5' && isHex(b[i+3]) && isHex(b[i+4]) {
+			return true
+		}
+	}
+	return false
 }
 
 // isPlain reports whether p is already canonical: only unreserved

@@ -169,8 +169,10 @@ func checkAgreement(t *testing.T, in string) {
 	}
 }
 
-// rawPathOf is the path part of an origin- or absolute-form target.
+// rawPathOf is the path part of an origin- or absolute-form target, up to
+// the query.
 func rawPathOf(in string) string {
+	in, _, _ = strings.Cut(in, "?")
 	if strings.HasPrefix(in, "/") {
 		return in
 	}
