@@ -153,7 +153,7 @@ func (d *Dashboard) validCSRF(kind, id, got string) bool {
 	if id == "" || got == "" {
 		return false
 	}
-	mac, err := base64.RawURLEncoding.DecodeString(got)
+	mac, err := base64.RawURLEncoding.Strict().DecodeString(got)
 	return err == nil && hmac.Equal(mac, d.csrfMAC(kind, id))
 }
 
