@@ -567,11 +567,16 @@ func configCmd(e *env) *cobra.Command {
 	cmd.AddCommand(&cobra.Command{
 		Use:   "check",
 		Short: "Validate the configuration (file plus environment) and report every problem",
-		Args:  cobra.NoArgs,
+		Long: `Validate the configuration (file plus environment) and report every problem,
+and what is accepted but deprecated.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := e.load("")
 			if err != nil {
 				return err
+			}
+			for _, w := range cfg.Warnings() {
+				fmt.Fprintf(e.errOut, "tollgate: warning: %s\n", w)
 			}
 			fmt.Fprintf(e.out, "configuration is valid: %d routes, %d plans, storage %s, listening on %s\n",
 				len(cfg.Routes), len(cfg.Plans), cfg.Storage.Type, cfg.Server.Listen)

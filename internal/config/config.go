@@ -634,7 +634,7 @@ func Default() Config {
 		},
 		ResponseSigning: ResponseSigning{MaxBodyBytes: 1 << 20, RetiredKeyGrace: 7 * 24 * time.Hour},
 		Webhooks: Webhooks{
-			AttemptTimeout: 15 * time.Second, MaxFailures: 50, SecretGrace: 24 * time.Hour,
+			AttemptTimeout: 15 * time.Second, DisableAfter: 72 * time.Hour, SecretGrace: 24 * time.Hour,
 			Retention: 30 * 24 * time.Hour, Workers: 8,
 		},
 		Log: Log{Level: "info", Format: "json", AccessLog: true},
@@ -671,8 +671,14 @@ type Webhooks struct {
 	AllowHTTP bool `yaml:"allow_http" env:"ALLOW_HTTP"`
 	// AttemptTimeout bounds each delivery attempt.
 	AttemptTimeout time.Duration `yaml:"attempt_timeout" env:"ATTEMPT_TIMEOUT"`
-	// MaxFailures is the run of failed attempts after which an endpoint is
-	// disabled.
+	// DisableAfter is how long an endpoint must have been failing,
+	// continuously (no successful attempt, and failed attempts spread over
+	// the whole time), before it is disabled. 0: never disable endpoints.
+	DisableAfter time.Duration `yaml:"disable_after" env:"DISABLE_AFTER"`
+	// MaxFailures is deprecated and ignored: endpoints are disabled by
+	// DisableAfter, how long they have been failing, not by a count of
+	// failed attempts. It is still read, so that older files load, and
+	// reported by Warnings.
 	MaxFailures int `yaml:"max_failures" env:"MAX_FAILURES"`
 	// SecretGrace is how long a rotated-out secret keeps signing.
 	SecretGrace time.Duration `yaml:"secret_grace" env:"SECRET_GRACE"`

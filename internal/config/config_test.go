@@ -166,7 +166,9 @@ func TestValidationErrors(t *testing.T) {
 		{"short key grace", base + "response_signing: {retired_key_grace: 1m}", "response_signing.retired_key_grace"},
 		{"bad webhook cidr", base + "webhooks: {allowed_cidrs: [10.0.0.0]}", "not a CIDR prefix"},
 		{"webhook timeout", base + "webhooks: {attempt_timeout: 10m}", "webhooks.attempt_timeout"},
-		{"webhook failures", base + "webhooks: {max_failures: 0}", "webhooks.max_failures"},
+		{"webhook disable_after too short", base + "webhooks: {disable_after: 30m}", "webhooks.disable_after"},
+		{"webhook disable_after too long", base + "webhooks: {disable_after: 1000h}", "webhooks.disable_after"},
+		{"webhook disable_after negative", base + "webhooks: {disable_after: -1h}", "webhooks.disable_after"},
 		{"webhook grace", base + "webhooks: {secret_grace: -1h}", "webhooks.secret_grace"},
 		{"webhook retention", base + "webhooks: {retention: 1h}", "webhooks.retention"},
 		{"webhook workers", base + "webhooks: {workers: 0}", "webhooks.workers"},
@@ -355,5 +357,31 @@ auth_service: {listen: 127.0.0.1:8091, grpc_listen: 127.0.0.1:8092, url: "http:/
 		if err != nil || cfg.Role != role || cfg.AuthService.Token == "" {
 			t.Errorf("role %s: %v %q", role, err, cfg.Role)
 		}
+	}
+}
+
+// webhooks.max_failures, retired, still loads, with a warning that names
+// its successor; webhooks.disable_after defaults to 72h, and 0 is never.
+func TestWebhooksDisableAfter(t *testing.T) {
+	base := "server: {listen: 127.0.0.1:8080, insecure_http: true}\n"
+	cfg, err := Parse([]byte(base), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Webhooks.DisableAfter != 72*time.Hour || cfg.Warnings() != nil {
+		t.Errorf("defaults: disable_after %v, warnings %q", cfg.Webhooks.DisableAfter, cfg.Warnings())
+	}
+	cfg, err = Parse([]byte(base+"webhooks: {max_failures: 50, disable_after: 0s}\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := cfg.Warnings()
+	if cfg.Webhooks.DisableAfter != 0 || len(w) != 1 || !strings.Contains(w[0], "webhooks.max_failures (50) is deprecated and ignored") ||
+		!strings.Contains(w[0], "webhooks.disable_after") {
+		t.Errorf("max_failures: disable_after %v, warnings %q", cfg.Webhooks.DisableAfter, w)
+	}
+	cfg, err = Parse([]byte(base), []string{"TOLLGATE_WEBHOOKS_MAX_FAILURES=5", "TOLLGATE_WEBHOOKS_DISABLE_AFTER=120h"})
+	if err != nil || cfg.Webhooks.DisableAfter != 120*time.Hour || len(cfg.Warnings()) != 1 {
+		t.Errorf("from the environment: %v, %v, %q", err, cfg.Webhooks.DisableAfter, cfg.Warnings())
 	}
 }

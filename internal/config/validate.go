@@ -47,6 +47,18 @@ var (
 // "webhook.read" or "kyt.write".
 func ValidScope(s string) bool { return scopeRE.MatchString(s) }
 
+// Warnings returns what c holds that is accepted but deprecated or
+// ignored, a sentence each saying what to do instead; nil when nothing.
+func (c *Config) Warnings() []string {
+	var w []string
+	if c.Webhooks.MaxFailures != 0 {
+		w = append(w, fmt.Sprintf("webhooks.max_failures (%d) is deprecated and ignored: an endpoint is disabled once it "+
+			"has been failing continuously for webhooks.disable_after (%v), however many attempts failed; remove it",
+			c.Webhooks.MaxFailures, c.Webhooks.DisableAfter))
+	}
+	return w
+}
+
 // Validate reports every problem in c at once.
 func (c *Config) Validate() error {
 	var errs []error
@@ -220,8 +232,8 @@ func (c *Config) Validate() error {
 	if wh.AttemptTimeout < time.Second || wh.AttemptTimeout > 2*time.Minute {
 		bad("webhooks.attempt_timeout %v: must be between 1s and 2m", wh.AttemptTimeout)
 	}
-	if wh.MaxFailures < 1 || wh.MaxFailures > 10_000 {
-		bad("webhooks.max_failures %d: must be between 1 and 10000", wh.MaxFailures)
+	if d := wh.DisableAfter; d != 0 && (d < time.Hour || d > 30*24*time.Hour) {
+		bad("webhooks.disable_after %v: must be between 1h and 720h, or 0 to never disable failing endpoints", d)
 	}
 	if wh.SecretGrace < 0 || wh.SecretGrace > 30*24*time.Hour {
 		bad("webhooks.secret_grace %v: must be between 0 and 720h", wh.SecretGrace)

@@ -7,10 +7,11 @@
 // closures (abort, immutable fields), the audit entry that goes with every
 // change, list orders and filters, refresh-token rotation, usage (the
 // request log, its calendar rollups and paging, quota counts), the webhook
-// outbox (fan-out, claim leases, attempts, redelivery, purge), and the
-// races (concurrent updates of one key, concurrent rotations of one token,
-// concurrent usage batches and purchases, concurrent claims of webhook
-// deliveries) that are meant to be run with -race.
+// outbox (fan-out, claim leases, attempts, endpoints' health and backlog,
+// redelivery, purge), and the races (concurrent
+// updates of one key, concurrent rotations of one token, concurrent usage
+// batches and purchases, concurrent claims of webhook deliveries and
+// attempts of one endpoint) that are meant to be run with -race.
 //
 // It is an ordinary package, not a _test one, so that backends in other
 // packages can import it; nothing outside tests should.
@@ -84,6 +85,8 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ClaimWebhookDeliveries", testClaimWebhookDeliveries},
 		{"ConcurrentClaimWebhookDeliveries", testConcurrentClaimWebhookDeliveries},
 		{"RecordWebhookAttempt", testRecordWebhookAttempt},
+		{"ConcurrentWebhookHealth", testConcurrentWebhookHealth},
+		{"WebhookBacklog", testWebhookBacklog},
 		{"RedeliverWebhook", testRedeliverWebhook},
 		{"ListWebhookDeliveries", testListWebhookDeliveries},
 		{"ListWebhookDeliveriesLimit", testListWebhookDeliveriesLimit},
