@@ -68,6 +68,18 @@ type Config struct {
 
 	// Dev is set by `tollgate serve --dev`; it is not read from files.
 	Dev bool `yaml:"-" env:"-"`
+	// Derived says which settings were filled in from others because the
+	// file and the environment left them empty. It is not read from files.
+	Derived Derived `yaml:"-" env:"-"`
+}
+
+// Derived says which settings Load filled in from other settings. A
+// derived server.public_url comes from the node's own server.listen, so it
+// differs from node to node: cluster mode refuses it (see Validate).
+type Derived struct {
+	PublicURL bool // server.public_url, from server.listen
+	Issuer    bool // auth.issuer, from server.public_url
+	Audience  bool // auth.audience, from server.public_url
 }
 
 // Server configures the public listener (data plane and control-plane API).
@@ -82,8 +94,10 @@ type Server struct {
 	HSTSMaxAge time.Duration `yaml:"hsts_max_age" env:"HSTS_MAX_AGE"`
 	// HSTSIncludeSubdomains adds includeSubDomains to the HSTS header.
 	HSTSIncludeSubdomains bool `yaml:"hsts_include_subdomains" env:"HSTS_INCLUDE_SUBDOMAINS"`
-	// PublicURL is the externally visible base URL (https://api.example.com).
-	// It is the default token issuer. Default: derived from Listen.
+	// PublicURL is the externally visible base URL (https://api.example.com):
+	// the default token issuer and audience. Default: derived from Listen
+	// ("https://" + Listen), which cluster mode (storage.type postgres)
+	// refuses: every node must have the same one.
 	PublicURL string `yaml:"public_url" env:"PUBLIC_URL"`
 	// TrustedProxies are the addresses or CIDR prefixes of proxies whose
 	// X-Forwarded-For entries are believed. Empty: nobody's.
@@ -752,12 +766,15 @@ func (c *Config) fillDerived() {
 			scheme = "http"
 		}
 		c.Server.PublicURL = scheme + "://" + c.Server.Listen
+		c.Derived.PublicURL = true
 	}
 	if c.Auth.Issuer == "" {
 		c.Auth.Issuer = c.Server.PublicURL
+		c.Derived.Issuer = true
 	}
 	if c.Auth.Audience == "" {
 		c.Auth.Audience = c.Server.PublicURL
+		c.Derived.Audience = true
 	}
 	if x := &c.X402.SIWX; c.X402.Enabled {
 		if u, err := url.Parse(c.Server.PublicURL); x.Domain == "" && err == nil {

@@ -47,6 +47,14 @@ var (
 // "webhook.read" or "kyt.write".
 func ValidScope(s string) bool { return scopeRE.MatchString(s) }
 
+// ClusterMode reports whether c is a node that shares its store with
+// others (storage.type postgres) and signs or checks tokens (role all or
+// auth; gateway-role nodes ask an auth node). Such nodes must agree on
+// server.public_url, auth.issuer and auth.audience.
+func (c *Config) ClusterMode() bool {
+	return c.Storage.Type == "postgres" && c.Role != "gateway"
+}
+
 // Warnings returns what c holds that is accepted but deprecated or
 // ignored, a sentence each saying what to do instead; nil when nothing.
 func (c *Config) Warnings() []string {
@@ -458,6 +466,12 @@ func validPrice(s string) bool {
 var identRE = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
 
 func (c *Config) validateCluster(bad func(string, ...any)) {
+	if c.ClusterMode() && c.Derived.PublicURL {
+		bad("server.public_url is required with storage.type postgres (cluster mode): the tokens one node signs must pass on "+
+			"every other, and an issuer and audience derived from this node's server.listen (%s) differ from node to node; "+
+			"set server.public_url to the URL clients use, the load balancer's, on every node (README: \"Two nodes on "+
+			"PostgreSQL and Redis\")", c.Server.PublicURL)
+	}
 	switch c.Counters.Type {
 	case "memory":
 	case "redis":

@@ -291,6 +291,19 @@ type WebhookBacklog struct {
 	NextAttemptAt time.Time
 }
 
+// ClusterSetting is a setting every node sharing the store must agree on,
+// such as the issuer of the tokens they sign and accept: the first node
+// that starts records it, the others compare theirs with it.
+type ClusterSetting struct {
+	// Name is the configuration key, such as "auth.issuer".
+	Name  string
+	Value string
+	// RecordedAt is when it was recorded; RecordedBy says by what (the
+	// node's listen address, or "cli").
+	RecordedAt time.Time
+	RecordedBy string
+}
+
 // WebhookEvent is something that happened, to be delivered to every enabled
 // endpoint of its organization subscribed to its type. Its ID is the
 // Standard Webhooks "webhook-id", the same for every delivery and attempt,
@@ -781,6 +794,18 @@ type Store interface {
 	// it that have no delivery left. It returns how many deliveries it
 	// removed.
 	PurgeWebhookDeliveries(ctx context.Context, finishedBefore time.Time) (int64, error)
+
+	// PinClusterSetting records s unless a setting of its name is recorded
+	// already, and returns the setting recorded (s, or the one found).
+	// Nodes starting together agree: exactly one of them records its value.
+	// Name is required; a zero RecordedAt means now.
+	PinClusterSetting(ctx context.Context, s ClusterSetting) (ClusterSetting, error)
+	// GetClusterSetting returns the setting recorded under name, or
+	// ErrNotFound.
+	GetClusterSetting(ctx context.Context, name string) (ClusterSetting, error)
+	// SetClusterSetting records s, replacing any setting of its name, with
+	// an audit entry.
+	SetClusterSetting(ctx context.Context, s ClusterSetting, a AuditEntry) error
 
 	// AppendAudit records an entry that goes with no other change, such as a
 	// failed login.
