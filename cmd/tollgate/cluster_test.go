@@ -60,6 +60,7 @@ func TestCluster(t *testing.T) {
 		yaml := fmt.Sprintf(`server:
   listen: %s
   insecure_http: true
+  public_url: http://cluster.tollgate.test
 admin:
   listen: %s
   token: %s
@@ -97,8 +98,11 @@ log:
 		nodes = append(nodes, n)
 	}
 	// Organizations and plans, through the CLI on the shared database.
+	passwords := map[string]string{}
 	for _, org := range []string{"quota-co", "rate-co", "free-co"} {
-		must(t, "user", "create", org+"@example.com", "--org-name", org, "-c", cfgs[0])
+		out := must(t, "user", "create", org+"@example.com", "--org-name", org, "-c", cfgs[0])
+		_, pw, _ := strings.Cut(out, "password (shown once): ")
+		passwords[org] = strings.TrimSpace(pw)
 	}
 	must(t, "org", "set-plan", "quota-co", "metered", "-c", cfgs[0])
 	must(t, "org", "set-plan", "rate-co", "rated", "-c", cfgs[0])
@@ -152,6 +156,65 @@ log:
 		key, _ := createKey(a, "free-co")
 		if s := call(c, key); s != 200 {
 			t.Fatalf("key created on A: %d on C", s)
+		}
+	})
+
+	// Every node listens on its own address, and all share one
+	// server.public_url: a dashboard session and an OAuth access token
+	// issued by one node pass on the others.
+	t.Run("TokensFromAWorkOnBAndC", func(t *testing.T) {
+		post := func(url string, body any, hdr ...string) map[string]any {
+			t.Helper()
+			b, _ := json.Marshal(body)
+			req, _ := http.NewRequest("POST", url, bytes.NewReader(b))
+			req.Header.Set("Content-Type", "application/json")
+			if len(hdr) == 2 {
+				req.Header.Set(hdr[0], hdr[1])
+			}
+			r, err := client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = r.Body.Close() }()
+			var v map[string]any
+			_ = json.NewDecoder(r.Body).Decode(&v)
+			if r.StatusCode/100 != 2 {
+				t.Fatalf("POST %s: %d %v", url, r.StatusCode, v)
+			}
+			return v
+		}
+		session := post(a.base+"/api/v1/auth/email/login",
+			map[string]string{"email": "free-co@example.com", "password": passwords["free-co"]})["access_token"].(string)
+		app := post(a.base+"/api/v1/apps", map[string]any{"name": "cluster-app"}, "Authorization", "Bearer "+session)
+		form := strings.NewReader("grant_type=client_credentials")
+		req, _ := http.NewRequest("POST", a.base+"/oauth/token", form)
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(app["client_id"].(string), app["client_secret"].(string))
+		r, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var tok map[string]any
+		_ = json.NewDecoder(r.Body).Decode(&tok)
+		_ = r.Body.Close()
+		if r.StatusCode != 200 {
+			t.Fatalf("token from node A: %d %v", r.StatusCode, tok)
+		}
+		for _, n := range []clusterNode{b, c} {
+			for _, cred := range []struct{ path, token string }{
+				{"/v1/x", tok["access_token"].(string)}, {"/api/v1/me", session},
+			} {
+				req, _ := http.NewRequest("GET", n.base+cred.path, nil)
+				req.Header.Set("Authorization", "Bearer "+cred.token)
+				r, err := client.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				_ = r.Body.Close()
+				if r.StatusCode != 200 {
+					t.Errorf("node %s, GET %s with a token of node A: %d", n.name, cred.path, r.StatusCode)
+				}
+			}
 		}
 	})
 

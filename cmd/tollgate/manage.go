@@ -564,19 +564,83 @@ func parseExpiry(in, at string, now time.Time) (time.Time, error) {
 
 func configCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{Use: "config", Short: "Work with configuration files"}
-	cmd.AddCommand(&cobra.Command{
-		Use:   "check",
+	var withStore bool
+	check := &cobra.Command{
+		Use:   "check [--store]",
 		Short: "Validate the configuration (file plus environment) and report every problem",
-		Args:  cobra.NoArgs,
+		Long: `Validate the configuration (file plus environment) and report every problem,
+and what is accepted but deprecated.
+
+In cluster mode (storage.type postgres) every node must have the same
+server.public_url, and so the same token issuer and audience: --store also
+opens the store (applying its migrations, as every node does at start) and
+compares this configuration's auth.issuer and auth.audience with the ones the
+cluster's first node recorded.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := e.load("")
 			if err != nil {
 				return err
 			}
+			for _, w := range cfg.Warnings() {
+				fmt.Fprintf(e.errOut, "tollgate: warning: %s\n", w)
+			}
+			if withStore {
+				if err := e.compareCluster(cmd.Context(), cfg); err != nil {
+					return err
+				}
+			}
 			fmt.Fprintf(e.out, "configuration is valid: %d routes, %d plans, storage %s, listening on %s\n",
 				len(cfg.Routes), len(cfg.Plans), cfg.Storage.Type, cfg.Server.Listen)
 			return nil
 		},
-	})
+	}
+	check.Flags().BoolVar(&withStore, "store", false, "also compare the token issuer and audience with the cluster's, recorded in the store")
+	record := &cobra.Command{
+		Use:   "record-issuer",
+		Short: "Make this configuration's token issuer and audience the cluster's",
+		Long: `Record this configuration's auth.issuer and auth.audience (server.public_url,
+unless they are set) in the store as the cluster's, replacing the ones its
+first node recorded. Nodes refuse to start with others: after moving a
+cluster to a new public URL, run this once, then restart every node with the
+new configuration. Tokens issued under the former issuer are refused by the
+nodes that run with the new one.`,
+		Args: cobra.NoArgs,
+		RunE: e.withServices(func(ctx context.Context, s *services) error {
+			if !s.cfg.ClusterMode() {
+				return errors.New("record-issuer is for cluster mode (storage.type postgres): a single node checks nothing")
+			}
+			if err := server.RecordClusterSettings(ctx, s.store, s.cfg, cliActor); err != nil {
+				return err
+			}
+			for _, st := range server.ClusterSettings(s.cfg) {
+				fmt.Fprintf(e.out, "%s recorded for the cluster: %s\n", st.Name, st.Value)
+			}
+			return nil
+		}),
+	}
+	cmd.AddCommand(check, record)
 	return cmd
+}
+
+// compareCluster compares cfg's token issuer and audience with the ones
+// recorded in its store (cluster mode only).
+func (e *env) compareCluster(ctx context.Context, cfg config.Config) error {
+	if !cfg.ClusterMode() {
+		fmt.Fprintln(e.errOut, "tollgate: note: --store compares the settings of cluster mode (storage.type postgres); nothing to compare")
+		return nil
+	}
+	st, err := server.Open(ctx, cfg, clock.System{})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = st.Close() }()
+	unrecorded, err := server.CompareClusterSettings(ctx, st, cfg)
+	if err != nil {
+		return err
+	}
+	for _, name := range unrecorded {
+		fmt.Fprintf(e.errOut, "tollgate: note: %s is not recorded in the store yet: the first node to start records its own\n", name)
+	}
+	return nil
 }

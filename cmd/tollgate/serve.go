@@ -72,6 +72,9 @@ func (e *env) serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	for _, w := range cfg.Warnings() {
+		log.Warn("configuration: " + w)
+	}
 	if cfg.Server.InsecureHTTP {
 		log.Warn("INSECURE: serving plain HTTP without TLS (server.insecure_http); use this only for local development",
 			"listen", cfg.Server.Listen)

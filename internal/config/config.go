@@ -68,6 +68,18 @@ type Config struct {
 
 	// Dev is set by `tollgate serve --dev`; it is not read from files.
 	Dev bool `yaml:"-" env:"-"`
+	// Derived says which settings were filled in from others because the
+	// file and the environment left them empty. It is not read from files.
+	Derived Derived `yaml:"-" env:"-"`
+}
+
+// Derived says which settings Load filled in from other settings. A
+// derived server.public_url comes from the node's own server.listen, so it
+// differs from node to node: cluster mode refuses it (see Validate).
+type Derived struct {
+	PublicURL bool // server.public_url, from server.listen
+	Issuer    bool // auth.issuer, from server.public_url
+	Audience  bool // auth.audience, from server.public_url
 }
 
 // Server configures the public listener (data plane and control-plane API).
@@ -82,8 +94,10 @@ type Server struct {
 	HSTSMaxAge time.Duration `yaml:"hsts_max_age" env:"HSTS_MAX_AGE"`
 	// HSTSIncludeSubdomains adds includeSubDomains to the HSTS header.
 	HSTSIncludeSubdomains bool `yaml:"hsts_include_subdomains" env:"HSTS_INCLUDE_SUBDOMAINS"`
-	// PublicURL is the externally visible base URL (https://api.example.com).
-	// It is the default token issuer. Default: derived from Listen.
+	// PublicURL is the externally visible base URL (https://api.example.com):
+	// the default token issuer and audience. Default: derived from Listen
+	// ("https://" + Listen), which cluster mode (storage.type postgres)
+	// refuses: every node must have the same one.
 	PublicURL string `yaml:"public_url" env:"PUBLIC_URL"`
 	// TrustedProxies are the addresses or CIDR prefixes of proxies whose
 	// X-Forwarded-For entries are believed. Empty: nobody's.
@@ -634,7 +648,7 @@ func Default() Config {
 		},
 		ResponseSigning: ResponseSigning{MaxBodyBytes: 1 << 20, RetiredKeyGrace: 7 * 24 * time.Hour},
 		Webhooks: Webhooks{
-			AttemptTimeout: 15 * time.Second, MaxFailures: 50, SecretGrace: 24 * time.Hour,
+			AttemptTimeout: 15 * time.Second, DisableAfter: 72 * time.Hour, SecretGrace: 24 * time.Hour,
 			Retention: 30 * 24 * time.Hour, Workers: 8,
 		},
 		Log: Log{Level: "info", Format: "json", AccessLog: true},
@@ -671,8 +685,14 @@ type Webhooks struct {
 	AllowHTTP bool `yaml:"allow_http" env:"ALLOW_HTTP"`
 	// AttemptTimeout bounds each delivery attempt.
 	AttemptTimeout time.Duration `yaml:"attempt_timeout" env:"ATTEMPT_TIMEOUT"`
-	// MaxFailures is the run of failed attempts after which an endpoint is
-	// disabled.
+	// DisableAfter is how long an endpoint must have been failing,
+	// continuously (no successful attempt, and failed attempts spread over
+	// the whole time), before it is disabled. 0: never disable endpoints.
+	DisableAfter time.Duration `yaml:"disable_after" env:"DISABLE_AFTER"`
+	// MaxFailures is deprecated and ignored: endpoints are disabled by
+	// DisableAfter, how long they have been failing, not by a count of
+	// failed attempts. It is still read, so that older files load, and
+	// reported by Warnings.
 	MaxFailures int `yaml:"max_failures" env:"MAX_FAILURES"`
 	// SecretGrace is how long a rotated-out secret keeps signing.
 	SecretGrace time.Duration `yaml:"secret_grace" env:"SECRET_GRACE"`
@@ -746,12 +766,15 @@ func (c *Config) fillDerived() {
 			scheme = "http"
 		}
 		c.Server.PublicURL = scheme + "://" + c.Server.Listen
+		c.Derived.PublicURL = true
 	}
 	if c.Auth.Issuer == "" {
 		c.Auth.Issuer = c.Server.PublicURL
+		c.Derived.Issuer = true
 	}
 	if c.Auth.Audience == "" {
 		c.Auth.Audience = c.Server.PublicURL
+		c.Derived.Audience = true
 	}
 	if x := &c.X402.SIWX; c.X402.Enabled {
 		if u, err := url.Parse(c.Server.PublicURL); x.Domain == "" && err == nil {

@@ -22,6 +22,7 @@ func TestLoadIssueExample(t *testing.T) {
 	want.Server.PublicURL = "http://127.0.0.1:8080"
 	want.Auth.Issuer = "http://127.0.0.1:8080"
 	want.Auth.Audience = "http://127.0.0.1:8080"
+	want.Derived = Derived{PublicURL: true, Issuer: true, Audience: true}
 	want.Routes = []Route{{Path: "/v1/", Upstream: "http://127.0.0.1:9000", Units: ptr[int64](1)}}
 	if diff := cmp.Diff(want, cfg); diff != "" {
 		t.Errorf("config mismatch (-want +got):\n%s", diff)
@@ -166,7 +167,10 @@ func TestValidationErrors(t *testing.T) {
 		{"short key grace", base + "response_signing: {retired_key_grace: 1m}", "response_signing.retired_key_grace"},
 		{"bad webhook cidr", base + "webhooks: {allowed_cidrs: [10.0.0.0]}", "not a CIDR prefix"},
 		{"webhook timeout", base + "webhooks: {attempt_timeout: 10m}", "webhooks.attempt_timeout"},
-		{"webhook failures", base + "webhooks: {max_failures: 0}", "webhooks.max_failures"},
+		{"webhook disable_after too short", base + "webhooks: {disable_after: 30m}", "webhooks.disable_after"},
+		{"webhook disable_after too long", base + "webhooks: {disable_after: 1000h}", "webhooks.disable_after"},
+		{"webhook disable_after negative", base + "webhooks: {disable_after: -1h}", "webhooks.disable_after"},
+		{"cluster without public_url", base + "storage: {type: postgres, postgres: {url: 'postgres://h/db'}}", "server.public_url is required with storage.type postgres"},
 		{"webhook grace", base + "webhooks: {secret_grace: -1h}", "webhooks.secret_grace"},
 		{"webhook retention", base + "webhooks: {retention: 1h}", "webhooks.retention"},
 		{"webhook workers", base + "webhooks: {workers: 0}", "webhooks.workers"},
@@ -337,7 +341,7 @@ func TestX402ValidationErrors(t *testing.T) {
 // A cluster node's configuration, and the role given by the environment (as
 // `serve --role` does).
 func TestClusterConfig(t *testing.T) {
-	yaml := `server: {listen: 127.0.0.1:8080, insecure_http: true}
+	yaml := `server: {listen: 127.0.0.1:8080, insecure_http: true, public_url: "https://api.example.com"}
 storage: {type: postgres, postgres: {url: "postgres://tollgate@db:5432/tollgate", schema: tollgate}}
 counters: {type: redis, redis: {url: "rediss://cache:6380/1", cluster: true}, failure_mode: open}
 auth_service: {listen: 127.0.0.1:8091, grpc_listen: 127.0.0.1:8092, url: "http://auth:8091"}
@@ -355,5 +359,69 @@ auth_service: {listen: 127.0.0.1:8091, grpc_listen: 127.0.0.1:8092, url: "http:/
 		if err != nil || cfg.Role != role || cfg.AuthService.Token == "" {
 			t.Errorf("role %s: %v %q", role, err, cfg.Role)
 		}
+	}
+}
+
+// Cluster mode (storage.type postgres) needs server.public_url set: derived
+// from each node's own listen address, the issuer and audience of its
+// tokens would differ from node to node. The environment may set it; a
+// gateway-role node, which signs and checks no token, needs none.
+func TestClusterPublicURL(t *testing.T) {
+	yaml := `server: {listen: 127.0.0.1:8080, insecure_http: true}
+storage: {type: postgres, postgres: {url: "postgres://tollgate@db:5432/tollgate"}}
+auth_service: {url: "http://auth:8091"}
+`
+	_, err := Parse([]byte(yaml), nil)
+	if err == nil || !strings.Contains(err.Error(), "server.public_url is required with storage.type postgres (cluster mode)") ||
+		!strings.Contains(err.Error(), "http://127.0.0.1:8080") || !strings.Contains(err.Error(), "Two nodes on PostgreSQL and Redis") {
+		t.Errorf("derived public_url in cluster mode: %v", err)
+	}
+	// Explicit issuer and audience do not make up for it: the OAuth
+	// metadata, SIWX and the dashboard derive from public_url too.
+	if _, err := Parse([]byte(yaml), []string{"TOLLGATE_AUTH_ISSUER=https://a", "TOLLGATE_AUTH_AUDIENCE=https://a"}); err == nil {
+		t.Error("derived public_url with explicit issuer and audience: accepted")
+	}
+	cfg, err := Parse([]byte(yaml), []string{"TOLLGATE_SERVER_PUBLIC_URL=https://api.example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Derived != (Derived{Issuer: true, Audience: true}) || cfg.Auth.Issuer != "https://api.example.com" ||
+		cfg.Auth.Audience != "https://api.example.com" || !cfg.ClusterMode() {
+		t.Errorf("public_url from the environment: %+v, issuer %q, audience %q", cfg.Derived, cfg.Auth.Issuer, cfg.Auth.Audience)
+	}
+	cfg, err = Parse([]byte(yaml), []string{"TOLLGATE_ROLE=gateway"})
+	if err != nil || cfg.ClusterMode() {
+		t.Errorf("gateway role without public_url: %v, cluster mode %v", err, cfg.ClusterMode())
+	}
+	// SQLite: one node, the derived URL is fine.
+	cfg, err = Parse([]byte("server: {listen: 127.0.0.1:8080, insecure_http: true}\n"), nil)
+	if err != nil || cfg.ClusterMode() || !cfg.Derived.PublicURL {
+		t.Errorf("sqlite: %v, cluster mode %v, derived %+v", err, cfg.ClusterMode(), cfg.Derived)
+	}
+}
+
+// webhooks.max_failures, retired, still loads, with a warning that names
+// its successor; webhooks.disable_after defaults to 72h, and 0 is never.
+func TestWebhooksDisableAfter(t *testing.T) {
+	base := "server: {listen: 127.0.0.1:8080, insecure_http: true}\n"
+	cfg, err := Parse([]byte(base), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Webhooks.DisableAfter != 72*time.Hour || cfg.Warnings() != nil {
+		t.Errorf("defaults: disable_after %v, warnings %q", cfg.Webhooks.DisableAfter, cfg.Warnings())
+	}
+	cfg, err = Parse([]byte(base+"webhooks: {max_failures: 50, disable_after: 0s}\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := cfg.Warnings()
+	if cfg.Webhooks.DisableAfter != 0 || len(w) != 1 || !strings.Contains(w[0], "webhooks.max_failures (50) is deprecated and ignored") ||
+		!strings.Contains(w[0], "webhooks.disable_after") {
+		t.Errorf("max_failures: disable_after %v, warnings %q", cfg.Webhooks.DisableAfter, w)
+	}
+	cfg, err = Parse([]byte(base), []string{"TOLLGATE_WEBHOOKS_MAX_FAILURES=5", "TOLLGATE_WEBHOOKS_DISABLE_AFTER=120h"})
+	if err != nil || cfg.Webhooks.DisableAfter != 120*time.Hour || len(cfg.Warnings()) != 1 {
+		t.Errorf("from the environment: %v, %v, %q", err, cfg.Webhooks.DisableAfter, cfg.Warnings())
 	}
 }

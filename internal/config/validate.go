@@ -47,6 +47,26 @@ var (
 // "webhook.read" or "kyt.write".
 func ValidScope(s string) bool { return scopeRE.MatchString(s) }
 
+// ClusterMode reports whether c is a node that shares its store with
+// others (storage.type postgres) and signs or checks tokens (role all or
+// auth; gateway-role nodes ask an auth node). Such nodes must agree on
+// server.public_url, auth.issuer and auth.audience.
+func (c *Config) ClusterMode() bool {
+	return c.Storage.Type == "postgres" && c.Role != "gateway"
+}
+
+// Warnings returns what c holds that is accepted but deprecated or
+// ignored, a sentence each saying what to do instead; nil when nothing.
+func (c *Config) Warnings() []string {
+	var w []string
+	if c.Webhooks.MaxFailures != 0 {
+		w = append(w, fmt.Sprintf("webhooks.max_failures (%d) is deprecated and ignored: an endpoint is disabled once it "+
+			"has been failing continuously for webhooks.disable_after (%v), however many attempts failed; remove it",
+			c.Webhooks.MaxFailures, c.Webhooks.DisableAfter))
+	}
+	return w
+}
+
 // Validate reports every problem in c at once.
 func (c *Config) Validate() error {
 	var errs []error
@@ -220,8 +240,8 @@ func (c *Config) Validate() error {
 	if wh.AttemptTimeout < time.Second || wh.AttemptTimeout > 2*time.Minute {
 		bad("webhooks.attempt_timeout %v: must be between 1s and 2m", wh.AttemptTimeout)
 	}
-	if wh.MaxFailures < 1 || wh.MaxFailures > 10_000 {
-		bad("webhooks.max_failures %d: must be between 1 and 10000", wh.MaxFailures)
+	if d := wh.DisableAfter; d != 0 && (d < time.Hour || d > 30*24*time.Hour) {
+		bad("webhooks.disable_after %v: must be between 1h and 720h, or 0 to never disable failing endpoints", d)
 	}
 	if wh.SecretGrace < 0 || wh.SecretGrace > 30*24*time.Hour {
 		bad("webhooks.secret_grace %v: must be between 0 and 720h", wh.SecretGrace)
@@ -446,6 +466,12 @@ func validPrice(s string) bool {
 var identRE = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
 
 func (c *Config) validateCluster(bad func(string, ...any)) {
+	if c.ClusterMode() && c.Derived.PublicURL {
+		bad("server.public_url is required with storage.type postgres (cluster mode): the tokens one node signs must pass on "+
+			"every other, and an issuer and audience derived from this node's server.listen (%s) differ from node to node; "+
+			"set server.public_url to the URL clients use, the load balancer's, on every node (README: \"Two nodes on "+
+			"PostgreSQL and Redis\")", c.Server.PublicURL)
+	}
 	switch c.Counters.Type {
 	case "memory":
 	case "redis":

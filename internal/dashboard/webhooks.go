@@ -63,7 +63,7 @@ var eventDescriptions = map[string]string{
 	webhooks.EventQuotaThreshold:      "80% of the quota is used",
 	webhooks.EventSecurityAlert:       "a security alert, such as a stolen session",
 	webhooks.EventSubscriptionCreated: "a subscription was bought",
-	webhooks.EventEndpointDisabled:    "an endpoint was disabled after too many failures",
+	webhooks.EventEndpointDisabled:    "an endpoint was disabled after failing for days",
 	webhooks.EventTest:                "a test event",
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"html"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"slices"
@@ -128,6 +129,9 @@ func TestDashboardWebhooks(t *testing.T) {
 	p = c.get("/dashboard/webhooks")
 	if p.Status != 200 || !strings.Contains(p.Body, `id="webhooks-table"`) || !strings.Contains(p.Body, id) || shows(p.Body, secret) {
 		t.Fatalf("list: %d, table, endpoint or no secret:\n%s", p.Status, p.Body)
+	}
+	if !strings.Contains(p.Body, `<span class="badge active">healthy</span>`) {
+		t.Errorf("a new endpoint is not healthy in the list:\n%s", p.Body)
 	}
 	if strings.Contains(p.Body, "<b>") || strings.Contains(p.Body, "x='y'") || !strings.Contains(p.Body, "&lt;b&gt;") {
 		t.Errorf("URL not escaped in the list:\n%s", p.Body)
@@ -391,5 +395,42 @@ func TestDashboardSecurity(t *testing.T) {
 	other := dashLogin(t, n, "other-sec@example.com", "Other Sec Co")
 	if p := other.get("/dashboard/security"); !strings.Contains(p.Body, "No security alerts.") {
 		t.Errorf("another organization sees alerts:\n%s", p.Body)
+	}
+}
+
+// An endpoint whose deliveries fail is shown failing, list and page alike
+// (never as a green "enabled"), since when, with its last error and when
+// it will be disabled if it keeps failing.
+func TestDashboardWebhookFailing(t *testing.T) {
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "receiver down for maintenance", http.StatusServiceUnavailable)
+	}))
+	t.Cleanup(rcv.Close)
+	n := start(t, dashYAML(t.TempDir(), newRecorder(t, nil).URL)+"webhooks: {allow_private_networks: true, allow_http: true}\n", nil)
+	c := dashLogin(t, n, "failing-hooks@example.com", "Failing Co")
+	p := c.post("/dashboard/webhooks", url.Values{"url": {rcv.URL + "/hook"}, "event_types": {"*"}})
+	m := reEndpointLink.FindStringSubmatch(p.Body)
+	if p.Status != http.StatusCreated || m == nil {
+		t.Fatalf("create: %d\n%s", p.Status, p.Body)
+	}
+	ep := "/dashboard/webhooks/" + m[1]
+	if p := c.post(ep+"/test", nil); p.Status != http.StatusSeeOther {
+		t.Fatalf("test: %d %s", p.Status, p.Body)
+	}
+	p = waitPage(t, c, ep, func(b string) bool { return strings.Contains(b, `<span class="badge failing">failing</span>`) })
+	for _, want := range []string{"HTTP 503: receiver down for maintenance", `<th scope="row">Failing since</th>`,
+		"(1 failed attempt)", `<th scope="row">Disabled at</th>`, "or later, if it keeps failing", "the next attempt at",
+		`id="webhook-health-summary">Failing since `} {
+		if !strings.Contains(p.Body, want) {
+			t.Errorf("endpoint page lacks %q:\n%s", want, p.Body)
+		}
+	}
+	if strings.Contains(p.Body, `badge active`) {
+		t.Errorf("a failing endpoint is shown green:\n%s", p.Body)
+	}
+	p = c.get("/dashboard/webhooks")
+	if !strings.Contains(p.Body, `<span class="badge failing">failing</span>`) || strings.Contains(p.Body, `badge active`) ||
+		!strings.Contains(p.Body, "HTTP 503") {
+		t.Errorf("list of a failing endpoint:\n%s", p.Body)
 	}
 }

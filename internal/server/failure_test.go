@@ -104,6 +104,7 @@ func clusterYAML(t *testing.T, pgURL, redisURL, failureMode string) string {
 server:
   listen: 127.0.0.1:0
   insecure_http: true
+  public_url: %s
 admin:
   listen: 127.0.0.1:0
   token: %s
@@ -126,7 +127,7 @@ plans:
 default_plan: standard
 usage:
   flush_interval: 50ms
-`, adminToken, pgURL, schema, redisURL, prefix, failureMode, testMasterKey, newRecorder(t, nil).URL)
+`, clusterURL, adminToken, pgURL, schema, redisURL, prefix, failureMode, testMasterKey, newRecorder(t, nil).URL)
 }
 
 // Redis unreachable, fail-closed (the default): limited requests get 503

@@ -129,6 +129,10 @@ func dashYAML(dataDir, upstream string) string {
 	return baseYAML(dataDir, upstream) + "dashboard:\n  listen: 127.0.0.1:0\n"
 }
 
+// clusterURL is the server.public_url of the test clusters' nodes: the one
+// URL of a cluster behind its load balancer, which every node must share.
+const clusterURL = "http://cluster.tollgate.test"
+
 // sharedYAML is a node of a cluster on the PostgreSQL schema and Redis
 // prefix given, with free ports; extra (YAML sections other than server,
 // admin, storage, counters and secrets) is appended.
@@ -137,6 +141,7 @@ func sharedYAML(pgURL, schema, redisURL, prefix, extra string) string {
 server:
   listen: 127.0.0.1:0
   insecure_http: true
+  public_url: %s
 admin:
   listen: 127.0.0.1:0
   token: %s
@@ -148,7 +153,7 @@ counters:
   redis: {url: "%s", prefix: "%s"}
 secrets:
   master_key: %s
-`, adminToken, pgURL, schema, redisURL, prefix, testMasterKey) + extra
+`, clusterURL, adminToken, pgURL, schema, redisURL, prefix, testMasterKey) + extra
 }
 
 // start runs a node on yaml; extra lines are appended to it.

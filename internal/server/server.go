@@ -187,6 +187,10 @@ func New(ctx context.Context, cfg config.Config, o Options) (*Server, error) {
 		return nil, err
 	}
 	s.store = st
+	if err := PinClusterSettings(ctx, st, cfg); err != nil {
+		_ = s.Close()
+		return nil, err
+	}
 	if err := s.build(ctx); err != nil {
 		_ = s.Close()
 		return nil, err

@@ -38,7 +38,7 @@ func (s *Server) buildWebhooks(box webhooks.Sealer) error {
 	}
 	svc, err := webhooks.New(webhooks.Options{
 		Store: s.store, Sealer: box, Clock: s.clock, Policy: policy, Logger: s.log,
-		AttemptTimeout: w.AttemptTimeout, MaxFailures: w.MaxFailures, SecretGrace: secretGrace(w.SecretGrace),
+		AttemptTimeout: w.AttemptTimeout, DisableAfter: disableAfter(w.DisableAfter), SecretGrace: secretGrace(w.SecretGrace),
 		Retention: w.Retention, Workers: w.Workers,
 	})
 	if err != nil {
@@ -51,6 +51,16 @@ func (s *Server) buildWebhooks(box webhooks.Sealer) error {
 // secretGrace maps the configured grace to webhooks.Options', where zero
 // means the default and a negative grace none.
 func secretGrace(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
+}
+
+// disableAfter maps webhooks.disable_after to webhooks.Options', where zero
+// means the default and a negative value never: in the configuration, 0
+// is never.
+func disableAfter(d time.Duration) time.Duration {
 	if d == 0 {
 		return -1
 	}

@@ -255,11 +255,53 @@ type WebhookEndpoint struct {
 	Disabled       bool
 	DisabledReason string // e.g. "failures" or "operator"
 	DisabledAt     time.Time
-	// ConsecutiveFailures counts the failed attempts since the last
-	// successful one; RecordWebhookAttempt keeps it, an update may reset it.
+	// Health is how its recent attempts went: RecordWebhookAttempt keeps
+	// it, an update may reset it.
+	Health    WebhookHealth
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// WebhookHealth is how an endpoint's recent delivery attempts went. The
+// store keeps what the caller of RecordWebhookAttempt computes (package
+// webhooks decides what counts as failing); its zero value is an endpoint
+// never attempted.
+type WebhookHealth struct {
+	// FailingSince is when the endpoint's current run of failed attempts
+	// began; zero while it is healthy.
+	FailingSince time.Time
+	// ConsecutiveFailures counts the failed attempts of that run.
 	ConsecutiveFailures int
-	CreatedAt           time.Time
-	UpdatedAt           time.Time
+	// LastSuccessAt and LastFailureAt are the times of the latest
+	// successful and failed attempts (zero: none yet).
+	LastSuccessAt time.Time
+	LastFailureAt time.Time
+	// LastFailureStatus is the HTTP status of the latest failed attempt's
+	// answer, 0 when none came; LastFailureError is its error text.
+	LastFailureStatus int
+	LastFailureError  string
+}
+
+// WebhookBacklog is what an endpoint has waiting in the outbox.
+type WebhookBacklog struct {
+	// Pending counts its pending deliveries.
+	Pending int
+	// NextAttemptAt is the earliest NextAttemptAt of those, zero when
+	// there are none.
+	NextAttemptAt time.Time
+}
+
+// ClusterSetting is a setting every node sharing the store must agree on,
+// such as the issuer of the tokens they sign and accept: the first node
+// that starts records it, the others compare theirs with it.
+type ClusterSetting struct {
+	// Name is the configuration key, such as "auth.issuer".
+	Name  string
+	Value string
+	// RecordedAt is when it was recorded; RecordedBy says by what (the
+	// node's listen address, or "cli").
+	RecordedAt time.Time
+	RecordedBy string
 }
 
 // WebhookEvent is something that happened, to be delivered to every enabled
@@ -726,11 +768,15 @@ type Store interface {
 	// in the same transaction sets the delivery's Attempts and Last*
 	// fields, and its status: succeeded if at.Succeeded, failed (the
 	// dispatcher gave up) if next is zero, still pending and due at next
-	// otherwise. Succeeded and failed deliveries get FinishedAt at.At. It
-	// resets the endpoint's ConsecutiveFailures on success and adds one on
-	// failure, and returns the delivery and endpoint as stored, so that
-	// the caller can disable the endpoint.
-	RecordWebhookAttempt(ctx context.Context, at WebhookAttempt, next time.Time) (WebhookDelivery, WebhookEndpoint, error)
+	// otherwise. Succeeded and failed deliveries get FinishedAt at.At. In
+	// the same transaction it sets the endpoint's Health to what health
+	// returns when given the Health stored (health may be called more than
+	// once; nil leaves Health alone). It returns the delivery and endpoint
+	// as stored, so that the caller can disable the endpoint.
+	RecordWebhookAttempt(ctx context.Context, at WebhookAttempt, next time.Time, health func(WebhookHealth) WebhookHealth) (WebhookDelivery, WebhookEndpoint, error)
+	// WebhookBacklog returns what endpoint endpointID has pending in the
+	// outbox (nothing, for an endpoint that does not exist).
+	WebhookBacklog(ctx context.Context, endpointID string) (WebhookBacklog, error)
 	GetWebhookDelivery(ctx context.Context, id string) (WebhookDelivery, error)
 	// ListWebhookDeliveries pages through the deliveries selected by f,
 	// newest first.
@@ -748,6 +794,18 @@ type Store interface {
 	// it that have no delivery left. It returns how many deliveries it
 	// removed.
 	PurgeWebhookDeliveries(ctx context.Context, finishedBefore time.Time) (int64, error)
+
+	// PinClusterSetting records s unless a setting of its name is recorded
+	// already, and returns the setting recorded (s, or the one found).
+	// Nodes starting together agree: exactly one of them records its value.
+	// Name is required; a zero RecordedAt means now.
+	PinClusterSetting(ctx context.Context, s ClusterSetting) (ClusterSetting, error)
+	// GetClusterSetting returns the setting recorded under name, or
+	// ErrNotFound.
+	GetClusterSetting(ctx context.Context, name string) (ClusterSetting, error)
+	// SetClusterSetting records s, replacing any setting of its name, with
+	// an audit entry.
+	SetClusterSetting(ctx context.Context, s ClusterSetting, a AuditEntry) error
 
 	// AppendAudit records an entry that goes with no other change, such as a
 	// failed login.

@@ -386,3 +386,64 @@ func TestAudit(t *testing.T) {
 		t.Errorf("audit actions %v", actions)
 	}
 }
+
+// GET /api/v1/webhooks/{id} and the list show each endpoint's health: a
+// failing one is "failing" (not merely enabled), since when, with its last
+// error, its backlog and when it will be disabled; a disabled one says why.
+func TestAPIHealth(t *testing.T) {
+	rcv := newReceiver(t, failing)
+	e := newEnv(t, func(o *webhooks.Options) { o.Jitter = -1 })
+	api := webhooks.NewAPI(e.svc, (&fakeAuth{}).authorize, 64<<10)
+	c := client{t: t, api: api, org: e.org}
+	ep, _ := e.create(rcv.url("/"), webhooks.AllEvents)
+	path := "/api/v1/webhooks/" + ep.ID
+
+	res := c.do("GET", path, "")
+	res.decode(t, http.StatusOK, nil)
+	for _, k := range []string{`"status":"healthy"`, `"health":{"status":"healthy","summary":"Healthy: nothing delivered yet.",` +
+		`"failing_since":null,"consecutive_failures":0,"disable_at":null,"disabled_at":null,"last_success_at":null,` +
+		`"last_failure":null,"pending_deliveries":0,"next_attempt_at":null}`} {
+		if !strings.Contains(res.body, k) {
+			t.Errorf("healthy: no %s in %s", k, res.body)
+		}
+	}
+
+	e.emit(webhooks.EventAPIKeyCreated, nil)
+	e.deliverDue(1)
+	res = c.do("GET", path, "")
+	res.decode(t, http.StatusOK, nil)
+	want := `"status":"failing","disabled":false,"disabled_at":null,"consecutive_failures":1,` +
+		`"health":{"status":"failing","summary":"Failing since 2026-03-01T12:00:00Z (1 failed attempt; last error: HTTP 500); ` +
+		`disabled at 2026-03-04T12:00:00Z or later if it keeps failing.","failing_since":"2026-03-01T12:00:00Z",` +
+		`"consecutive_failures":1,"disable_at":"2026-03-04T12:00:00Z","disabled_at":null,"last_success_at":null,` +
+		`"last_failure":{"at":"2026-03-01T12:00:00Z","status_code":500,"error":"HTTP 500"},"pending_deliveries":1,` +
+		`"next_attempt_at":"2026-03-01T12:00:05Z"}`
+	if !strings.Contains(res.body, want) {
+		t.Errorf("failing:\n got %s\nwant …%s…", res.body, want)
+	}
+	var list webhooks.List[webhooks.Endpoint]
+	c.do("GET", "/api/v1/webhooks", "").decode(t, http.StatusOK, &list)
+	if len(list.Data) != 1 || list.Data[0].Status != webhooks.StatusFailing || list.Data[0].Health.PendingDeliveries != 1 {
+		t.Errorf("list: %+v", list.Data)
+	}
+
+	c.do("PATCH", path, `{"enabled":false}`).decode(t, http.StatusOK, nil)
+	res = c.do("GET", path, "")
+	res.decode(t, http.StatusOK, nil)
+	for _, k := range []string{`"status":"disabled"`, `"disabled_reason":"operator"`,
+		`"summary":"Disabled by a user at 2026-03-01T12:00:00Z; 1 delivery waits for it to be enabled."`,
+		`"pending_deliveries":1,"next_attempt_at":null`} {
+		if !strings.Contains(res.body, k) {
+			t.Errorf("disabled: no %s in %s", k, res.body)
+		}
+	}
+	// Enabling an endpoint enabled already keeps its failing run.
+	c.do("PATCH", path, `{"enabled":true}`).decode(t, http.StatusOK, nil)
+	e.clock.Advance(5 * time.Second)
+	e.deliverDue(1)
+	var got webhooks.Endpoint
+	c.do("PATCH", path, `{"enabled":true}`).decode(t, http.StatusOK, &got)
+	if got.Status != webhooks.StatusFailing || got.ConsecutiveFailures != 1 || !got.Health.FailingSince.Equal(e.clock.Now()) {
+		t.Errorf("failing endpoint after enabled:true: %+v", got.Health)
+	}
+}

@@ -212,7 +212,9 @@ func (s *Service) deliver(ctx context.Context, d store.WebhookDelivery) {
 			next = s.clock.Now().Add(delay)
 		}
 	}
-	d2, e2, err := s.store.RecordWebhookAttempt(ctx, attempt, next)
+	d2, e2, err := s.store.RecordWebhookAttempt(ctx, attempt, next, func(h store.WebhookHealth) store.WebhookHealth {
+		return nextHealth(h, attempt, s.gap)
+	})
 	if errors.Is(err, store.ErrConflict) {
 		// Recorded by another node whose claim lapsed into ours, or
 		// failed by the endpoint's deletion.
@@ -237,8 +239,8 @@ func (s *Service) deliver(ctx context.Context, d store.WebhookDelivery) {
 	default:
 		log.Info("webhooks: attempt failed", append(attrs, "next_attempt_at", next)...)
 	}
-	if !out.succeeded && !e2.Disabled && e2.ConsecutiveFailures >= s.o.MaxFailures {
-		s.disable(ctx, e2, log)
+	if !out.succeeded && !e2.Disabled && disableDue(e2.Health, attempt.At, s.o.DisableAfter) {
+		s.disable(ctx, e2, attempt.At, log)
 	}
 }
 
@@ -364,18 +366,22 @@ func clean(s string, n int) string {
 	return truncate(strings.TrimSpace(sb.String()), n)
 }
 
-// disable disables e after MaxFailures consecutive failures, unless it is
-// disabled already or has recovered meanwhile, and emits
-// EventEndpointDisabled to the organization.
-func (s *Service) disable(ctx context.Context, e store.WebhookEndpoint, log *slog.Logger) {
-	now := s.clock.Now()
-	var failures int
-	details := map[string]string{"reason": ReasonFailures, "consecutive_failures": fmt.Sprint(e.ConsecutiveFailures)}
+// disable disables e, which has been failing for Options.DisableAfter at
+// now, unless it is disabled already or has recovered meanwhile, and emits
+// EventEndpointDisabled to the organization (to its other endpoints: e
+// gets no deliveries of new events while disabled).
+func (s *Service) disable(ctx context.Context, e store.WebhookEndpoint, now time.Time, log *slog.Logger) {
+	var h store.WebhookHealth
+	details := map[string]string{
+		"reason":               ReasonFailures,
+		"failing_since":        e.Health.FailingSince.UTC().Format(time.RFC3339),
+		"consecutive_failures": fmt.Sprint(e.Health.ConsecutiveFailures),
+	}
 	disabled, err := s.store.UpdateWebhookEndpoint(ctx, e.ID, func(cur store.WebhookEndpoint) (store.WebhookEndpoint, error) {
-		if cur.Disabled || cur.ConsecutiveFailures < s.o.MaxFailures {
+		if cur.Disabled || !disableDue(cur.Health, now, s.o.DisableAfter) {
 			return cur, errNoChange
 		}
-		failures = cur.ConsecutiveFailures
+		h = cur.Health
 		cur.Disabled, cur.DisabledReason, cur.DisabledAt = true, ReasonFailures, now
 		cur.UpdatedAt = now
 		return cur, nil
@@ -384,12 +390,15 @@ func (s *Service) disable(ctx context.Context, e store.WebhookEndpoint, log *slo
 		return
 	}
 	if err != nil {
-		log.Error("webhooks: disable endpoint after failures", "error", err)
+		log.Error("webhooks: disable failing endpoint", "error", err)
 		return
 	}
-	log.Warn("webhooks: endpoint disabled after consecutive failures", "consecutive_failures", failures)
+	log.Warn("webhooks: endpoint disabled: failing continuously", "failing_since", h.FailingSince,
+		"consecutive_failures", h.ConsecutiveFailures, "disable_after", s.o.DisableAfter)
 	_, err = s.Emit(ctx, disabled.OrgID, EventEndpointDisabled, endpointDisabledData{
-		EndpointID: disabled.ID, URL: disabled.URL, ConsecutiveFailures: failures,
+		EndpointID: disabled.ID, URL: disabled.URL, Reason: ReasonFailures, DisabledAt: ts(now),
+		FailingSince: ts(h.FailingSince), ConsecutiveFailures: h.ConsecutiveFailures,
+		LastError: h.LastFailureError, LastStatusCode: optInt(h.LastFailureStatus),
 	})
 	if err != nil {
 		log.Error("webhooks: emit the endpoint's disabling", "error", err)
@@ -401,9 +410,14 @@ var errNoChange = errors.New("webhooks: no change")
 
 // endpointDisabledData is the data of an EventEndpointDisabled event.
 type endpointDisabledData struct {
-	EndpointID          string `json:"endpoint_id"`
-	URL                 string `json:"url"`
-	ConsecutiveFailures int    `json:"consecutive_failures"`
+	EndpointID          string    `json:"endpoint_id"`
+	URL                 string    `json:"url"`
+	Reason              string    `json:"reason"`
+	DisabledAt          time.Time `json:"disabled_at"`
+	FailingSince        time.Time `json:"failing_since"`
+	ConsecutiveFailures int       `json:"consecutive_failures"`
+	LastError           string    `json:"last_error"`
+	LastStatusCode      *int      `json:"last_status_code"`
 }
 
 // backoff returns the delay before the attempt after failed attempt n (1,

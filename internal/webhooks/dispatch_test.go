@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -392,30 +393,58 @@ func TestGiveUp(t *testing.T) {
 	}
 }
 
-// MaxFailures consecutive failures disable the endpoint and emit
-// webhook.endpoint.disabled; a disabled endpoint gets nothing until it is
-// enabled again, which resets its failures.
-func TestDisableAfterMaxFailures(t *testing.T) {
+// An endpoint that keeps failing, with events arriving every hour, is
+// disabled at its first failed attempt once it has been failing for
+// DisableAfter (72 hours by default), not before; the organization's other
+// endpoints hear of it (webhook.endpoint.disabled); its health says why
+// all along. Disabled, it gets nothing until enabled again, which starts it
+// healthy and resumes its pending deliveries.
+func TestDisableAfterFailingFor(t *testing.T) {
 	bad := newReceiver(t, failing)
 	watcher := newReceiver(t, ok)
-	e := newEnv(t, func(o *webhooks.Options) { o.MaxFailures = 3 })
+	e := newEnv(t, func(o *webhooks.Options) { o.Jitter = -1 })
 	ctx := t.Context()
 	a, _ := e.create(bad.url("/"), webhooks.EventAPIKeyCreated)
 	b, _ := e.create(watcher.url("/"), webhooks.EventEndpointDisabled)
-	for range 3 {
+
+	const after = webhooks.DefaultDisableAfter
+	for h := time.Duration(0); h < after; h += time.Hour {
+		e.clock.Set(t0.Add(h))
 		e.emit(webhooks.EventAPIKeyCreated, nil)
+		e.drain()
+		got := e.endpoint(a.ID)
+		if got.Disabled || got.Status != webhooks.StatusFailing {
+			t.Fatalf("after failing for %v: %+v", h, got)
+		}
 	}
-	e.deliverDue(3)
-	got, err := e.svc.Get(ctx, e.org, a.ID)
-	if err != nil {
-		t.Fatal(err)
+	// Its health, an hour before it is disabled.
+	got := e.endpoint(a.ID)
+	hl := got.Health
+	if hl.FailingSince == nil || !hl.FailingSince.Equal(t0) || hl.DisableAt == nil || !hl.DisableAt.Equal(t0.Add(after)) ||
+		hl.LastFailure == nil || !hl.LastFailure.At.Equal(t0.Add(after-time.Hour)) || hl.LastFailure.StatusCode == nil ||
+		*hl.LastFailure.StatusCode != 500 || hl.LastFailure.Error != "HTTP 500" || hl.LastSuccessAt != nil ||
+		hl.PendingDeliveries == 0 || hl.NextAttemptAt == nil || got.ConsecutiveFailures != hl.ConsecutiveFailures ||
+		!strings.HasPrefix(hl.Summary, "Failing since 2026-03-01T12:00:00Z (") {
+		t.Fatalf("health of a failing endpoint: %+v", hl)
 	}
-	if !got.Disabled || got.DisabledReason != webhooks.ReasonFailures || got.ConsecutiveFailures != 3 ||
-		got.DisabledAt == nil || !got.DisabledAt.Equal(t0) {
-		t.Fatalf("endpoint after 3 failures: %+v", got)
+	wantNext := e.clock.Now().Add(5 * time.Second) // the last event's first retry
+	if !hl.NextAttemptAt.Equal(wantNext) {
+		t.Errorf("next attempt at %v, want %v", hl.NextAttemptAt, wantNext)
 	}
 
-	e.deliverDue(1) // the webhook.endpoint.disabled event
+	disabledAt := t0.Add(after)
+	e.clock.Set(disabledAt)
+	e.emit(webhooks.EventAPIKeyCreated, nil)
+	e.drain()
+	got = e.endpoint(a.ID)
+	if !got.Disabled || got.DisabledReason != webhooks.ReasonFailures || got.DisabledAt == nil ||
+		!got.DisabledAt.Equal(disabledAt) || got.Status != webhooks.StatusDisabled ||
+		got.Health.Status != webhooks.StatusDisabled || got.Health.NextAttemptAt != nil || got.Health.DisableAt != nil ||
+		!strings.HasPrefix(got.Health.Summary, "Disabled after failing continuously since 2026-03-01T12:00:00Z (") {
+		t.Fatalf("endpoint after failing for %v: %+v", after, got)
+	}
+	failures := got.ConsecutiveFailures // attempts claimed with the last one failed after it
+
 	reqs := watcher.requests()
 	if len(reqs) != 1 {
 		t.Fatalf("watcher got %d requests, want 1", len(reqs))
@@ -423,50 +452,138 @@ func TestDisableAfterMaxFailures(t *testing.T) {
 	var p struct {
 		Type string `json:"type"`
 		Data struct {
-			EndpointID          string `json:"endpoint_id"`
-			URL                 string `json:"url"`
-			ConsecutiveFailures int    `json:"consecutive_failures"`
+			EndpointID          string    `json:"endpoint_id"`
+			URL                 string    `json:"url"`
+			Reason              string    `json:"reason"`
+			DisabledAt          time.Time `json:"disabled_at"`
+			FailingSince        time.Time `json:"failing_since"`
+			ConsecutiveFailures int       `json:"consecutive_failures"`
+			LastError           string    `json:"last_error"`
+			LastStatusCode      int       `json:"last_status_code"`
 		} `json:"data"`
 	}
 	if err := json.Unmarshal(reqs[0].body, &p); err != nil {
 		t.Fatal(err)
 	}
-	if p.Type != webhooks.EventEndpointDisabled || p.Data.EndpointID != a.ID || p.Data.URL != a.URL || p.Data.ConsecutiveFailures != 3 {
+	if p.Type != webhooks.EventEndpointDisabled || p.Data.EndpointID != a.ID || p.Data.URL != a.URL ||
+		p.Data.Reason != webhooks.ReasonFailures || !p.Data.DisabledAt.Equal(disabledAt) || !p.Data.FailingSince.Equal(t0) ||
+		p.Data.ConsecutiveFailures < webhooks.MinFailuresToDisable || p.Data.ConsecutiveFailures > failures || p.Data.LastError != "HTTP 500" || p.Data.LastStatusCode != 500 {
 		t.Errorf("disabled event: %s", reqs[0].body)
-	}
-	if ds := e.deliveries(b.ID); len(ds) != 1 {
-		t.Errorf("watcher has %d deliveries, want 1", len(ds))
 	}
 
 	// Disabled: no delivery of new events, no attempt of pending ones.
+	before := len(e.deliveries(a.ID))
+	requests := len(bad.requests())
 	e.emit(webhooks.EventAPIKeyCreated, nil)
-	if ds := e.deliveries(a.ID); len(ds) != 3 {
-		t.Errorf("disabled endpoint has %d deliveries, want the 3 before", len(ds))
+	if n := len(e.deliveries(a.ID)); n != before {
+		t.Errorf("disabled endpoint has %d deliveries, want the %d before", n, before)
 	}
-	e.clock.Advance(time.Hour)
-	e.deliverDue(0)
-	if n := len(bad.requests()); n != 3 {
-		t.Errorf("disabled endpoint got %d requests, want 3", n)
+	e.clock.Advance(48 * time.Hour)
+	e.drain()
+	if n := len(bad.requests()); n != requests {
+		t.Errorf("disabled endpoint got %d requests, want %d", n, requests)
+	}
+	pending := e.endpoint(a.ID).Health.PendingDeliveries
+	if pending == 0 {
+		t.Fatal("no delivery waits for the disabled endpoint")
 	}
 
-	// Enabled again: failures reset, pending deliveries resume.
+	// Enabled again: healthy, pending deliveries resume.
 	enable := true
-	got, err = e.svc.Update(ctx, e.org, a.ID, webhooks.Patch{Enabled: &enable}, actor)
+	got, err := e.svc.Update(ctx, e.org, a.ID, webhooks.Patch{Enabled: &enable}, actor)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Disabled || got.DisabledReason != "" || got.DisabledAt != nil || got.ConsecutiveFailures != 0 {
+	if got.Disabled || got.DisabledReason != "" || got.DisabledAt != nil || got.ConsecutiveFailures != 0 ||
+		got.Status != webhooks.StatusHealthy || got.Health.FailingSince != nil || got.Health.LastFailure == nil ||
+		got.Health.PendingDeliveries != pending {
 		t.Errorf("endpoint enabled again: %+v", got)
 	}
 	bad.setStatus(ok)
-	e.deliverDue(3)
-	for _, d := range e.deliveries(a.ID) {
-		if d.Status != store.WebhookSucceeded {
-			t.Errorf("delivery after enabling: %+v", d)
-		}
+	if n := e.drain(); n != pending {
+		t.Errorf("%d deliveries attempted after enabling, want the %d pending", n, pending)
+	}
+	got = e.endpoint(a.ID)
+	if got.Status != webhooks.StatusHealthy || got.Health.LastSuccessAt == nil || !got.Health.LastSuccessAt.Equal(e.clock.Now()) ||
+		got.Health.PendingDeliveries != 0 {
+		t.Errorf("endpoint after its pending deliveries: %+v", got.Health)
 	}
 	if ds := e.deliveries(b.ID); len(ds) != 1 {
 		t.Errorf("watcher has %d deliveries, want still 1", len(ds))
+	}
+}
+
+// A ten-minute outage of a receiver during a burst of 200 events leaves
+// the endpoint enabled, however many attempts fail; once the receiver is
+// back, every event arrives (at least once), each with one webhook-id on
+// all of its attempts. (Counting failed attempts, as a limit of 50 in a
+// row did, disabled this endpoint within seconds.)
+func TestOutageBurstNotDisabled(t *testing.T) {
+	var down atomic.Bool
+	down.Store(true)
+	rcv := newReceiver(t, func(int) int {
+		if down.Load() {
+			return http.StatusServiceUnavailable
+		}
+		return http.StatusOK
+	})
+	e := newEnv(t, nil)
+	ep, _ := e.create(rcv.url("/"), webhooks.AllEvents)
+	const events = 200
+	ids := map[string]bool{}
+	for i := range events {
+		e.clock.Set(t0.Add(time.Duration(i) * 25 * time.Millisecond)) // 5 s of events
+		ids[e.emit(webhooks.EventAPIKeyCreated, map[string]int{"n": i})] = true
+		e.drain()
+	}
+	// The outage: ten minutes, the dispatcher polling every second.
+	for e.clock.Now().Before(t0.Add(10 * time.Minute)) {
+		e.drain()
+		e.clock.Advance(time.Second)
+	}
+	got := e.endpoint(ep.ID)
+	if got.Disabled || got.Status != webhooks.StatusFailing || got.ConsecutiveFailures < 3*events ||
+		!got.Health.FailingSince.Equal(t0) || got.Health.PendingDeliveries != events {
+		t.Fatalf("endpoint after the outage: %+v", got)
+	}
+	// Back: the retries (30 min ±20% after the third attempt) succeed.
+	down.Store(false)
+	for end := t0.Add(2 * time.Hour); e.clock.Now().Before(end); e.clock.Advance(10 * time.Second) {
+		e.drain()
+	}
+	got = e.endpoint(ep.ID)
+	if got.Disabled || got.Status != webhooks.StatusHealthy || got.Health.PendingDeliveries != 0 {
+		t.Fatalf("endpoint after the outage: %+v", got)
+	}
+	for _, d := range e.deliveries(ep.ID) {
+		if d.Status != store.WebhookSucceeded {
+			t.Errorf("delivery %s: %s after %d attempts", d.ID, d.Status, d.Attempts)
+		}
+	}
+	delivered := map[string]bool{}
+	attempts := map[string]int{}
+	for _, r := range rcv.requests() {
+		var p struct {
+			ID string `json:"id"`
+		}
+		if err := json.Unmarshal(r.body, &p); err != nil {
+			t.Fatal(err)
+		}
+		if id := r.header.Get(whsig.HeaderID); id != p.ID || !ids[id] {
+			t.Fatalf("webhook-id %q on the delivery of event %q", id, p.ID)
+		}
+		attempts[p.ID]++
+		if r.status == http.StatusOK {
+			delivered[p.ID] = true
+		}
+	}
+	if len(delivered) != events {
+		t.Errorf("%d events delivered, want %d", len(delivered), events)
+	}
+	for id, n := range attempts {
+		if n < 4 {
+			t.Errorf("event %s: %d attempts, want 3 failed and 1 successful at least", id, n)
+		}
 	}
 }
 
@@ -902,7 +1019,7 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	var buf syncBuffer
 	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	rcv := newReceiver(t, failing)
-	e := newEnv(t, func(o *webhooks.Options) { o.Logger = logger; o.MaxFailures = 1 })
+	e := newEnv(t, func(o *webhooks.Options) { o.Logger = logger; o.DisableAfter = time.Second })
 	ctx := t.Context()
 	ep, s1 := e.create(rcv.url("/"), webhooks.AllEvents)
 	s2, _, err := e.svc.RotateSecret(ctx, e.org, ep.ID, actor)
@@ -912,6 +1029,12 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	e.emit(webhooks.EventSecurityAlert, map[string]string{"marker": "PAYLOAD-MARKER"})
 	e.deliverDue(1)
 	d := e.only(ep.ID)
+	// Enough failures over DisableAfter to disable it.
+	for range webhooks.MinFailuresToDisable - 1 {
+		e.clock.Advance(time.Second)
+		e.emit(webhooks.EventSecurityAlert, nil)
+		e.drain()
+	}
 	logs := buf.String()
 	for _, secret := range []string{s1, s2, s1[len("whsec_"):], "whsec_", "PAYLOAD-MARKER"} {
 		if strings.Contains(logs, secret) {

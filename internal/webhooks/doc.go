@@ -50,18 +50,40 @@
 // good; it can still be redelivered by hand (Redeliver), which queues a new
 // delivery of the same event with its own schedule.
 //
-// # Disabled endpoints
+// # Failing and disabled endpoints
 //
-// Each failed attempt adds one to its endpoint's consecutive failures; a
-// success resets them. When they reach Options.MaxFailures (50), the
-// dispatcher disables the endpoint (disabled_reason "failures") and emits a
-// webhook.endpoint.disabled event to the organization's other endpoints
-// ({"endpoint_id","url","consecutive_failures"}). An operator may disable an
-// endpoint too (reason "operator"). A disabled endpoint gets no deliveries of
-// new events, and its pending ones wait unattempted; re-enabling it (Update
-// with Enabled true) resets its failure count and resumes them. Test
-// deliveries (Test) go to an endpoint even while it is disabled, so that it
-// can be checked before being enabled again.
+// An endpoint is failing from its first failed attempt after its last
+// success, and healthy again at its next success. A failing run is decided
+// by time, not by a count of attempts: a burst of events to an endpoint
+// that is down fails every delivery's attempts at once, and counting them
+// would disable an endpoint after a short outage. The dispatcher disables an
+// endpoint (disabled_reason "failures") at a failed attempt once it has been
+// failing for Options.DisableAfter (72 hours by default: longer than a
+// weekend, and than two full retry schedules of one delivery), with at least
+// MinFailuresToDisable (5) failed attempts. A failure that comes more than a
+// quarter of DisableAfter after the previous one (or, when longer, the
+// longest retry delay with its jitter) starts a new run: nothing was tried
+// in between, so nothing says that the endpoint kept failing. A run that
+// disables an endpoint thus has failures spread over all of it, and an
+// endpoint whose pending deliveries keep being retried stays in one run.
+// Health is recorded with each attempt, in the store's transaction (see
+// store.Store.RecordWebhookAttempt), so that attempts recorded at once by
+// several workers or nodes all count.
+//
+// Disabling emits a webhook.endpoint.disabled event to the organization's
+// other endpoints ({"endpoint_id","url","reason","disabled_at",
+// "failing_since","consecutive_failures","last_error","last_status_code"})
+// and is logged and audited. An operator may disable an endpoint too
+// (reason "operator"). A disabled endpoint gets no deliveries of new events,
+// and its pending ones wait unattempted; enabling it again (Update with
+// Enabled true) makes it healthy and resumes them. Test deliveries (Test) go
+// to an endpoint even while it is disabled, so that it can be checked before
+// being enabled again.
+//
+// The views (Endpoint.Status and Endpoint.Health) say whether an endpoint is
+// healthy, failing (since when, how many attempts, when it will be
+// disabled) or disabled (why, since when), with its last success, its last
+// failure and its error, and its pending deliveries and their next attempt.
 //
 // # Signatures
 //

@@ -137,6 +137,33 @@ func (e *env) deliverDue(want int) {
 	}
 }
 
+// drain runs rounds until one claims nothing, and returns how many
+// deliveries they claimed in all.
+func (e *env) drain() int {
+	e.t.Helper()
+	total := 0
+	for {
+		n, err := e.svc.DeliverDue(e.t.Context())
+		if err != nil {
+			e.t.Fatalf("DeliverDue: %v", err)
+		}
+		if n == 0 {
+			return total
+		}
+		total += n
+	}
+}
+
+// endpoint reads one of the env's organization's endpoints.
+func (e *env) endpoint(id string) webhooks.Endpoint {
+	e.t.Helper()
+	ep, err := e.svc.Get(e.t.Context(), e.org, id)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return ep
+}
+
 // deliveries lists an endpoint's deliveries, newest first.
 func (e *env) deliveries(endpointID string) []store.WebhookDelivery {
 	e.t.Helper()
@@ -171,6 +198,7 @@ func testPool(t *testing.T) *x509.CertPool {
 type received struct {
 	header http.Header
 	body   []byte
+	status int // the status answered
 }
 
 // receiver is an HTTPS webhook receiver that records what it gets.
@@ -216,10 +244,10 @@ func newReceiverAt(t *testing.T, addr string, status func(n int) int) *receiver 
 func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 	body, _ := io.ReadAll(req.Body)
 	r.mu.Lock()
-	r.got = append(r.got, received{header: req.Header.Clone(), body: body})
-	n := len(r.got)
+	status := r.status.Load().(func(int) int)(len(r.got) + 1)
+	r.got = append(r.got, received{header: req.Header.Clone(), body: body, status: status})
 	r.mu.Unlock()
-	w.WriteHeader(r.status.Load().(func(int) int)(n))
+	w.WriteHeader(status)
 }
 
 // setStatus changes the receiver's answers.

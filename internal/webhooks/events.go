@@ -25,8 +25,9 @@ const (
 	EventSubscriptionCreated = events.SubscriptionCreated
 	EventSecurityAlert       = events.SecurityAlert
 	// EventEndpointDisabled is emitted by the dispatcher when it disables
-	// an endpoint after too many failures; its data is
-	// {"endpoint_id","url","consecutive_failures"}.
+	// an endpoint that has been failing for Options.DisableAfter; its data
+	// is {"endpoint_id","url","reason","disabled_at","failing_since",
+	// "consecutive_failures","last_error","last_status_code"}.
 	EventEndpointDisabled = "webhook.endpoint.disabled"
 	// EventTest is the type of the deliveries Test makes. It goes to one
 	// endpoint only and cannot be subscribed to or emitted.

@@ -2,6 +2,7 @@ package webhooks
 
 import (
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +13,7 @@ import (
 	"github.com/tollgate/tollgate/internal/apierror"
 	"github.com/tollgate/tollgate/internal/httpx"
 	"github.com/tollgate/tollgate/internal/netguard"
+	"github.com/tollgate/tollgate/internal/store"
 )
 
 func TestBackoff(t *testing.T) {
@@ -70,17 +72,27 @@ func TestOptionDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	o := s.o
-	if o.AttemptTimeout != 15*time.Second || o.MaxFailures != 50 || o.SecretGrace != 24*time.Hour ||
+	if o.AttemptTimeout != 15*time.Second || o.DisableAfter != 72*time.Hour || o.SecretGrace != 24*time.Hour ||
 		o.Retention != 30*24*time.Hour || o.Jitter != 0.2 || o.Workers != 8 || o.BatchSize != 8 ||
 		o.PollInterval != time.Second || o.Lease != 45*time.Second || o.MaxEndpoints != 20 || len(o.Schedule) != 7 {
 		t.Errorf("defaults: %+v", o)
 	}
-	s, err = New(Options{Store: nopStore{}, Sealer: nopSealer{}, SecretGrace: -1, Jitter: -1, Workers: 2, BatchSize: 5})
+	// A quarter of three days (18h) is longer than the longest retry
+	// delay with its jitter and the lease (12h45s).
+	if s.gap != 18*time.Hour {
+		t.Errorf("run gap %v, want 18h", s.gap)
+	}
+	s, err = New(Options{Store: nopStore{}, Sealer: nopSealer{}, SecretGrace: -1, Jitter: -1, Workers: 2, BatchSize: 5,
+		DisableAfter: -1, Schedule: []time.Duration{time.Minute, 24 * time.Hour}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.o.SecretGrace != 0 || s.o.Jitter != 0 || s.o.BatchSize != 2 {
+	if s.o.SecretGrace != 0 || s.o.Jitter != 0 || s.o.BatchSize != 2 || s.o.DisableAfter != -1 {
 		t.Errorf("options: %+v", s.o)
+	}
+	// Retries alone 24h apart keep an endpoint in one failing run.
+	if s.gap != 24*time.Hour+45*time.Second {
+		t.Errorf("run gap %v, want the longest delay and the lease", s.gap)
 	}
 }
 
@@ -213,3 +225,82 @@ type nopStore struct{ Store }
 
 // nopSealer is a Sealer that is never called.
 type nopSealer struct{ Sealer }
+
+// nextHealth, step by step: a run starts at the first failure after a
+// success, grows with each failure, restarts after a quiet gap, ends with
+// a success; attempts recorded out of order (a slow one recorded after a
+// quicker, later one) do not rewrite what came after them.
+func TestNextHealth(t *testing.T) {
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	at := func(d time.Duration) time.Time { return t0.Add(d) }
+	fail := func(d time.Duration, status int) store.WebhookAttempt {
+		return store.WebhookAttempt{At: at(d), StatusCode: status, Error: fmt.Sprintf("HTTP %d", status)}
+	}
+	ok := func(d time.Duration) store.WebhookAttempt {
+		return store.WebhookAttempt{At: at(d), StatusCode: 200, Succeeded: true}
+	}
+	const gap = 18 * time.Hour
+	steps := []struct {
+		name    string
+		attempt store.WebhookAttempt
+		want    store.WebhookHealth
+	}{
+		{"first failure starts a run", fail(0, 500),
+			store.WebhookHealth{FailingSince: at(0), ConsecutiveFailures: 1, LastFailureAt: at(0), LastFailureStatus: 500, LastFailureError: "HTTP 500"}},
+		{"a burst adds to it", fail(time.Second, 502),
+			store.WebhookHealth{FailingSince: at(0), ConsecutiveFailures: 2, LastFailureAt: at(time.Second), LastFailureStatus: 502, LastFailureError: "HTTP 502"}},
+		{"a slower, earlier failure recorded late counts but is not the last", fail(time.Second/2, 503),
+			store.WebhookHealth{FailingSince: at(0), ConsecutiveFailures: 3, LastFailureAt: at(time.Second), LastFailureStatus: 502, LastFailureError: "HTTP 502"}},
+		{"a retry within the gap", fail(gap, 504),
+			store.WebhookHealth{FailingSince: at(0), ConsecutiveFailures: 4, LastFailureAt: at(gap), LastFailureStatus: 504, LastFailureError: "HTTP 504"}},
+		{"a failure after a longer quiet gap starts a new run", fail(2*gap+time.Second, 500),
+			store.WebhookHealth{FailingSince: at(2*gap + time.Second), ConsecutiveFailures: 1, LastFailureAt: at(2*gap + time.Second), LastFailureStatus: 500, LastFailureError: "HTTP 500"}},
+		{"a success from before the run began changes nothing of it", ok(2 * gap),
+			store.WebhookHealth{FailingSince: at(2*gap + time.Second), ConsecutiveFailures: 1, LastSuccessAt: at(2 * gap), LastFailureAt: at(2*gap + time.Second), LastFailureStatus: 500, LastFailureError: "HTTP 500"}},
+		{"a success ends the run", ok(2*gap + time.Minute),
+			store.WebhookHealth{LastSuccessAt: at(2*gap + time.Minute), LastFailureAt: at(2*gap + time.Second), LastFailureStatus: 500, LastFailureError: "HTTP 500"}},
+		{"a failure from before that success starts no run", fail(2*gap+30*time.Second, 429),
+			store.WebhookHealth{LastSuccessAt: at(2*gap + time.Minute), LastFailureAt: at(2*gap + 30*time.Second), LastFailureStatus: 429, LastFailureError: "HTTP 429"}},
+		{"a new run", fail(3*gap, 500),
+			store.WebhookHealth{FailingSince: at(3 * gap), ConsecutiveFailures: 1, LastSuccessAt: at(2*gap + time.Minute), LastFailureAt: at(3 * gap), LastFailureStatus: 500, LastFailureError: "HTTP 500"}},
+		{"and a later failure", fail(3*gap+time.Hour, 500),
+			store.WebhookHealth{FailingSince: at(3 * gap), ConsecutiveFailures: 2, LastSuccessAt: at(2*gap + time.Minute), LastFailureAt: at(3*gap + time.Hour), LastFailureStatus: 500, LastFailureError: "HTTP 500"}},
+		{"a success between them, recorded last, leaves the later failure failing", ok(3*gap + time.Minute),
+			store.WebhookHealth{FailingSince: at(3*gap + time.Hour), ConsecutiveFailures: 1, LastSuccessAt: at(3*gap + time.Minute), LastFailureAt: at(3*gap + time.Hour), LastFailureStatus: 500, LastFailureError: "HTTP 500"}},
+	}
+	var h store.WebhookHealth
+	for _, s := range steps {
+		h = nextHealth(h, s.attempt, gap)
+		if h != s.want {
+			t.Fatalf("%s:\n got %+v\nwant %+v", s.name, h, s.want)
+		}
+	}
+}
+
+// disableDue needs both the time and the failures.
+func TestDisableDue(t *testing.T) {
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	const after = 72 * time.Hour
+	failing := func(n int) store.WebhookHealth {
+		return store.WebhookHealth{FailingSince: t0, ConsecutiveFailures: n}
+	}
+	for _, tt := range []struct {
+		name  string
+		h     store.WebhookHealth
+		now   time.Time
+		after time.Duration
+		want  bool
+	}{
+		{"healthy", store.WebhookHealth{}, t0.Add(100 * time.Hour), after, false},
+		{"a burst of a thousand in one minute", failing(1000), t0.Add(time.Minute), after, false},
+		{"just short of the time", failing(50), t0.Add(after - time.Microsecond), after, false},
+		{"at the time", failing(50), t0.Add(after), after, true},
+		{"at the time, with too few failures", failing(MinFailuresToDisable - 1), t0.Add(10 * after), after, false},
+		{"at the time, with just enough failures", failing(MinFailuresToDisable), t0.Add(after), after, true},
+		{"never", failing(1000), t0.Add(1000 * after), -1, false},
+	} {
+		if got := disableDue(tt.h, tt.now, tt.after); got != tt.want {
+			t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}

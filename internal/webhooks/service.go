@@ -31,7 +31,8 @@ type Store interface {
 	DeleteWebhookEndpoint(ctx context.Context, id string, at time.Time, a store.AuditEntry) error
 	EnqueueWebhookEvent(ctx context.Context, ev store.WebhookEvent) (int, error)
 	ClaimWebhookDeliveries(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]store.WebhookDelivery, error)
-	RecordWebhookAttempt(ctx context.Context, at store.WebhookAttempt, next time.Time) (store.WebhookDelivery, store.WebhookEndpoint, error)
+	RecordWebhookAttempt(ctx context.Context, at store.WebhookAttempt, next time.Time, health func(store.WebhookHealth) store.WebhookHealth) (store.WebhookDelivery, store.WebhookEndpoint, error)
+	WebhookBacklog(ctx context.Context, endpointID string) (store.WebhookBacklog, error)
 	GetWebhookDelivery(ctx context.Context, id string) (store.WebhookDelivery, error)
 	ListWebhookDeliveries(ctx context.Context, f store.WebhookDeliveryFilter) ([]store.WebhookDelivery, error)
 	ListWebhookAttempts(ctx context.Context, deliveryID string) ([]store.WebhookAttempt, error)
@@ -48,7 +49,6 @@ type Sealer interface {
 // Defaults of Options.
 const (
 	DefaultAttemptTimeout = 15 * time.Second
-	DefaultMaxFailures    = 50
 	DefaultSecretGrace    = 24 * time.Hour
 	DefaultRetention      = 30 * 24 * time.Hour
 	DefaultJitter         = 0.2
@@ -99,9 +99,11 @@ type Options struct {
 	// AttemptTimeout bounds each delivery attempt, from dialing to the
 	// answer's headers and the part of its body read. Default 15s.
 	AttemptTimeout time.Duration
-	// MaxFailures is the run of consecutive failed attempts after which
-	// the dispatcher disables an endpoint. Default 50.
-	MaxFailures int
+	// DisableAfter is how long an endpoint must have been failing,
+	// continuously, before the dispatcher disables it (see the package
+	// doc). Default DefaultDisableAfter (72h); a negative value means
+	// never: failing endpoints stay enabled.
+	DisableAfter time.Duration
 	// SecretGrace is how long a rotated-out secret keeps signing beside
 	// the new one. Default 24h; a negative value means no grace: the old
 	// secret stops signing at once.
@@ -139,7 +141,9 @@ type Options struct {
 // Service manages webhook endpoints, emits events and delivers them. It is
 // safe for concurrent use. Build it with New.
 type Service struct {
-	o      Options
+	o Options
+	// gap is the longest quiet time within a failing run (runGap).
+	gap    time.Duration
 	store  Store
 	sealer Sealer
 	clock  clock.Clock
@@ -163,8 +167,8 @@ func New(o Options) (*Service, error) {
 	if o.AttemptTimeout <= 0 {
 		o.AttemptTimeout = DefaultAttemptTimeout
 	}
-	if o.MaxFailures <= 0 {
-		o.MaxFailures = DefaultMaxFailures
+	if o.DisableAfter == 0 {
+		o.DisableAfter = DefaultDisableAfter
 	}
 	switch {
 	case o.SecretGrace == 0:
@@ -213,6 +217,7 @@ func New(o Options) (*Service, error) {
 	}
 	return &Service{
 		o:      o,
+		gap:    runGap(o),
 		store:  o.Store,
 		sealer: o.Sealer,
 		clock:  o.Clock,
@@ -236,8 +241,8 @@ const (
 
 // Disabled reasons, in WebhookEndpoint.DisabledReason and the views.
 const (
-	// ReasonFailures: the dispatcher disabled the endpoint after
-	// Options.MaxFailures consecutive failed attempts.
+	// ReasonFailures: the dispatcher disabled the endpoint after it had
+	// been failing for Options.DisableAfter.
 	ReasonFailures = "failures"
 	// ReasonOperator: someone disabled it through Update.
 	ReasonOperator = "operator"
@@ -276,9 +281,11 @@ type Patch struct {
 	URL         *string
 	EventTypes  *[]string
 	Description *string
-	// Enabled true enables the endpoint and resets its consecutive
-	// failures; false disables it with the reason "operator" (an endpoint
-	// disabled already keeps its reason).
+	// Enabled true enables the endpoint and ends its failing run (it is
+	// healthy until an attempt fails, and then has Options.DisableAfter
+	// again); false disables it with the reason "operator" (an endpoint
+	// disabled already keeps its reason). Enabling an enabled endpoint
+	// changes nothing.
 	Enabled *bool
 }
 
@@ -329,7 +336,7 @@ func (s *Service) Create(ctx context.Context, orgID string, in Input, actor stor
 	if err := s.store.CreateWebhookEndpoint(ctx, e, actor.Entry(orgID, actionCreate, targetEndpoint, id, details)); err != nil {
 		return Endpoint{}, "", fmt.Errorf("webhooks: create endpoint: %w", err)
 	}
-	return EndpointView(e, now), secret, nil
+	return endpointView(e, store.WebhookBacklog{}, now, s.o.DisableAfter), secret, nil
 }
 
 var errNoSealer = errors.New("webhooks: no sealer: this Service only records events")
@@ -359,10 +366,13 @@ func (s *Service) List(ctx context.Context, orgID string) ([]Endpoint, error) {
 	if err != nil {
 		return nil, err
 	}
-	now := s.clock.Now()
 	out := make([]Endpoint, 0, len(es))
 	for _, e := range es {
-		out = append(out, EndpointView(e, now))
+		v, err := s.view(ctx, e)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
 	}
 	return out, nil
 }
@@ -373,7 +383,16 @@ func (s *Service) Get(ctx context.Context, orgID, id string) (Endpoint, error) {
 	if err != nil {
 		return Endpoint{}, err
 	}
-	return EndpointView(e, s.clock.Now()), nil
+	return s.view(ctx, e)
+}
+
+// view renders e with its backlog.
+func (s *Service) view(ctx context.Context, e store.WebhookEndpoint) (Endpoint, error) {
+	b, err := s.store.WebhookBacklog(ctx, e.ID)
+	if err != nil {
+		return Endpoint{}, fmt.Errorf("webhooks: backlog of endpoint %s: %w", e.ID, err)
+	}
+	return endpointView(e, b, s.clock.Now(), s.o.DisableAfter), nil
 }
 
 // endpoint reads one of the organization's endpoints; another
@@ -433,8 +452,10 @@ func (s *Service) Update(ctx context.Context, orgID, id string, p Patch, actor s
 		switch {
 		case p.Enabled == nil:
 		case *p.Enabled:
-			e.Disabled, e.DisabledReason, e.DisabledAt = false, "", time.Time{}
-			e.ConsecutiveFailures = 0
+			if e.Disabled {
+				e.Disabled, e.DisabledReason, e.DisabledAt = false, "", time.Time{}
+				e.Health.FailingSince, e.Health.ConsecutiveFailures = time.Time{}, 0
+			}
 		case !e.Disabled:
 			e.Disabled, e.DisabledReason, e.DisabledAt = true, ReasonOperator, now
 		}
@@ -444,7 +465,7 @@ func (s *Service) Update(ctx context.Context, orgID, id string, p Patch, actor s
 	if err != nil {
 		return Endpoint{}, err
 	}
-	return EndpointView(e, now), nil
+	return s.view(ctx, e)
 }
 
 // update applies change to one of the organization's endpoints.

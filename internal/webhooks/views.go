@@ -17,11 +17,17 @@ type Endpoint struct {
 	URL         string   `json:"url"`
 	Description string   `json:"description"`
 	EventTypes  []string `json:"event_types"`
-	Disabled    bool     `json:"disabled"`
+	// Status is Health.Status: StatusHealthy, StatusFailing or
+	// StatusDisabled.
+	Status   string `json:"status"`
+	Disabled bool   `json:"disabled"`
 	// DisabledReason is ReasonFailures or ReasonOperator while disabled.
-	DisabledReason      string     `json:"disabled_reason,omitempty"`
-	DisabledAt          *time.Time `json:"disabled_at"`
-	ConsecutiveFailures int        `json:"consecutive_failures"`
+	DisabledReason string     `json:"disabled_reason,omitempty"`
+	DisabledAt     *time.Time `json:"disabled_at"`
+	// ConsecutiveFailures is Health.ConsecutiveFailures.
+	ConsecutiveFailures int `json:"consecutive_failures"`
+	// Health says how its deliveries are going.
+	Health Health `json:"health"`
 	// SecretRotatingUntil is, while a rotated-out secret still signs
 	// beside the current one, when it stops.
 	SecretRotatingUntil *time.Time `json:"secret_rotating_until"`
@@ -29,9 +35,10 @@ type Endpoint struct {
 	UpdatedAt           time.Time  `json:"updated_at"`
 }
 
-// EndpointView renders e as of now (which decides whether a previous
-// secret is still live).
-func EndpointView(e store.WebhookEndpoint, now time.Time) Endpoint {
+// endpointView renders e, with its backlog b, as of now (which decides
+// whether a previous secret is still live), under disableAfter (see
+// Options.DisableAfter).
+func endpointView(e store.WebhookEndpoint, b store.WebhookBacklog, now time.Time, disableAfter time.Duration) Endpoint {
 	v := Endpoint{
 		ID:                  e.ID,
 		URL:                 e.URL,
@@ -39,10 +46,12 @@ func EndpointView(e store.WebhookEndpoint, now time.Time) Endpoint {
 		EventTypes:          slices.Clone(e.EventTypes),
 		Disabled:            e.Disabled,
 		DisabledAt:          optTime(e.DisabledAt),
-		ConsecutiveFailures: e.ConsecutiveFailures,
+		ConsecutiveFailures: e.Health.ConsecutiveFailures,
+		Health:              healthView(e, b, now, disableAfter),
 		CreatedAt:           ts(e.CreatedAt),
 		UpdatedAt:           ts(e.UpdatedAt),
 	}
+	v.Status = v.Health.Status
 	if v.EventTypes == nil {
 		v.EventTypes = []string{}
 	}

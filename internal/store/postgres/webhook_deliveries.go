@@ -58,6 +58,10 @@ const (
 	eventsPurge     = `DELETE FROM webhook_events WHERE created_at < $1
 		AND NOT EXISTS (SELECT 1 FROM webhook_deliveries AS d WHERE d.event_id = webhook_events.id)`
 
+	// deliveriesBacklog counts an endpoint's pending deliveries, through
+	// webhook_deliveries_pending.
+	deliveriesBacklog = `SELECT count(*), min(next_attempt_at) FROM webhook_deliveries WHERE endpoint_id = $1 AND status = 'pending'`
+
 	attemptInsert = `INSERT INTO webhook_attempts (` + sqlstore.AttemptColumns + `) VALUES ($1, $2, $3, $4, $5, $6, $7)`
 	attemptsOf    = `SELECT ` + sqlstore.AttemptColumns + ` FROM webhook_attempts WHERE delivery_id = $1 ORDER BY n`
 )
@@ -134,7 +138,7 @@ func (s *Store) ClaimWebhookDeliveries(ctx context.Context, now time.Time, lease
 // outcome (see store.Store). A zero at.At means now. The delivery is locked
 // first, so that of two attempts recorded at once with the same number, the
 // second finds it moved on (store.ErrConflict).
-func (s *Store) RecordWebhookAttempt(ctx context.Context, at store.WebhookAttempt, next time.Time) (store.WebhookDelivery, store.WebhookEndpoint, error) {
+func (s *Store) RecordWebhookAttempt(ctx context.Context, at store.WebhookAttempt, next time.Time, health func(store.WebhookHealth) store.WebhookHealth) (store.WebhookDelivery, store.WebhookEndpoint, error) {
 	if err := sqlstore.CheckAttempt(at); err != nil {
 		return store.WebhookDelivery{}, store.WebhookEndpoint{}, fmt.Errorf("postgres: %w", err)
 	}
@@ -159,19 +163,28 @@ func (s *Store) RecordWebhookAttempt(ctx context.Context, at store.WebhookAttemp
 			at.StatusCode, o.LastError, o.FinishedAt, at.DeliveryID); err != nil {
 			return wrapErr(err, "webhook delivery "+quote(at.DeliveryID))
 		}
-		if _, err := tx.Exec(ctx, endpointAttempted, at.Succeeded, old.EndpointID); err != nil {
-			return wrapErr(err, "webhook endpoint "+quote(old.EndpointID))
-		}
 		if d, err = getDelivery(ctx, tx, deliveryByID, at.DeliveryID); err != nil {
 			return err
 		}
-		e, err = getEndpoint(ctx, tx, endpointByID, old.EndpointID)
-		return err
+		// Locked, so that two attempts recorded at once both count.
+		if e, err = getEndpoint(ctx, tx, endpointByIDForUpd, old.EndpointID); err != nil || health == nil {
+			return err
+		}
+		e.Health = sqlstore.NormalizeHealth(health(e.Health))
+		_, err = tx.Exec(ctx, endpointAttempted, append(sqlstore.HealthValues(e.Health), e.ID)...)
+		return wrapErr(err, "webhook endpoint "+quote(e.ID))
 	})
 	if err != nil {
 		return store.WebhookDelivery{}, store.WebhookEndpoint{}, err
 	}
 	return d, e, nil
+}
+
+// WebhookBacklog returns the count and the earliest due time of an
+// endpoint's pending deliveries.
+func (s *Store) WebhookBacklog(ctx context.Context, endpointID string) (store.WebhookBacklog, error) {
+	b, err := sqlstore.ScanBacklog(s.pool.QueryRow(ctx, deliveriesBacklog, endpointID))
+	return b, wrapErr(err, "backlog of webhook endpoint "+quote(endpointID))
 }
 
 // GetWebhookDelivery returns the webhook delivery with the given ID.

@@ -17,10 +17,11 @@ import (
 const (
 	endpointSelect = `SELECT ` + sqlstore.EndpointColumns + ` FROM webhook_endpoints`
 	endpointInsert = `INSERT INTO webhook_endpoints (` + sqlstore.EndpointColumns + `)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`
 	endpointUpdate = `UPDATE webhook_endpoints SET url = $1, description = $2, event_types = $3, secret = $4, previous_secret = $5,
-		previous_secret_expires_at = $6, disabled = $7, disabled_reason = $8, disabled_at = $9, consecutive_failures = $10,
-		updated_at = $11 WHERE id = $12`
+		previous_secret_expires_at = $6, disabled = $7, disabled_reason = $8, disabled_at = $9, updated_at = $10,
+		consecutive_failures = $11, failing_since = $12, last_success_at = $13, last_failure_at = $14,
+		last_failure_status = $15, last_failure_error = $16 WHERE id = $17`
 	endpointByID       = endpointSelect + ` WHERE id = $1`
 	endpointByIDForUpd = endpointByID + ` FOR UPDATE`
 	endpointsOfOrg     = endpointSelect + ` WHERE org_id = $1 ORDER BY created_at, id`
@@ -38,9 +39,10 @@ const (
 	// endpointKept checks that an endpoint exists and keeps it from being
 	// deleted until the transaction ends.
 	endpointKept = `SELECT 1 FROM webhook_endpoints WHERE id = $1 FOR KEY SHARE`
-	// endpointAttempted keeps the count of consecutive failures.
-	endpointAttempted = `UPDATE webhook_endpoints SET consecutive_failures = CASE WHEN $1 THEN 0 ELSE consecutive_failures + 1 END
-		WHERE id = $2`
+	// endpointAttempted sets an endpoint's health (sqlstore.HealthColumns)
+	// after an attempt.
+	endpointAttempted = `UPDATE webhook_endpoints SET consecutive_failures = $1, failing_since = $2, last_success_at = $3,
+		last_failure_at = $4, last_failure_status = $5, last_failure_error = $6 WHERE id = $7`
 )
 
 func getEndpoint(ctx context.Context, q querier, query, id string) (store.WebhookEndpoint, error) {
@@ -98,10 +100,11 @@ func (s *Store) UpdateWebhookEndpoint(ctx context.Context, id string, fn func(st
 			if err := checkEndpoint(e); err != nil {
 				return err
 			}
-			_, err := q.Exec(ctx, endpointUpdate, e.URL, e.Description, sqlstore.EventTypes(e.EventTypes),
+			args := append([]any{e.URL, e.Description, sqlstore.EventTypes(e.EventTypes),
 				sqlstore.Blob(e.Secret), sqlstore.NullBlob(e.PreviousSecret), sqlstore.Micros(e.PreviousSecretExpiresAt),
-				e.Disabled, e.DisabledReason, sqlstore.Micros(e.DisabledAt), e.ConsecutiveFailures,
-				sqlstore.Micros(e.UpdatedAt), e.ID)
+				e.Disabled, e.DisabledReason, sqlstore.Micros(e.DisabledAt), sqlstore.Micros(e.UpdatedAt)},
+				sqlstore.HealthValues(e.Health)...)
+			_, err := q.Exec(ctx, endpointUpdate, append(args, e.ID)...)
 			return wrapErr(err, "webhook endpoint "+quote(e.ID))
 		},
 	}, fn, a)

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/stdlib"
+
 	"github.com/tollgate/tollgate/internal/ids"
 	"github.com/tollgate/tollgate/internal/store"
 	"github.com/tollgate/tollgate/internal/store/internal/sqlstore/sqlstoretest"
@@ -58,4 +60,30 @@ func TestWebhookDeleteWhileEnqueueing(t *testing.T) {
 	if err != nil || len(pending) != 0 {
 		t.Errorf("%d deliveries to the deleted endpoint still pending (%v), want none", len(pending), err)
 	}
+}
+
+// TestWebhookHealthMigration: see sqlstoretest.WebhookHealthMigration.
+func TestWebhookHealthMigration(t *testing.T) {
+	url, schema := newSchema(t)
+	s := openTest(t, url, schema)
+	ctx := t.Context()
+	sqlstoretest.WebhookHealthMigration(t, s, func(statements []string) {
+		db := stdlib.OpenDBFromPool(s.pool)
+		defer db.Close()
+		p, err := newMigrationProvider(db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.DownTo(ctx, 9); err != nil {
+			t.Fatalf("down to 9: %v", err)
+		}
+		for _, q := range statements {
+			if _, err := s.pool.Exec(ctx, q); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+		if err := migrate(ctx, s.pool, schema); err != nil {
+			t.Fatalf("up again: %v", err)
+		}
+	})
 }

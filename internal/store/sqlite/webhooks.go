@@ -15,10 +15,11 @@ import (
 
 const (
 	endpointSelect = `SELECT ` + sqlstore.EndpointColumns + ` FROM webhook_endpoints`
-	endpointInsert = `INSERT INTO webhook_endpoints (` + sqlstore.EndpointColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	endpointInsert = `INSERT INTO webhook_endpoints (` + sqlstore.EndpointColumns + `)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	endpointUpdate = `UPDATE webhook_endpoints SET url = ?, description = ?, event_types = ?, secret = ?, previous_secret = ?,
-		previous_secret_expires_at = ?, disabled = ?, disabled_reason = ?, disabled_at = ?, consecutive_failures = ?,
-		updated_at = ? WHERE id = ?`
+		previous_secret_expires_at = ?, disabled = ?, disabled_reason = ?, disabled_at = ?, updated_at = ?,
+		` + endpointHealthSet + ` WHERE id = ?`
 	endpointByID     = endpointSelect + ` WHERE id = ?`
 	endpointsOfOrg   = endpointSelect + ` WHERE org_id = ? ORDER BY created_at, id`
 	endpointsOrdered = endpointSelect + ` ORDER BY created_at, id`
@@ -29,8 +30,11 @@ const (
 		WHERE org_id = ? AND disabled = 0 AND EXISTS (SELECT 1 FROM json_each(event_types) WHERE value IN (?, '*'))
 		ORDER BY created_at, id`
 	endpointOfOrg = `SELECT 1 FROM webhook_endpoints WHERE id = ? AND org_id = ?`
-	// endpointAttempted keeps the count of consecutive failures.
-	endpointAttempted = `UPDATE webhook_endpoints SET consecutive_failures = CASE WHEN ? THEN 0 ELSE consecutive_failures + 1 END WHERE id = ?`
+	// endpointHealthSet sets sqlstore.HealthColumns.
+	endpointHealthSet = `consecutive_failures = ?, failing_since = ?, last_success_at = ?, last_failure_at = ?,
+		last_failure_status = ?, last_failure_error = ?`
+	// endpointAttempted sets an endpoint's health after an attempt.
+	endpointAttempted = `UPDATE webhook_endpoints SET ` + endpointHealthSet + ` WHERE id = ?`
 )
 
 func getEndpoint(ctx context.Context, q querier, id string) (store.WebhookEndpoint, error) {
@@ -88,10 +92,11 @@ func (s *Store) UpdateWebhookEndpoint(ctx context.Context, id string, fn func(st
 			if err := checkEndpoint(e); err != nil {
 				return err
 			}
-			_, err := q.ExecContext(ctx, endpointUpdate, e.URL, e.Description, sqlstore.EventTypes(e.EventTypes),
+			args := append([]any{e.URL, e.Description, sqlstore.EventTypes(e.EventTypes),
 				sqlstore.Blob(e.Secret), sqlstore.NullBlob(e.PreviousSecret), sqlstore.Micros(e.PreviousSecretExpiresAt),
-				e.Disabled, e.DisabledReason, sqlstore.Micros(e.DisabledAt), e.ConsecutiveFailures,
-				sqlstore.Micros(e.UpdatedAt), e.ID)
+				e.Disabled, e.DisabledReason, sqlstore.Micros(e.DisabledAt), sqlstore.Micros(e.UpdatedAt)},
+				sqlstore.HealthValues(e.Health)...)
+			_, err := q.ExecContext(ctx, endpointUpdate, append(args, e.ID)...)
 			return wrapErr(err, "webhook endpoint "+quote(e.ID))
 		},
 	}, fn, a)

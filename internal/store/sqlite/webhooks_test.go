@@ -1,9 +1,12 @@
 package sqlite
 
 import (
+	"io/fs"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/pressly/goose/v3"
 
 	"github.com/tollgate/tollgate/internal/store"
 	"github.com/tollgate/tollgate/internal/store/internal/sqlstore/sqlstoretest"
@@ -49,4 +52,32 @@ func TestWebhookClaimPlan(t *testing.T) {
 	if !strings.Contains(text, "USING INDEX webhook_deliveries_due") || strings.Contains(text, "TEMP B-TREE") {
 		t.Errorf("claim query plan:\n%s\nwant a search of webhook_deliveries_due and no sort", text)
 	}
+}
+
+// TestWebhookHealthMigration: see sqlstoretest.WebhookHealthMigration.
+func TestWebhookHealthMigration(t *testing.T) {
+	s := openTest(t, filepath.Join(t.TempDir(), "tollgate.db"))
+	ctx := t.Context()
+	sqlstoretest.WebhookHealthMigration(t, s, func(statements []string) {
+		fsys, err := fs.Sub(migrationFiles, "migrations")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := goose.NewProvider(goose.DialectSQLite3, s.writer, fsys,
+			goose.WithDisableGlobalRegistry(true), goose.WithLogger(goose.NopLogger()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.DownTo(ctx, 9); err != nil {
+			t.Fatalf("down to 9: %v", err)
+		}
+		for _, q := range statements {
+			if _, err := s.writer.ExecContext(ctx, q); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+		if err := migrate(ctx, s.writer); err != nil {
+			t.Fatalf("up again: %v", err)
+		}
+	})
 }

@@ -7,10 +7,12 @@
 // closures (abort, immutable fields), the audit entry that goes with every
 // change, list orders and filters, refresh-token rotation, usage (the
 // request log, its calendar rollups and paging, quota counts), the webhook
-// outbox (fan-out, claim leases, attempts, redelivery, purge), and the
-// races (concurrent updates of one key, concurrent rotations of one token,
-// concurrent usage batches and purchases, concurrent claims of webhook
-// deliveries) that are meant to be run with -race.
+// outbox (fan-out, claim leases, attempts, endpoints' health and backlog,
+// redelivery, purge), the cluster settings, and the races (concurrent
+// updates of one key, concurrent rotations of one token, concurrent usage
+// batches and purchases, concurrent claims of webhook deliveries and
+// attempts of one endpoint, concurrent pins of a cluster setting) that are
+// meant to be run with -race.
 //
 // It is an ordinary package, not a _test one, so that backends in other
 // packages can import it; nothing outside tests should.
@@ -84,6 +86,10 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ClaimWebhookDeliveries", testClaimWebhookDeliveries},
 		{"ConcurrentClaimWebhookDeliveries", testConcurrentClaimWebhookDeliveries},
 		{"RecordWebhookAttempt", testRecordWebhookAttempt},
+		{"ConcurrentWebhookHealth", testConcurrentWebhookHealth},
+		{"WebhookBacklog", testWebhookBacklog},
+		{"ClusterSettings", testClusterSettings},
+		{"ConcurrentPinClusterSetting", testConcurrentPinClusterSetting},
 		{"RedeliverWebhook", testRedeliverWebhook},
 		{"ListWebhookDeliveries", testListWebhookDeliveries},
 		{"ListWebhookDeliveriesLimit", testListWebhookDeliveriesLimit},
@@ -119,6 +125,7 @@ func testEmptyStore(f *fixture) {
 		{"GetRefreshFamily", second(s.GetRefreshFamily(ctx, "fam_missing"))},
 		{"GetWebhookEndpoint", second(s.GetWebhookEndpoint(ctx, "wh_missing"))},
 		{"GetWebhookDelivery", second(s.GetWebhookDelivery(ctx, "dlv_missing"))},
+		{"GetClusterSetting", second(s.GetClusterSetting(ctx, "auth.issuer"))},
 	}
 	for _, tt := range notFound {
 		wantErr(t, tt.name, tt.err, store.ErrNotFound)

@@ -154,7 +154,10 @@ func testWebhookEndpoints(f *fixture) {
 	f.wantNewAudit("CreateWebhookEndpoint", before, a)
 
 	e2 := f.createEndpoint(org.ID, []string{"*"}, func(e *store.WebhookEndpoint) {
-		e.Disabled, e.DisabledReason, e.DisabledAt, e.ConsecutiveFailures = true, "failures", e.CreatedAt, 7
+		e.Disabled, e.DisabledReason, e.DisabledAt = true, "failures", e.CreatedAt
+		e.Health = store.WebhookHealth{ConsecutiveFailures: 7, FailingSince: e.CreatedAt.Add(-72 * time.Hour),
+			LastSuccessAt: e.CreatedAt.Add(-73 * time.Hour), LastFailureAt: e.CreatedAt,
+			LastFailureStatus: 502, LastFailureError: "HTTP 502: Bad Gateway"}
 	})
 	o1 := f.createEndpoint(other.ID, []string{"*"})
 
@@ -210,7 +213,9 @@ func testUpdateWebhookEndpoint(f *fixture) {
 	t, s, ctx := f.t, f.s, f.ctx
 	org, _ := f.createOrg()
 	other, _ := f.createOrg()
-	e := f.createEndpoint(org.ID, []string{"apikey.created"}, func(e *store.WebhookEndpoint) { e.ConsecutiveFailures = 3 })
+	e := f.createEndpoint(org.ID, []string{"apikey.created"}, func(e *store.WebhookEndpoint) {
+		e.Health = store.WebhookHealth{ConsecutiveFailures: 3, FailingSince: e.CreatedAt, LastFailureAt: e.CreatedAt, LastFailureError: "timeout"}
+	})
 
 	later := f.now()
 	before := f.allAudit()
@@ -223,7 +228,7 @@ func testUpdateWebhookEndpoint(f *fixture) {
 		v.PreviousSecret, v.Secret = v.Secret, []byte("sealed rotated secret")
 		v.PreviousSecretExpiresAt = later.Add(24 * time.Hour)
 		v.Disabled, v.DisabledReason, v.DisabledAt = true, "operator", later
-		v.ConsecutiveFailures = 0
+		v.Health = store.WebhookHealth{LastSuccessAt: later}
 		v.UpdatedAt = later
 		return v, nil
 	}, auditValue("webhook.update"))
@@ -235,7 +240,7 @@ func testUpdateWebhookEndpoint(f *fixture) {
 	want.PreviousSecret, want.Secret = e.Secret, []byte("sealed rotated secret")
 	want.PreviousSecretExpiresAt = normalize(later.Add(24 * time.Hour))
 	want.Disabled, want.DisabledReason, want.DisabledAt = true, "operator", normalize(later)
-	want.ConsecutiveFailures, want.UpdatedAt = 0, normalize(later)
+	want.Health, want.UpdatedAt = store.WebhookHealth{LastSuccessAt: normalize(later)}, normalize(later)
 	wantEqual(t, "UpdateWebhookEndpoint result", got, want)
 	wantEqual(t, "GetWebhookEndpoint after update", must(s.GetWebhookEndpoint(ctx, e.ID))(t), want)
 	wantEqual(t, "the other organization's endpoints", must(s.ListWebhookEndpoints(ctx, other.ID))(t), []store.WebhookEndpoint{})
@@ -562,7 +567,8 @@ func testConcurrentClaimWebhookDeliveries(f *fixture) {
 
 // testRecordWebhookAttempt: attempts are recorded in order, once each; a
 // failure reschedules the delivery or, with no next time, gives it up; a
-// success finishes it; the endpoint counts its failures in a row.
+// success finishes it; the endpoint's health is what the caller's health
+// func makes of the health stored, in the same transaction.
 func testRecordWebhookAttempt(f *fixture) {
 	t, s, ctx := f.t, f.s, f.ctx
 	org, _ := f.createOrg()
@@ -578,20 +584,28 @@ func testRecordWebhookAttempt(f *fixture) {
 	a1 := store.WebhookAttempt{DeliveryID: d.ID, N: 1, At: f.now(), Duration: 1500*time.Millisecond + 789*time.Nanosecond,
 		StatusCode: 503, Error: "503 Service Unavailable"}
 	retry := a1.At.Add(30 * time.Second)
-	gotD, gotE := must2(s.RecordWebhookAttempt(ctx, a1, retry))(t)
+	var seen []store.WebhookHealth
+	gotD, gotE := must2(s.RecordWebhookAttempt(ctx, a1, retry, func(h store.WebhookHealth) store.WebhookHealth {
+		seen = append(seen, h)
+		return tally(a1)(h)
+	}))(t)
+	if len(seen) == 0 || seen[len(seen)-1] != (store.WebhookHealth{}) {
+		t.Errorf("health func given %+v, want the stored zero health", seen)
+	}
 	d.Attempts, d.NextAttemptAt, d.LastAttemptAt = 1, normalize(retry), normalize(a1.At)
 	d.LastStatusCode, d.LastError = 503, "503 Service Unavailable"
-	e.ConsecutiveFailures = 1
+	e.Health = store.WebhookHealth{ConsecutiveFailures: 1, FailingSince: normalize(a1.At), LastFailureAt: normalize(a1.At),
+		LastFailureStatus: 503, LastFailureError: "503 Service Unavailable"}
 	wantEqual(t, "delivery after a failed attempt", gotD, d)
 	wantEqual(t, "endpoint after a failed attempt", gotE, e)
 	wantEqual(t, "GetWebhookDelivery after a failed attempt", must(s.GetWebhookDelivery(ctx, d.ID))(t), d)
 	wantEqual(t, "GetWebhookEndpoint after a failed attempt", must(s.GetWebhookEndpoint(ctx, e.ID))(t), e)
 
-	// Stale or skipped attempt numbers change nothing.
+	// Stale or skipped attempt numbers change nothing, health included.
 	for _, n := range []int{1, 3} {
 		stale := a1
 		stale.N, stale.Succeeded, stale.Error = n, true, ""
-		_, _, err := s.RecordWebhookAttempt(ctx, stale, time.Time{})
+		_, _, err := s.RecordWebhookAttempt(ctx, stale, time.Time{}, tally(stale))
 		wantErr(t, fmt.Sprintf("attempt %d after attempt 1", n), err, store.ErrConflict)
 	}
 	wantEqual(t, "delivery after stale attempts", must(s.GetWebhookDelivery(ctx, d.ID))(t), d)
@@ -600,17 +614,17 @@ func testRecordWebhookAttempt(f *fixture) {
 	// Attempt 2, when due, succeeds.
 	wantEqual(t, "claim when the retry is due", f.claim(retry, 10), []string{d.ID})
 	a2 := store.WebhookAttempt{DeliveryID: d.ID, N: 2, At: f.now(), Duration: 80 * time.Millisecond, StatusCode: 204, Succeeded: true}
-	gotD, gotE = must2(s.RecordWebhookAttempt(ctx, a2, a2.At.Add(time.Hour)))(t)
+	gotD, gotE = must2(s.RecordWebhookAttempt(ctx, a2, a2.At.Add(time.Hour), tally(a2)))(t)
 	d.Status, d.Attempts, d.NextAttemptAt, d.LastAttemptAt = store.WebhookSucceeded, 2, time.Time{}, normalize(a2.At)
 	d.LastStatusCode, d.LastError, d.FinishedAt = 204, "", normalize(a2.At)
-	e.ConsecutiveFailures = 0
+	e.Health.ConsecutiveFailures, e.Health.FailingSince, e.Health.LastSuccessAt = 0, time.Time{}, normalize(a2.At)
 	wantEqual(t, "delivery after a successful attempt", gotD, d)
 	wantEqual(t, "endpoint after a successful attempt", gotE, e)
 	wantEqual(t, "claim after success", f.claim(retry.Add(10*webhookLease), 10), []string{})
 
 	a3 := a2
 	a3.N = 3
-	_, _, err := s.RecordWebhookAttempt(ctx, a3, time.Time{})
+	_, _, err := s.RecordWebhookAttempt(ctx, a3, time.Time{}, tally(a3))
 	wantErr(t, "attempt of a succeeded delivery", err, store.ErrConflict)
 
 	a1.Duration = a1.Duration.Truncate(time.Microsecond)
@@ -627,37 +641,118 @@ func testRecordWebhookAttempt(f *fixture) {
 		ds = append(ds, f.deliveryTo(ev.ID, e.ID))
 	}
 	for i, d := range ds[:2] {
-		_, gotE := must2(s.RecordWebhookAttempt(ctx, store.WebhookAttempt{DeliveryID: d.ID, N: 1, At: f.now(),
-			Error: "dial tcp: connection refused"}, f.now().Add(time.Minute)))(t)
-		if gotE.ConsecutiveFailures != i+1 {
-			t.Errorf("consecutive failures after %d failures: %d", i+1, gotE.ConsecutiveFailures)
+		a := store.WebhookAttempt{DeliveryID: d.ID, N: 1, At: f.now(), Error: "dial tcp: connection refused"}
+		_, gotE := must2(s.RecordWebhookAttempt(ctx, a, f.now().Add(time.Minute), tally(a)))(t)
+		if gotE.Health.ConsecutiveFailures != i+1 {
+			t.Errorf("consecutive failures after %d failures: %d", i+1, gotE.Health.ConsecutiveFailures)
 		}
 	}
 	// The dispatcher gives up: the delivery fails for good.
 	at := f.now()
-	gotD, gotE = must2(s.RecordWebhookAttempt(ctx, store.WebhookAttempt{DeliveryID: ds[2].ID, N: 1, At: at,
-		Duration: 10 * time.Second, Error: "timeout"}, time.Time{}))(t)
+	a := store.WebhookAttempt{DeliveryID: ds[2].ID, N: 1, At: at, Duration: 10 * time.Second, Error: "timeout"}
+	gotD, gotE = must2(s.RecordWebhookAttempt(ctx, a, time.Time{}, tally(a)))(t)
 	want := ds[2]
 	want.Status, want.Attempts, want.NextAttemptAt, want.LastAttemptAt = store.WebhookFailed, 1, time.Time{}, normalize(at)
 	want.LastError, want.FinishedAt = "timeout", normalize(at)
 	wantEqual(t, "delivery given up", gotD, want)
-	if gotE.ConsecutiveFailures != 3 {
-		t.Errorf("consecutive failures after 3 failures: %d", gotE.ConsecutiveFailures)
+	if gotE.Health.ConsecutiveFailures != 3 || gotE.Health.LastFailureError != "timeout" {
+		t.Errorf("health after 3 failures: %+v", gotE.Health)
 	}
 	wantEqual(t, "claim of a delivery given up", slices.Contains(f.claim(at.Add(time.Hour), 10), want.ID), false)
-	_, _, err = s.RecordWebhookAttempt(ctx, store.WebhookAttempt{DeliveryID: ds[2].ID, N: 2, At: f.now()}, f.now())
+	_, _, err = s.RecordWebhookAttempt(ctx, store.WebhookAttempt{DeliveryID: ds[2].ID, N: 2, At: f.now()}, f.now(), nil)
 	wantErr(t, "attempt of a delivery given up", err, store.ErrConflict)
-	_, gotE = must2(s.RecordWebhookAttempt(ctx, store.WebhookAttempt{DeliveryID: ds[0].ID, N: 2, At: f.now(),
-		StatusCode: 200, Succeeded: true}, time.Time{}))(t)
-	if gotE.ConsecutiveFailures != 0 {
-		t.Errorf("consecutive failures after a success: %d", gotE.ConsecutiveFailures)
+	// Without a health func the endpoint's health is left alone.
+	kept := must(s.GetWebhookEndpoint(ctx, e.ID))(t)
+	_, gotE = must2(s.RecordWebhookAttempt(ctx, store.WebhookAttempt{DeliveryID: ds[1].ID, N: 2, At: f.now(),
+		Error: "HTTP 500"}, f.now().Add(time.Minute), nil))(t)
+	wantEqual(t, "endpoint after an attempt without a health func", gotE, kept)
+	ok := store.WebhookAttempt{DeliveryID: ds[0].ID, N: 2, At: f.now(), StatusCode: 200, Succeeded: true}
+	_, gotE = must2(s.RecordWebhookAttempt(ctx, ok, time.Time{}, tally(ok)))(t)
+	if gotE.Health.ConsecutiveFailures != 0 || !gotE.Health.FailingSince.IsZero() {
+		t.Errorf("health after a success: %+v", gotE.Health)
 	}
 
-	_, _, err = s.RecordWebhookAttempt(ctx, store.WebhookAttempt{DeliveryID: "dlv_missing", N: 1, At: f.now()}, time.Time{})
+	_, _, err = s.RecordWebhookAttempt(ctx, store.WebhookAttempt{DeliveryID: "dlv_missing", N: 1, At: f.now()}, time.Time{}, nil)
 	wantErr(t, "attempt of an unknown delivery", err, store.ErrNotFound)
-	if _, _, err := s.RecordWebhookAttempt(ctx, store.WebhookAttempt{DeliveryID: ds[1].ID, N: 0, At: f.now()}, time.Time{}); err == nil {
+	if _, _, err := s.RecordWebhookAttempt(ctx, store.WebhookAttempt{DeliveryID: ds[1].ID, N: 0, At: f.now()}, time.Time{}, nil); err == nil {
 		t.Error("attempt number 0: no error")
 	}
+}
+
+// tally is a health func for the tests: it counts failures in a row, from
+// the first one, and a success resets them.
+func tally(at store.WebhookAttempt) func(store.WebhookHealth) store.WebhookHealth {
+	return func(h store.WebhookHealth) store.WebhookHealth {
+		if at.Succeeded {
+			h.ConsecutiveFailures, h.FailingSince, h.LastSuccessAt = 0, time.Time{}, at.At
+			return h
+		}
+		if h.FailingSince.IsZero() {
+			h.FailingSince = at.At
+		}
+		h.ConsecutiveFailures++
+		h.LastFailureAt, h.LastFailureStatus, h.LastFailureError = at.At, at.StatusCode, at.Error
+		return h
+	}
+}
+
+// testConcurrentWebhookHealth: attempts of one endpoint's deliveries
+// recorded at once, from several goroutines, each see the health the one
+// before left: none is lost.
+func testConcurrentWebhookHealth(f *fixture) {
+	t, s, ctx := f.t, f.s, f.ctx
+	org, _ := f.createOrg()
+	e := f.createEndpoint(org.ID, []string{"*"})
+	const n = 24
+	var ds []store.WebhookDelivery
+	for range n {
+		ev := f.webhookEventValue(org.ID, "apikey.created")
+		f.enqueue(ev, 1)
+		ds = append(ds, f.deliveryTo(ev.ID, e.ID))
+	}
+	at := f.now()
+	var wg sync.WaitGroup
+	for _, d := range ds {
+		wg.Go(func() {
+			a := store.WebhookAttempt{DeliveryID: d.ID, N: 1, At: at, StatusCode: 500, Error: "HTTP 500"}
+			if _, _, err := s.RecordWebhookAttempt(ctx, a, at.Add(time.Minute), tally(a)); err != nil {
+				t.Errorf("attempt of %s: %v", d.ID, err)
+			}
+		})
+	}
+	wg.Wait()
+	got := must(s.GetWebhookEndpoint(ctx, e.ID))(t).Health
+	if got.ConsecutiveFailures != n || !got.FailingSince.Equal(normalize(at)) {
+		t.Errorf("health after %d failures recorded at once: %+v", n, got)
+	}
+}
+
+// testWebhookBacklog: an endpoint's backlog counts its pending deliveries
+// and the earliest of their due times, and nobody else's.
+func testWebhookBacklog(f *fixture) {
+	t, s, ctx := f.t, f.s, f.ctx
+	org, _ := f.createOrg()
+	e := f.createEndpoint(org.ID, []string{"*"})
+	other := f.createEndpoint(org.ID, []string{"apikey.revoked"})
+	wantEqual(t, "backlog of a new endpoint", must(s.WebhookBacklog(ctx, e.ID))(t), store.WebhookBacklog{})
+	wantEqual(t, "backlog of an unknown endpoint", must(s.WebhookBacklog(ctx, "wh_missing"))(t), store.WebhookBacklog{})
+	var ds []store.WebhookDelivery
+	for range 3 {
+		ev := f.webhookEventValue(org.ID, "apikey.created")
+		f.enqueue(ev, 1)
+		ds = append(ds, f.deliveryTo(ev.ID, e.ID))
+	}
+	first := ds[0].NextAttemptAt
+	wantEqual(t, "backlog of 3 new deliveries", must(s.WebhookBacklog(ctx, e.ID))(t),
+		store.WebhookBacklog{Pending: 3, NextAttemptAt: first})
+	// One succeeds, one is retried in an hour: the third is due first.
+	ok := store.WebhookAttempt{DeliveryID: ds[0].ID, N: 1, At: f.now(), StatusCode: 200, Succeeded: true}
+	mustDo(t, errOf2(s.RecordWebhookAttempt(ctx, ok, time.Time{}, nil)))
+	later := f.now().Add(time.Hour)
+	mustDo(t, errOf2(s.RecordWebhookAttempt(ctx, store.WebhookAttempt{DeliveryID: ds[1].ID, N: 1, At: f.now(), Error: "x"}, later, nil)))
+	wantEqual(t, "backlog after a success and a retry", must(s.WebhookBacklog(ctx, e.ID))(t),
+		store.WebhookBacklog{Pending: 2, NextAttemptAt: ds[2].NextAttemptAt})
+	wantEqual(t, "backlog of another endpoint", must(s.WebhookBacklog(ctx, other.ID))(t), store.WebhookBacklog{})
 }
 
 // must2 is must for calls returning two values.
@@ -680,7 +775,7 @@ func testDeleteWebhookEndpoint(f *fixture) {
 	f.enqueue(done, 2)
 	succeeded := f.deliveryTo(done.ID, e.ID)
 	attempt := store.WebhookAttempt{DeliveryID: succeeded.ID, N: 1, At: f.now(), StatusCode: 200, Succeeded: true}
-	succeeded, _ = must2(s.RecordWebhookAttempt(ctx, attempt, time.Time{}))(t)
+	succeeded, _ = must2(s.RecordWebhookAttempt(ctx, attempt, time.Time{}, nil))(t)
 	ev := f.webhookEventValue(org.ID, "apikey.revoked")
 	f.enqueue(ev, 2)
 	pending := f.deliveryTo(ev.ID, e.ID)
@@ -703,7 +798,7 @@ func testDeleteWebhookEndpoint(f *fixture) {
 	wantEqual(t, "claim after delete", slices.Sorted(slices.Values(f.claim(at.Add(time.Hour), 10))),
 		slices.Sorted(slices.Values([]string{f.deliveryTo(done.ID, kept.ID).ID, otherPending.ID})))
 
-	_, _, err := s.RecordWebhookAttempt(ctx, store.WebhookAttempt{DeliveryID: pending.ID, N: 1, At: f.now()}, f.now())
+	_, _, err := s.RecordWebhookAttempt(ctx, store.WebhookAttempt{DeliveryID: pending.ID, N: 1, At: f.now()}, f.now(), nil)
 	wantErr(t, "attempt of a delivery to a deleted endpoint", err, store.ErrConflict)
 
 	// Events for the organization no longer go to it.
@@ -724,7 +819,7 @@ func testRedeliverWebhook(f *fixture) {
 	ev := f.webhookEventValue(org.ID, "apikey.created")
 	f.enqueue(ev, 2)
 	orig, _ := must2(s.RecordWebhookAttempt(ctx, store.WebhookAttempt{DeliveryID: f.deliveryTo(ev.ID, e.ID).ID, N: 1,
-		At: f.now(), StatusCode: 200, Succeeded: true}, time.Time{}))(t)
+		At: f.now(), StatusCode: 200, Succeeded: true}, time.Time{}, nil))(t)
 	toGone := f.deliveryTo(ev.ID, gone.ID)
 
 	at := f.now()
@@ -754,7 +849,7 @@ func testRedeliverWebhook(f *fixture) {
 	// A delivery given up is redelivered; one whose endpoint was deleted is
 	// not.
 	failed, _ := must2(s.RecordWebhookAttempt(ctx, store.WebhookAttempt{DeliveryID: d.ID, N: 1, At: f.now(), StatusCode: 500,
-		Error: "500 Internal Server Error"}, time.Time{}))(t)
+		Error: "500 Internal Server Error"}, time.Time{}, nil))(t)
 	again := must(s.RedeliverWebhook(ctx, failed.ID, f.now(), auditValue("webhook.redeliver")))(t)
 	if again.RedeliveryOf != failed.ID || again.Status != store.WebhookPending || again.Attempts != 0 {
 		t.Errorf("redelivery of a failed delivery: %+v", again)
@@ -791,9 +886,9 @@ func testListWebhookDeliveries(f *fixture) {
 	}
 	// One succeeded, one failed.
 	ok := f.deliveryTo(evs[0].ID, e1.ID)
-	mustDo(t, errOf2(s.RecordWebhookAttempt(ctx, store.WebhookAttempt{DeliveryID: ok.ID, N: 1, At: f.now(), StatusCode: 200, Succeeded: true}, time.Time{})))
+	mustDo(t, errOf2(s.RecordWebhookAttempt(ctx, store.WebhookAttempt{DeliveryID: ok.ID, N: 1, At: f.now(), StatusCode: 200, Succeeded: true}, time.Time{}, nil)))
 	bad := f.deliveryTo(evs[1].ID, e2.ID)
-	mustDo(t, errOf2(s.RecordWebhookAttempt(ctx, store.WebhookAttempt{DeliveryID: bad.ID, N: 1, At: f.now(), StatusCode: 410}, time.Time{})))
+	mustDo(t, errOf2(s.RecordWebhookAttempt(ctx, store.WebhookAttempt{DeliveryID: bad.ID, N: 1, At: f.now(), StatusCode: 410}, time.Time{}, nil)))
 
 	all := must(s.ListWebhookDeliveries(ctx, store.WebhookDeliveryFilter{}))(t)
 	if len(all) != 7 {
@@ -895,7 +990,7 @@ func testPurgeWebhookDeliveries(f *fixture) {
 	succeed := func(d store.WebhookDelivery) {
 		t.Helper()
 		mustDo(t, errOf2(s.RecordWebhookAttempt(ctx, store.WebhookAttempt{DeliveryID: d.ID, N: 1, At: f.now(),
-			StatusCode: 200, Succeeded: true}, time.Time{})))
+			StatusCode: 200, Succeeded: true}, time.Time{}, nil)))
 	}
 
 	// old: both deliveries finish (one succeeds, one is given up) before
@@ -905,7 +1000,7 @@ func testPurgeWebhookDeliveries(f *fixture) {
 	oldOK, oldFailed := f.deliveryTo(old.ID, e1.ID), f.deliveryTo(old.ID, e2.ID)
 	succeed(oldOK)
 	mustDo(t, errOf2(s.RecordWebhookAttempt(ctx, store.WebhookAttempt{DeliveryID: oldFailed.ID, N: 1, At: f.now(),
-		Error: "connection refused"}, time.Time{})))
+		Error: "connection refused"}, time.Time{}, nil)))
 	// mixed: one delivery finishes before the horizon, one is still pending.
 	mixed := f.webhookEventValue(org.ID, "b")
 	f.enqueue(mixed, 2)

@@ -276,23 +276,36 @@ func PaymentValues(p store.Payment) []any {
 
 // EndpointColumns are the columns of webhook_endpoints.
 const EndpointColumns = `id, org_id, url, description, event_types, secret, previous_secret, previous_secret_expires_at,
-		disabled, disabled_reason, disabled_at, consecutive_failures, created_at, updated_at`
+		disabled, disabled_reason, disabled_at, created_at, updated_at, ` + HealthColumns
+
+// HealthColumns are the columns of webhook_endpoints that hold its
+// store.WebhookHealth, last of EndpointColumns.
+const HealthColumns = `consecutive_failures, failing_since, last_success_at, last_failure_at, last_failure_status, last_failure_error`
 
 // ScanEndpoint reads a row of EndpointColumns.
 func ScanEndpoint(r RowScanner) (store.WebhookEndpoint, error) {
 	var e store.WebhookEndpoint
+	h := &e.Health
 	err := r.Scan(&e.ID, &e.OrgID, &e.URL, &e.Description, ListCol(&e.EventTypes), BlobCol(&e.Secret),
 		BlobCol(&e.PreviousSecret), TimeCol(&e.PreviousSecretExpiresAt), &e.Disabled, &e.DisabledReason,
-		TimeCol(&e.DisabledAt), &e.ConsecutiveFailures, TimeCol(&e.CreatedAt), TimeCol(&e.UpdatedAt))
+		TimeCol(&e.DisabledAt), TimeCol(&e.CreatedAt), TimeCol(&e.UpdatedAt),
+		&h.ConsecutiveFailures, TimeCol(&h.FailingSince), TimeCol(&h.LastSuccessAt), TimeCol(&h.LastFailureAt),
+		&h.LastFailureStatus, &h.LastFailureError)
 	return e, err
 }
 
 // EndpointValues returns the values of EndpointColumns for e, its event
 // types as EventTypes stores them.
 func EndpointValues(e store.WebhookEndpoint) []any {
-	return []any{e.ID, e.OrgID, e.URL, e.Description, EventTypes(e.EventTypes),
+	return append([]any{e.ID, e.OrgID, e.URL, e.Description, EventTypes(e.EventTypes),
 		Blob(e.Secret), NullBlob(e.PreviousSecret), Micros(e.PreviousSecretExpiresAt), e.Disabled, e.DisabledReason,
-		Micros(e.DisabledAt), e.ConsecutiveFailures, Micros(e.CreatedAt), Micros(e.UpdatedAt)}
+		Micros(e.DisabledAt), Micros(e.CreatedAt), Micros(e.UpdatedAt)}, HealthValues(e.Health)...)
+}
+
+// HealthValues returns the values of HealthColumns for h.
+func HealthValues(h store.WebhookHealth) []any {
+	return []any{h.ConsecutiveFailures, Micros(h.FailingSince), Micros(h.LastSuccessAt), Micros(h.LastFailureAt),
+		h.LastFailureStatus, h.LastFailureError}
 }
 
 // KeepEndpoint returns e with the fields of old that an update may not

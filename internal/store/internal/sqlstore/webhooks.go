@@ -122,3 +122,22 @@ func CheckRedelivery(d store.WebhookDelivery) error {
 	}
 	return nil
 }
+
+// NormalizeHealth returns h as the store reads it back: its times in UTC
+// at microsecond precision.
+func NormalizeHealth(h store.WebhookHealth) store.WebhookHealth {
+	for _, t := range []*time.Time{&h.FailingSince, &h.LastSuccessAt, &h.LastFailureAt} {
+		if !t.IsZero() {
+			*t = time.UnixMicro(t.UnixMicro()).UTC()
+		}
+	}
+	return h
+}
+
+// ScanBacklog reads a row of the count and the earliest next_attempt_at
+// (NULL when there is none) of an endpoint's pending deliveries.
+func ScanBacklog(r RowScanner) (store.WebhookBacklog, error) {
+	var b store.WebhookBacklog
+	err := r.Scan(&b.Pending, TimeCol(&b.NextAttemptAt))
+	return b, err
+}

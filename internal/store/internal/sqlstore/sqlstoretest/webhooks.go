@@ -83,7 +83,7 @@ func DeliverySurvivesRestart(t *testing.T, open func() (store.Store, error)) {
 		t.Fatalf("claim after the lease: %+v, %v; want delivery %s again", again, err, d.ID)
 	}
 	got, _, err := s.RecordWebhookAttempt(ctx, store.WebhookAttempt{DeliveryID: d.ID, N: 1, At: now.Add(time.Minute),
-		StatusCode: 200, Succeeded: true}, time.Time{})
+		StatusCode: 200, Succeeded: true}, time.Time{}, nil)
 	if err != nil || got.Status != store.WebhookSucceeded || got.EventID != d.EventID {
 		t.Errorf("attempt after the restart: %+v, %v", got, err)
 	}
@@ -131,5 +131,60 @@ func ClaimsAcrossStores(t *testing.T, a, b store.Store) {
 	slices.Sort(claimed)
 	if len(claimed) != deliveries || len(slices.Compact(claimed)) != deliveries {
 		t.Errorf("%d claims of %d deliveries (%d distinct), want each claimed once", len(claimed), deliveries, len(slices.Compact(claimed)))
+	}
+}
+
+// WebhookHealthMigration checks that migration 10 fills the endpoints'
+// health from the delivery log. It records attempts of an endpoint's
+// deliveries (a failure, a success, then two failures) without touching its
+// health, then calls downUp with statements that set the failure counts as
+// version 9 kept them: downUp must migrate down to version 9, run them, and
+// migrate up again. The endpoint then reads as failing since its first
+// failure after the success; one whose failures the log no longer holds
+// reads as healthy.
+func WebhookHealthMigration(t *testing.T, s store.Store, downUp func(statements []string)) {
+	t.Helper()
+	ctx := t.Context()
+	e := SeedWebhooks(t, s, 4)
+	ds, err := s.ListWebhookDeliveries(ctx, store.WebhookDeliveryFilter{EndpointID: e.ID})
+	if err != nil || len(ds) != 4 {
+		t.Fatalf("ListWebhookDeliveries: %d, %v", len(ds), err)
+	}
+	at := func(m int) time.Time { return TestTime.Add(time.Duration(m) * time.Minute) }
+	for i, a := range []store.WebhookAttempt{
+		{DeliveryID: ds[0].ID, N: 1, At: at(1), StatusCode: 500, Error: "HTTP 500"},
+		{DeliveryID: ds[1].ID, N: 1, At: at(2), StatusCode: 200, Succeeded: true},
+		{DeliveryID: ds[2].ID, N: 1, At: at(3), Error: "no answer within 15s"},
+		{DeliveryID: ds[3].ID, N: 1, At: at(4), StatusCode: 502, Error: "HTTP 502: bad gateway"},
+	} {
+		if _, _, err := s.RecordWebhookAttempt(ctx, a, at(60), nil); err != nil {
+			t.Fatalf("attempt %d: %v", i, err)
+		}
+	}
+	forgotten := store.WebhookEndpoint{ID: ids.New(ids.WebhookEndpoint), OrgID: e.OrgID, URL: "https://old.example.com/",
+		EventTypes: []string{"*"}, Secret: []byte("sealed"), CreatedAt: TestTime}
+	if err := s.CreateWebhookEndpoint(ctx, forgotten, store.AuditEntry{ActorType: store.ActorCLI, Action: "webhook.create"}); err != nil {
+		t.Fatal(err)
+	}
+	downUp([]string{
+		"UPDATE webhook_endpoints SET consecutive_failures = 2 WHERE id = '" + e.ID + "'",
+		"UPDATE webhook_endpoints SET consecutive_failures = 9 WHERE id = '" + forgotten.ID + "'",
+	})
+
+	got, err := s.GetWebhookEndpoint(ctx, e.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := store.WebhookHealth{ConsecutiveFailures: 2, FailingSince: at(3), LastSuccessAt: at(2), LastFailureAt: at(4),
+		LastFailureStatus: 502, LastFailureError: "HTTP 502: bad gateway"}
+	if got.Health != want {
+		t.Errorf("health after the migration:\n got %+v\nwant %+v", got.Health, want)
+	}
+	got, err = s.GetWebhookEndpoint(ctx, forgotten.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Health != (store.WebhookHealth{}) {
+		t.Errorf("health of an endpoint without attempts in the log: %+v, want healthy", got.Health)
 	}
 }
