@@ -28,7 +28,8 @@
 //     (X-API-KEY, the request signature headers, SIGN-IN-WITH-X, x402
 //     payments, and Authorization when it carries a Bearer or SIWX
 //     credential or is sent twice), method and path overrides, forwarding
-//     headers spelled with "_", and every identity header the client sent
+//     headers spelled with "_" (or another byte but letters, digits and
+//     "-"), and every identity header the client sent
 //     that the answer did not set, in any spelling, so that none can be
 //     forged. The handler has refused already what it could not make safe
 //     this way (a path Envoy would forward unnormalized, an identity

@@ -7,8 +7,17 @@ import (
 )
 
 // wsgiName is the name under which a CGI, WSGI or Rack backend sees a
-// header (RFC 3875 section 4.1.18): upper case, "-" as "_".
-func wsgiName(k string) string { return "HTTP_" + strings.ToUpper(strings.ReplaceAll(k, "-", "_")) }
+// header (RFC 3875 section 4.1.18): upper case, "-" as "_", and, as
+// lighttpd's CGI and FastCGI have it, every other byte that is not a letter
+// or digit as "_" too.
+func wsgiName(k string) string {
+	return "HTTP_" + strings.Map(func(r rune) rune {
+		if 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' {
+			return r
+		}
+		return '_'
+	}, strings.ToUpper(k))
+}
 
 // identityAttacks are headers a client forges to pass for someone else, or
 // to make a framework read another request: every spelling a CGI-style
@@ -21,6 +30,11 @@ var identityAttacks = [][2]string{
 	{"X-Original-URL", "/v1/kyt/score"}, {"X-Rewrite-URL", "/v1/kyt/score"}, {"X-HTTP-Method-Override", "DELETE"},
 	{"X_HTTP_Method_Override", "DELETE"}, {"X-Method-Override", "DELETE"}, {"X-HTTP-Method", "DELETE"},
 	{"X_Forwarded_For", "6.6.6.6"}, {"X_Real_IP", "6.6.6.6"}, {"X_API_KEY", "tgk_forged"},
+	// lighttpd reads these as HTTP_X_TOLLGATE_SCOPES and so on; "+" and
+	// "!" sort before "-", so that a backend keeping the first of two
+	// fields would read the forged one before Tollgate's.
+	{"X.Tollgate.Scopes", "admin"}, {"X+Tollgate+Org", "org_victim"}, {"X!Tollgate!Credential", "key_victim"},
+	{"X~Request~Id", "req_forged"}, {"X.HTTP.Method.Override", "DELETE"}, {"X+Real+IP", "6.6.6.6"},
 }
 
 // regressIdentityHeaders: whatever the client sends, a backend reading
@@ -38,7 +52,7 @@ func regressIdentityHeaders(t *testing.T, f *fixture) {
 			for _, r := range got {
 				for k, vs := range r.Header {
 					for _, v := range vs {
-						if v == a[1] && wsgiName(k) == wsgiName(strings.ReplaceAll(a[0], "_", "-")) {
+						if v == a[1] && wsgiName(k) == wsgiName(a[0]) {
 							t.Errorf("%s: %s: %s reached the backend (as %s)", a[0], k, v, wsgiName(k))
 						}
 					}
