@@ -114,7 +114,13 @@ func newFixture(t *testing.T) *fixture {
 	f.backend = newRecorder(t, upgradingBackend)
 	all := start(t, baseYAML(t.TempDir(), f.backend.URL), nil)
 	auth := start(t, authYAML(t, f.backend.URL), nil)
-	for name, n := range map[string]*node{"all": all, "auth": auth} {
+	// In this order: the auth node's keys are mapped from the all-in-one
+	// node's, which must exist first.
+	for _, nn := range []struct {
+		name string
+		n    *node
+	}{{"all", all}, {"auth", auth}} {
+		name, n := nn.name, nn.n
 		token := n.account("regress-"+name+"@example.com", "Regress "+name)
 		key, _ := n.createKey(token, nil)
 		scoped, _ := n.createKey(token, map[string]any{"scopes": []string{"kyt.read"}})
