@@ -306,7 +306,8 @@ var (
 // match returns the route for r, or an error: 404 when no route's path and
 // host match, 405 when some do but not for this method. r's path is
 // canonical (httpx.CanonicalTarget, or the decision API's rebuild): it is
-// matched as it is, case-sensitively. The host is matched without its port
+// matched as it is, case-sensitively, by prefix (by whole segments for a
+// route that strips its prefix, see wholeSegments). The host is matched without its port
 // and trailing dot, case-insensitively, as DNS names are.
 func (g *Gateway) match(r *http.Request) (*route, error) {
 	host := r.Host
@@ -317,6 +318,9 @@ func (g *Gateway) match(r *http.Request) (*route, error) {
 	var allow []string
 	for _, rt := range g.routes {
 		if !strings.HasPrefix(r.URL.Path, rt.prefix) || (rt.host != "" && !strings.EqualFold(rt.host, host)) {
+			continue
+		}
+		if rt.strip && !wholeSegments(r.URL.Path, rt.prefix) {
 			continue
 		}
 		if rt.methods == nil || slices.Contains(rt.methods, r.Method) {
@@ -330,6 +334,15 @@ func (g *Gateway) match(r *http.Request) (*route, error) {
 			WithHeader("Allow", strings.Join(slices.Compact(allow), ", "))
 	}
 	return nil, errNoRoute
+}
+
+// wholeSegments reports whether prefix, a prefix of path, ends where a
+// segment of path does. A route that strips its prefix matches only then:
+// "/s1" stripped from "/s1kyt/score" or "/s1../kyt/score" would leave
+// "/kyt/score" or "/../kyt/score", a path of another route's upstream that
+// the route never matched (RFC 3986 section 3.3: "/" ends a segment).
+func wholeSegments(path, prefix string) bool {
+	return strings.HasSuffix(prefix, "/") || len(path) == len(prefix) || path[len(prefix)] == '/'
 }
 
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {

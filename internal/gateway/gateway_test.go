@@ -282,6 +282,38 @@ func TestRouteMatchingLongestPrefixHostAndStrip(t *testing.T) {
 	}
 }
 
+// A route that strips a prefix without a trailing slash matches whole
+// segments only: "/s1kyt/score" and "/s1../kyt/score" would reach its
+// upstream as "/kyt/score" and "/../kyt/score", the path the scoped route
+// forwards, with a key that lacks its scope.
+func TestStripPrefixMatchesWholeSegments(t *testing.T) {
+	a := newBackend(t)
+	unscoped := &authn.Principal{OrgID: "org_c", CredentialID: "key_c", Method: authn.MethodAPIKey}
+	g, err := New([]config.Route{
+		{Path: "/s1", Upstream: a.URL, StripPrefix: true},
+		{Path: "/s1/kyt/", Upstream: a.URL + "/kyt", StripPrefix: true, Scopes: []string{"kyt.read"}},
+	}, Options{Authenticators: []authn.Authenticator{APIKeyMethod{Keys: keys{"unscoped": unscoped}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]int{
+		"/s1/kyt/score": http.StatusForbidden, "/s1kyt/score": http.StatusNotFound, "/s1../kyt/score": http.StatusNotFound,
+		"/s1./kyt/score": http.StatusNotFound, "/s1": http.StatusOK, "/s1/": http.StatusOK, "/s1/x": http.StatusOK,
+	} {
+		before := a.count()
+		r := httptest.NewRequest("GET", "/", nil)
+		r.URL.Path = path
+		r.Header.Set("X-API-KEY", "unscoped")
+		w := serve(g, r, "192.0.2.10")
+		if w.Code != want {
+			t.Errorf("%s: %d, want %d", path, w.Code, want)
+		}
+		if a.count() != before && strings.Contains(a.last().URL.Path, "kyt") {
+			t.Errorf("%s: the upstream got %q", path, a.last().URL.Path)
+		}
+	}
+}
+
 func TestUpstreamDownIs502(t *testing.T) {
 	dead := httptest.NewServer(http.NotFoundHandler())
 	dead.Close()
