@@ -307,7 +307,8 @@ var (
 // host match, 405 when some do but not for this method. r's path is
 // canonical (httpx.CanonicalTarget, or the decision API's rebuild): it is
 // matched as it is, case-sensitively, by prefix (by whole segments for a
-// route that strips its prefix, see wholeSegments). The host is matched without its port
+// route that strips its prefix, see wholeSegments); the method as
+// methodMatches says. The host is matched without its port
 // and trailing dot, case-insensitively, as DNS names are.
 func (g *Gateway) match(r *http.Request) (*route, error) {
 	host := r.Host
@@ -323,7 +324,7 @@ func (g *Gateway) match(r *http.Request) (*route, error) {
 		if rt.strip && !wholeSegments(r.URL.Path, rt.prefix) {
 			continue
 		}
-		if rt.methods == nil || slices.Contains(rt.methods, r.Method) {
+		if rt.methods == nil || slices.ContainsFunc(rt.methods, func(m string) bool { return methodMatches(m, r.Method) }) {
 			return rt, nil
 		}
 		allow = append(allow, rt.methods...)
@@ -334,6 +335,16 @@ func (g *Gateway) match(r *http.Request) (*route, error) {
 			WithHeader("Allow", strings.Join(slices.Compact(allow), ", "))
 	}
 	return nil, errNoRoute
+}
+
+// methodMatches reports whether a request's method is the route method m
+// (upper case, see config), as upstreams read methods: in any case (Django
+// and Werkzeug upper-case REQUEST_METHOD, so "post" is POST to them), and
+// HEAD as GET (RFC 9110 section 9.3.2; routers run a GET handler for it).
+// Otherwise a method a scoped route lists, spelled "post" or sent as HEAD,
+// would fall through to a broader route and reach that very handler.
+func methodMatches(m, method string) bool {
+	return strings.EqualFold(m, method) || (m == http.MethodGet && strings.EqualFold(method, http.MethodHead))
 }
 
 // wholeSegments reports whether prefix, a prefix of path, ends where a

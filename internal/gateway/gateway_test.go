@@ -314,6 +314,42 @@ func TestStripPrefixMatchesWholeSegments(t *testing.T) {
 	}
 }
 
+// A method a scoped route lists matches it in any case, and a GET route
+// matches HEAD: "post" (POST to Django and Werkzeug) and HEAD (GET's handler
+// to most routers) must not fall through to the broader route.
+func TestRouteMethodsAsUpstreamsReadThem(t *testing.T) {
+	a := newBackend(t)
+	unscoped := &authn.Principal{OrgID: "org_c", CredentialID: "key_c", Method: authn.MethodAPIKey}
+	g, err := New([]config.Route{
+		{Path: "/m/", Upstream: a.URL},
+		{Path: "/m/kyt/", Upstream: a.URL, Methods: []string{"POST"}, Scopes: []string{"kyt.write"}},
+		{Path: "/m/kyt/", Upstream: a.URL, Methods: []string{"GET"}, Scopes: []string{"kyt.read"}},
+	}, Options{Authenticators: []authn.Authenticator{APIKeyMethod{Keys: keys{"unscoped": unscoped}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		method string
+		want   int
+	}{
+		{"POST", http.StatusForbidden}, {"post", http.StatusForbidden}, {"Post", http.StatusForbidden},
+		{"GET", http.StatusForbidden}, {"get", http.StatusForbidden}, {"HEAD", http.StatusForbidden},
+		{"head", http.StatusForbidden}, {"DELETE", http.StatusOK}, {"PUT", http.StatusOK},
+	} {
+		before := a.count()
+		r := httptest.NewRequest(http.MethodGet, "/m/kyt/score", nil)
+		r.Method = tc.method
+		r.Header.Set("X-API-KEY", "unscoped")
+		w := serve(g, r, "192.0.2.10")
+		if w.Code != tc.want {
+			t.Errorf("%s: %d, want %d", tc.method, w.Code, tc.want)
+		}
+		if tc.want != http.StatusOK && a.count() != before {
+			t.Errorf("%s reached the upstream", tc.method)
+		}
+	}
+}
+
 func TestUpstreamDownIs502(t *testing.T) {
 	dead := httptest.NewServer(http.NotFoundHandler())
 	dead.Close()
