@@ -65,6 +65,47 @@ func regressIdentityHeaders(t *testing.T, f *fixture) {
 	})
 }
 
+// forwardingAttacks are what a client says of itself, for an upstream that
+// reads its address or its base URL from them; envoyOwn are those Envoy
+// replaces itself (use_remote_address), not ext_authz.
+var (
+	forwardingAttacks = [][2]string{
+		{"X-Real-IP", "6.6.6.6"}, {"Forwarded", "for=6.6.6.6;host=evil.example"}, {"X-Forwarded-Prefix", "/evil"},
+		{"X-Forwarded-Port", "6666"}, {"X-Forwarded-Server", "evil.example"}, {"X-Forwarded-Ssl", "evil"},
+		{"X-Forwarded-For", "6.6.6.6"}, {"X-Forwarded-Host", "evil.example"}, {"X-Forwarded-Proto", "evil"},
+	}
+	envoyOwn = map[string]bool{"X-Forwarded-For": true, "X-Forwarded-Host": true, "X-Forwarded-Proto": true}
+)
+
+// regressForwardingHeaders: a client's forwarding headers never reach the
+// backend through the gateway, nor through the shipped proxy
+// configurations and ext_authz.
+func regressForwardingHeaders(t *testing.T, f *fixture) {
+	f.forEachTransport(t, func(t *testing.T, name string, send transport) {
+		if strings.HasPrefix(name, "decision-api") {
+			t.Skip("a bare decision API removes no header: the proxy's configuration does")
+		}
+		for _, a := range forwardingAttacks {
+			if name == "ext_authz" && envoyOwn[a[0]] {
+				continue
+			}
+			before := len(f.backend.all())
+			if status := send(t, "GET", "/v1/hello", "X-API-KEY", f.key, a[0], a[1]); status != http.StatusOK {
+				t.Errorf("%s: %d", a[0], status)
+			}
+			for _, r := range f.since(before) {
+				for k, vs := range r.Header {
+					for _, v := range vs {
+						if strings.Contains(v, a[1]) && wsgiName(k) == wsgiName(a[0]) {
+							t.Errorf("%s: %s: %s reached the backend", a[0], k, v)
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
 // regressAuthorization: a credential of Tollgate's schemes never reaches the
 // backend on an authenticated route, whatever its spelling, and an
 // Authorization of another scheme does through Tollgate's own gateway.

@@ -103,6 +103,7 @@ func TestRegressionSuite(t *testing.T) {
 	f := newFixture(t)
 	t.Run("paths", func(t *testing.T) { regressPaths(t, f) })
 	t.Run("identity-headers", func(t *testing.T) { regressIdentityHeaders(t, f) })
+	t.Run("forwarding-headers", func(t *testing.T) { regressForwardingHeaders(t, f) })
 	t.Run("authorization", func(t *testing.T) { regressAuthorization(t, f) })
 	t.Run("upgrades", func(t *testing.T) { regressUpgrades(t, f) })
 }
