@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -278,6 +279,43 @@ func TestForwardAuthRejectsBadInput(t *testing.T) {
 	_ = res.Body.Close()
 	if res.StatusCode != 401 {
 		t.Errorf("without the service token: %d", res.StatusCode)
+	}
+}
+
+// A proxy describing the request with X-Original-URI and X-Original-Method
+// passes the client's headers on: a client's X-Forwarded-Method beside them
+// is refused, not taken for the method (it would turn a POST that a scoped
+// route lists into a GET of the broader route).
+func TestForwardAuthMethodFromTheProxy(t *testing.T) {
+	f := newFixture(t)
+	send := func(h map[string]string) int {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, f.srv.URL+PathNginx, nil)
+		req.Header.Set(HeaderServiceToken, f.token)
+		req.Header.Set("X-Original-Uri", "/v1/x")
+		req.Header.Set("X-API-KEY", "good")
+		for k, v := range h {
+			req.Header.Set(k, v)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = res.Body.Close()
+		if s := res.Header.Get(HeaderStatus); s != "" {
+			n, _ := strconv.Atoi(s)
+			return n
+		}
+		return res.StatusCode
+	}
+	if s := send(map[string]string{"X-Original-Method": "POST"}); s != 200 {
+		t.Errorf("X-Original-Method alone: %d", s)
+	}
+	if s := send(map[string]string{"X-Original-Method": "POST", "X-Forwarded-Method": "POST"}); s != 200 {
+		t.Errorf("both, equal: %d", s)
+	}
+	if s := send(map[string]string{"X-Original-Method": "POST", "X-Forwarded-Method": "GET"}); s != 400 {
+		t.Errorf("a client's X-Forwarded-Method beside X-Original-Method: %d, want 400", s)
 	}
 }
 
