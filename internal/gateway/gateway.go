@@ -7,6 +7,8 @@ package gateway
 
 import (
 	"context"
+	"crypto/sha1"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -620,11 +622,38 @@ func setForwarded(set func(k, v string), in *http.Request, trustedPeer bool) {
 	set("X-Forwarded-Proto", proto)
 }
 
+// errNotWebSocket refuses a 101 that is not the upstream's WebSocket
+// handshake.
+var errNotWebSocket = errors.New("gateway: the upstream switched protocols without the WebSocket handshake's Sec-WebSocket-Accept")
+
+// websocketGUID is RFC 6455 section 1.3's.
+const websocketGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+// websocketAccept is the Sec-WebSocket-Accept that answers key (RFC 6455
+// section 4.2.2).
+func websocketAccept(key string) string {
+	h := sha1.Sum([]byte(key + websocketGUID)) //nolint:gosec // G401: RFC 6455 names SHA-1; no secret
+	return base64.StdEncoding.EncodeToString(h[:])
+}
+
 // modifyResponse removes the upstream's X-Request-Id: the response already
 // carries Tollgate's, which the upstream received, and ReverseProxy would
 // add the upstream's copy beside it; and any Set-Cookie of a private
-// cookie.
+// cookie. A 101 to WebSocket must carry the Sec-WebSocket-Accept of the
+// request's key (RFC 6455 section 4.1): a switch without it (an upstream
+// that answers 101 to anything, or whose status a client controls) would
+// leave the client a raw connection to the upstream, whose later requests
+// Tollgate would neither route nor check. It is refused with 502.
 func (g *Gateway) modifyResponse(res *http.Response) error {
+	if res.StatusCode == http.StatusSwitchingProtocols && strings.EqualFold(res.Header.Get("Upgrade"), "websocket") {
+		key := ""
+		if res.Request != nil {
+			key = res.Request.Header.Get("Sec-WebSocket-Key")
+		}
+		if key == "" || res.Header.Get("Sec-WebSocket-Accept") != websocketAccept(key) {
+			return errNotWebSocket
+		}
+	}
 	res.Header.Del(HeaderRequestID)
 	if g.private != nil {
 		dropSetCookies(res.Header, g.private)

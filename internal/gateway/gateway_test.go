@@ -350,6 +350,54 @@ func TestRouteMethodsAsUpstreamsReadThem(t *testing.T) {
 	}
 }
 
+// An upstream's 101 opens a WebSocket session only with the handshake's
+// Sec-WebSocket-Accept: an upstream answering 101 to anything would
+// otherwise hand the client a raw connection, whose later requests
+// (GET /v1/kyt/score with a key that lacks the scope) nobody checks.
+func TestUpgradeNeedsTheWebSocketHandshake(t *testing.T) {
+	if got := websocketAccept("dGhlIHNhbXBsZSBub25jZQ=="); got != "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" { // RFC 6455 section 1.3
+		t.Fatalf("websocketAccept = %q", got)
+	}
+	for name, accept := range map[string]string{"none": "", "wrong": "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="} {
+		t.Run(name, func(t *testing.T) {
+			switched := make(chan struct{}, 1)
+			up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				c, brw, err := http.NewResponseController(w).Hijack()
+				if err != nil {
+					return
+				}
+				defer c.Close()
+				_, _ = brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n")
+				if accept != "" {
+					_, _ = brw.WriteString("Sec-WebSocket-Accept: " + accept + "\r\n")
+				}
+				_, _ = brw.WriteString("\r\n")
+				_ = brw.Flush()
+				if _, err := brw.ReadString('\n'); err == nil {
+					switched <- struct{}{} // a request came through the tunnel
+				}
+			}))
+			t.Cleanup(up.Close)
+			g := newGateway(t, []config.Route{{Path: "/t/", Upstream: up.URL}}, nil)
+			r := httptest.NewRequest("GET", "/t/chat", nil)
+			r.Header.Set("X-API-KEY", "good")
+			r.Header.Set("Connection", "Upgrade")
+			r.Header.Set("Upgrade", "websocket")
+			r.Header.Set("Sec-WebSocket-Version", "13")
+			r.Header.Set("Sec-WebSocket-Key", "AQIDBAUGBwgJCgsMDQ4PEA==") // not the RFC's: its accept is "wrong"
+			w := serve(g, r, "192.0.2.10")
+			if w.Code != http.StatusBadGateway {
+				t.Fatalf("status %d, want 502", w.Code)
+			}
+			select {
+			case <-switched:
+				t.Fatal("the upstream's connection carried a request after the refused switch")
+			default:
+			}
+		})
+	}
+}
+
 func TestUpstreamDownIs502(t *testing.T) {
 	dead := httptest.NewServer(http.NotFoundHandler())
 	dead.Close()
