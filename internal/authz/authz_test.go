@@ -368,6 +368,38 @@ func gatewayRequest(key, uri string) *http.Request {
 	return r.WithContext(reqinfo.With(r.Context(), info))
 }
 
+// Routes of different hosts may share a path prefix: a decision cached for
+// one is not the other's. An admission of the open route for any host
+// was reused for the scoped route of admin.example.com.
+func TestClientCacheKeysTheHost(t *testing.T) {
+	f := newFixture(t)
+	gw, err := gateway.New([]config.Route{
+		{Path: "/h/", Upstream: "http://127.0.0.1:1", Host: "admin.example.com", Scopes: []string{"admin"}},
+		{Path: "/h/", Upstream: "http://127.0.0.1:1"},
+	}, gateway.Options{Authenticators: []authn.Authenticator{f.auth}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(httpx.Chain(New(Options{Gateway: gw, TokenSHA256: sha256.Sum256([]byte(f.token)), TokenSet: true}),
+		httpx.RequestInfo(httpx.NewIDGenerator(), func(*http.Request) netip.Addr { return netip.MustParseAddr("127.0.0.1") }, clock.System{}, nil)))
+	t.Cleanup(srv.Close)
+	c, err := NewClient(srv.URL, ClientOptions{Token: f.token, CacheTTL: 1 << 40})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		host string
+		ok   bool
+	}{{"api.example.com", true}, {"admin.example.com", false}, {"ADMIN.example.com.:443", false}, {"api.example.com", true}} {
+		r := gatewayRequest("good", "/h/x")
+		r.Host = tc.host
+		_, err := c.Decide(httptest.NewRecorder(), r, "/h/")
+		if (err == nil) != tc.ok {
+			t.Errorf("%s: %v, want admitted %v", tc.host, err, tc.ok)
+		}
+	}
+}
+
 func TestClientDecide(t *testing.T) {
 	f := newFixture(t)
 	c, calls := newClient(t, f, true)
