@@ -7,7 +7,7 @@ package gateway
 
 import (
 	"context"
-	"crypto/sha1"
+	"crypto/sha1" //nolint:gosec // G505: RFC 6455 names SHA-1 for Sec-WebSocket-Accept
 	"encoding/base64"
 	"errors"
 	"fmt"
