@@ -2,6 +2,7 @@ package server
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -59,6 +60,13 @@ func regressIdentityHeaders(t *testing.T, f *fixture) {
 				}
 				if n := len(r.Header["X-Tollgate-Org"]); n > 1 {
 					t.Errorf("%s: %d X-Tollgate-Org fields", a[0], n)
+				}
+				for k, vs := range r.Header {
+					if strings.HasPrefix(k, "X-Tollgate-") && slices.ContainsFunc(vs, func(v string) bool { return strings.HasPrefix(v, "{") }) {
+						// Caddy's copy_headers, for a header Tollgate's
+						// answer lacks: the key has no app and no scope.
+						t.Errorf("%s: the backend got %s: %q, a proxy's unresolved placeholder", a[0], k, vs)
+					}
 				}
 			}
 		}
