@@ -326,6 +326,14 @@ func (h *Handler) rebuild(r *http.Request, m mode) (*http.Request, error) {
 	if name, forged := headerpolicy.Forged(in); forged {
 		return nil, errForged(name)
 	}
+	fwdMethod, origMethod := in.Values("X-Forwarded-Method"), in.Values("X-Original-Method")
+	if len(fwdMethod) > 1 || len(origMethod) > 1 || (len(fwdMethod) == 1 && len(origMethod) == 1 && fwdMethod[0] != origMethod[0]) {
+		// A proxy that describes the request with X-Original-URI and
+		// X-Original-Method (nginx's own example) passes the client's
+		// headers on: an X-Forwarded-Method beside its own, or a
+		// second one, is the client's word for another method.
+		return nil, errForged("X-Forwarded-Method")
+	}
 	method := firstOf(in.Get("X-Forwarded-Method"), in.Get("X-Original-Method"), r.Method)
 	uri := firstOf(in.Get("X-Forwarded-Uri"), in.Get("X-Original-Uri"))
 	if uri == "" || uri[0] != '/' {

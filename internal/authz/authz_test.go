@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -281,6 +282,43 @@ func TestForwardAuthRejectsBadInput(t *testing.T) {
 	}
 }
 
+// A proxy describing the request with X-Original-URI and X-Original-Method
+// passes the client's headers on: a client's X-Forwarded-Method beside them
+// is refused, not taken for the method (it would turn a POST that a scoped
+// route lists into a GET of the broader route).
+func TestForwardAuthMethodFromTheProxy(t *testing.T) {
+	f := newFixture(t)
+	send := func(h map[string]string) int {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, f.srv.URL+PathNginx, nil)
+		req.Header.Set(HeaderServiceToken, f.token)
+		req.Header.Set("X-Original-Uri", "/v1/x")
+		req.Header.Set("X-API-KEY", "good")
+		for k, v := range h {
+			req.Header.Set(k, v)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = res.Body.Close()
+		if s := res.Header.Get(HeaderStatus); s != "" {
+			n, _ := strconv.Atoi(s)
+			return n
+		}
+		return res.StatusCode
+	}
+	if s := send(map[string]string{"X-Original-Method": "POST"}); s != 200 {
+		t.Errorf("X-Original-Method alone: %d", s)
+	}
+	if s := send(map[string]string{"X-Original-Method": "POST", "X-Forwarded-Method": "POST"}); s != 200 {
+		t.Errorf("both, equal: %d", s)
+	}
+	if s := send(map[string]string{"X-Original-Method": "POST", "X-Forwarded-Method": "GET"}); s != 400 {
+		t.Errorf("a client's X-Forwarded-Method beside X-Original-Method: %d, want 400", s)
+	}
+}
+
 // Only trusted proxies' X-Forwarded-For entries are believed: the caller
 // appended the peer it saw (right-most).
 func TestForwardAuthClientIP(t *testing.T) {
@@ -328,6 +366,38 @@ func gatewayRequest(key, uri string) *http.Request {
 	r.Header.Set("X-API-KEY", key)
 	info := &reqinfo.Info{ID: "req_1", ClientIP: netip.MustParseAddr("203.0.113.5")}
 	return r.WithContext(reqinfo.With(r.Context(), info))
+}
+
+// Routes of different hosts may share a path prefix: a decision cached for
+// one is not the other's. An admission of the open route for any host
+// was reused for the scoped route of admin.example.com.
+func TestClientCacheKeysTheHost(t *testing.T) {
+	f := newFixture(t)
+	gw, err := gateway.New([]config.Route{
+		{Path: "/h/", Upstream: "http://127.0.0.1:1", Host: "admin.example.com", Scopes: []string{"admin"}},
+		{Path: "/h/", Upstream: "http://127.0.0.1:1"},
+	}, gateway.Options{Authenticators: []authn.Authenticator{f.auth}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(httpx.Chain(New(Options{Gateway: gw, TokenSHA256: sha256.Sum256([]byte(f.token)), TokenSet: true}),
+		httpx.RequestInfo(httpx.NewIDGenerator(), func(*http.Request) netip.Addr { return netip.MustParseAddr("127.0.0.1") }, clock.System{}, nil)))
+	t.Cleanup(srv.Close)
+	c, err := NewClient(srv.URL, ClientOptions{Token: f.token, CacheTTL: 1 << 40})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		host string
+		ok   bool
+	}{{"api.example.com", true}, {"admin.example.com", false}, {"ADMIN.example.com.:443", false}, {"api.example.com", true}} {
+		r := gatewayRequest("good", "/h/x")
+		r.Host = tc.host
+		_, err := c.Decide(httptest.NewRecorder(), r, "/h/")
+		if (err == nil) != tc.ok {
+			t.Errorf("%s: %v, want admitted %v", tc.host, err, tc.ok)
+		}
+	}
 }
 
 func TestClientDecide(t *testing.T) {

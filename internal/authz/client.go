@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -252,11 +253,19 @@ func refusal(status int, raw []byte) *apierror.Error {
 	return e
 }
 
-// cacheKey names a decision: the route, the method, the credentials and the
-// client's address, hashed.
+// cacheKey names a decision: the route, the host, the method, the
+// credentials and the client's address, hashed. The route is its path
+// prefix, which routes of different hosts may share (a scoped one for
+// admin.example.com, an open one for any host): the host, as the gateway
+// matches it (without port and trailing dot, in any case), tells them apart.
 func cacheKey(r *http.Request, route string, info *reqinfo.Info) [32]byte {
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.ToLower(strings.TrimSuffix(host, "."))
 	h := sha256.New()
-	for _, s := range []string{route, r.Method, info.ClientIP.String()} {
+	for _, s := range []string{route, host, r.Method, info.ClientIP.String()} {
 		_, _ = io.WriteString(h, s)
 		_, _ = h.Write([]byte{0})
 	}

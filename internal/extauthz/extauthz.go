@@ -28,7 +28,11 @@
 //     (X-API-KEY, the request signature headers, SIGN-IN-WITH-X, x402
 //     payments, and Authorization when it carries a Bearer or SIWX
 //     credential or is sent twice), method and path overrides, forwarding
-//     headers spelled with "_", and every identity header the client sent
+//     headers spelled with "_" (or another byte but letters, digits and
+//     "-") and, unless Options.TrustForwardedFor, every forwarding header
+//     but X-Forwarded-For, -Proto and -Host, which Envoy sets itself
+//     (X-Real-IP, Forwarded, X-Forwarded-Prefix…), and every identity
+//     header the client sent
 //     that the answer did not set, in any spelling, so that none can be
 //     forged. The handler has refused already what it could not make safe
 //     this way (a path Envoy would forward unnormalized, an identity
@@ -136,10 +140,13 @@ type Options struct {
 	// DefaultMaxBody.
 	MaxBody int64
 	// TrustForwardedFor keeps the x-forwarded-for header that Envoy
-	// received and appends Envoy's downstream peer to it. Set it only when
-	// every client reaches Envoy through proxies that Tollgate trusts and
-	// that append to X-Forwarded-For; otherwise clients could choose their
-	// own address. Default: the header is replaced by the peer.
+	// received and appends Envoy's downstream peer to it, and leaves the
+	// request's other forwarding headers (X-Real-IP, Forwarded,
+	// X-Forwarded-Prefix…) to the upstream. Set it only when every client
+	// reaches Envoy through proxies that Tollgate trusts and that append
+	// to X-Forwarded-For; otherwise clients could choose their own
+	// address. Default: the header is replaced by the peer, and the others
+	// but X-Forwarded-Proto and -Host (Envoy's) are removed upstream.
 	TrustForwardedFor bool
 	// Logger receives the panics of the handler. Default: discard.
 	Logger *slog.Logger
@@ -199,9 +206,9 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.C
 	if denial != nil {
 		rec := newRecorder()
 		apierror.Write(rec, (&http.Request{}).WithContext(ctx), denial)
-		return convert(rec, in), nil
+		return convert(rec, in, s.trustXFF), nil
 	}
-	return convert(s.serve(r), in), nil
+	return convert(s.serve(r), in, s.trustXFF), nil
 }
 
 // serve runs the handler on r, turning a panic into a 500.
@@ -342,15 +349,20 @@ func (s *Server) buildRequest(ctx context.Context, hr *authv3.AttributeContext_H
 }
 
 // convert turns the handler's answer into a CheckResponse; in is the
-// original request's headers.
-func convert(rec *recorder, in http.Header) *authv3.CheckResponse {
+// original request's headers, trustFwd Options.TrustForwardedFor.
+func convert(rec *recorder, in http.Header, trustFwd bool) *authv3.CheckResponse {
 	if rec.status == http.StatusOK {
-		return allow(rec.header, in)
+		return allow(rec.header, in, trustFwd)
 	}
 	return deny(rec)
 }
 
-func allow(out, in http.Header) *authv3.CheckResponse {
+// envoyForwarding are the forwarding headers Envoy sets itself (with
+// use_remote_address and, for X-Forwarded-Host, append_x_forwarded_host):
+// its configuration decides what becomes of a client's.
+var envoyForwarding = map[string]bool{"x-forwarded-for": true, "x-forwarded-proto": true, "x-forwarded-host": true}
+
+func allow(out, in http.Header, trustFwd bool) *authv3.CheckResponse {
 	ok := &authv3.OkHttpResponse{}
 	set := make(map[string]bool)
 	for _, k := range sortedKeys(out) {
@@ -378,7 +390,10 @@ func allow(out, in http.Header) *authv3.CheckResponse {
 				remove = append(remove, lk)
 			}
 		case headerpolicy.ClassForwarding:
-			if !headerpolicy.Canonical(k) {
+			// A client's own (X-Real-IP, Forwarded, X-Forwarded-Prefix…)
+			// would tell the upstream another address or base URL,
+			// unless the clients come through trusted proxies.
+			if !headerpolicy.Canonical(k) || (!trustFwd && !envoyForwarding[lk]) {
 				remove = append(remove, lk)
 			}
 		}

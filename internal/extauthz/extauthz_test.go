@@ -245,7 +245,8 @@ func TestAllow(t *testing.T) {
 	})
 	equal(t, "headers to remove", ok.GetHeadersToRemove(), []string{
 		"authorization", "payment-signature", "sign-in-with-x", "signature", "signature-input",
-		"x-api-key", "x-nonce", "x-payment", "x-signature", "x-timestamp", "x-tollgate-other",
+		"x-api-key", "x-forwarded-method", "x-forwarded-uri", "x-nonce", "x-payment", "x-signature", "x-timestamp",
+		"x-tollgate-other",
 	})
 	if res.GetDeniedResponse() != nil {
 		t.Errorf("denied_response in an OK: %v", res.GetDeniedResponse())
@@ -279,6 +280,34 @@ func TestAllowRemovals(t *testing.T) {
 			want = append([]string{"authorization"}, want...)
 		}
 		equal(t, "headers to remove, Authorization: "+tc.auth, ok.GetHeadersToRemove(), want)
+	}
+}
+
+// A client's forwarding headers other than those Envoy sets itself would
+// tell the upstream another client address or base URL: they are removed,
+// unless the clients come through trusted proxies (TrustForwardedFor).
+func TestAllowRemovesClientForwarding(t *testing.T) {
+	for _, trust := range []bool{false, true} {
+		f := &fake{answer: func(w http.ResponseWriter, _ *http.Request) { w.Header().Set("X-Tollgate-Org", "org_1") }}
+		c := start(t, f, Options{TrustForwardedFor: trust})
+		ok := check(t, c, checkRequest("GET", "/", map[string]string{
+			"x-real-ip": "6.6.6.6", "forwarded": "for=6.6.6.6", "x-forwarded-prefix": "/admin", "x-forwarded-port": "8443",
+			"x-forwarded-for": "6.6.6.6", "x-forwarded-proto": "https", "x-forwarded-host": "api.example.com",
+		}, nil)).GetOkResponse()
+		removed := map[string]bool{}
+		for _, k := range ok.GetHeadersToRemove() {
+			removed[k] = true
+		}
+		for _, k := range []string{"x-real-ip", "forwarded", "x-forwarded-prefix", "x-forwarded-port"} {
+			if removed[k] == trust {
+				t.Errorf("TrustForwardedFor %v: %s removed: %v", trust, k, removed[k])
+			}
+		}
+		for _, k := range []string{"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"} {
+			if removed[k] {
+				t.Errorf("TrustForwardedFor %v: %s, which Envoy sets, removed", trust, k)
+			}
+		}
 	}
 }
 

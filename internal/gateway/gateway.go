@@ -7,6 +7,8 @@ package gateway
 
 import (
 	"context"
+	"crypto/sha1" //nolint:gosec // G505: RFC 6455 names SHA-1 for Sec-WebSocket-Accept
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -306,7 +308,9 @@ var (
 // match returns the route for r, or an error: 404 when no route's path and
 // host match, 405 when some do but not for this method. r's path is
 // canonical (httpx.CanonicalTarget, or the decision API's rebuild): it is
-// matched as it is, case-sensitively. The host is matched without its port
+// matched as it is, case-sensitively, by prefix (by whole segments for a
+// route that strips its prefix, see wholeSegments); the method as
+// methodMatches says. The host is matched without its port
 // and trailing dot, case-insensitively, as DNS names are.
 func (g *Gateway) match(r *http.Request) (*route, error) {
 	host := r.Host
@@ -319,7 +323,10 @@ func (g *Gateway) match(r *http.Request) (*route, error) {
 		if !strings.HasPrefix(r.URL.Path, rt.prefix) || (rt.host != "" && !strings.EqualFold(rt.host, host)) {
 			continue
 		}
-		if rt.methods == nil || slices.Contains(rt.methods, r.Method) {
+		if rt.strip && !wholeSegments(r.URL.Path, rt.prefix) {
+			continue
+		}
+		if rt.methods == nil || slices.ContainsFunc(rt.methods, func(m string) bool { return methodMatches(m, r.Method) }) {
 			return rt, nil
 		}
 		allow = append(allow, rt.methods...)
@@ -330,6 +337,25 @@ func (g *Gateway) match(r *http.Request) (*route, error) {
 			WithHeader("Allow", strings.Join(slices.Compact(allow), ", "))
 	}
 	return nil, errNoRoute
+}
+
+// methodMatches reports whether a request's method is the route method m
+// (upper case, see config), as upstreams read methods: in any case (Django
+// and Werkzeug upper-case REQUEST_METHOD, so "post" is POST to them), and
+// HEAD as GET (RFC 9110 section 9.3.2; routers run a GET handler for it).
+// Otherwise a method a scoped route lists, spelled "post" or sent as HEAD,
+// would fall through to a broader route and reach that very handler.
+func methodMatches(m, method string) bool {
+	return strings.EqualFold(m, method) || (m == http.MethodGet && strings.EqualFold(method, http.MethodHead))
+}
+
+// wholeSegments reports whether prefix, a prefix of path, ends where a
+// segment of path does. A route that strips its prefix matches only then:
+// "/s1" stripped from "/s1kyt/score" or "/s1../kyt/score" would leave
+// "/kyt/score" or "/../kyt/score", a path of another route's upstream that
+// the route never matched (RFC 3986 section 3.3: "/" ends a segment).
+func wholeSegments(path, prefix string) bool {
+	return strings.HasSuffix(prefix, "/") || len(path) == len(prefix) || path[len(prefix)] == '/'
 }
 
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -596,11 +622,38 @@ func setForwarded(set func(k, v string), in *http.Request, trustedPeer bool) {
 	set("X-Forwarded-Proto", proto)
 }
 
+// errNotWebSocket refuses a 101 that is not the upstream's WebSocket
+// handshake.
+var errNotWebSocket = errors.New("gateway: the upstream switched protocols without the WebSocket handshake's Sec-WebSocket-Accept")
+
+// websocketGUID is RFC 6455 section 1.3's.
+const websocketGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+// websocketAccept is the Sec-WebSocket-Accept that answers key (RFC 6455
+// section 4.2.2).
+func websocketAccept(key string) string {
+	h := sha1.Sum([]byte(key + websocketGUID)) //nolint:gosec // G401: RFC 6455 names SHA-1; no secret
+	return base64.StdEncoding.EncodeToString(h[:])
+}
+
 // modifyResponse removes the upstream's X-Request-Id: the response already
 // carries Tollgate's, which the upstream received, and ReverseProxy would
 // add the upstream's copy beside it; and any Set-Cookie of a private
-// cookie.
+// cookie. A 101 to WebSocket must carry the Sec-WebSocket-Accept of the
+// request's key (RFC 6455 section 4.1): a switch without it (an upstream
+// that answers 101 to anything, or whose status a client controls) would
+// leave the client a raw connection to the upstream, whose later requests
+// Tollgate would neither route nor check. It is refused with 502.
 func (g *Gateway) modifyResponse(res *http.Response) error {
+	if res.StatusCode == http.StatusSwitchingProtocols && strings.EqualFold(res.Header.Get("Upgrade"), "websocket") {
+		key := ""
+		if res.Request != nil {
+			key = res.Request.Header.Get("Sec-WebSocket-Key")
+		}
+		if key == "" || res.Header.Get("Sec-WebSocket-Accept") != websocketAccept(key) {
+			return errNotWebSocket
+		}
+	}
 	res.Header.Del(HeaderRequestID)
 	if g.private != nil {
 		dropSetCookies(res.Header, g.private)

@@ -282,6 +282,122 @@ func TestRouteMatchingLongestPrefixHostAndStrip(t *testing.T) {
 	}
 }
 
+// A route that strips a prefix without a trailing slash matches whole
+// segments only: "/s1kyt/score" and "/s1../kyt/score" would reach its
+// upstream as "/kyt/score" and "/../kyt/score", the path the scoped route
+// forwards, with a key that lacks its scope.
+func TestStripPrefixMatchesWholeSegments(t *testing.T) {
+	a := newBackend(t)
+	unscoped := &authn.Principal{OrgID: "org_c", CredentialID: "key_c", Method: authn.MethodAPIKey}
+	g, err := New([]config.Route{
+		{Path: "/s1", Upstream: a.URL, StripPrefix: true},
+		{Path: "/s1/kyt/", Upstream: a.URL + "/kyt", StripPrefix: true, Scopes: []string{"kyt.read"}},
+	}, Options{Authenticators: []authn.Authenticator{APIKeyMethod{Keys: keys{"unscoped": unscoped}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]int{
+		"/s1/kyt/score": http.StatusForbidden, "/s1kyt/score": http.StatusNotFound, "/s1../kyt/score": http.StatusNotFound,
+		"/s1./kyt/score": http.StatusNotFound, "/s1": http.StatusOK, "/s1/": http.StatusOK, "/s1/x": http.StatusOK,
+	} {
+		before := a.count()
+		r := httptest.NewRequest("GET", "/", nil)
+		r.URL.Path = path
+		r.Header.Set("X-API-KEY", "unscoped")
+		w := serve(g, r, "192.0.2.10")
+		if w.Code != want {
+			t.Errorf("%s: %d, want %d", path, w.Code, want)
+		}
+		if a.count() != before && strings.Contains(a.last().URL.Path, "kyt") {
+			t.Errorf("%s: the upstream got %q", path, a.last().URL.Path)
+		}
+	}
+}
+
+// A method a scoped route lists matches it in any case, and a GET route
+// matches HEAD: "post" (POST to Django and Werkzeug) and HEAD (GET's handler
+// to most routers) must not fall through to the broader route.
+func TestRouteMethodsAsUpstreamsReadThem(t *testing.T) {
+	a := newBackend(t)
+	unscoped := &authn.Principal{OrgID: "org_c", CredentialID: "key_c", Method: authn.MethodAPIKey}
+	g, err := New([]config.Route{
+		{Path: "/m/", Upstream: a.URL},
+		{Path: "/m/kyt/", Upstream: a.URL, Methods: []string{"POST"}, Scopes: []string{"kyt.write"}},
+		{Path: "/m/kyt/", Upstream: a.URL, Methods: []string{"GET"}, Scopes: []string{"kyt.read"}},
+	}, Options{Authenticators: []authn.Authenticator{APIKeyMethod{Keys: keys{"unscoped": unscoped}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		method string
+		want   int
+	}{
+		{"POST", http.StatusForbidden}, {"post", http.StatusForbidden}, {"Post", http.StatusForbidden},
+		{"GET", http.StatusForbidden}, {"get", http.StatusForbidden}, {"HEAD", http.StatusForbidden},
+		{"head", http.StatusForbidden}, {"DELETE", http.StatusOK}, {"PUT", http.StatusOK},
+	} {
+		before := a.count()
+		r := httptest.NewRequest(http.MethodGet, "/m/kyt/score", nil)
+		r.Method = tc.method
+		r.Header.Set("X-API-KEY", "unscoped")
+		w := serve(g, r, "192.0.2.10")
+		if w.Code != tc.want {
+			t.Errorf("%s: %d, want %d", tc.method, w.Code, tc.want)
+		}
+		if tc.want != http.StatusOK && a.count() != before {
+			t.Errorf("%s reached the upstream", tc.method)
+		}
+	}
+}
+
+// An upstream's 101 opens a WebSocket session only with the handshake's
+// Sec-WebSocket-Accept: an upstream answering 101 to anything would
+// otherwise hand the client a raw connection, whose later requests
+// (GET /v1/kyt/score with a key that lacks the scope) nobody checks.
+func TestUpgradeNeedsTheWebSocketHandshake(t *testing.T) {
+	if got := websocketAccept("dGhlIHNhbXBsZSBub25jZQ=="); got != "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" { // RFC 6455 section 1.3
+		t.Fatalf("websocketAccept = %q", got)
+	}
+	for name, accept := range map[string]string{"none": "", "wrong": "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="} {
+		t.Run(name, func(t *testing.T) {
+			switched := make(chan struct{}, 1)
+			up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				c, brw, err := http.NewResponseController(w).Hijack()
+				if err != nil {
+					return
+				}
+				defer c.Close()
+				_, _ = brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n")
+				if accept != "" {
+					_, _ = brw.WriteString("Sec-WebSocket-Accept: " + accept + "\r\n")
+				}
+				_, _ = brw.WriteString("\r\n")
+				_ = brw.Flush()
+				if _, err := brw.ReadString('\n'); err == nil {
+					switched <- struct{}{} // a request came through the tunnel
+				}
+			}))
+			t.Cleanup(up.Close)
+			g := newGateway(t, []config.Route{{Path: "/t/", Upstream: up.URL}}, nil)
+			r := httptest.NewRequest("GET", "/t/chat", nil)
+			r.Header.Set("X-API-KEY", "good")
+			r.Header.Set("Connection", "Upgrade")
+			r.Header.Set("Upgrade", "websocket")
+			r.Header.Set("Sec-WebSocket-Version", "13")
+			r.Header.Set("Sec-WebSocket-Key", "AQIDBAUGBwgJCgsMDQ4PEA==") // not the RFC's: its accept is "wrong"
+			w := serve(g, r, "192.0.2.10")
+			if w.Code != http.StatusBadGateway {
+				t.Fatalf("status %d, want 502", w.Code)
+			}
+			select {
+			case <-switched:
+				t.Fatal("the upstream's connection carried a request after the refused switch")
+			default:
+			}
+		})
+	}
+}
+
 func TestUpstreamDownIs502(t *testing.T) {
 	dead := httptest.NewServer(http.NotFoundHandler())
 	dead.Close()

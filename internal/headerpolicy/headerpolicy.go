@@ -3,11 +3,14 @@
 // upstream. The built-in gateway, the forward-auth decision API and the Envoy
 // ext_authz service all apply it.
 //
-// A name is owned in any spelling: compared case-insensitively, with "_"
-// read as "-" (RFC 3875's CGI variables, and so WSGI, Rack and PHP, turn
-// both into "_": a backend reading HTTP_X_TOLLGATE_SCOPES cannot tell
-// "X_Tollgate_Scopes" from "X-Tollgate-Scopes"). Owned names fall in three
-// classes:
+// A name is owned in any spelling: compared case-insensitively, with every
+// byte that is not an ASCII letter or digit read as "-". RFC 3875's CGI
+// variables, and so WSGI, Rack and PHP, turn "-" into "_", so that a backend
+// reading HTTP_X_TOLLGATE_SCOPES cannot tell "X_Tollgate_Scopes" from
+// "X-Tollgate-Scopes"; some servers (lighttpd's CGI and FastCGI) turn every
+// byte that is not a letter or digit into "_", so that "X.Tollgate.Scopes"
+// and "X+Tollgate+Scopes" are HTTP_X_TOLLGATE_SCOPES too. Owned names fall
+// in these classes:
 //
 //   - Credential: what a client presents to Tollgate (X-API-KEY, the request
 //     signature headers, SIGN-IN-WITH-X, x402 payments). Never forwarded.
@@ -111,7 +114,8 @@ func Classify(name string) Class {
 }
 
 // matchAny reports whether name matches one of pats: equal, or starting with
-// a pattern that ends with "-", case-insensitively, "_" read as "-".
+// a pattern that ends with "-", case-insensitively, every byte that is not a
+// letter or digit read as "-".
 func matchAny(name string, pats []string) bool {
 	if name == "" {
 		return false
@@ -133,11 +137,11 @@ func matchAny(name string, pats []string) bool {
 }
 
 // foldEqual reports whether s equals the lower-case, dashed p once
-// lower-cased with "_" read as "-".
+// lower-cased with every byte that is not a letter or digit read as "-".
 func foldEqual(s, p string) bool {
 	for i := 0; i < len(p); i++ {
 		c := lower(s[i])
-		if c == '_' {
+		if !isAlnum(c) {
 			c = '-'
 		}
 		if c != p[i] {
@@ -154,10 +158,22 @@ func lower(c byte) byte {
 	return c
 }
 
-// Canonical reports whether name is spelled as HTTP spells header names,
-// with dashes: an owned name spelled with "_" comes from nobody Tollgate
-// trusts.
-func Canonical(name string) bool { return strings.IndexByte(name, '_') < 0 }
+func isAlnum(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+}
+
+// Canonical reports whether name is spelled as HTTP spells header names:
+// ASCII letters and digits between dashes. An owned name spelled with "_",
+// ".", "+" or any other byte a server may read as "-" comes from nobody
+// Tollgate trusts.
+func Canonical(name string) bool {
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; c != '-' && !isAlnum(c) {
+			return false
+		}
+	}
+	return true
+}
 
 // StripInbound removes from h, the headers of a request about to be
 // forwarded upstream, every Credential, Identity and Override header in any
@@ -182,8 +198,8 @@ func StripInbound(h http.Header, trustedPeer bool) {
 // the upstream as they are, so Tollgate refuses the request rather than let
 // them through:
 //
-//   - an owned name spelled with "_": the upstream may read it as the owned
-//     one;
+//   - an owned name spelled with "_" (or another byte that is not a
+//     letter, digit or "-"): the upstream may read it as the owned one;
 //   - an Identity header but X-Request-Id and ServiceToken (which the proxy
 //     adds): the proxy's configuration would have to remove each one;
 //   - an Override header, except X-Original-URI and X-Original-Method when

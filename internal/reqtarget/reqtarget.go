@@ -23,11 +23,14 @@
 //     parameters ("/v1/kyt;x/score" is "/v1/kyt/score" to them);
 //   - an encoded percent sign followed by two hex digits ("%252e"): a
 //     server that decodes twice sees another path;
+//   - an encoded percent sign spelled with escaped hex digits
+//     ("%25%32%65"), which is forwarded as "%252e" all the same;
 //   - control characters (raw or encoded, NUL included), invalid escapes,
 //     percent-decoded bytes that are not valid UTF-8 (overlong forms such as
-//     "%C0%AE" among them), a fragment, and characters that fold to a dot,
-//     a slash or a backslash under Unicode compatibility normalization
-//     ("%EF%BC%8E", the full-width full stop);
+//     "%C0%AE" among them), a fragment, and characters that fold to an
+//     ASCII character under Unicode compatibility normalization
+//     ("%EF%BC%8E", the full-width full stop, is "."; "%EF%BD%8B", the
+//     full-width small k, is "k");
 //   - a target that is not in origin or absolute form (RFC 9112 section
 //     3.2), or longer than MaxLength.
 //
@@ -38,7 +41,6 @@
 package reqtarget
 
 import (
-	"bytes"
 	"errors"
 	"strings"
 	"unicode/utf8"
@@ -88,7 +90,7 @@ var (
 	errControl     = &Error{"control character"}
 	errFragment    = &Error{"fragment in the request target"}
 	errUTF8        = &Error{"percent-decoded bytes are not valid UTF-8"}
-	errLookalike   = &Error{"a character that folds to a dot, slash or backslash"}
+	errLookalike   = &Error{"a character that folds to an ASCII character (Unicode NFKC)"}
 	errCharInvalid = &Error{"character not allowed in a path"}
 )
 
@@ -255,9 +257,10 @@ func canonicalPath(p string) (Target, error) {
 		rawB = append(rawB, '/')
 		decB = append(decB, '/')
 	}
-	if hasDoubleEscape(rawB) {
-		// Decoding an unreserved character may have made one:
-		// "%25%61%62" is "%25ab".
+	if hasEscape(decB) {
+		// "%25" then an escaped hex digit ("%25%32%65"): Tollgate reads
+		// "%2e", a name, and forwards "%252e", which a server that
+		// decodes twice reads as ".".
 		return Target{}, errDouble
 	}
 	if !utf8.Valid(decB) {
@@ -267,18 +270,6 @@ func canonicalPath(p string) (Target, error) {
 		return Target{}, errLookalike
 	}
 	return Target{Path: string(decB), RawPath: string(rawB), Normalized: normalized}, nil
-}
-
-// hasDoubleEscape reports whether the percent-encoded b holds an encoded
-// percent sign followed by two hex digits: what a server decoding twice
-// reads as an escape.
-func hasDoubleEscape(b []byte) bool {
-	for i := 0; i+4 < len(b); i++ {
-		if b[i] == '%' && b[i+1] == '2' && b[i+2] == '5' && isHex(b[i+3]) && isHex(b[i+4]) {
-			return true
-		}
-	}
-	return false
 }
 
 // isPlain reports whether p is already canonical: only unreserved
@@ -344,11 +335,26 @@ func unhex(c byte) byte {
 
 const upperHex = "0123456789ABCDEF"
 
-// hasLookalike reports whether the valid UTF-8 b holds a character whose
-// compatibility form (Unicode NFKC, UAX #15) holds a full stop, a solidus, a
-// reverse solidus, a semicolon or a percent sign ("\uFF0E", the full-width
-// full stop, is "."): a server that normalizes Unicode paths would read a dot
-// segment, a separator or an escape where Tollgate reads a name.
+// hasEscape reports whether the decoded path b holds a percent sign
+// followed by two hex digits: an escape once decoded, which its raw form
+// sends as "%25" and two hex digits.
+func hasEscape(b []byte) bool {
+	for i := 0; i+2 < len(b); i++ {
+		if b[i] == '%' && isHex(b[i+1]) && isHex(b[i+2]) {
+			return true
+		}
+	}
+	return false
+}
+
+// hasLookalike reports whether the valid UTF-8 b holds a non-ASCII character
+// whose compatibility form (Unicode NFKC, UAX #15) holds an ASCII character:
+// "\uFF0E", the full-width full stop, is "."; "\uFF4B", the full-width small
+// letter k, is "k"; "\u212A", the Kelvin sign, is "K". A server that
+// normalizes Unicode paths would read a dot segment, a separator, an escape,
+// or another name (that of a route Tollgate did not match) where Tollgate
+// reads a name of its own. Route paths are ASCII, so that the compatibility
+// form of an accepted path starts with a route's path only if the path does.
 func hasLookalike(b []byte) bool {
 	for i := 0; i < len(b); {
 		if b[i] < utf8.RuneSelf {
@@ -356,8 +362,10 @@ func hasLookalike(b []byte) bool {
 			continue
 		}
 		_, n := utf8.DecodeRune(b[i:])
-		if bytes.ContainsAny(norm.NFKC.Bytes(b[i:i+n]), "./\\;%") {
-			return true
+		for _, c := range norm.NFKC.Bytes(b[i : i+n]) {
+			if c < utf8.RuneSelf {
+				return true
+			}
 		}
 		i += n
 	}

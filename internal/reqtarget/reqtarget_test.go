@@ -85,6 +85,9 @@ func TestParseRefused(t *testing.T) {
 		"/v1/kyt%3b/score":                   errSemicolon,
 		"/v1/%252e%252e/v1/kyt":              errDouble,
 		"/v1/%252F":                          errDouble,
+		"/v1/%25%36%42yt/score":              errDouble, // forwarded as %256Byt: kyt, decoded twice
+		"/v1/%25%32%65%25%32%65/kyt":         errDouble,
+		"/v1/%25%32e":                        errDouble,
 		"/v1/%00":                            errControl,
 		"/v1/%0a":                            errControl,
 		"/v1/%7F":                            errControl,
@@ -102,6 +105,11 @@ func TestParseRefused(t *testing.T) {
 		"/v1/%EF%BC%8F":                      errLookalike, // full-width solidus
 		"/v1/%E2%80%A5/kyt":                  errLookalike, // two dot leader
 		"/v1/%EF%BC%9B":                      errLookalike, // full-width semicolon
+		"/v1/%EF%BD%8Byt/score":              errLookalike, // full-width small k: kyt to an NFKC server
+		"/v1/\uff4byt/score":                 errLookalike,
+		"/v1/%E2%84%AAYT/score":              errLookalike, // Kelvin sign: K
+		"/v1/%C5%BFcore":                     errLookalike, // long s: s
+		"/v1/kyt%C2%A0/score":                errLookalike, // no-break space: a space
 		"/v1/a#b":                            errFragment,
 		"/v1/a?b#c":                          errFragment,
 		"/v1/a b":                            errCharInvalid,
@@ -150,9 +158,13 @@ func checkAgreement(t *testing.T, in string) {
 		}
 		want := got.Path
 		if name == "nfkc" {
-			// Names change under NFKC; what must not change is where
-			// the segments are.
+			// Names may change under NFKC, but never into ASCII:
+			// route paths are ASCII, so the compatibility form may
+			// start with a route's path only if Path does.
 			want = norm.NFKC.String(got.Path)
+			if a := asciiPrefix(seen); !strings.HasPrefix(got.Path, a) {
+				t.Fatalf("Parse(%q): Tollgate matches %q, the nfkc resolver reads the forwarded %q as %q", in, got.Path, got.RawPath, seen)
+			}
 		}
 		if seen != want {
 			t.Fatalf("Parse(%q): Tollgate matches %q, the %s resolver reads the forwarded %q as %q", in, got.Path, name, got.RawPath, seen)
@@ -169,10 +181,23 @@ func checkAgreement(t *testing.T, in string) {
 	}
 }
 
-// rawPathOf is the path part of an origin- or absolute-form target, up to
-// the query.
+// asciiPrefix is the longest prefix of s that is ASCII.
+func asciiPrefix(s string) string {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return s[:i]
+		}
+	}
+	return s
+}
+
+// rawPathOf is the path part of an origin- or absolute-form target, and
+// what follows it: the query starts at the first "?", even within an
+// absolute form's authority ("http://?/0" has the path "/").
 func rawPathOf(in string) string {
-	in, _, _ = strings.Cut(in, "?")
+	if p, q, ok := strings.Cut(in, "?"); ok && !strings.HasPrefix(in, "/") {
+		return rawPathOf(p) + "?" + q
+	}
 	if strings.HasPrefix(in, "/") {
 		return in
 	}
@@ -187,6 +212,8 @@ func TestAgreement(t *testing.T) {
 	for _, in := range []string{
 		"/v1/hello", "/v1/../v1/kyt/score", "/v1/%2e%2e/v1/kyt/score", "/v1//kyt", "/v1/caf%C3%A9/",
 		"/v1/a%3Fb/..", "/v1/100%25", "/v1/%41%42%43", "/a/b/c/./../../g", "/v1/%7e",
+		"/v1/%25%36%42yt/score", "/v1/%EF%BD%8Byt/score", "/v1/caf%C3%A9/%E2%84%AA", "/v1/%25zz", "/v1/%25%7A1",
+		"/v1/%E3%82%AB%E3%82%99", // katakana ka and a combining voiced mark: NFKC composes them
 	} {
 		checkAgreement(t, in)
 	}
@@ -200,6 +227,7 @@ func FuzzParse(f *testing.F) {
 		"/", "/v1/hello", "/v1/../v1/kyt/score", "/v1/%2e%2e/v1/kyt/score", "/v1/.%2E/x", "/v1//x//",
 		"/v1/..;/x", "/v1/%252e", "/v1/%C0%AE", "/v1/\\x", "/v1/%5c", "/v1/%2f", "/v1/caf%c3%a9",
 		"http://h/v1/../x", "/v1/%EF%BC%8E", "/v1/a?b/../c", "/%", "/a/./b/../../c/",
+		"/v1/%25%36%42yt", "/v1/%EF%BD%8Byt",
 	} {
 		f.Add(s)
 	}

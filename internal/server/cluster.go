@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/tap"
 
 	"github.com/tollgate/tollgate/internal/adminapi"
 	"github.com/tollgate/tollgate/internal/apierror"
@@ -149,7 +150,15 @@ func (s *Server) buildAuthService(resolver *clientip.Resolver, ids *httpx.IDGene
 		ext := extauthz.New(inner, extauthz.Options{MaxBody: s.cfg.Server.MaxBodyBytes, Logger: s.log})
 		s.grpcGuard, _ = s.listenerGuard(listenerGRPC, resolver, a.MaxConnectionsPerIP, 0)
 		s.grpcSrv = grpc.NewServer(
+			// The token is checked when a stream opens, before its
+			// message is read: a caller without it cannot hold
+			// streams open by sending half a message.
+			grpc.InTapHandle(grpcTap(tokenHash, tokenSet)),
 			grpc.UnaryInterceptor(grpcToken(tokenHash, tokenSet)),
+			// As net/http's HTTP/2 server: grpc-go's default is no
+			// bound, and each stream holds memory until its message
+			// arrives.
+			grpc.MaxConcurrentStreams(maxGRPCStreams),
 			// As for HTTP: the handshake and the HTTP/2 preface within
 			// read_header_timeout, and no connection idle past idle_timeout.
 			grpc.ConnectionTimeout(s.cfg.Server.ReadHeaderTimeout),
@@ -160,21 +169,44 @@ func (s *Server) buildAuthService(resolver *clientip.Resolver, ids *httpx.IDGene
 	return nil
 }
 
-// grpcToken checks the decision API's token in the metadata of each call
+// maxGRPCStreams bounds the concurrent streams of one connection to the
+// ext_authz listener: 250, net/http's HTTP/2 default.
+const maxGRPCStreams = 250
+
+var errGRPCToken = status.Error(codes.Unauthenticated, "missing or wrong x-tollgate-service-token")
+
+// grpcTokenOK reports whether md carries the decision API's token
 // (x-tollgate-service-token, which Envoy sends from grpc_service's
-// initial_metadata).
+// initial_metadata), compared in constant time; always when no token is set.
+func grpcTokenOK(md metadata.MD, hash [32]byte, set bool) bool {
+	if !set {
+		return true
+	}
+	var got string
+	if v := md.Get("x-tollgate-service-token"); len(v) == 1 {
+		got = v[0]
+	}
+	sum := sha256.Sum256([]byte(got))
+	return subtle.ConstantTimeCompare(sum[:], hash[:]) == 1
+}
+
+// grpcTap refuses a stream without the token as soon as its headers arrive.
+func grpcTap(hash [32]byte, set bool) tap.ServerInHandle {
+	return func(ctx context.Context, info *tap.Info) (context.Context, error) {
+		if !grpcTokenOK(info.Header, hash, set) {
+			return nil, errGRPCToken
+		}
+		return ctx, nil
+	}
+}
+
+// grpcToken checks the token in the metadata of each call, as grpcTap does
+// when the stream opens.
 func grpcToken(hash [32]byte, set bool) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, next grpc.UnaryHandler) (any, error) {
-		if set {
-			md, _ := metadata.FromIncomingContext(ctx)
-			var got string
-			if v := md.Get("x-tollgate-service-token"); len(v) == 1 {
-				got = v[0]
-			}
-			sum := sha256.Sum256([]byte(got))
-			if subtle.ConstantTimeCompare(sum[:], hash[:]) != 1 {
-				return nil, status.Error(codes.Unauthenticated, "missing or wrong x-tollgate-service-token")
-			}
+		md, _ := metadata.FromIncomingContext(ctx)
+		if !grpcTokenOK(md, hash, set) {
+			return nil, errGRPCToken
 		}
 		return next(ctx, req)
 	}

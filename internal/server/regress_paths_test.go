@@ -11,13 +11,16 @@ import (
 // pathAttacks are request targets that reach /v1/kyt/score, which needs the
 // kyt.read scope, through a parser that reads paths differently from the one
 // that matched a route: dot segments in every spelling, repeated slashes,
-// double and overlong encodings, path parameters, backslashes, encoded
-// slashes, full-width dots, control characters, and the absolute form.
+// double and overlong encodings (the escaped "%" spelled with escaped hex
+// digits too), path parameters, backslashes, encoded slashes, full-width
+// dots and letters, control characters, and the absolute form.
 var pathAttacks = []string{
 	"/v1/%2e%2e/v1/kyt/score", "/v1/%2E%2E/v1/kyt/score", "/v1/%2e%2E/v1/kyt/score", "/v1/.%2e/v1/kyt/score",
 	"/v1/%2e./v1/kyt/score", "/v1/../v1/kyt/score", "/v1/./kyt/score", "/v1/%2e/kyt/score", "/v1//kyt/score",
 	"/v1///kyt//score", "/v1/x/../kyt/score", "/v1/kyt/../kyt/score", "/v1/.%2E/v1/kyt/score?next=../../",
 	"/v1/%252e%252e/v1/kyt/score", "/v1/%25252e%25252e/v1/kyt/score", "/v1/%252fkyt/score",
+	"/v1/%25%36%42yt/score", "/v1/%25%32%65%25%32%65/v1/kyt/score", "/v1/%25%32e%25%32e/v1/kyt/score",
+	"/v1/%EF%BD%8Byt/score", "/v1/\uff4byt/score", "/v1/%E2%84%AAyt/score", "/v1/kyt/%C5%BFcore",
 	"/v1/%C0%AE%C0%AE/v1/kyt/score", "/v1/%E0%80%AE%E0%80%AE/v1/kyt/score", "/v1/%c0%ae/kyt/score",
 	"/v1/..;/v1/kyt/score", "/v1/kyt;x=1/score", "/v1/kyt;/score", "/v1/%3B/../kyt/score", "/v1/kyt%3bx/score",
 	`/v1/..\v1\kyt\score`, "/v1/..%5Cv1%5Ckyt%5Cscore", "/v1/..%5cv1/kyt/score", `/v1\kyt\score`,

@@ -103,6 +103,7 @@ func TestRegressionSuite(t *testing.T) {
 	f := newFixture(t)
 	t.Run("paths", func(t *testing.T) { regressPaths(t, f) })
 	t.Run("identity-headers", func(t *testing.T) { regressIdentityHeaders(t, f) })
+	t.Run("forwarding-headers", func(t *testing.T) { regressForwardingHeaders(t, f) })
 	t.Run("authorization", func(t *testing.T) { regressAuthorization(t, f) })
 	t.Run("upgrades", func(t *testing.T) { regressUpgrades(t, f) })
 }
@@ -114,7 +115,13 @@ func newFixture(t *testing.T) *fixture {
 	f.backend = newRecorder(t, upgradingBackend)
 	all := start(t, baseYAML(t.TempDir(), f.backend.URL), nil)
 	auth := start(t, authYAML(t, f.backend.URL), nil)
-	for name, n := range map[string]*node{"all": all, "auth": auth} {
+	// In this order: the auth node's keys are mapped from the all-in-one
+	// node's, which must exist first.
+	for _, nn := range []struct {
+		name string
+		n    *node
+	}{{"all", all}, {"auth", auth}} {
+		name, n := nn.name, nn.n
 		token := n.account("regress-"+name+"@example.com", "Regress "+name)
 		key, _ := n.createKey(token, nil)
 		scoped, _ := n.createKey(token, map[string]any{"scopes": []string{"kyt.read"}})

@@ -2,6 +2,8 @@ package server
 
 import (
 	"bufio"
+	"crypto/sha1"
+	"encoding/base64"
 	"net"
 	"net/http"
 	"strings"
@@ -9,9 +11,10 @@ import (
 	"time"
 )
 
-// upgradingBackend accepts every upgrade it is asked for: a 101, then the
-// connection is the client's, whatever it was upgraded to. Other requests
-// get the recorder's JSON.
+// upgradingBackend accepts every upgrade it is asked for: a 101 (with the
+// WebSocket handshake's Sec-WebSocket-Accept when the request has a key),
+// then the connection is the client's, whatever it was upgraded to. Other
+// requests get the recorder's JSON.
 func upgradingBackend(w http.ResponseWriter, r *http.Request) {
 	if up := r.Header.Get("Upgrade"); up != "" {
 		c, brw, err := http.NewResponseController(w).Hijack()
@@ -19,7 +22,12 @@ func upgradingBackend(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		defer c.Close()
-		_, _ = brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: " + up + "\r\n\r\nupgraded to " + up)
+		accept := ""
+		if key := r.Header.Get("Sec-WebSocket-Key"); key != "" {
+			sum := sha1.Sum([]byte(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11")) //nolint:gosec // G401: RFC 6455
+			accept = "Sec-WebSocket-Accept: " + base64.StdEncoding.EncodeToString(sum[:]) + "\r\n"
+		}
+		_, _ = brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: " + up + "\r\n" + accept + "\r\nupgraded to " + up)
 		_ = brw.Flush()
 		return
 	}
@@ -38,7 +46,8 @@ func upgrade(t *testing.T, addr, protocols string, extra ...string) (string, str
 	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
 	req := "GET /v1/hello HTTP/1.1\r\nHost: " + addr + "\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: " + protocols +
-		"\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n" + strings.Join(extra, "") + "\r\n"
+		"\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" +
+		strings.Join(extra, "") + "\r\n"
 	if _, err := conn.Write([]byte(req)); err != nil {
 		t.Fatal(err)
 	}

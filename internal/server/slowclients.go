@@ -25,7 +25,10 @@ const (
 // — at most perIP open from one address (peers in server.trusted_proxies
 // exempt) and total in all, 0 meaning no limit; server.send_timeout on every
 // write — and, for an HTTP listener, the middleware that bounds the time of
-// request bodies (server.body_timeout, server.min_body_rate). Both report to
+// request bodies (server.body_timeout, server.min_body_rate) and of each
+// write of an HTTP/2 response (server.send_timeout per stream: a stream
+// whose flow-control window stays shut writes nothing to the connection,
+// which the guard's deadline would never see). Both report to
 // the listener's metrics and to the log, at most one line per second for
 // each kind of event.
 func (s *Server) listenerGuard(name string, resolver *clientip.Resolver, perIP, total int) (*connguard.Guard, httpx.Middleware) {
@@ -53,5 +56,15 @@ func (s *Server) listenerGuard(name string, resolver *clientip.Resolver, perIP, 
 				"cuts_not_logged", suppressed)
 		},
 	})
-	return g, bodyDeadline
+	sendThrottle := &logging.Throttle{}
+	sendDeadline := httpx.SendDeadline(cfg.SendTimeout, func(r *http.Request) {
+		m.SendTimeout()
+		if ok, suppressed := sendThrottle.Allow(s.clock.Now()); ok {
+			info := reqinfo.From(r.Context())
+			s.log.Info("HTTP/2 response not read in time: stream reset",
+				"listener", name, "request_id", info.ID, "client_ip", info.ClientIP.String(),
+				"send_timeout", cfg.SendTimeout.String(), "cuts_not_logged", suppressed)
+		}
+	})
+	return g, func(next http.Handler) http.Handler { return bodyDeadline(sendDeadline(next)) }
 }
