@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -78,7 +79,8 @@ type Store interface {
 	// it cannot accept it), while every other owner goes on. A store never
 	// forgets a live key to make room, for that would let its request be
 	// replayed; the memory store, when its global bound is reached, stops
-	// the largest owner instead (see package memory).
+	// the largest group of owners instead (see package memory and
+	// OwnerGroup).
 	//
 	// ttl must be positive and may be rounded up to the store's resolution
 	// (milliseconds in Redis); maxPerOwner must be at least 1. The error
@@ -175,6 +177,19 @@ type Store interface {
 // Slot is a holder's slot under a key (see Store.AcquireSlot).
 type Slot struct {
 	Key, Holder string
+}
+
+// OwnerGroup returns the group of a replay-cache owner named
+// "group/name" (an organization and one of its credentials), or the owner
+// itself when its name has no "/". A store that must stop owners to make
+// room stops the group holding the most keys first: a tenant that spreads
+// its signed requests over many credentials is its own largest group, and
+// cannot push another tenant's credential out.
+func OwnerGroup(owner string) string {
+	if i := strings.IndexByte(owner, '/'); i >= 0 {
+		return owner[:i]
+	}
+	return owner
 }
 
 // SeenOutcome is the verdict of MarkSeen. The zero SeenOutcome is no

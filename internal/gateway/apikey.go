@@ -146,9 +146,10 @@ func (c *SignatureChecker) Check(r *http.Request, k credentials.Key) error {
 		replayKey = h.ReplayKey()
 	}
 	// A signature stays acceptable until its time plus the window, at most
-	// 2·window after it is first seen: remember it that long.
-	return replay.Claim(r, c.Counters, k.Principal.CredentialID, replayKey, 2*c.Window, c.MaxPerCredential,
-		errReplayed)
+	// 2·window after it is first seen: remember it that long. The owner is
+	// the key, in the group of its organization (counters.OwnerGroup).
+	owner := k.Principal.OrgID + "/" + k.Principal.CredentialID
+	return replay.Claim(r, c.Counters, owner, replayKey, 2*c.Window, c.MaxPerCredential, errReplayed)
 }
 
 // readBody reads r's body whole, in one allocation when the request states

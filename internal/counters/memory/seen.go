@@ -18,12 +18,16 @@ import (
 //
 // A live key is never forgotten to make room, since its request could then
 // be replayed. When the whole cache is full, MarkSeen sweeps every shard of
-// expired keys and, if that is not enough, stops the owners holding the most
-// keys until the cache is below seven eighths of its bound: each such owner
-// loses its keys and is refused (OwnerFull) until the last of them would
-// have expired. No request it signed within that time can be accepted, so
-// none can be replayed; the other owners are not affected. A stopped owner
-// costs one entry of the bound until then.
+// expired keys and, if that is not enough, stops owners until the cache is
+// below seven eighths of its bound, the groups holding the most keys first
+// (counters.OwnerGroup: the gateway names an API key's owner after its
+// organization, so a tenant spreading signed requests over many keys is
+// stopped before any other tenant's key), and within a group its largest
+// owners first: each stopped owner loses its keys and is refused
+// (OwnerFull) until the last of them would have expired. No request it
+// signed within that time can be accepted, so none can be replayed; the
+// other owners are not affected. A stopped owner costs one entry of the
+// bound until then.
 
 // seenLowWater is the share of WithMaxSeen that stopping owners brings the
 // cache down to: 7/8.
@@ -195,8 +199,8 @@ func (s *Store) sweepSeen(sh *shard, now time.Duration) {
 	}
 }
 
-// makeRoom sweeps every shard and, if the cache is still full, stops the
-// owners holding the most keys until it is at its low water mark. It
+// makeRoom sweeps every shard and, if the cache is still full, stops owners,
+// the largest groups' first, until it is at its low water mark. It
 // reports whether there is room for one more key. One call runs at a time;
 // it locks one shard at a time.
 func (s *Store) makeRoom(now time.Duration) bool {
@@ -209,21 +213,29 @@ func (s *Store) makeRoom(now time.Duration) bool {
 		shard *shard
 		owner string
 		keys  int
+		group int // the keys of the owner's group
 	}
 	var cands []candidate
+	groups := map[string]int{}
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.mu.Lock()
 		s.sweepSeen(sh, now)
 		for name, o := range sh.owners {
+			groups[counters.OwnerGroup(name)] += len(o.keys)
 			if len(o.keys) >= 2 { // stopping an owner of one key frees nothing
-				cands = append(cands, candidate{sh, name, len(o.keys)})
+				cands = append(cands, candidate{shard: sh, owner: name, keys: len(o.keys)})
 			}
 		}
 		sh.mu.Unlock()
 	}
+	for i := range cands {
+		cands[i].group = groups[counters.OwnerGroup(cands[i].owner)]
+	}
 	low := s.maxSeen - max(1, s.maxSeen/seenLowWater)
-	slices.SortFunc(cands, func(a, b candidate) int { return cmp.Compare(b.keys, a.keys) })
+	slices.SortFunc(cands, func(a, b candidate) int {
+		return cmp.Or(cmp.Compare(b.group, a.group), cmp.Compare(b.keys, a.keys))
+	})
 	for _, c := range cands {
 		if s.seenLive.Load() <= low {
 			break

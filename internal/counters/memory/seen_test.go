@@ -71,6 +71,48 @@ func TestSeenFullCacheStopsTheLargestOwner(t *testing.T) {
 	}
 }
 
+// TestSeenFullCacheStopsTheLargestGroup: a tenant whose many owners each
+// hold fewer keys than another tenant's one busy owner fills the cache; the
+// tenant (the largest group) is stopped, the busy owner of the other group
+// is not.
+func TestSeenFullCacheStopsTheLargestGroup(t *testing.T) {
+	clk := clock.NewFake(t0)
+	const bound = 1000
+	s := New(clk, WithMaxSeen(bound))
+	const ttl = 10 * time.Minute
+	for i := range 200 {
+		if r := mark(t, s, "org_victim/key_busy", fmt.Sprint("v", i), ttl, bound); r.Outcome != counters.Fresh {
+			t.Fatalf("victim key %d: %+v", i, r)
+		}
+	}
+	// The attacker's owners each stay below the victim's 200.
+	n := 0
+	for owner := 0; n < bound-200; owner++ {
+		for i := 0; i < 199 && n < bound-200; i++ {
+			if r := mark(t, s, fmt.Sprint("org_attacker/key_", owner), fmt.Sprint("a", i), ttl, bound); r.Outcome != counters.Fresh {
+				t.Fatalf("attacker key %d of owner %d: %+v", i, owner, r)
+			}
+			n++
+		}
+	}
+	// Full: the next key makes room by stopping the attacker's group.
+	if r := mark(t, s, "org_victim/key_busy", "v-next", ttl, bound); r.Outcome != counters.Fresh {
+		t.Fatalf("the victim's next signature beside a full cache: %+v", r)
+	}
+	if r := mark(t, s, "org_victim/key_busy", "v0", ttl, bound); r.Outcome != counters.Replayed {
+		t.Fatalf("the victim's keys were dropped: replay of v0 is %+v", r)
+	}
+	stopped := 0
+	for owner := range 6 {
+		if r := mark(t, s, fmt.Sprint("org_attacker/key_", owner), "a0", ttl, bound); r.Outcome == counters.OwnerFull {
+			stopped++
+		}
+	}
+	if stopped == 0 || s.SeenStops() != uint64(stopped) {
+		t.Fatalf("%d of the attacker's owners refused, %d stops: the attacker's group was not the one stopped", stopped, s.SeenStops())
+	}
+}
+
 // TestSeenFullCacheOfTinyOwners: when no owner holds two keys, stopping one
 // frees nothing; the newcomer is refused (OwnerFull, never an error) and no
 // live key is forgotten.
