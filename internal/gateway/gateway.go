@@ -147,6 +147,7 @@ type Gateway struct {
 
 type route struct {
 	prefix  string
+	folded  string   // foldPath(prefix)
 	host    string   // lower case; "" matches any host
 	methods []string // nil matches any method
 	scopes  []string
@@ -260,6 +261,7 @@ func New(routes []config.Route, o Options) (*Gateway, error) {
 		}
 		rt := &route{
 			prefix:     cr.Path,
+			folded:     foldPath(cr.Path),
 			host:       strings.ToLower(cr.Host),
 			methods:    cr.Methods,
 			scopes:     cr.Scopes,
@@ -319,14 +321,24 @@ func (g *Gateway) match(r *http.Request) (*route, error) {
 	}
 	host = strings.TrimSuffix(host, ".")
 	var allow []string
+	var shadow *route // a longer route the path matches only as a folding upstream reads it (shadow.go)
 	for _, rt := range g.routes {
-		if !strings.HasPrefix(r.URL.Path, rt.prefix) || (rt.host != "" && !strings.EqualFold(rt.host, host)) {
+		if rt.host != "" && !strings.EqualFold(rt.host, host) {
+			continue
+		}
+		if !strings.HasPrefix(r.URL.Path, rt.prefix) {
+			if shadow == nil && foldedHasPrefix(r.URL.Path, rt.folded) {
+				shadow = rt
+			}
 			continue
 		}
 		if rt.strip && !wholeSegments(r.URL.Path, rt.prefix) {
 			continue
 		}
 		if rt.methods == nil || slices.ContainsFunc(rt.methods, func(m string) bool { return methodMatches(m, r.Method) }) {
+			if shadow != nil && looser(rt, shadow) {
+				return nil, errShadowed(rt, shadow)
+			}
 			return rt, nil
 		}
 		allow = append(allow, rt.methods...)

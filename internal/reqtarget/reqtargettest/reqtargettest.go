@@ -118,14 +118,45 @@ func WHATWG(raw string) string {
 	return "/" + strings.Join(out, "/")
 }
 
-// Under reports the names of the resolvers that read raw (a request target,
-// query allowed) as a path under prefix.
+// Folding are servers that read a path more loosely than RFC 3986: they
+// are not expected to agree with Tollgate's reading of every path, but a
+// route's scope must hold against them too (the gateway refuses a path that
+// matches a laxer route only by its case or trailing dots).
+var Folding = map[string]Resolver{
+	// Express and ASP.NET Core route case-insensitively by default.
+	"case-insensitive": func(raw string) (string, bool) {
+		dec, ok := unescape(raw)
+		if !ok {
+			return "", false
+		}
+		return strings.ToLower(cleanKeepSlash(dec)), true
+	},
+	// Windows file systems and IIS also drop a segment's trailing dots.
+	"windows-names": func(raw string) (string, bool) {
+		dec, ok := unescape(raw)
+		if !ok {
+			return "", false
+		}
+		segs := strings.Split(strings.ToLower(cleanKeepSlash(dec)), "/")
+		for i, s := range segs {
+			if t := strings.TrimRight(s, "."); t != "" {
+				segs[i] = t
+			}
+		}
+		return strings.Join(segs, "/"), true
+	},
+}
+
+// Under reports the names of the resolvers, strict and folding, that read
+// raw (a request target, query allowed) as a path under prefix.
 func Under(raw, prefix string) []string {
 	p, _, _ := strings.Cut(raw, "?")
 	var names []string
-	for name, resolve := range Resolvers {
-		if seen, ok := resolve(p); ok && strings.HasPrefix(seen, prefix) {
-			names = append(names, name)
+	for _, set := range []map[string]Resolver{Resolvers, Folding} {
+		for name, resolve := range set {
+			if seen, ok := resolve(p); ok && strings.HasPrefix(seen, prefix) {
+				names = append(names, name)
+			}
 		}
 	}
 	return names
