@@ -564,3 +564,14 @@ func TestClientSignInProofNotCached(t *testing.T) {
 		t.Errorf("%d calls, want 2: requests with a SIGN-IN-WITH-X proof are never cached", calls.Load())
 	}
 }
+
+func TestOriginForm(t *testing.T) {
+	for in, want := range map[string]string{
+		"/v1/a?b": "/v1/a?b", "http://api.example.com/v1/a?b": "/v1/a?b", "https://h": "/", "http://h?x=1": "/?x=1",
+		"HTTP://h:8080/v1/%2e%2e/x": "/v1/%2e%2e/x",
+	} {
+		if got := originForm(in); got != want {
+			t.Errorf("originForm(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

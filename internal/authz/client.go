@@ -139,7 +139,7 @@ func (c *Client) Decide(w http.ResponseWriter, r *http.Request, route string) (*
 		delete(h, k)
 	}
 	h.Set("X-Forwarded-Method", r.Method)
-	h.Set("X-Forwarded-Uri", r.RequestURI)
+	h.Set("X-Forwarded-Uri", originForm(r.RequestURI))
 	h.Set("X-Forwarded-Host", r.Host)
 	proto := "http"
 	if r.TLS != nil {
@@ -172,6 +172,27 @@ func (c *Client) Decide(w http.ResponseWriter, r *http.Request, route string) (*
 		c.cache.Add(key, e)
 	}
 	return e.apply(w)
+}
+
+// originForm returns a request target in origin form (RFC 9112 section
+// 3.2.1): an absolute-form target ("http://host/p?q", which servers must
+// accept) loses its scheme and authority; the rest is as the client sent
+// it, which a request signature may cover.
+func originForm(target string) string {
+	if strings.HasPrefix(target, "/") {
+		return target
+	}
+	rest := target
+	if i := strings.Index(rest, "://"); i >= 0 {
+		rest = rest[i+3:]
+	}
+	if i := strings.IndexAny(rest, "/?"); i >= 0 {
+		if rest[i] == '?' {
+			return "/" + rest[i:]
+		}
+		return rest[i:]
+	}
+	return "/"
 }
 
 // decode turns the auth service's answer into a decision.
