@@ -127,6 +127,7 @@ func (s *Server) buildAuthService(resolver *clientip.Resolver, ids *httpx.IDGene
 		s.authGuard, bodyDeadline = s.listenerGuard(listenerAuth, resolver, a.MaxConnectionsPerIP, 0)
 		s.authSrv = &http.Server{
 			Handler: httpx.Chain(mux,
+				s.handlers.Track,
 				httpx.Recover(s.log),
 				httpx.RequestInfo(ids, func(r *http.Request) netip.Addr { return resolver.ClientIP(r.RemoteAddr, nil) }, s.clock, accessLog),
 				bodyDeadline,
@@ -136,6 +137,7 @@ func (s *Server) buildAuthService(resolver *clientip.Resolver, ids *httpx.IDGene
 			IdleTimeout:       s.cfg.Server.IdleTimeout,
 			MaxHeaderBytes:    64 << 10,
 			ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+			BaseContext:       func(net.Listener) context.Context { return s.baseCtx },
 		}
 	}
 	if a.GRPCListen != "" {
@@ -143,6 +145,7 @@ func (s *Server) buildAuthService(resolver *clientip.Resolver, ids *httpx.IDGene
 		// pipeline (IDs, access log), with the token checked from the
 		// gRPC metadata instead.
 		inner := httpx.Chain(api.Forward(),
+			s.handlers.Track,
 			httpx.Recover(s.log),
 			httpx.RequestInfo(ids, func(r *http.Request) netip.Addr { return resolver.ClientIP(r.RemoteAddr, nil) }, s.clock, accessLog),
 		)
