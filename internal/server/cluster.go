@@ -205,7 +205,7 @@ func (s *Server) buildEdge() error {
 		Buffer: u.Buffer, BatchSize: u.BatchSize, FlushInterval: u.FlushInterval, Logger: s.log, Clock: s.clock,
 		RetryFor: u.RetryFor,
 	})
-	s.metrics.WatchUsageQueue(s.usage.Depth, s.usage.Dropped, s.usage.Written, s.usage.Failed)
+	s.metrics.WatchUsageQueue(s.usage)
 	if cfg.Counters.Type == "redis" {
 		// Shared counters: the cap of WebSocket sessions holds across
 		// nodes, and bans and revocations close them here too.

@@ -271,7 +271,7 @@ func (s *Server) build(ctx context.Context) error {
 		Buffer: u.Buffer, BatchSize: u.BatchSize, FlushInterval: u.FlushInterval, Logger: s.log, Clock: s.clock,
 		RetryFor: u.RetryFor,
 	})
-	s.metrics.WatchUsageQueue(s.usage.Depth, s.usage.Dropped, s.usage.Written, s.usage.Failed)
+	s.metrics.WatchUsageQueue(s.usage)
 	if s.failover != nil {
 		s.metrics.WatchCounters(s.failover.Down, s.failover.Outages, s.failover.Fallbacks)
 	}
