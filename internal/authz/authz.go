@@ -430,10 +430,13 @@ func firstOf(vs ...string) string {
 	return ""
 }
 
-// usageBatch is the body of POST /v1/usage.
+// usageBatch is the body of POST /v1/usage: a batch of events, or of the
+// totals of events left out of the request log (see package usage), never
+// both.
 type usageBatch struct {
 	BatchID string             `json:"batch_id"`
-	Events  []store.UsageEvent `json:"events"`
+	Events  []store.UsageEvent `json:"events,omitempty"`
+	Totals  []store.UsageTotal `json:"totals,omitempty"`
 }
 
 var errNoSink = apierror.New(http.StatusNotFound, apierror.NotFound, "this service takes no usage")
@@ -449,11 +452,16 @@ func (h *Handler) serveUsage(w http.ResponseWriter, r *http.Request) error {
 	if b.BatchID == "" || len(b.BatchID) > 64 {
 		return apierror.Invalid("batch_id", "required, at most 64 characters")
 	}
-	if len(b.Events) == 0 {
-		w.WriteHeader(http.StatusNoContent)
-		return nil
+	var err error
+	switch {
+	case len(b.Events) > 0 && len(b.Totals) > 0:
+		return apierror.Invalid("totals", "a batch holds events or totals, not both")
+	case len(b.Events) > 0:
+		err = h.o.Usage.RecordUsage(r.Context(), b.BatchID, b.Events)
+	case len(b.Totals) > 0:
+		err = h.o.Usage.RecordUsageTotals(r.Context(), b.BatchID, b.Totals)
 	}
-	if err := h.o.Usage.RecordUsage(r.Context(), b.BatchID, b.Events); err != nil {
+	if err != nil {
 		return apierror.New(http.StatusServiceUnavailable, apierror.ServiceUnavailable, "usage not stored").Wrap(err)
 	}
 	w.WriteHeader(http.StatusNoContent)

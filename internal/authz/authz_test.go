@@ -15,6 +15,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/tollgate/tollgate/internal/apierror"
 	"github.com/tollgate/tollgate/internal/authn"
@@ -89,6 +90,17 @@ func (l *limiter) Charge(_ context.Context, p *authn.Principal, units int64) err
 type sink struct {
 	mu      sync.Mutex
 	batches map[string][]store.UsageEvent
+	totals  map[string][]store.UsageTotal
+}
+
+func (s *sink) RecordUsageTotals(_ context.Context, id string, totals []store.UsageTotal) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.totals == nil {
+		s.totals = map[string][]store.UsageTotal{}
+	}
+	s.totals[id] = append([]store.UsageTotal(nil), totals...)
+	return nil
 }
 
 func (s *sink) RecordUsage(_ context.Context, id string, events []store.UsageEvent) error {
@@ -481,6 +493,30 @@ func TestClientUsageAndCharge(t *testing.T) {
 	f.sink.mu.Unlock()
 	if len(got) != 1 || got[0].Units != 3 || got[0].OrgID != "org_1" {
 		t.Errorf("stored %+v", got)
+	}
+	// The totals of events left out of the request log go the same way.
+	hour := time.Date(2026, 1, 2, 3, 0, 0, 0, time.UTC)
+	tot := []store.UsageTotal{{Hour: hour, OrgID: "org_1", CredentialID: "key_1", Requests: 40, Errors: 2, Units: 120}}
+	if err := c.RecordUsageTotals(t.Context(), "batch_2", tot); err != nil {
+		t.Fatal(err)
+	}
+	f.sink.mu.Lock()
+	gotTotals := f.sink.totals["batch_2"]
+	f.sink.mu.Unlock()
+	if len(gotTotals) != 1 || gotTotals[0] != tot[0] {
+		t.Errorf("stored totals %+v, want %+v", gotTotals, tot)
+	}
+	// A batch is of events or of totals: both at once is refused, and
+	// stores neither.
+	if err := c.post(t.Context(), PathUsage, usageBatch{BatchID: "batch_3", Events: ev, Totals: tot}); err == nil || !strings.Contains(err.Error(), "400") {
+		t.Errorf("a batch of events and totals: %v, want a 400", err)
+	}
+	f.sink.mu.Lock()
+	_, stored := f.sink.batches["batch_3"]
+	_, storedTotals := f.sink.totals["batch_3"]
+	f.sink.mu.Unlock()
+	if stored || storedTotals {
+		t.Error("a refused batch was stored")
 	}
 	if err := c.Charge(t.Context(), &authn.Principal{OrgID: "org_1"}, 5); err != nil {
 		t.Fatal(err)

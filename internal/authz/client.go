@@ -308,6 +308,15 @@ func (c *Client) RecordUsage(ctx context.Context, batchID string, events []store
 	return c.post(ctx, PathUsage, usageBatch{BatchID: batchID, Events: events})
 }
 
+// RecordUsageTotals implements usage.Sink: it hands a batch of the totals of
+// events left out of the request log to the auth service, which stores it
+// (idempotently, by batch ID). An auth service older than this node refuses
+// it (400), and the batch is retried, then given up and counted: upgrade
+// the auth nodes first.
+func (c *Client) RecordUsageTotals(ctx context.Context, batchID string, totals []store.UsageTotal) error {
+	return c.post(ctx, PathUsage, usageBatch{BatchID: batchID, Totals: totals})
+}
+
 // Charge implements the after-the-fact half of gateway.Limiter.
 func (c *Client) Charge(ctx context.Context, p *authn.Principal, units int64) error {
 	return c.post(ctx, PathCharge, charge{

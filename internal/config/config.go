@@ -135,7 +135,8 @@ type Server struct {
 	// process's file-descriptor limit is then the bound).
 	MaxConnections int `yaml:"max_connections" env:"MAX_CONNECTIONS"`
 	// ShutdownTimeout bounds how long a graceful shutdown waits for
-	// in-flight requests.
+	// in-flight requests; those still running then are cancelled, and
+	// still metered (see server.Server.Shutdown).
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout" env:"SHUTDOWN_TIMEOUT"`
 	// Upgrades are the protocols a client may upgrade a connection to
 	// through the gateway (the Upgrade header, RFC 9110 section 7.8).
@@ -472,12 +473,16 @@ type PlanQuota struct {
 // durable copy of quota counts.
 type Usage struct {
 	// Buffer bounds the usage events waiting to be written to the store.
-	// When it is full, new events are dropped and counted (metric
-	// tollgate_usage_events_dropped_total and a log line), never waited for.
+	// Past half of it the request log is sampled, never waited for: the
+	// events it leaves out are counted in the rollups' totals (metric
+	// tollgate_usage_events_omitted_total and a log line); see package
+	// usage.
 	Buffer int `yaml:"buffer" env:"BUFFER"`
 	// BatchSize is the most events written in one transaction.
 	BatchSize int `yaml:"batch_size" env:"BATCH_SIZE"`
-	// FlushInterval is the longest an event waits before it is written.
+	// FlushInterval is the longest an event waits before it is written,
+	// and how often the totals of events left out of a sampled request log
+	// are written.
 	FlushInterval time.Duration `yaml:"flush_interval" env:"FLUSH_INTERVAL"`
 	// RequestLogRetention is how long request-log entries are kept.
 	RequestLogRetention time.Duration `yaml:"request_log_retention" env:"REQUEST_LOG_RETENTION"`

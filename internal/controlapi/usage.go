@@ -107,6 +107,22 @@ type PlanAllowance struct {
 	QuotaRemaining *int64 `json:"quota_remaining"`
 }
 
+// RequestLogSampling says whether the request log of a window holds every
+// request. Under overload the log keeps a sample (see the README's Usage
+// metering): Omitted requests of the window have no request-log entry, but
+// count in the series, the totals and the quota like every other. Requests
+// are counted by the hours (UTC) they fall in: every hour the window
+// touches.
+type RequestLogSampling struct {
+	Sampled bool  `json:"sampled"` // Omitted > 0
+	Omitted int64 `json:"omitted"`
+}
+
+func (s *RequestLogSampling) add(omitted int64) {
+	s.Omitted += omitted
+	s.Sampled = s.Omitted > 0
+}
+
 // Usage is the answer of GET /api/v1/usage.
 type Usage struct {
 	Granularity string    `json:"granularity"`
@@ -120,6 +136,9 @@ type Usage struct {
 	Totals        UsageCounts   `json:"totals"`
 	CurrentPeriod UsagePeriod   `json:"current_period"`
 	Plan          PlanAllowance `json:"plan"`
+	// RequestLog says how many requests of [From, To) (and of the app and
+	// credential asked) the request log left out.
+	RequestLog RequestLogSampling `json:"request_log"`
 }
 
 // RequestLogEntry is the public view of one request-log entry.
@@ -156,10 +175,14 @@ func RequestLogView(e store.UsageEvent) RequestLogEntry {
 }
 
 // RequestPage is a page of the request log, newest first. NextCursor, when
-// not null, is the cursor parameter that asks for the next page.
+// not null, is the cursor parameter that asks for the next page. RequestLog
+// says how many requests of the window asked (from and to, by whole hours;
+// the app and credential asked; whatever their status) the log left out;
+// it is the same on every page.
 type RequestPage struct {
-	Data       []RequestLogEntry `json:"data"`
-	NextCursor *string           `json:"next_cursor"`
+	Data       []RequestLogEntry  `json:"data"`
+	NextCursor *string            `json:"next_cursor"`
+	RequestLog RequestLogSampling `json:"request_log"`
 }
 
 func optString(s string) *string {
@@ -206,6 +229,11 @@ func ReportUsage(ctx context.Context, usage UsageReader, allowance AllowanceRead
 	}
 	for _, b := range out.Series {
 		out.Totals.add(b.UsageCounts)
+	}
+	for _, p := range points {
+		if !p.Start.Before(q.From) && p.Start.Before(q.To) {
+			out.RequestLog.add(p.Omitted)
+		}
 	}
 
 	st := limits.Status{Period: store.GranularityMonth}
@@ -401,6 +429,35 @@ func ListRequestPage(ctx context.Context, usage UsageReader, f store.RequestFilt
 		last := events[len(events)-1]
 		c := encodeCursor(last.Time, last.ID)
 		out.NextCursor = &c
+	}
+	if out.RequestLog, err = requestLogSampling(ctx, usage, f); err != nil {
+		return RequestPage{}, err
+	}
+	return out, nil
+}
+
+// requestLogSampling counts the requests the request log left out in the
+// window of f, from the hourly rollups of every hour it touches: from f.From
+// (or the first hour there is) to f.To (or the last), of f's app and
+// credential.
+func requestLogSampling(ctx context.Context, usage UsageReader, f store.RequestFilter) (RequestLogSampling, error) {
+	q := store.UsageQuery{
+		OrgID: f.OrgID, Granularity: store.GranularityHour, From: minQueryTime, To: maxQueryTime,
+		AppID: f.AppID, CredentialID: f.CredentialID,
+	}
+	if !f.From.IsZero() {
+		q.From = store.BucketStart(store.GranularityHour, f.From)
+	}
+	if !f.To.IsZero() {
+		q.To = roundUp(store.GranularityHour, f.To)
+	}
+	var out RequestLogSampling
+	points, err := usage.UsageSeries(ctx, q)
+	if err != nil {
+		return out, err
+	}
+	for _, p := range points {
+		out.add(p.Omitted)
 	}
 	return out, nil
 }

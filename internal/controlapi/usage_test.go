@@ -34,6 +34,7 @@ import (
 type fakeUsage struct {
 	mu      sync.Mutex
 	events  []store.UsageEvent
+	totals  []store.UsageTotal // of requests left out of the request log
 	queries []store.UsageQuery
 	filters []store.RequestFilter
 	pageCap int   // like the SQLite store, never return more rows than this; 0: no cap
@@ -44,6 +45,12 @@ func (f *fakeUsage) add(events ...store.UsageEvent) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.events = append(f.events, events...)
+}
+
+func (f *fakeUsage) addTotals(totals ...store.UsageTotal) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.totals = append(f.totals, totals...)
 }
 
 func (f *fakeUsage) matches(e store.UsageEvent, org, app, cred string) bool {
@@ -70,6 +77,20 @@ func (f *fakeUsage) UsageSeries(_ context.Context, q store.UsageQuery) ([]store.
 		if e.Status >= 400 {
 			p.Errors++
 		}
+		sums[start] = p
+	}
+	for _, t := range f.totals {
+		start := store.BucketStart(q.Granularity, t.Hour)
+		e := store.UsageEvent{OrgID: t.OrgID, AppID: t.AppID, CredentialID: t.CredentialID}
+		if !f.matches(e, q.OrgID, q.AppID, q.CredentialID) || start.Before(q.From) || !start.Before(q.To) {
+			continue
+		}
+		p := sums[start]
+		p.Start = start
+		p.Units += t.Units
+		p.Requests += t.Requests
+		p.Errors += t.Errors
+		p.Omitted += t.Requests
 		sums[start] = p
 	}
 	out := make([]store.UsagePoint, 0, len(sums))
@@ -735,7 +756,8 @@ func TestUsageEndpoint(t *testing.T) {
 		],
 		"totals":{"units":3,"requests":3,"errors":2},
 		"current_period":{"period":"day","start":"2026-03-01T00:00:00Z","end":"2026-03-02T00:00:00Z","units":1,"requests":1,"errors":1},
-		"plan":{"name":"free","requests_per_second":5,"burst":10,"quota_units":10000,"quota_used":42,"quota_remaining":9958}
+		"plan":{"name":"free","requests_per_second":5,"burst":10,"quota_units":10000,"quota_used":42,"quota_remaining":9958},
+		"request_log":{"sampled":false,"omitted":0}
 	}`)
 	q := h.usage.lastQuery(t, 0)
 	want := store.UsageQuery{OrgID: "org_a", Granularity: "day", From: date("2026-02-27T00:00:00Z"), To: date("2026-03-02T00:00:00Z"), AppID: "app_1"}
@@ -946,7 +968,7 @@ func TestRequestsEndpoint(t *testing.T) {
 		{"id":"req_4","time":"2026-03-01T10:00:00Z","method":"GET","path":"/v1/prices","route":"/v1/","status":503,"error_code":null,
 		 "latency_ms":1.234,"request_bytes":10,"response_bytes":200,"units":1,"client_ip":"203.0.113.50",
 		 "user_agent":"curl/8","auth_method":"apikey","app_id":"app_1","credential_id":"key_1","websocket":false}
-	],"next_cursor":"`+c+`"}`)
+	],"next_cursor":"`+c+`","request_log":{"sampled":false,"omitted":0}}`)
 	if f := h.usage.lastFilter(t); f.Limit != 3 || f.OrgID != "org_a" || !f.AfterTime.IsZero() {
 		t.Errorf("filter %+v", f)
 	}
@@ -996,7 +1018,59 @@ func TestRequestsEndpoint(t *testing.T) {
 	}
 
 	// An empty log: an empty array, not null.
-	wantJSON(t, h.get(t, &alice, "/api/v1/usage/requests?status=1xx&credential=none"), `{"data":[],"next_cursor":null}`)
+	wantJSON(t, h.get(t, &alice, "/api/v1/usage/requests?status=1xx&credential=none"), `{"data":[],"next_cursor":null,"request_log":{"sampled":false,"omitted":0}}`)
+}
+
+// Requests left out of a request log sampled under overload count in the
+// series, the totals and the current period like the others; both endpoints
+// say how many of the window asked the log lacks, by whole hours, for the
+// app and credential asked, whatever the status filter.
+func TestUsageReportsASampledRequestLog(t *testing.T) {
+	h := newUsageHarness(t)
+	seedUsage(h)
+	h.usage.addTotals(
+		store.UsageTotal{Hour: date("2026-03-01T10:00:00Z"), OrgID: "org_a", AppID: "app_1", CredentialID: "key_1", Requests: 90, Errors: 9, Units: 81},
+		store.UsageTotal{Hour: date("2026-03-01T08:00:00Z"), OrgID: "org_a", AppID: "app_2", CredentialID: "key_2", Requests: 5, Units: 5},
+		store.UsageTotal{Hour: date("2026-02-28T09:00:00Z"), OrgID: "org_b", AppID: "app_1", CredentialID: "key_1", Requests: 1000, Units: 1000},
+	)
+	h.allow.status = limits.Status{Period: "day", PeriodStart: date("2026-03-01T00:00:00Z"), PeriodEnd: date("2026-03-02T00:00:00Z")}
+
+	u := decodeBody[Usage](t, h.get(t, &alice, "/api/v1/usage?granularity=day&from=2026-02-28&to=2026-03-02"))
+	if u.RequestLog != (RequestLogSampling{Sampled: true, Omitted: 95}) {
+		t.Errorf("usage request_log %+v, want sampled, 95 omitted", u.RequestLog)
+	}
+	// req_3 (3 units) and req_4 (1) logged, 86 units left out of the log.
+	if want := (UsageCounts{Units: 90, Requests: 97, Errors: 10}); u.CurrentPeriod.UsageCounts != want {
+		t.Errorf("current period %+v, want %+v", u.CurrentPeriod.UsageCounts, want)
+	}
+	if want := (UsageCounts{Units: 92, Requests: 99, Errors: 11}); u.Totals != want {
+		t.Errorf("totals %+v, want %+v", u.Totals, want)
+	}
+	u = decodeBody[Usage](t, h.get(t, &alice, "/api/v1/usage?granularity=day&from=2026-02-28&to=2026-03-01"))
+	if u.RequestLog != (RequestLogSampling{}) {
+		t.Errorf("a window of no omission: request_log %+v", u.RequestLog)
+	}
+
+	tests := []struct {
+		query   string
+		omitted int64
+	}{
+		{"", 95},
+		{"from=2026-03-01T10:59:59Z", 90}, // the hour the window starts in counts whole
+		{"to=2026-03-01T08:00:01Z", 5},
+		{"to=2026-03-01T08:00:00Z", 0}, // to is exclusive
+		{"from=2026-03-01T09:00:00Z&to=2026-03-01T10:00:00Z", 0},
+		{"app=app_1", 90},
+		{"credential=key_2", 5},
+		{"status=200", 95},
+		{"credential=key_9", 0},
+	}
+	for _, tt := range tests {
+		p := decodeBody[RequestPage](t, h.get(t, &alice, "/api/v1/usage/requests?"+tt.query))
+		if want := (RequestLogSampling{Sampled: tt.omitted > 0, Omitted: tt.omitted}); p.RequestLog != want {
+			t.Errorf("%q: request_log %+v, want %+v", tt.query, p.RequestLog, want)
+		}
+	}
 }
 
 func TestRequestsEndpointStoreCap(t *testing.T) {

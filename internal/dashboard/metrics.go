@@ -61,6 +61,9 @@ type metricsData struct {
 	Requests  []requestRow
 	FiltersOK bool
 	NextPage  string // the URL of the next page, "" when none
+	// Omitted is how many requests of the filters' window the request
+	// log, sampled under overload, left out; they are in the series.
+	Omitted int64
 }
 
 type switchLink struct {
@@ -186,6 +189,7 @@ func (d *Dashboard) metrics(w http.ResponseWriter, r *http.Request, s *session) 
 		if page.NextCursor != nil {
 			data.NextPage = data.url(data.Granularity, *page.NextCursor)
 		}
+		data.Omitted = page.RequestLog.Omitted
 	}
 	for _, g := range granularities {
 		data.Switch = append(data.Switch, switchLink{Value: g.Value, Label: g.Label, URL: data.url(g.Value, ""), Current: g.Value == data.Granularity})

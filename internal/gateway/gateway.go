@@ -19,6 +19,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tollgate/tollgate/internal/apierror"
@@ -142,7 +143,9 @@ type Gateway struct {
 	// signed by the gateway.
 	signed http.Handler
 
-	sessions sync.WaitGroup // upgraded connections not yet metered
+	// unmetered counts the requests admitted and not yet metered, and
+	// their units (see Unmetered).
+	unmetered struct{ requests, units atomic.Int64 }
 }
 
 type route struct {
@@ -394,9 +397,25 @@ func (g *Gateway) serveHTTP(w http.ResponseWriter, r *http.Request) {
 // serve answers r; it returns the matched route, and the refusal, if any,
 // which it has not written.
 func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) (*route, error) {
+	rt, r, end, err := g.admit(w, r)
+	if err != nil {
+		return rt, err
+	}
+	if end != nil {
+		defer end() // the session is over when the proxy returns
+	}
+	rt.proxy.ServeHTTP(w, r)
+	return rt, nil
+}
+
+// admit decides r: it returns the matched route and, when r is admitted
+// (charged), the request to forward and what to call once the proxy has
+// returned (nil but for an upgrade: see Sessions.open); otherwise the
+// refusal, which it has not written, with the route when one matched.
+func (g *Gateway) admit(w http.ResponseWriter, r *http.Request) (*route, *http.Request, func(), error) {
 	rt, err := g.match(r)
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	info := reqinfo.From(r.Context())
 	info.Route = rt.prefix
@@ -406,21 +425,17 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) (*route, error) 
 			p, err := g.decider.Decide(w, r, rt.prefix)
 			info.Principal = p
 			if err != nil {
-				return rt, err
+				return rt, nil, nil, err
 			}
 		} else if err := g.decide(w, r, rt); err != nil {
-			return rt, err
+			return rt, nil, nil, err
 		}
 	}
 	r, end, err := g.open.open(r)
 	if err != nil {
-		return rt, err
+		return rt, nil, nil, err
 	}
-	if end != nil {
-		defer end() // the session is over when the proxy returns
-	}
-	rt.proxy.ServeHTTP(w, r)
-	return rt, nil
+	return rt, r, end, nil
 }
 
 // decide runs the pipeline's decision on r, for a non-public route:
@@ -673,7 +688,16 @@ func (g *Gateway) modifyResponse(res *http.Response) error {
 	return nil
 }
 
-// proxyError answers a failed upstream exchange.
+// errShuttingDown answers a request whose upstream exchange a shutdown cut
+// short. The request was charged when it was admitted, and is metered with
+// this status.
+var errShuttingDown = apierror.New(http.StatusServiceUnavailable, apierror.ServiceUnavailable,
+	"the gateway is shutting down: the upstream did not answer in time; the request may have reached it")
+
+// proxyError answers a failed upstream exchange. A request whose context a
+// shutdown ended (the server's base context cancelled with cause
+// http.ErrServerClosed) gets 503 SERVICE_UNAVAILABLE; one whose client went
+// away gets nothing, and is metered as 499.
 func (g *Gateway) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 	var tooLarge *http.MaxBytesError
 	var netErr net.Error
@@ -685,10 +709,14 @@ func (g *Gateway) proxyError(w http.ResponseWriter, r *http.Request, err error) 
 		// the request's context, which net/http cancels on the read error).
 		apierror.Write(w, r, apierror.New(http.StatusRequestTimeout, apierror.RequestTimeout,
 			"request body not received in time").Wrap(err))
+	case r.Context().Err() != nil && errors.Is(context.Cause(r.Context()), http.ErrServerClosed):
+		// The server is shutting down and cut the exchange short
+		// (server.shutdown_timeout); the client is still there.
+		apierror.Write(w, r, errShuttingDown.Wrap(err))
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
 		// The client went away; nobody is listening for an answer.
 		reqinfo.From(r.Context()).Err = err
-		w.WriteHeader(499)
+		w.WriteHeader(StatusNoResponse)
 	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &netErr) && netErr.Timeout()):
 		apierror.Write(w, r, apierror.New(http.StatusGatewayTimeout, apierror.GatewayTimeout, "upstream timed out").Wrap(err))
 	default:

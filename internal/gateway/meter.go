@@ -3,6 +3,7 @@ package gateway
 import (
 	"bufio"
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -25,19 +26,45 @@ type Meter func(e *store.UsageEvent, reason string)
 // bytesPerMB is the megabyte of Route.WebSocketUnitsPerMB.
 const bytesPerMB = 1_000_000
 
-// serveMetered serves r through serve and reports it to the meter.
+// serveMetered serves r and reports it to the meter once the response is
+// over, however it ends: answered, refused, cut by the client or by a
+// shutdown, or aborted by a panic (httputil.ReverseProxy aborts a response
+// whose body it cannot finish copying with http.ErrAbortHandler). An admitted
+// request was charged when it was decided; its usage event is its record.
 func (g *Gateway) serveMetered(w http.ResponseWriter, r *http.Request) {
 	start := g.clock.Now()
-	mw := &meterWriter{Recorder: httpx.NewRecorder(w), g: g}
+	mw := &meterWriter{Recorder: httpx.NewRecorder(w)}
 	var body *countingBody
 	if r.Body != nil && r.Body != http.NoBody {
 		body = &countingBody{ReadCloser: r.Body}
 		r.Body = body
 	}
-	rt, err := g.serve(mw, r)
+	var admitted *route // set once r is admitted, and so charged
+	defer func() {
+		v := recover()
+		g.meterRequest(mw, r, body, start, admitted, v)
+		if v != nil {
+			panic(v) // for httpx.Recover, or net/http's abort of the connection
+		}
+	}()
+	rt, pr, end, err := g.admit(mw, r)
 	if err != nil {
 		apierror.Write(mw, r, err)
+		return
 	}
+	admitted = rt
+	g.unmetered.requests.Add(1)
+	g.unmetered.units.Add(rt.units)
+	if end != nil {
+		defer end() // the session is over when the proxy returns; before metering
+	}
+	rt.proxy.ServeHTTP(mw, pr)
+}
+
+// meterRequest reports the request r, answered through mw, to the meter.
+// rt is the route r was admitted on (charged), nil for a refusal; panicked
+// is what the handler panicked with, if it did.
+func (g *Gateway) meterRequest(mw *meterWriter, r *http.Request, body *countingBody, start time.Time, rt *route, panicked any) {
 	info := reqinfo.From(r.Context())
 	e := store.UsageEvent{
 		ID:        info.ID,
@@ -51,7 +78,14 @@ func (g *Gateway) serveMetered(w http.ResponseWriter, r *http.Request) {
 		UserAgent: r.UserAgent(),
 	}
 	if e.Status == 0 {
-		e.Status = http.StatusOK
+		switch {
+		case panicked == nil:
+			e.Status = http.StatusOK // what net/http sends for a handler that wrote nothing
+		case isAbort(panicked):
+			e.Status = StatusNoResponse // the connection is cut without an answer
+		default:
+			e.Status = http.StatusInternalServerError // what httpx.Recover answers
+		}
 	}
 	if p := info.Principal; p != nil {
 		e.OrgID, e.AppID, e.CredentialID, e.AuthMethod = p.OrgID, p.AppID, p.CredentialID, string(p.Method)
@@ -60,7 +94,7 @@ func (g *Gateway) serveMetered(w http.ResponseWriter, r *http.Request) {
 		e.RequestBytes = body.n.Load()
 	}
 	e.ResponseBytes = mw.Bytes()
-	if err == nil && rt != nil {
+	if rt != nil {
 		e.Units = rt.units // admitted: charged at the decision
 	}
 	if c := mw.conn; c != nil { // a WebSocket (or other upgraded) session
@@ -80,29 +114,32 @@ func (g *Gateway) serveMetered(w http.ResponseWriter, r *http.Request) {
 				cancel()
 			}
 		}
-		g.sessions.Done()
 	}
 	e.Latency = g.clock.Now().Sub(start)
 	g.meter(&e, info.Reason)
+	if rt != nil {
+		g.unmetered.requests.Add(-1)
+		g.unmetered.units.Add(-rt.units)
+	}
 }
 
-// WaitSessions waits until every upgraded (WebSocket) session has been
-// metered, or ctx ends. http.Server.Shutdown does not wait for hijacked
-// connections; call this after it, and after the base context of the
-// sessions is cancelled, so that their usage is recorded before the
-// recorder stops.
-func (g *Gateway) WaitSessions(ctx context.Context) error {
-	done := make(chan struct{})
-	go func() {
-		g.sessions.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+// isAbort reports whether a handler panicked with http.ErrAbortHandler.
+func isAbort(v any) bool {
+	err, ok := v.(error)
+	return ok && errors.Is(err, http.ErrAbortHandler)
+}
+
+// StatusNoResponse is the status metered for a request that got no answer:
+// its client went away, or its connection was cut before a status was sent
+// (nginx's 499).
+const StatusNoResponse = 499
+
+// Unmetered returns the number of requests admitted (and charged) that are
+// still being served, not yet metered, and the units they were charged at
+// their decision. A shutdown that gives up on them reports these as the
+// usage it loses.
+func (g *Gateway) Unmetered() (requests, units int64) {
+	return g.unmetered.requests.Load(), g.unmetered.units.Load()
 }
 
 // meterWriter records a response (httpx.Recorder) and counts the bytes of
@@ -110,7 +147,6 @@ func (g *Gateway) WaitSessions(ctx context.Context) error {
 type meterWriter struct {
 	*httpx.Recorder
 	conn *countingConn
-	g    *Gateway
 }
 
 // Hijack hands the connection to a protocol upgrade, counting its bytes.
@@ -120,7 +156,6 @@ func (m *meterWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, err
 	}
 	m.conn = &countingConn{Conn: c}
-	m.g.sessions.Add(1)
 	return m.conn, brw, nil
 }
 

@@ -14,6 +14,7 @@
 //	usage_events_dropped_total                  counter
 //	usage_events_written_total                  counter
 //	usage_events_failed_total                   counter
+//	usage_events_omitted_total                  counter (left out of the sampled request log)
 //	counters_unavailable                        gauge (1 while Redis is unreachable)
 //	counters_outages_total                      counter
 //	counters_fallback_decisions_total           counter (fail-open decisions)
@@ -221,16 +222,25 @@ func (m *Metrics) ObserveLimit(outcome string) {
 	}
 }
 
-// WatchUsageQueue exports the state of the usage-event queue: depth as the
-// gauge usage_events_queued, and dropped, written and failed as the counters
-// usage_events_dropped_total, usage_events_written_total and
-// usage_events_failed_total (see package usage: Recorder.Depth, Dropped,
-// Written and Failed). The functions are called at every scrape, possibly
-// concurrently; they must be cheap and safe for concurrent use, and the
-// counters must never decrease.
+// UsageQueue is the state of the usage-event queue (*usage.Recorder): see
+// package usage for what each count means. The methods are called at every
+// scrape, possibly concurrently; they must be cheap and safe for concurrent
+// use, and the counts but Depth must never decrease.
+type UsageQueue interface {
+	Depth() int
+	Dropped() uint64
+	Written() uint64
+	Failed() uint64
+	Omitted() uint64
+}
+
+// WatchUsageQueue exports the state of the usage-event queue: its depth as
+// the gauge usage_events_queued, and the counters usage_events_dropped_total,
+// usage_events_written_total, usage_events_failed_total and
+// usage_events_omitted_total.
 //
 // Call it once: a second call panics, the metrics being registered already.
-func (m *Metrics) WatchUsageQueue(depth func() int, dropped, written, failed func() uint64) {
+func (m *Metrics) WatchUsageQueue(q UsageQueue) {
 	counter := func(name, help string, f func() uint64) prometheus.Collector {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Namespace: Namespace, Name: name, Help: help,
@@ -240,14 +250,16 @@ func (m *Metrics) WatchUsageQueue(depth func() int, dropped, written, failed fun
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: Namespace,
 			Name:      "usage_events_queued",
-			Help:      "Usage events waiting to be written to the store.",
-		}, func() float64 { return float64(depth()) }),
+			Help:      "Usage events waiting to be written to the store, in the queue or in the totals of events left out of the request log.",
+		}, func() float64 { return float64(q.Depth()) }),
 		counter("usage_events_dropped_total",
-			"Usage events dropped because the queue was full or the recorder had stopped.", dropped),
+			"Usage events dropped: recorded after the recorder had stopped, or of no organization and left out of the sampled request log.", q.Dropped),
 		counter("usage_events_written_total",
-			"Usage events written to the store.", written),
+			"Usage events written to the store, with their request-log entry or in the totals of the rollups.", q.Written),
 		counter("usage_events_failed_total",
-			"Usage events given up after failed writes to the store.", failed),
+			"Usage events given up after failed writes to the store.", q.Failed),
+		counter("usage_events_omitted_total",
+			"Usage events left out of the request log, which is sampled under overload; their units, requests and errors are in the rollups.", q.Omitted),
 	)
 }
 

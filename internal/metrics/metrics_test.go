@@ -166,21 +166,29 @@ func TestObserveLimitOtherOutcome(t *testing.T) {
 	check(t, samples, map[string]string{`tollgate_limiter_decisions_total{outcome="limiter_down"}`: "1"})
 }
 
+// usageQueue is a UsageQueue of fixed counts.
+type usageQueue struct {
+	depth                             int
+	dropped, written, failed, omitted uint64
+}
+
+func (q *usageQueue) Depth() int      { return q.depth }
+func (q *usageQueue) Dropped() uint64 { return q.dropped }
+func (q *usageQueue) Written() uint64 { return q.written }
+func (q *usageQueue) Failed() uint64  { return q.failed }
+func (q *usageQueue) Omitted() uint64 { return q.omitted }
+
 func TestWatchUsageQueue(t *testing.T) {
 	m := New()
-	depth, dropped, written, failed := 7, uint64(3), uint64(1000), uint64(2)
-	m.WatchUsageQueue(
-		func() int { return depth },
-		func() uint64 { return dropped },
-		func() uint64 { return written },
-		func() uint64 { return failed },
-	)
+	q := &usageQueue{depth: 7, dropped: 3, written: 1000, failed: 2, omitted: 40}
+	m.WatchUsageQueue(q)
 	samples, text := scrape(t, m)
 	check(t, samples, map[string]string{
 		"tollgate_usage_events_queued":        "7",
 		"tollgate_usage_events_dropped_total": "3",
 		"tollgate_usage_events_written_total": "1000",
 		"tollgate_usage_events_failed_total":  "2",
+		"tollgate_usage_events_omitted_total": "40",
 	})
 	for _, typ := range []string{
 		"# TYPE tollgate_usage_events_queued gauge",
@@ -192,7 +200,7 @@ func TestWatchUsageQueue(t *testing.T) {
 	}
 
 	// Values are read at every scrape.
-	depth, written = 0, 1007
+	q.depth, q.written = 0, 1007
 	samples, _ = scrape(t, m)
 	check(t, samples, map[string]string{
 		"tollgate_usage_events_queued":        "0",
@@ -204,7 +212,7 @@ func TestWatchUsageQueue(t *testing.T) {
 			t.Error("second WatchUsageQueue did not panic")
 		}
 	}()
-	m.WatchUsageQueue(func() int { return 0 }, nil, nil, nil)
+	m.WatchUsageQueue(q)
 }
 
 func TestInstancesAreIndependent(t *testing.T) {

@@ -128,6 +128,7 @@ func (s *Server) buildAuthService(resolver *clientip.Resolver, ids *httpx.IDGene
 		s.authGuard, bodyDeadline = s.listenerGuard(listenerAuth, resolver, a.MaxConnectionsPerIP, 0)
 		s.authSrv = &http.Server{
 			Handler: httpx.Chain(mux,
+				s.handlers.Track,
 				httpx.Recover(s.log),
 				httpx.RequestInfo(ids, func(r *http.Request) netip.Addr { return resolver.ClientIP(r.RemoteAddr, nil) }, s.clock, accessLog),
 				bodyDeadline,
@@ -137,6 +138,7 @@ func (s *Server) buildAuthService(resolver *clientip.Resolver, ids *httpx.IDGene
 			IdleTimeout:       s.cfg.Server.IdleTimeout,
 			MaxHeaderBytes:    64 << 10,
 			ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+			BaseContext:       func(net.Listener) context.Context { return s.baseCtx },
 		}
 	}
 	if a.GRPCListen != "" {
@@ -144,6 +146,7 @@ func (s *Server) buildAuthService(resolver *clientip.Resolver, ids *httpx.IDGene
 		// pipeline (IDs, access log), with the token checked from the
 		// gRPC metadata instead.
 		inner := httpx.Chain(api.Forward(),
+			s.handlers.Track,
 			httpx.Recover(s.log),
 			httpx.RequestInfo(ids, func(r *http.Request) netip.Addr { return resolver.ClientIP(r.RemoteAddr, nil) }, s.clock, accessLog),
 		)
@@ -234,7 +237,7 @@ func (s *Server) buildEdge() error {
 		Buffer: u.Buffer, BatchSize: u.BatchSize, FlushInterval: u.FlushInterval, Logger: s.log, Clock: s.clock,
 		RetryFor: u.RetryFor,
 	})
-	s.metrics.WatchUsageQueue(s.usage.Depth, s.usage.Dropped, s.usage.Written, s.usage.Failed)
+	s.metrics.WatchUsageQueue(s.usage)
 	if cfg.Counters.Type == "redis" {
 		// Shared counters: the cap of WebSocket sessions holds across
 		// nodes, and bans and revocations close them here too.

@@ -65,6 +65,8 @@ const (
 	// PurgeInterval is how often expired revocations and retired signing
 	// keys past use are deleted.
 	PurgeInterval = time.Hour
+	// DefaultHandlerGrace is Options.HandlerGrace's default.
+	DefaultHandlerGrace = 5 * time.Second
 )
 
 // Options are the parts of a Server that are not configuration.
@@ -75,6 +77,10 @@ type Options struct {
 	// through Logger. The CLI gives a httpx.JSONAccessLog for the JSON
 	// format, which formats a line several times faster than slog.
 	AccessLog httpx.AccessLogger
+	// HandlerGrace bounds each of the two waits of Shutdown for the
+	// handlers still running once server.shutdown_timeout has passed (see
+	// Shutdown). Default DefaultHandlerGrace.
+	HandlerGrace time.Duration
 }
 
 // Server is one Tollgate node.
@@ -127,10 +133,15 @@ type Server struct {
 	grpcSrv    *grpc.Server
 	grpcLn     net.Listener
 	baseCtx    context.Context
-	baseCancel context.CancelFunc
+	baseCancel context.CancelCauseFunc
 	draining   atomic.Bool
 	bg         sync.WaitGroup
 	stopBG     context.CancelFunc
+
+	// handlers counts the requests being served on every listener;
+	// handlerGrace bounds Shutdown's waits for them.
+	handlers     httpx.InFlight
+	handlerGrace time.Duration
 }
 
 // Open opens the store named by cfg.Storage, creating the SQLite file's
@@ -170,8 +181,11 @@ func New(ctx context.Context, cfg config.Config, o Options) (*Server, error) {
 	if o.Clock == nil {
 		o.Clock = clock.System{}
 	}
-	s := &Server{cfg: cfg, log: o.Logger, clock: o.Clock, accessLog: o.AccessLog}
-	s.baseCtx, s.baseCancel = context.WithCancel(context.Background())
+	if o.HandlerGrace <= 0 {
+		o.HandlerGrace = DefaultHandlerGrace
+	}
+	s := &Server{cfg: cfg, log: o.Logger, clock: o.Clock, accessLog: o.AccessLog, handlerGrace: o.HandlerGrace}
+	s.baseCtx, s.baseCancel = context.WithCancelCause(context.Background())
 	switch cfg.Role {
 	case RoleGateway:
 		if err := s.buildEdge(); err != nil {
@@ -261,7 +275,7 @@ func (s *Server) build(ctx context.Context) error {
 		Buffer: u.Buffer, BatchSize: u.BatchSize, FlushInterval: u.FlushInterval, Logger: s.log, Clock: s.clock,
 		RetryFor: u.RetryFor,
 	})
-	s.metrics.WatchUsageQueue(s.usage.Depth, s.usage.Dropped, s.usage.Written, s.usage.Failed)
+	s.metrics.WatchUsageQueue(s.usage)
 	if s.failover != nil {
 		s.metrics.WatchCounters(s.failover.Down, s.failover.Outages, s.failover.Fallbacks)
 	}
@@ -383,6 +397,7 @@ func (s *Server) buildListeners(resolver *clientip.Resolver, mux *http.ServeMux,
 	// public one and the dashboard's own.
 	chain := func(h http.Handler, bodyDeadline httpx.Middleware) http.Handler {
 		return httpx.Chain(h,
+			s.handlers.Track,
 			httpx.Recover(s.log),
 			httpx.RequestInfo(ids, clientIP, s.clock, accessLog),
 			httpx.HSTS(cfg.Server.HSTSMaxAge, cfg.Server.HSTSIncludeSubdomains),
@@ -440,6 +455,7 @@ func (s *Server) buildListeners(resolver *clientip.Resolver, mux *http.ServeMux,
 		s.adminGuard, bodyDeadline = s.listenerGuard(listenerAdmin, resolver, cfg.Server.MaxConnectionsPerIP, 0)
 		s.admin = &http.Server{
 			Handler: httpx.Chain(adminMux,
+				s.handlers.Track,
 				httpx.Recover(s.log),
 				httpx.RequestInfo(ids, func(r *http.Request) netip.Addr { return resolver.ClientIP(r.RemoteAddr, nil) }, s.clock, accessLog),
 				bodyDeadline,
@@ -662,33 +678,64 @@ func (s *Server) AdminAddr() string {
 	return s.adminLn.Addr().String()
 }
 
-// Shutdown stops accepting requests, waits for in-flight ones until ctx ends,
-// closes upgraded connections, writes pending state and closes the store.
+// Shutdown stops accepting requests, waits for in-flight ones until ctx
+// ends, then cancels those still running, waits for every handler to
+// return (each meters its request on its way out), writes pending state
+// (quota counts, usage events, last-use times) and closes the store.
+//
+// The requests still running when ctx ends were charged when they were
+// admitted: they are cancelled (the base context of the public and
+// decision listeners ends with cause http.ErrServerClosed; the gateway
+// answers 503, or cuts a response already started, and WebSocket sessions
+// close), and their handlers are waited for, up to HandlerGrace. Those still
+// running then (stuck writing to a client that does not read) have their
+// connections closed and are waited for once more, up to HandlerGrace. Only
+// then do the background workers stop, so that the final flushes of the
+// quota counts and of the usage events both see every request: after a
+// shutdown the two agree. A handler still running after both waits is given
+// up, logged with the requests and units admitted that go unmetered.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.draining.Store(true)
 	var wg sync.WaitGroup
 	var errs [4]error
 	if s.grpcSrv != nil {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			s.grpcSrv.GracefulStop()
-		}()
+		wg.Go(func() {
+			stopped := make(chan struct{})
+			go func() {
+				s.grpcSrv.GracefulStop()
+				close(stopped)
+			}()
+			select {
+			case <-stopped:
+			case <-ctx.Done():
+				s.grpcSrv.Stop() // cancels the calls still running
+				<-stopped
+			}
+		})
 	}
-	for i, srv := range []*http.Server{s.public, s.admin, s.authSrv, s.dashSrv} {
+	servers := []*http.Server{s.public, s.admin, s.authSrv, s.dashSrv}
+	for i, srv := range servers {
 		if srv == nil {
 			continue
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = srv.Shutdown(ctx)
-		}()
+		wg.Go(func() { errs[i] = srv.Shutdown(ctx) })
 	}
 	wg.Wait()
-	s.baseCancel() // hijacked (WebSocket) connections are not tracked by Shutdown
-	if err := s.gateway.WaitSessions(ctx); err != nil {
-		s.log.Warn("WebSocket sessions still open at shutdown; their usage is not recorded", "error", err)
+	s.baseCancel(http.ErrServerClosed) // the requests still running, and hijacked connections
+	if !s.awaitHandlers("cancelled") {
+		for _, srv := range servers {
+			if srv != nil {
+				_ = srv.Close() // unblocks writes to clients that do not read
+			}
+		}
+		if !s.awaitHandlers("connections closed") {
+			requests, units := int64(0), int64(0)
+			if s.gateway != nil {
+				requests, units = s.gateway.Unmetered()
+			}
+			s.log.Error("shutdown: handlers still running; the usage of their requests is lost",
+				"handlers", s.handlers.Len(), "requests_unmetered", requests, "units_unmetered", units)
+		}
 	}
 	// The background work ends last: the final flushes of quota counts,
 	// usage events and last-use times see every request served.
@@ -699,9 +746,22 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return errors.Join(errs[0], errs[1], errs[2], errs[3], s.close())
 }
 
+// awaitHandlers waits up to handlerGrace for every handler to return, and
+// reports whether they have. When some have not, it logs how many, with
+// what: the step of the shutdown they outlived.
+func (s *Server) awaitHandlers(what string) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), s.handlerGrace)
+	defer cancel()
+	if err := s.handlers.Wait(ctx); err != nil {
+		s.log.Warn("shutdown: handlers still running", "after", what, "handlers", s.handlers.Len(), "waited", s.handlerGrace)
+		return false
+	}
+	return true
+}
+
 // Close releases a Server that was never started.
 func (s *Server) Close() error {
-	s.baseCancel()
+	s.baseCancel(http.ErrServerClosed)
 	return s.close()
 }
 

@@ -460,12 +460,30 @@ type UsageQuery struct {
 }
 
 // UsagePoint is one bucket of a usage series. Errors are responses with a
-// status of 400 or more.
+// status of 400 or more. Omitted counts the requests of the bucket that are
+// not in the request log, which sampled it under overload (see UsageTotal):
+// they are counted in Units, Requests and Errors like the others.
 type UsagePoint struct {
 	Start    time.Time
 	Units    int64
 	Requests int64
 	Errors   int64
+	Omitted  int64
+}
+
+// UsageTotal sums requests of one organization, app and credential, in one
+// calendar hour (UTC), that were left out of the request log: the log keeps
+// a sample when events come faster than the store writes them (see package
+// usage), while the rollups count every request. Requests are all omitted
+// from the log; Errors of them had a status of 400 or more.
+type UsageTotal struct {
+	Hour         time.Time // the start of the hour (BucketStart(GranularityHour, t))
+	OrgID        string    // required: requests of no organization have no rollups
+	AppID        string
+	CredentialID string
+	Requests     int64
+	Errors       int64
+	Units        int64
 }
 
 // RequestFilter selects request-log entries of one organization, newest
@@ -692,14 +710,23 @@ type Store interface {
 	// a unique ID and puts it in one batch only. Batch IDs are remembered
 	// as long as the request log keeps the batch's entries.
 	RecordUsage(ctx context.Context, batchID string, events []UsageEvent) error
+	// RecordUsageTotals adds the totals of requests left out of the request
+	// log to the hourly, daily and monthly rollups of their hour, and to
+	// their omitted counts, all in one transaction. Totals of no
+	// organization are refused. Like RecordUsage's, the batch is recorded
+	// once under its required ID: recording an ID already recorded changes
+	// nothing and is not an error. These batch IDs are remembered for as
+	// long as the request log keeps its entries (see PurgeRequests).
+	RecordUsageTotals(ctx context.Context, batchID string, totals []UsageTotal) error
 	// UsageSeries returns the non-empty buckets of q, oldest first.
 	UsageSeries(ctx context.Context, q UsageQuery) ([]UsagePoint, error)
 	// ListRequests pages through the request log, newest first (by time,
 	// then by ID descending).
 	ListRequests(ctx context.Context, f RequestFilter) ([]UsageEvent, error)
-	// PurgeRequests forgets request-log entries older than before, and
-	// hourly rollups that started before hourlyBefore; it returns how many
-	// log entries it removed. Daily and monthly rollups are kept.
+	// PurgeRequests forgets request-log entries older than before (and the
+	// IDs of RecordUsageTotals batches recorded before it), and hourly
+	// rollups that started before hourlyBefore; it returns how many log
+	// entries it removed. Daily and monthly rollups are kept.
 	PurgeRequests(ctx context.Context, before, hourlyBefore time.Time) (int64, error)
 
 	// SaveQuotaCounts stores quota counts, each raising the stored count of

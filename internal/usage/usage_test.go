@@ -21,15 +21,17 @@ import (
 // Tests never assert how soon.
 const deadline = 10 * time.Second
 
-// memSink stores batches in memory. When fail is set it returns fail's
-// result instead of storing; when block is set it waits on it (or ctx)
-// first. entered receives a value, if there is room, at every call.
+// memSink stores batches in memory, of events and of totals. When fail is
+// set it returns fail's result instead of storing; when block is set it
+// waits on it (or ctx) first. entered receives a value, if there is room, at
+// every call.
 type memSink struct {
 	mu       sync.Mutex
 	events   []store.UsageEvent
 	batches  []int
+	totals   []store.UsageTotal
 	attempts []string          // the batch ID of every call, in order
-	stored   map[string]string // batch ID → the IDs of its events, joined
+	stored   map[string]string // batch ID → the IDs of its events (or its totals), joined
 	// changed is set when a stored batch ID came back with other events.
 	changed bool
 	// storeFirst makes fail's errors uncertain: the batch is stored before
@@ -43,6 +45,24 @@ type memSink struct {
 }
 
 func (s *memSink) RecordUsage(ctx context.Context, batchID string, events []store.UsageEvent) error {
+	if err := s.enter(ctx, batchID, func() { s.store(batchID, events) }); err != nil {
+		return err
+	}
+	s.store(batchID, events)
+	return nil
+}
+
+func (s *memSink) RecordUsageTotals(ctx context.Context, batchID string, totals []store.UsageTotal) error {
+	if err := s.enter(ctx, batchID, func() { s.storeTotals(batchID, totals) }); err != nil {
+		return err
+	}
+	s.storeTotals(batchID, totals)
+	return nil
+}
+
+// enter runs the hooks of a call: entered, block, storeFirst (storing with
+// store) and fail.
+func (s *memSink) enter(ctx context.Context, batchID string, store func()) error {
 	call := s.calls.Add(1)
 	s.mu.Lock()
 	s.attempts = append(s.attempts, batchID)
@@ -61,15 +81,49 @@ func (s *memSink) RecordUsage(ctx context.Context, batchID string, events []stor
 		}
 	}
 	if s.storeFirst {
-		s.store(batchID, events)
+		store()
 	}
 	if s.fail != nil {
-		if err := s.fail(call, ctx); err != nil {
-			return err
+		return s.fail(call, ctx)
+	}
+	return nil
+}
+
+// storeTotals keeps totals under batchID unless that batch is stored
+// already, as store.Store does.
+func (s *memSink) storeTotals(batchID string, totals []store.UsageTotal) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	key := fmt.Sprint(totals)
+	if prev, ok := s.stored[batchID]; ok {
+		s.changed = s.changed || prev != key
+		return
+	}
+	if s.stored == nil {
+		s.stored = make(map[string]string)
+	}
+	s.stored[batchID] = key
+	s.totals = append(s.totals, totals...)
+}
+
+// sums returns the stored totals summed, and the events stored summed in the
+// same way.
+func (s *memSink) sums() (totals, logged store.UsageTotal) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, t := range s.totals {
+		totals.Requests += t.Requests
+		totals.Errors += t.Errors
+		totals.Units += t.Units
+	}
+	for _, e := range s.events {
+		logged.Requests++
+		logged.Units += e.Units
+		if e.Status >= 400 {
+			logged.Errors++
 		}
 	}
-	s.store(batchID, events)
-	return nil
+	return totals, logged
 }
 
 // store keeps events under batchID unless that batch is stored already, as
@@ -180,7 +234,8 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// checkTotals asserts that every recorded event is accounted for exactly once.
+// checkTotals asserts that every recorded event is accounted for exactly
+// once.
 func checkTotals(t *testing.T, r *Recorder, recorded int) {
 	t.Helper()
 	w, f, d, q := r.Written(), r.Failed(), r.Dropped(), r.Depth()
@@ -256,11 +311,16 @@ func TestFlushInterval(t *testing.T) {
 	}
 }
 
-func TestQueueFullDropsCountsAndLogs(t *testing.T) {
+// Above half the queue the request log keeps every error and WebSocket
+// session and one other event in SampleEvery; when the queue is full it
+// keeps nothing more. Every event left out is in the totals, which are
+// written, so that the events written and the totals add up to every unit,
+// request and error recorded; the omissions are counted and logged.
+func TestOverloadSamplesTheLogAndKeepsTheTotals(t *testing.T) {
 	sink := &memSink{block: make(chan struct{}), entered: make(chan struct{}, 1)}
 	var logs logBuffer
 	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	r := New(sink, Options{Buffer: 4, BatchSize: 1, FlushInterval: time.Hour, Logger: logs.logger(), Clock: clk})
+	r := New(sink, Options{Buffer: 8, BatchSize: 1, FlushInterval: time.Hour, Logger: logs.logger(), Clock: clk})
 	stop := start(t, r)
 
 	// The first event is taken by Run, which then blocks in the sink.
@@ -270,74 +330,201 @@ func TestQueueFullDropsCountsAndLogs(t *testing.T) {
 	case <-time.After(deadline):
 		t.Fatal("sink never called")
 	}
-	// Four fill the queue; the next ones are dropped.
+	var want store.UsageTotal // what was recorded, summed
+	want.Requests, want.Units = 1, 1
+	record := func(i, status int, ws bool, queued bool) {
+		t.Helper()
+		e := event(i)
+		e.Status, e.WebSocket, e.Units = status, ws, int64(i)
+		want.Requests++
+		want.Units += e.Units
+		if status >= 400 {
+			want.Errors++
+		}
+		if got := r.Record(e); got != queued {
+			t.Fatalf("Record(%d, status %d, websocket %v) = %v, want %v (queue %d of 8)", i, status, ws, got, queued, len(r.queue))
+		}
+	}
+	// Below half the queue, everything is queued.
 	for i := 1; i <= 4; i++ {
-		if !r.Record(event(i)) {
-			t.Fatalf("Record(%d) = false with room in the queue", i)
-		}
+		record(i, 200, false, true)
 	}
-	if d := r.Depth(); d != 5 {
-		t.Errorf("Depth() = %d, want 5 (4 queued, 1 being written)", d)
+	// Above half: errors and sessions, and one success in SampleEvery.
+	record(5, 404, false, true)
+	record(6, 101, true, true)
+	for i := 7; i < 7+SampleEvery-1; i++ {
+		record(i, 200, false, false)
 	}
-	for i := 5; i <= 7; i++ {
-		if r.Record(event(i)) {
-			t.Fatalf("Record(%d) = true with a full queue", i)
-		}
+	record(7+SampleEvery-1, 200, false, true) // the tenth success
+	record(50, 503, false, true)              // an error fills the queue
+	if len(r.queue) != 8 {
+		t.Fatalf("queue %d, want full", len(r.queue))
 	}
-	if got := r.Dropped(); got != 3 {
-		t.Fatalf("Dropped() = %d, want 3", got)
+	// Full: nothing more, not even an error.
+	record(100, 500, false, false)
+	record(101, 200, false, false)
+	record(102, 101, true, false)
+	omitted := uint64(SampleEvery - 1 + 3)
+	if r.Omitted() != omitted || r.Dropped() != 0 {
+		t.Fatalf("Omitted() = %d, Dropped() = %d; want %d, 0", r.Omitted(), r.Dropped(), omitted)
 	}
-	// The first drop is reported at once, the next two wait for the window.
-	want := []string{`level=WARN msg="usage events dropped: queue full" dropped=1 total=1`}
-	if got := logs.lines(); fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Fatalf("logs = %q, want %q", got, want)
+	if d := r.Depth(); d != int(want.Requests) {
+		t.Errorf("Depth() = %d, want %d: 8 queued, 1 being written, the rest in the totals", d, want.Requests)
 	}
-
-	clk.Advance(dropLogEvery - time.Nanosecond)
-	r.Record(event(8))
-	if got := logs.lines(); len(got) != 1 {
-		t.Fatalf("a drop inside the window was logged: %q", got)
+	// The first omission is reported at once, the next ones wait for the
+	// window.
+	wantLine := `level=WARN msg="request log sampled under overload: usage events left out of it; their units, requests and errors are in the rollups" omitted=1 total=1`
+	if got := logs.lines(); len(got) != 1 || got[0] != wantLine {
+		t.Fatalf("logs = %q, want %q", got, wantLine)
 	}
-	clk.Advance(time.Nanosecond)
-	r.Record(event(9))
-	want = append(want, `level=WARN msg="usage events dropped: queue full" dropped=4 total=5`)
-	if got := logs.lines(); fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Fatalf("logs = %q, want %q", got, want)
+	clk.Advance(reportEvery)
+	record(103, 200, false, false)
+	if got := logs.lines(); len(got) != 2 || !strings.HasSuffix(got[1], fmt.Sprintf("omitted=%d total=%d", omitted, omitted+1)) {
+		t.Fatalf("logs = %q, want a second report of %d", got, omitted)
 	}
 
 	close(sink.block)
-	waitFor(t, "the queued events written", func() bool { return r.Written() == 5 })
+	waitFor(t, "the queued events written", func() bool { return r.Written() >= 9 })
 	stop()
-	got, _ := sink.snapshot()
-	for i, e := range got {
-		if e.ID != event(i).ID {
-			t.Errorf("written event %d is %s, want %s", i, e.ID, event(i).ID)
-		}
+	totals, logged := sink.sums()
+	if logged.Requests != 9 {
+		t.Errorf("%d events in the request log, want 9", logged.Requests)
 	}
-	checkTotals(t, r, 10)
-	if got := logs.lines(); len(got) != 2 {
-		t.Errorf("shutdown logged drops again with none new: %q", got)
+	sum := store.UsageTotal{Requests: totals.Requests + logged.Requests, Errors: totals.Errors + logged.Errors, Units: totals.Units + logged.Units}
+	if sum != want {
+		t.Errorf("log %+v + totals %+v = %+v, want every event recorded: %+v", logged, totals, sum, want)
+	}
+	if totals.Requests != int64(r.Omitted()) || r.Written() != uint64(want.Requests) {
+		t.Errorf("totals of %d requests, Omitted() %d, Written() %d of %d", totals.Requests, r.Omitted(), r.Written(), want.Requests)
+	}
+	checkTotals(t, r, int(want.Requests))
+	if sink.changed {
+		t.Error("a batch ID was stored twice with other contents")
 	}
 }
 
-func TestDropReportedWhenDropsStop(t *testing.T) {
-	// Drops inside the window are reported by Run's ticker once the window
-	// has passed, even if no further drop comes.
+// The totals are summed per organization, app, credential and hour (UTC),
+// an event without a time at the hour of the Recorder's clock; an event of
+// no organization, which has no rollups, is dropped and counted.
+func TestOmittedTotalsByKeyAndHour(t *testing.T) {
+	sink := &memSink{}
+	clk := clock.NewFake(time.Date(2026, 3, 4, 5, 59, 0, 0, time.FixedZone("UTC+1", 3600)))
+	var logs logBuffer
+	r := New(sink, Options{Buffer: 1, Clock: clk, Logger: logs.logger()})
+	r.Record(event(0)) // fills the queue: the rest is omitted (Buffer 1)
+	ev := func(org, app, cred string, at time.Time, units int64, status int) store.UsageEvent {
+		return store.UsageEvent{ID: "req_x", Time: at, OrgID: org, AppID: app, CredentialID: cred, Status: status, Units: units}
+	}
+	h := time.Date(2026, 3, 4, 10, 0, 0, 0, time.UTC)
+	for _, e := range []store.UsageEvent{
+		ev("org_1", "app_1", "key_1", h.Add(time.Minute), 1, 200),
+		ev("org_1", "app_1", "key_1", h.Add(59*time.Minute), 2, 500),
+		ev("org_1", "app_1", "key_1", h.Add(time.Hour), 4, 200),                                        // the next hour
+		ev("org_1", "app_1", "key_2", h.Add(time.Minute).In(time.FixedZone("UTC-3", -3*3600)), 8, 200), // same hour, other zone
+		ev("org_1", "", "key_1", h, 16, 200),
+		ev("org_2", "app_1", "key_1", h, 32, 429),
+		ev("org_1", "app_1", "key_1", time.Time{}, 64, 200), // at the clock's hour: 04:00 UTC
+		ev("", "", "", h, 0, 401),                           // no organization
+	} {
+		if r.Record(e) {
+			t.Fatalf("Record(%+v) queued with a full queue", e)
+		}
+	}
+	if r.Omitted() != 8 || r.Dropped() != 1 {
+		t.Fatalf("Omitted() %d, Dropped() %d; want 8, 1", r.Omitted(), r.Dropped())
+	}
+	stop := start(t, r)
+	stop()
+	got := slices.Clone(sink.totals)
+	key := func(t store.UsageTotal) string {
+		return fmt.Sprint(t.Hour.Unix(), " ", t.OrgID, " ", t.AppID, " ", t.CredentialID)
+	}
+	slices.SortFunc(got, func(a, b store.UsageTotal) int { return strings.Compare(key(a), key(b)) })
+	want := []store.UsageTotal{
+		{Hour: h.Add(-6 * time.Hour), OrgID: "org_1", AppID: "app_1", CredentialID: "key_1", Requests: 1, Units: 64},
+		{Hour: h, OrgID: "org_1", AppID: "", CredentialID: "key_1", Requests: 1, Units: 16},
+		{Hour: h, OrgID: "org_1", AppID: "app_1", CredentialID: "key_1", Requests: 2, Errors: 1, Units: 3},
+		{Hour: h, OrgID: "org_1", AppID: "app_1", CredentialID: "key_2", Requests: 1, Units: 8},
+		{Hour: h, OrgID: "org_2", AppID: "app_1", CredentialID: "key_1", Requests: 1, Errors: 1, Units: 32},
+		{Hour: h.Add(time.Hour), OrgID: "org_1", AppID: "app_1", CredentialID: "key_1", Requests: 1, Units: 4},
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("totals:\n got %v\nwant %v", got, want)
+	}
+	checkTotals(t, r, 9)
+	all := strings.Join(logs.lines(), "\n")
+	if !strings.Contains(all, `msg="usage events dropped: of no organization, left out of the sampled request log" dropped=1 total=1`) {
+		t.Errorf("no drop report:\n%s", all)
+	}
+}
+
+// Drops and omissions inside the window are reported by Run's ticker once
+// the window has passed, even if no further one comes.
+func TestReportsWhenDropsAndOmissionsStop(t *testing.T) {
 	var logs logBuffer
 	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	r := New(&memSink{}, Options{Buffer: 1, BatchSize: 2, FlushInterval: time.Millisecond, Logger: logs.logger(), Clock: clk})
+	anon := func(i int) store.UsageEvent { e := event(i); e.OrgID = ""; return e }
 	r.Record(event(0))
-	r.Record(event(1)) // dropped, reported at once
-	r.Record(event(2)) // dropped, inside the window
-	if len(logs.lines()) != 1 {
-		t.Fatalf("logs = %q, want one line", logs.lines())
+	r.Record(anon(1))  // omitted and dropped, both reported at once
+	r.Record(anon(2))  // inside both windows
+	r.Record(event(3)) // omitted, inside the window
+	if len(logs.lines()) != 2 {
+		t.Fatalf("logs = %q, want two lines", logs.lines())
 	}
-	clk.Advance(dropLogEvery)
+	clk.Advance(reportEvery)
 	start(t, r)
-	waitFor(t, "the second report", func() bool { return len(logs.lines()) == 2 })
-	if got, want := logs.lines()[1], "dropped=1 total=2"; !strings.HasSuffix(got, want) {
-		t.Errorf("second report = %q, want it to end in %q", got, want)
+	waitFor(t, "the second reports", func() bool { return len(logs.lines()) == 4 })
+	all := strings.Join(logs.lines()[2:], "\n")
+	for _, want := range []string{"dropped=1 total=2", "omitted=2 total=3"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("second reports %q, want one ending in %q", all, want)
+		}
 	}
+}
+
+// A batch of totals whose write is cut short by shutdown gets a final
+// attempt under its ID, as it was: its failed attempts may have stored it.
+func TestTotalsRetriedUnderTheirID(t *testing.T) {
+	var cancelled atomic.Bool
+	failed := make(chan struct{}, 1)
+	sink := &memSink{
+		storeFirst: true, // every failure is uncertain: the batch was stored
+		fail: func(_ int64, ctx context.Context) error {
+			if !cancelled.Load() {
+				select {
+				case failed <- struct{}{}:
+				default:
+				}
+				return errors.New("store down")
+			}
+			return nil
+		},
+	}
+	r := New(sink, Options{Buffer: 1, BatchSize: 100, FlushInterval: time.Millisecond})
+	r.retryMin = time.Hour // the backoff only ends by shutdown
+	r.Record(event(0))
+	for i := 1; i <= 5; i++ {
+		if r.Record(event(i)) {
+			t.Fatal("queued with a full queue")
+		}
+	}
+	stop := start(t, r)
+	select {
+	case <-failed:
+	case <-time.After(deadline):
+		t.Fatal("sink never called")
+	}
+	cancelled.Store(true)
+	stop()
+	totals, logged := sink.sums()
+	if totals.Requests != 5 || logged.Requests != 1 || r.Written() != 6 || r.Failed() != 0 {
+		t.Errorf("totals of %d, %d logged, written %d, failed %d; want 5, 1, 6, 0", totals.Requests, logged.Requests, r.Written(), r.Failed())
+	}
+	if sink.changed {
+		t.Error("a batch ID was retried with other contents")
+	}
+	checkTotals(t, r, 6)
 }
 
 func TestSinkErrorRetried(t *testing.T) {
@@ -518,7 +705,7 @@ func TestFinalFlushTimeout(t *testing.T) {
 
 func TestConcurrentRecord(t *testing.T) {
 	sink := &memSink{}
-	// A small queue, so that some events are dropped while Run writes.
+	// A small queue, so that the log is sampled while Run writes.
 	r := New(sink, Options{Buffer: 256, BatchSize: 50, FlushInterval: time.Millisecond})
 	stop := start(t, r)
 
@@ -540,11 +727,17 @@ func TestConcurrentRecord(t *testing.T) {
 	wg.Wait()
 	stop()
 
-	if r.Written() != accepted.Load() {
-		t.Errorf("Written() = %d, accepted %d", r.Written(), accepted.Load())
+	totals, logged := sink.sums()
+	if uint64(logged.Requests) != accepted.Load() || uint64(totals.Requests) != r.Omitted() {
+		t.Errorf("%d logged, %d queued; totals of %d, %d omitted", logged.Requests, accepted.Load(), totals.Requests, r.Omitted())
 	}
-	if r.Written()+r.Dropped() != goroutines*each {
-		t.Errorf("written %d + dropped %d != recorded %d", r.Written(), r.Dropped(), goroutines*each)
+	// Every unit is written, logged or in the totals.
+	var units int64
+	for i := range int64(each) {
+		units += i
+	}
+	if logged.Units+totals.Units != goroutines*units || r.Written() != goroutines*each || r.Dropped() != 0 {
+		t.Errorf("units %d logged + %d in totals, want %d; written %d, dropped %d", logged.Units, totals.Units, goroutines*units, r.Written(), r.Dropped())
 	}
 	checkTotals(t, r, goroutines*each)
 
@@ -562,7 +755,7 @@ func TestConcurrentRecord(t *testing.T) {
 		}
 		last[e.AppID] = e.Units
 	}
-	t.Logf("recorded %d, written %d, dropped %d", goroutines*each, r.Written(), r.Dropped())
+	t.Logf("recorded %d, written %d (%d with a request-log entry), omitted %d", goroutines*each, r.Written(), logged.Requests, r.Omitted())
 }
 
 func TestRecordRacingShutdown(t *testing.T) {
@@ -627,6 +820,8 @@ type discardSink struct{}
 
 func (discardSink) RecordUsage(context.Context, string, []store.UsageEvent) error { return nil }
 
+func (discardSink) RecordUsageTotals(context.Context, string, []store.UsageTotal) error { return nil }
+
 // BenchmarkRecord measures Record from parallel goroutines while Run writes
 // to a sink that costs nothing, so the queue rarely fills.
 func BenchmarkRecord(b *testing.B) {
@@ -645,7 +840,7 @@ func BenchmarkRecord(b *testing.B) {
 	b.StopTimer()
 	cancel()
 	<-done
-	b.ReportMetric(float64(r.Dropped())/float64(b.N), "drops/op")
+	b.ReportMetric(float64(r.Omitted())/float64(b.N), "omitted/op")
 }
 
 // BenchmarkRecordQueued measures Record when the queue has room, without a
@@ -657,7 +852,7 @@ func BenchmarkRecordQueued(b *testing.B) {
 	b.ReportAllocs()
 	n := 0
 	for b.Loop() {
-		if n == DefaultBuffer {
+		if n == r.sampleFrom { // from there on the log would be sampled
 			b.StopTimer()
 			for range n {
 				<-r.queue
@@ -666,15 +861,16 @@ func BenchmarkRecordQueued(b *testing.B) {
 			b.StartTimer()
 		}
 		if !r.Record(e) {
-			b.Fatal("dropped")
+			b.Fatal("not queued")
 		}
 		n++
 	}
 }
 
-// BenchmarkRecordDrop measures Record from parallel goroutines when the
-// queue is full and every event is dropped.
-func BenchmarkRecordDrop(b *testing.B) {
+// BenchmarkRecordOmitted measures Record from parallel goroutines when the
+// queue is full and every event is left out of the request log, added to the
+// totals.
+func BenchmarkRecordOmitted(b *testing.B) {
 	r := New(discardSink{}, Options{Buffer: 1})
 	e := event(1)
 	r.Record(e)

@@ -49,16 +49,23 @@ const (
 	// rollupAdd adds to the rollup rows given as parallel arrays, creating
 	// the missing ones; RecordUsage sorts them, so that concurrent batches
 	// lock the rows they share in the same order.
-	rollupAdd = `INSERT INTO usage_rollups (granularity, bucket_start, org_id, app_id, credential_id, units, requests, errors)
-		SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[], $8::bigint[])
+	rollupAdd = `INSERT INTO usage_rollups (granularity, bucket_start, org_id, app_id, credential_id, units, requests, errors, omitted)
+		SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[])
 		ON CONFLICT (granularity, bucket_start, org_id, app_id, credential_id) DO UPDATE SET
 			units = usage_rollups.units + excluded.units,
 			requests = usage_rollups.requests + excluded.requests,
-			errors = usage_rollups.errors + excluded.errors`
-	rollupSeries = `SELECT bucket_start, sum(units)::bigint, sum(requests)::bigint, sum(errors)::bigint FROM usage_rollups
+			errors = usage_rollups.errors + excluded.errors,
+			omitted = usage_rollups.omitted + excluded.omitted`
+	rollupSeries = `SELECT bucket_start, sum(units)::bigint, sum(requests)::bigint, sum(errors)::bigint, sum(omitted)::bigint FROM usage_rollups
 		WHERE org_id = $1 AND granularity = $2 AND bucket_start >= $3 AND bucket_start < $4`
 	rollupGroup       = ` GROUP BY bucket_start ORDER BY bucket_start`
 	rollupPurgeHourly = `DELETE FROM usage_rollups WHERE granularity = '` + store.GranularityHour + `' AND bucket_start < $1`
+
+	// The IDs of the batches of totals (RecordUsageTotals). An ID recorded
+	// by a concurrent transaction makes the insert wait for it, then do
+	// nothing.
+	totalsInsert = `INSERT INTO usage_batches (batch_id, recorded_at) VALUES ($1, $2) ON CONFLICT (batch_id) DO NOTHING`
+	totalsPurge  = `DELETE FROM usage_batches WHERE recorded_at < $1`
 )
 
 // RecordUsage stores the events as one request-log chunk per organization
@@ -107,6 +114,34 @@ func (s *Store) RecordUsage(ctx context.Context, batchID string, events []store.
 	})
 }
 
+// RecordUsageTotals adds the totals of requests left out of the request log
+// to their hourly, daily and monthly rollups and omitted counts, in one
+// transaction, unless batchID is recorded already.
+func (s *Store) RecordUsageTotals(ctx context.Context, batchID string, totals []store.UsageTotal) error {
+	if batchID == "" {
+		return errors.New("postgres: record usage totals: no batch ID")
+	}
+	sums, err := sqlstore.TotalsRollups(totals)
+	if err != nil {
+		return fmt.Errorf("postgres: %w", err)
+	}
+	if len(sums) == 0 {
+		return nil
+	}
+	rollups := newRollupArgs(sums)
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, totalsInsert, batchID, s.clock.Now().UnixMicro())
+		if err != nil {
+			return wrapErr(err, "usage totals batch "+quote(batchID))
+		}
+		if tag.RowsAffected() == 0 {
+			return nil // recorded already
+		}
+		_, err = tx.Exec(ctx, rollupAdd, rollups...)
+		return wrapErr(err, "usage totals")
+	})
+}
+
 // newRollupArgs returns the arguments of rollupAdd for sums: its columns as
 // arrays, in key order; nil when sums is empty.
 func newRollupArgs(sums map[sqlstore.RollupKey]sqlstore.RollupSum) []any {
@@ -117,13 +152,13 @@ func newRollupArgs(sums map[sqlstore.RollupKey]sqlstore.RollupSum) []any {
 	n := len(keys)
 	gs, buckets := make([]string, n), make([]int64, n)
 	orgs, apps, creds := make([]string, n), make([]string, n), make([]string, n)
-	units, requests, errCounts := make([]int64, n), make([]int64, n), make([]int64, n)
+	units, requests, errCounts, omitted := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
 	for i, k := range keys {
 		v := sums[k]
 		gs[i], buckets[i], orgs[i], apps[i], creds[i] = k.Granularity, k.Bucket, k.OrgID, k.AppID, k.CredentialID
-		units[i], requests[i], errCounts[i] = v.Units, v.Requests, v.Errors
+		units[i], requests[i], errCounts[i], omitted[i] = v.Units, v.Requests, v.Errors, v.Omitted
 	}
-	return []any{gs, buckets, orgs, apps, creds, units, requests, errCounts}
+	return []any{gs, buckets, orgs, apps, creds, units, requests, errCounts, omitted}
 }
 
 // UsageSeries sums the rollup rows of q's granularity whose bucket starts in
@@ -218,8 +253,9 @@ func scanChunkRow(r sqlstore.RowScanner) (chunkRow, error) {
 }
 
 // PurgeRequests deletes, in one transaction, the request-log entries older
-// than before and the hourly rollups that started before hourlyBefore, and
-// returns how many log entries it deleted. Chunks that ended before before go
+// than before (and the IDs of batches of totals recorded before it) and the
+// hourly rollups that started before hourlyBefore, and returns how many log
+// entries it deleted. Chunks that ended before before go
 // whole; chunks that began before it are locked and rewritten without their
 // older entries.
 func (s *Store) PurgeRequests(ctx context.Context, before, hourlyBefore time.Time) (int64, error) {
@@ -234,6 +270,9 @@ func (s *Store) PurgeRequests(ctx context.Context, before, hourlyBefore time.Tim
 			return wrapErr(err, "purge request log")
 		}
 		n += cut
+		if _, err := tx.Exec(ctx, totalsPurge, horizon); err != nil {
+			return wrapErr(err, "purge usage totals batch IDs")
+		}
 		_, err = tx.Exec(ctx, rollupPurgeHourly, sqlstore.CeilMicros(hourlyBefore))
 		return wrapErr(err, "purge hourly usage rollups")
 	})

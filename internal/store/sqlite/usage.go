@@ -27,16 +27,22 @@ const (
 	chunkStraddling = `SELECT id, events FROM request_chunks WHERE min_time < ?`
 	chunkRewrite    = `UPDATE request_chunks SET min_time = ?, entries = ?, events = ? WHERE id = ?`
 
-	rollupAdd = `INSERT INTO usage_rollups (granularity, bucket_start, org_id, app_id, credential_id, units, requests, errors)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+	rollupAdd = `INSERT INTO usage_rollups (granularity, bucket_start, org_id, app_id, credential_id, units, requests, errors, omitted)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (granularity, bucket_start, org_id, app_id, credential_id) DO UPDATE SET
 			units = units + excluded.units,
 			requests = requests + excluded.requests,
-			errors = errors + excluded.errors`
-	rollupSeries = `SELECT bucket_start, SUM(units), SUM(requests), SUM(errors) FROM usage_rollups
+			errors = errors + excluded.errors,
+			omitted = omitted + excluded.omitted`
+	rollupSeries = `SELECT bucket_start, SUM(units), SUM(requests), SUM(errors), SUM(omitted) FROM usage_rollups
 		WHERE org_id = ? AND granularity = ? AND bucket_start >= ? AND bucket_start < ?`
 	rollupGroup       = ` GROUP BY bucket_start ORDER BY bucket_start`
 	rollupPurgeHourly = `DELETE FROM usage_rollups WHERE granularity = '` + store.GranularityHour + `' AND bucket_start < ?`
+
+	// The IDs of the batches of totals (RecordUsageTotals).
+	totalsSeen   = `SELECT EXISTS (SELECT 1 FROM usage_batches WHERE batch_id = ?)`
+	totalsInsert = `INSERT INTO usage_batches (batch_id, recorded_at) VALUES (?, ?)`
+	totalsPurge  = `DELETE FROM usage_batches WHERE recorded_at < ?`
 )
 
 // RecordUsage stores the events as one request-log chunk per organization
@@ -73,6 +79,36 @@ func (s *Store) RecordUsage(ctx context.Context, batchID string, events []store.
 	})
 }
 
+// RecordUsageTotals adds the totals of requests left out of the request log
+// to their hourly, daily and monthly rollups and omitted counts, in one
+// transaction, unless batchID is recorded already.
+func (s *Store) RecordUsageTotals(ctx context.Context, batchID string, totals []store.UsageTotal) error {
+	if batchID == "" {
+		return errors.New("sqlite: record usage totals: no batch ID")
+	}
+	sums, err := sqlstore.TotalsRollups(totals)
+	if err != nil {
+		return fmt.Errorf("sqlite: %w", err)
+	}
+	if len(sums) == 0 {
+		return nil
+	}
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		ctx := context.WithoutCancel(ctx) // as in RecordUsage
+		var seen bool
+		if err := tx.QueryRowContext(ctx, totalsSeen, batchID).Scan(&seen); err != nil {
+			return wrapErr(err, "usage totals batch "+quote(batchID))
+		}
+		if seen {
+			return nil
+		}
+		if _, err := tx.ExecContext(ctx, totalsInsert, batchID, s.clock.Now().UnixMicro()); err != nil {
+			return wrapErr(err, "usage totals batch "+quote(batchID))
+		}
+		return addRollups(ctx, tx, sums)
+	})
+}
+
 // addRollups adds sums to their usage_rollups rows, creating missing ones.
 func addRollups(ctx context.Context, tx *sql.Tx, sums map[sqlstore.RollupKey]sqlstore.RollupSum) error {
 	if len(sums) == 0 {
@@ -85,7 +121,7 @@ func addRollups(ctx context.Context, tx *sql.Tx, sums map[sqlstore.RollupKey]sql
 	defer stmt.Close()
 	for k, v := range sums {
 		if _, err := stmt.ExecContext(ctx, k.Granularity, k.Bucket, k.OrgID, k.AppID, k.CredentialID,
-			v.Units, v.Requests, v.Errors); err != nil {
+			v.Units, v.Requests, v.Errors, v.Omitted); err != nil {
 			return wrapErr(err, "usage rollup of organization "+quote(k.OrgID))
 		}
 	}
@@ -158,8 +194,9 @@ func (s *Store) ListRequests(ctx context.Context, f store.RequestFilter) ([]stor
 }
 
 // PurgeRequests deletes, in one transaction, the request-log entries older
-// than before and the hourly rollups that started before hourlyBefore, and
-// returns how many log entries it deleted. Chunks that ended before before go
+// than before (and the IDs of batches of totals recorded before it) and the
+// hourly rollups that started before hourlyBefore, and returns how many log
+// entries it deleted. Chunks that ended before before go
 // whole; chunks that began before it are rewritten without their older
 // entries.
 func (s *Store) PurgeRequests(ctx context.Context, before, hourlyBefore time.Time) (int64, error) {
@@ -177,6 +214,9 @@ func (s *Store) PurgeRequests(ctx context.Context, before, hourlyBefore time.Tim
 			return wrapErr(err, "purge request log")
 		}
 		n += cut
+		if _, err := tx.ExecContext(ctx, totalsPurge, horizon); err != nil {
+			return wrapErr(err, "purge usage totals batch IDs")
+		}
 		_, err = tx.ExecContext(ctx, rollupPurgeHourly, sqlstore.CeilMicros(hourlyBefore))
 		return wrapErr(err, "purge hourly usage rollups")
 	})

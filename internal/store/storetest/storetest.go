@@ -6,13 +6,13 @@
 // precision, slices and maps never nil), the sentinel errors, update
 // closures (abort, immutable fields), the audit entry that goes with every
 // change, list orders and filters, refresh-token rotation, usage (the
-// request log, its calendar rollups and paging, quota counts), the webhook
-// outbox (fan-out, claim leases, attempts, endpoints' health and backlog,
-// redelivery, purge), the cluster settings, and the races (concurrent
-// updates of one key, concurrent rotations of one token, concurrent usage
-// batches and purchases, concurrent claims of webhook deliveries and
-// attempts of one endpoint, concurrent pins of a cluster setting) that are
-// meant to be run with -race.
+// request log, its calendar rollups and paging, the totals of requests left
+// out of the log, quota counts), the webhook outbox (fan-out, claim leases,
+// attempts, endpoints' health and backlog, redelivery, purge), the cluster
+// settings, and the races (concurrent updates of one key, concurrent
+// rotations of one token, concurrent usage batches and purchases, concurrent
+// claims of webhook deliveries and attempts of one endpoint, concurrent pins
+// of a cluster setting) that are meant to be run with -race.
 //
 // It is an ordinary package, not a _test one, so that backends in other
 // packages can import it; nothing outside tests should.
@@ -69,12 +69,16 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"RecordUsageDuplicates", testRecordUsageDuplicates},
 		{"UsageRollups", testUsageRollups},
 		{"UsageFilters", testUsageFilters},
+		{"UsageTotals", testUsageTotals},
+		{"UsageTotalsDuplicates", testUsageTotalsDuplicates},
+		{"UsageTotalsRefused", testUsageTotalsRefused},
 		{"ListRequests", testListRequests},
 		{"ListRequestsLimit", testListRequestsLimit},
 		{"ListRequestsAcrossBatches", testListRequestsAcrossBatches},
 		{"PurgeRequests", testPurgeRequests},
 		{"QuotaCounts", testQuotaCounts},
 		{"ConcurrentRecordUsage", testConcurrentRecordUsage},
+		{"ConcurrentRecordUsageTotals", testConcurrentRecordUsageTotals},
 		{"Purchase", testPurchase},
 		{"ListSubscriptions", testListSubscriptions},
 		{"ConcurrentPurchase", testConcurrentPurchase},

@@ -303,6 +303,117 @@ func testUsageFilters(f *fixture) {
 	wantEqual(t, "purged entries", must(s.PurgeRequests(ctx, at.Add(time.Second), hour))(t), int64(7))
 }
 
+// testUsageTotals: totals of requests left out of the request log land in
+// the rollups of their hour, day and month, counted as requests, errors and
+// units like logged ones and also as omitted; they add up with the events of
+// the request log in the same buckets, filter by app and credential like
+// them, and put nothing in the log.
+func testUsageTotals(f *fixture) {
+	t, s, ctx := f.t, f.s, f.ctx
+	org, _ := f.createOrg()
+	h10 := utc(2025, time.July, 31, 10, 0, 0, 0)
+	logged := eventValue(org.ID, "app_a", "key_1", h10.Add(5*time.Minute))
+	logged.Units = 2
+	mustDo(t, s.RecordUsage(ctx, batchID(), []store.UsageEvent{logged}))
+	mustDo(t, s.RecordUsageTotals(ctx, batchID(), []store.UsageTotal{
+		{Hour: h10, OrgID: org.ID, AppID: "app_a", CredentialID: "key_1", Requests: 100, Errors: 7, Units: 93},
+		{Hour: h10, OrgID: org.ID, AppID: "app_b", CredentialID: "key_2", Requests: 10, Errors: 0, Units: 30},
+		// The last hour of July, in another zone: still July 31 23:00 UTC.
+		{Hour: time.Date(2025, time.August, 1, 1, 0, 0, 0, time.FixedZone("UTC+2", 2*60*60)), OrgID: org.ID, CredentialID: "key_3", Requests: 1, Units: 1},
+		{Hour: utc(2025, time.August, 1, 0, 0, 0, 0), OrgID: org.ID, CredentialID: "key_3", Requests: 4, Errors: 4},
+	}))
+	// A second batch adds to the same rows.
+	mustDo(t, s.RecordUsageTotals(ctx, batchID(), []store.UsageTotal{
+		{Hour: h10, OrgID: org.ID, AppID: "app_a", CredentialID: "key_1", Requests: 1, Errors: 1, Units: 0},
+	}))
+	h23 := utc(2025, time.July, 31, 23, 0, 0, 0)
+	aug1 := utc(2025, time.August, 1, 0, 0, 0, 0)
+	p := func(start time.Time, units, requests, errs, omitted int64) store.UsagePoint {
+		return store.UsagePoint{Start: start, Units: units, Requests: requests, Errors: errs, Omitted: omitted}
+	}
+	day := utc(2025, time.July, 31, 0, 0, 0, 0)
+	tests := []struct {
+		name string
+		q    store.UsageQuery
+		want []store.UsagePoint
+	}{
+		{"hours", store.UsageQuery{Granularity: store.GranularityHour, From: day, To: aug1.AddDate(0, 0, 1)}, []store.UsagePoint{
+			p(h10, 125, 112, 8, 111), p(h23, 1, 1, 0, 1), p(aug1, 0, 4, 4, 4),
+		}},
+		{"days", store.UsageQuery{Granularity: store.GranularityDay, From: day, To: aug1.AddDate(0, 0, 1)}, []store.UsagePoint{
+			p(day, 126, 113, 8, 112), p(aug1, 0, 4, 4, 4),
+		}},
+		{"months", store.UsageQuery{Granularity: store.GranularityMonth, From: utc(2025, time.July, 1, 0, 0, 0, 0), To: utc(2025, time.September, 1, 0, 0, 0, 0)}, []store.UsagePoint{
+			p(utc(2025, time.July, 1, 0, 0, 0, 0), 126, 113, 8, 112), p(aug1, 0, 4, 4, 4),
+		}},
+		{"app", store.UsageQuery{Granularity: store.GranularityDay, From: day, To: aug1, AppID: "app_a"}, []store.UsagePoint{
+			p(day, 95, 102, 8, 101),
+		}},
+		{"credential", store.UsageQuery{Granularity: store.GranularityDay, From: day, To: aug1, CredentialID: "key_2"}, []store.UsagePoint{
+			p(day, 30, 10, 0, 10),
+		}},
+	}
+	for _, tt := range tests {
+		tt.q.OrgID = org.ID
+		wantEqual(t, tt.name, f.series(tt.q), tt.want)
+	}
+	wantEqual(t, "request log", must(s.ListRequests(ctx, store.RequestFilter{OrgID: org.ID}))(t),
+		[]store.UsageEvent{normalizeEvent(logged)})
+}
+
+// testUsageTotalsDuplicates: a batch of totals recorded again under its ID,
+// as after an uncertain failure, counts once, even when it comes back
+// different; an empty batch does not use up its ID; the IDs are forgotten
+// with the request log they outlive (PurgeRequests).
+func testUsageTotalsDuplicates(f *fixture) {
+	t, s, ctx := f.t, f.s, f.ctx
+	org, _ := f.createOrg()
+	h := utc(2025, time.August, 2, 3, 0, 0, 0)
+	total := store.UsageTotal{Hour: h, OrgID: org.ID, CredentialID: "key_1", Requests: 3, Errors: 1, Units: 6}
+	id, empty := batchID(), batchID()
+	mustDo(t, s.RecordUsageTotals(ctx, empty, nil))
+	mustDo(t, s.RecordUsageTotals(ctx, id, []store.UsageTotal{total}))
+	mustDo(t, s.RecordUsageTotals(ctx, id, []store.UsageTotal{total}))
+	mustDo(t, s.RecordUsageTotals(ctx, id, []store.UsageTotal{total, total}))
+	mustDo(t, s.RecordUsageTotals(ctx, empty, []store.UsageTotal{total}))
+	q := store.UsageQuery{OrgID: org.ID, Granularity: store.GranularityHour, From: h, To: h.Add(time.Hour)}
+	wantEqual(t, "after duplicates", f.series(q), []store.UsagePoint{{Start: h, Units: 12, Requests: 6, Errors: 2, Omitted: 6}})
+
+	// Once the request log of their time is purged, the IDs are forgotten:
+	// the batch would count again. (Batches are retried for minutes; the
+	// log is kept for at least an hour.)
+	must(s.PurgeRequests(ctx, utc(3000, time.January, 1, 0, 0, 0, 0), h))(t)
+	mustDo(t, s.RecordUsageTotals(ctx, id, []store.UsageTotal{total}))
+	wantEqual(t, "after purging the IDs", f.series(q), []store.UsagePoint{{Start: h, Units: 18, Requests: 9, Errors: 3, Omitted: 9}})
+}
+
+// testUsageTotalsRefused: a batch without an ID, a total of no organization
+// and a negative count are refused, and the batch they are in records
+// nothing.
+func testUsageTotalsRefused(f *fixture) {
+	t, s, ctx := f.t, f.s, f.ctx
+	org, _ := f.createOrg()
+	h := utc(2025, time.August, 3, 3, 0, 0, 0)
+	good := store.UsageTotal{Hour: h, OrgID: org.ID, Requests: 1, Units: 1}
+	tests := []struct {
+		name   string
+		id     string
+		totals []store.UsageTotal
+	}{
+		{"no batch ID", "", []store.UsageTotal{good}},
+		{"no organization", batchID(), []store.UsageTotal{good, {Hour: h, Requests: 1}}},
+		{"negative requests", batchID(), []store.UsageTotal{good, {Hour: h, OrgID: org.ID, Requests: -1}}},
+		{"negative units", batchID(), []store.UsageTotal{good, {Hour: h, OrgID: org.ID, Requests: 1, Units: -5}}},
+	}
+	for _, tt := range tests {
+		if err := s.RecordUsageTotals(ctx, tt.id, tt.totals); err == nil {
+			t.Errorf("%s: no error", tt.name)
+		}
+	}
+	wantEqual(t, "series", f.series(store.UsageQuery{OrgID: org.ID, Granularity: store.GranularityMonth,
+		From: utc(2025, time.August, 1, 0, 0, 0, 0), To: utc(2025, time.September, 1, 0, 0, 0, 0)}), []store.UsagePoint{})
+}
+
 // testListRequests: filters, order (newest first, then ID descending) and
 // paging with the (AfterTime, AfterID) cursor, through entries that share
 // their times: every page joined gives every entry once.
@@ -607,4 +718,44 @@ func testConcurrentRecordUsage(f *fixture) {
 	}
 	wantEqual(t, "hourly totals", f.series(store.UsageQuery{OrgID: org.ID, Granularity: store.GranularityHour, From: day, To: day.AddDate(0, 0, 1)}), want)
 	wantEqual(t, "request log", f.allRequests(store.RequestFilter{OrgID: org.ID}, 1000), wantRequests(all, store.RequestFilter{OrgID: org.ID}))
+}
+
+// testConcurrentRecordUsageTotals: batches of totals and of events recorded
+// at once, each batch of totals also by every goroutine under one shared ID,
+// add up exactly, the shared batch once.
+func testConcurrentRecordUsageTotals(f *fixture) {
+	t, s, ctx := f.t, f.s, f.ctx
+	const goroutines, batches = 8, 4
+	org, _ := f.createOrg()
+	h := utc(2025, time.July, 5, 6, 0, 0, 0)
+	shared := []store.UsageTotal{{Hour: h, OrgID: org.ID, CredentialID: "key_1", Requests: 1000, Errors: 10, Units: 2000}}
+	sharedID := batchID()
+	errs := runAll(goroutines, func(g int) error {
+		for b := range batches {
+			// Two credentials: batches that share rows, and ones that
+			// share none.
+			total := store.UsageTotal{Hour: h, OrgID: org.ID, CredentialID: []string{"key_1", "key_2"}[g%2], Requests: 3, Errors: 1, Units: 5}
+			if err := s.RecordUsageTotals(ctx, batchID(), []store.UsageTotal{total}); err != nil {
+				return err
+			}
+			e := eventValue(org.ID, "", "key_1", h.Add(time.Duration(g*batches+b)*time.Second))
+			if err := s.RecordUsage(ctx, batchID(), []store.UsageEvent{e}); err != nil {
+				return err
+			}
+			if b == 1 {
+				if err := s.RecordUsageTotals(ctx, sharedID, shared); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	for g, err := range errs {
+		if err != nil {
+			t.Errorf("goroutine %d: %v", g, err)
+		}
+	}
+	const n = goroutines * batches
+	wantEqual(t, "hour", f.series(store.UsageQuery{OrgID: org.ID, Granularity: store.GranularityHour, From: h, To: h.Add(time.Hour)}),
+		[]store.UsagePoint{{Start: h, Units: 2000 + 5*n + n, Requests: 1000 + 3*n + n, Errors: 10 + n, Omitted: 1000 + 3*n}})
 }

@@ -48,15 +48,42 @@ func (k RollupKey) Compare(o RollupKey) int {
 	)
 }
 
-// RollupSum is what a batch adds to one usage_rollups row.
-type RollupSum struct{ Units, Requests, Errors int64 }
+// RollupSum is what a batch adds to one usage_rollups row. Omitted counts
+// the requests of Requests that are not in the request log.
+type RollupSum struct{ Units, Requests, Errors, Omitted int64 }
+
+func (s RollupSum) add(o RollupSum) RollupSum {
+	return RollupSum{s.Units + o.Units, s.Requests + o.Requests, s.Errors + o.Errors, s.Omitted + o.Omitted}
+}
 
 // ScanUsagePoint reads a row of a usage series: a bucket's start and its
-// sums of units, requests and errors.
+// sums of units, requests, errors and requests omitted from the log.
 func ScanUsagePoint(r RowScanner) (store.UsagePoint, error) {
 	var p store.UsagePoint
-	err := r.Scan(TimeCol(&p.Start), &p.Units, &p.Requests, &p.Errors)
+	err := r.Scan(TimeCol(&p.Start), &p.Units, &p.Requests, &p.Errors, &p.Omitted)
 	return p, err
+}
+
+// TotalsRollups sums the totals of requests left out of the request log
+// (store.UsageTotal) into the rollup rows of their hour, day and month, all
+// of them omitted. It refuses a total of no organization, or with a
+// negative count.
+func TotalsRollups(totals []store.UsageTotal) (map[RollupKey]RollupSum, error) {
+	sums := make(map[RollupKey]RollupSum, 3*len(totals))
+	for _, t := range totals {
+		switch {
+		case t.OrgID == "":
+			return nil, fmt.Errorf("usage totals: a total of no organization (hour %s)", t.Hour.UTC().Format(time.RFC3339))
+		case t.Requests < 0 || t.Errors < 0 || t.Units < 0:
+			return nil, fmt.Errorf("usage totals of organization %q: negative count", t.OrgID)
+		}
+		add := RollupSum{Units: t.Units, Requests: t.Requests, Errors: t.Errors, Omitted: t.Requests}
+		for _, g := range Granularities {
+			k := RollupKey{g, store.BucketStart(g, t.Hour).UnixMicro(), t.OrgID, t.AppID, t.CredentialID}
+			sums[k] = sums[k].add(add)
+		}
+	}
+	return sums, nil
 }
 
 // UsageBatch is a batch of usage events as RecordUsage writes it: one
@@ -98,8 +125,7 @@ func NewUsageBatch(events []store.UsageEvent, at func(time.Time) time.Time) Usag
 		}
 		for _, g := range Granularities {
 			k := RollupKey{g, store.BucketStart(g, t).UnixMicro(), e.OrgID, e.AppID, e.CredentialID}
-			sum := b.Rollups[k]
-			b.Rollups[k] = RollupSum{sum.Units + add.Units, sum.Requests + add.Requests, sum.Errors + add.Errors}
+			b.Rollups[k] = b.Rollups[k].add(add)
 		}
 	}
 	return b
