@@ -54,6 +54,7 @@ func TestClusterKillNodeUsage(t *testing.T) {
 		cfg = filepath.Join(dir, name+".yaml")
 		yaml := fmt.Sprintf(`server:
   listen: %s
+  public_url: http://cluster.tollgate.test
   insecure_http: true
 storage:
   type: postgres
